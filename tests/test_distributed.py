@@ -12,6 +12,7 @@ distributed = pytest.importorskip("distributed")
 
 from taskspace.distributed import compute_tile, distributed_distances, plan_tiles  # noqa: E402
 from taskspace.geometry import pairwise_distances  # noqa: E402
+from taskspace.geometry.inpca_ooc import cached_distance_array  # noqa: E402
 from taskspace.store import Store, tiles  # noqa: E402
 from taskspace.store.cache import cached_ids  # noqa: E402
 from tests.helpers import random_models  # noqa: E402
@@ -103,6 +104,44 @@ def test_new_runs_compute_only_new_rows(client, tmp_path, monkeypatch):
     # 5 new models in blocks (4, 1): triangle (4,·),(4,1),(1,·) and against 7 cached in (4, 3).
     assert sorted(submitted, key=str) == sorted(
         [(4, None), (4, 1), (1, None), (4, 4), (4, 3), (1, 4), (1, 3)], key=str)
+
+
+def test_fill_cache_only_and_another_writer_in_between(client, tmp_path, monkeypatch):
+    path = tmp_path / "s"
+    make_store(path, [("a", 7, 0), ("b", 6, 1)])
+    # return_matrix=False: the tiles go into the cache one by one; nothing is returned.
+    assert distributed_distances(path, "run_id == 'a'", client=client, tile=3,
+                                 progress=False, return_matrix=False) is None
+    _, table = Store.open(path).collection("run_id == 'a'")
+    assert cached_ids(path, "bhattacharyya") == list(table["model_id"])
+    arr, _ = cached_distance_array(Store.open(path))
+    np.testing.assert_allclose(arr[:], reference(path, "run_id == 'a'"), rtol=0, atol=1e-12)
+
+    # Another writer extends the cache while the job runs: the job's tiles no longer fit it, so
+    # the result comes through the cache's own path, and is still right.
+    import taskspace.distributed as dd
+
+    real_run = dd._run_job
+
+    def run_then_someone_else_writes(*args, **kw):
+        real_run(*args, **kw)
+        other = Store.open(path, mode="a")
+        _, table = other.collection("run_id == 'b'")
+        other.distance_matrix(list(table["model_id"])[:2])
+
+    commits = []
+    real_commit = dd.cache.commit_blocks
+
+    def spying_commit(*args, **kw):
+        commits.append(real_commit(*args, **kw))
+        return commits[-1]
+
+    monkeypatch.setattr(dd, "_run_job", run_then_someone_else_writes)
+    monkeypatch.setattr(dd.cache, "commit_blocks", spying_commit)
+    D = dd.distributed_distances(path, client=client, tile=3, progress=False)
+    assert commits == [False]                                 # the stale tiles were not written
+    np.testing.assert_allclose(D, reference(path), rtol=0, atol=1e-12)
+    assert len(cached_ids(path, "bhattacharyya")) == 13
 
 
 def test_resume_computes_only_missing_tiles(client, tmp_path, monkeypatch):

@@ -140,3 +140,103 @@ def test_default_compute_is_pairwise_distances(store):
     except NotImplementedError:
         pytest.skip("pairwise_distances is not written yet")
     np.testing.assert_allclose(store.distance_matrix(), expected, rtol=1e-12, atol=1e-15)
+
+
+def _tile_blocks(X_new, X_known, tile, log=None):
+    """Blocks for ``commit_blocks``, computed one at a time as a distributed job would."""
+    from taskspace.distributed import plan_tiles
+
+    for t in plan_tiles(len(X_new), len(X_known), tile):
+        (r0, r1), (c0, c1) = t.rows, t.cols
+        cols = X_known[c0:c1] if t.cached_cols else X_new[c0:c1]
+        if log is not None:
+            log.append((t.a, t.b))
+        yield t.rows, t.cols, t.cached_cols, bhattacharyya_plain(X_new[r0:r1], cols)
+
+
+def test_commit_blocks_extends_the_cache_block_by_block(store):
+    from taskspace.store.cache import cached_ids, commit_blocks
+
+    _add(store, "a", 3, 0)
+    store.distance_matrix(compute=bhattacharyya_plain)
+    _add(store, "b", 4, 1)
+    _add(store, "c", 3, 2)
+    X, table = store.collection()
+    ids = list(table["model_id"])
+    known, new = ids[:3], ids[3:]
+    Xa = np.asarray(X)
+    assert commit_blocks(store, "bhattacharyya", known, new, _tile_blocks(Xa[3:], Xa[:3], 3))
+    assert cached_ids(store.path, "bhattacharyya") == ids
+
+    def nothing(X, Y):
+        raise AssertionError("everything should be cached")
+
+    D = store.distance_matrix(compute=nothing)
+    np.testing.assert_array_equal(D, D.T)
+    np.testing.assert_allclose(D, bhattacharyya_plain(Xa), rtol=0, atol=1e-15)
+
+
+def test_commit_blocks_interrupted_or_stale_commits_nothing(store):
+    from taskspace.store.cache import cached_ids, commit_blocks
+
+    _add(store, "a", 2, 0)
+    store.distance_matrix(compute=bhattacharyya_plain)
+    _add(store, "b", 5, 1)
+    X, table = store.collection()
+    Xa, ids = np.asarray(X), list(table["model_id"])
+
+    def dies_after_two(blocks):
+        for i, block in enumerate(blocks):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield block
+
+    with pytest.raises(KeyboardInterrupt):
+        commit_blocks(store, "bhattacharyya", ids[:2], ids[2:],
+                      dies_after_two(_tile_blocks(Xa[2:], Xa[:2], 2)))
+    assert cached_ids(store.path, "bhattacharyya") == ids[:2]     # the commit never happened
+    reopened = Store.open(store.path, mode="a")                     # trims what the kill left
+    # A stale view of the cache (another writer got there first) writes nothing.
+    assert not commit_blocks(reopened, "bhattacharyya", [], ids, _tile_blocks(Xa, Xa[:0], 4))
+    log = []
+    assert commit_blocks(reopened, "bhattacharyya", ids[:2], ids[2:],
+                         _tile_blocks(Xa[2:], Xa[:2], 2, log))
+    assert log    # the retry wrote every block
+    np.testing.assert_allclose(reopened.distance_matrix(), bhattacharyya_plain(Xa),
+                               rtol=0, atol=1e-12)
+
+
+def test_commit_blocks_never_holds_the_new_rows_together(tmp_path):
+    """k = 3,000 new models: the k×k rows are 72 MB; committing by tiles of 500 stays far below."""
+    import tracemalloc
+
+    from taskspace.geometry import pairwise_distances
+    from taskspace.store.cache import commit_blocks
+
+    k, n, c = 3000, 8, 3
+    s = Store.create(tmp_path / "big", np.arange(n) % c, ["a", "b", "c"], chunk_samples=8)
+    s.add_run("r", task="t", classes=None, method="m", seed=0)
+    s.append("r", random_models(np.random.default_rng(0), (k, n, c)), np.arange(k))
+    X, table = s.collection()
+    Xa, ids = np.asarray(X), list(table["model_id"])
+
+    def blocks():
+        from taskspace.distributed import plan_tiles
+
+        for t in plan_tiles(k, 0, 500):
+            (r0, r1), (c0, c1) = t.rows, t.cols
+            yield t.rows, t.cols, False, pairwise_distances(Xa[r0:r1], Xa[c0:c1])
+
+    tracemalloc.start()
+    try:
+        assert commit_blocks(s, "bhattacharyya", [], ids, blocks())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * 2**20, f"peak {peak / 2**20:.1f} MiB while committing"
+    from taskspace.geometry.inpca_ooc import cached_distance_array
+
+    arr, cached = cached_distance_array(s)
+    assert cached == ids
+    rows = arr[:7]
+    np.testing.assert_allclose(rows, pairwise_distances(Xa[:7], Xa), rtol=0, atol=1e-12)

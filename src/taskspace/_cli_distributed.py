@@ -27,8 +27,13 @@ _WORKERS = typer.Option(None, "--workers", min=1,
 _TILE = typer.Option(None, "--tile", min=1, help="Models per tile side (default: automatic).")
 
 
-def _compute(store_path: Path, query, metric, scheduler, workers, tile) -> tuple[np.ndarray, list]:
-    """Distances of the query's models: on Dask when asked, else in this process (both cached)."""
+def _compute(store_path: Path, query, metric, scheduler, workers, tile,
+             materialise: bool = True) -> tuple[np.ndarray | None, list]:
+    """Distances of the query's models: on Dask when asked, else in this process (both cached).
+
+    With ``materialise=False`` the Dask path only fills the cache (tile by tile, never the whole
+    matrix in memory) and returns None for the matrix; the in-process path always builds it.
+    """
     from taskspace.store import Store
 
     if scheduler is not None and workers is not None:
@@ -41,8 +46,23 @@ def _compute(store_path: Path, query, metric, scheduler, workers, tile) -> tuple
     from taskspace.distributed import distributed_distances
 
     D = distributed_distances(store_path, query, metric, scheduler=scheduler, n_workers=workers,
-                              tile=tile, progress=True)
+                              tile=tile, progress=True, return_matrix=materialise)
     return D, ids
+
+
+def _off_diagonal_range(D) -> tuple[float, float] | None:
+    """(min, max) of the off-diagonal entries of a square matrix or row-block view, read one
+    block of rows at a time; None for a single model."""
+    m = D.shape[0]
+    if m < 2:
+        return None
+    lo, hi = np.inf, -np.inf
+    step = max(1, (1 << 24) // m)     # ~128 MB of float64 rows per block
+    for r0 in range(0, m, step):
+        block = np.asarray(D[r0:min(m, r0 + step)], dtype=np.float64)
+        block[np.arange(len(block)), np.arange(r0, r0 + len(block))] = np.nan
+        lo, hi = min(lo, np.nanmin(block)), max(hi, np.nanmax(block))
+    return float(lo), float(hi)
 
 
 def distances(
@@ -55,9 +75,9 @@ def distances(
     tiles on Dask (an interrupted run resumes with the missing tiles); otherwise it runs here.
     """
     t0 = time.perf_counter()
-    D, ids = _compute(store, query, metric, scheduler, workers, tile)
-    off = D[np.triu_indices(len(D), 1)]
-    rng = f", range [{off.min():.4g}, {off.max():.4g}]" if off.size else ""
+    D, ids = _compute(store, query, metric, scheduler, workers, tile, materialise=False)
+    span = _off_diagonal_range(_cached_view(store, metric, ids) if D is None else D)
+    rng = f", range [{span[0]:.4g}, {span[1]:.4g}]" if span else ""
     console.print(f"{metric} distances of {len(ids)} models cached in {store} "
                   f"({time.perf_counter() - t0:.1f} s{rng})")
 
@@ -79,7 +99,10 @@ def embed(
         raise ValueError(f"--out must end in .npz or .csv, got {out.name!r}")
     if out_of_core and landmarks is not None:
         raise ValueError("give --out-of-core or --landmarks, not both")
-    D, ids = _compute(store, query, metric, scheduler, workers, tile)
+    if out_of_core and metric in ("hellinger", "geodesic"):
+        raise ValueError("--out-of-core supports --metric bhattacharyya only (the cache holds d, "
+                         "InPCA needs d² for the other metrics)")
+    D, ids = _compute(store, query, metric, scheduler, workers, tile, materialise=not out_of_core)
     if metric in ("hellinger", "geodesic"):
         D = D * D   # InPCA is classical MDS on the squared metric (SPEC §10)
     if out_of_core:
@@ -110,9 +133,6 @@ def _cached_view(store_path: Path, metric: str, ids: list[str]):
     from taskspace.geometry.inpca_ooc import cached_distance_array
     from taskspace.store import Store
 
-    if metric in ("hellinger", "geodesic"):
-        raise ValueError("--out-of-core supports --metric bhattacharyya only (the cache holds d, "
-                         "InPCA needs d² for the other metrics)")
     arr, cached = cached_distance_array(Store.open(store_path), metric)
     if cached == ids:
         return arr

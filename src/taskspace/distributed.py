@@ -8,8 +8,10 @@ the store path and two lists of model ids (never arrays), opens the store itself
 ``taskspace.pairwise_distances`` on its two blocks, streaming over the store's sample chunks
 (``Y=None`` on diagonal tiles, which computes one triangle). Tiles go to disk as they complete
 (``taskspace.store.tiles``), so a job that is interrupted resumes with only the missing tiles;
-when all are in, the new rows are committed to the cache (``cache.distance_matrix``, atomic, under
-the cache's lock) and the requested matrix is returned.
+when all are in, they are written into the cache tile by tile and committed with one atomic
+replace, under the cache's lock (``cache.commit_blocks``: the k new rows are never held in memory
+together, so the cache grows to 10^5 models), and the requested matrix is returned (or not:
+``return_matrix=False``).
 
 Workers must see the store at the same path as the client (a shared file system). A worker that
 dies mid-task is Dask's business: the scheduler hands its tasks to another worker, and since a
@@ -125,7 +127,8 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
                           eps: float = DEFAULT_EPS, client=None, scheduler: str | None = None,
                           n_workers: int | None = None, tile: int | None = None,
                           chunk_size: int | None = None, progress: bool = True,
-                          task_delay: float = 0.0) -> np.ndarray:
+                          return_matrix: bool = True,
+                          task_delay: float = 0.0) -> np.ndarray | None:
     """(M, M) distances between the models a query selects, computed on a Dask cluster.
 
     Parameters
@@ -149,15 +152,20 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
         Samples per chunk inside each task (``pairwise_distances``).
     progress : bool
         Show a progress bar over tiles (rich).
+    return_matrix : bool
+        False: only fill the cache and return None. For collections whose M×M matrix does not
+        fit in memory: the tiles are committed one at a time, and
+        ``taskspace.geometry.inpca_ooc.cached_distance_array`` reads the result lazily.
     task_delay : float
         Seconds each task sleeps before computing. For tests (killing a worker mid-task).
 
     Returns
     -------
-    ndarray of float64, shape (M, M)
-        In the order of ``Store.collection(query)``; equal to ``pairwise_distances`` of the
-        collection (same kernel per tile; sums over samples in the same order up to the chunking,
-        so equal to ~1e-15 relative).
+    ndarray of float64, shape (M, M), or None
+        None when ``return_matrix`` is false. Otherwise in the order of
+        ``Store.collection(query)``; equal to ``pairwise_distances`` of the collection (same
+        kernel per tile; sums over samples in the same order up to the chunking, so equal to
+        ~1e-15 relative).
     """
     from taskspace.store import Store
 
@@ -181,10 +189,13 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
             job.start()
             _run_job(cl, store, job, new, known, metric, eps, tile, chunk_size, progress,
                      task_delay)
-        compute = _from_tiles(job, new, known, tile, metric, eps)
-        out = cache.distance_matrix(store, ids, metric, compute, store._collect_ids)
+        if not cache.commit_blocks(store, metric, known, new, _job_blocks(job, new, known, tile)):
+            # Another writer extended the cache meanwhile: fall back to the cache's own path.
+            compute = _from_tiles(job, new, known, tile, metric, eps)
+            cache.distance_matrix(store, ids, metric, compute, store._collect_ids)
         job.remove()
-        return out
+    if not return_matrix:
+        return None
     return cache.distance_matrix(store, ids, metric, _nothing_to_compute, store._collect_ids)
 
 
@@ -295,6 +306,12 @@ class _Progress:
     def advance(self) -> None:
         if self.bar is not None:
             self.bar.advance(self.task)
+
+
+def _job_blocks(job: TileJob, new, known, tile):
+    """The job's finished tiles, read one at a time, as ``cache.commit_blocks`` wants them."""
+    for t in plan_tiles(len(new), len(known), tile):
+        yield t.rows, t.cols, t.cached_cols, job.read(t.a, t.b, t.shape)
 
 
 def _from_tiles(job: TileJob, new, known, tile, metric, eps):

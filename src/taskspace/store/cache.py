@@ -19,7 +19,7 @@ id list.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -107,28 +107,89 @@ def distance_matrix(store, ids: list[str], key: str,
 
 
 def _extend(store, key: str, known: list[str], new: list[str], compute, collect) -> None:
-    root = store.path
-    everything = known + new
-    total = len(everything)
     block = _new_rows(compute, collect, new, known, key)
-    d = _cache_dir(root, key)
+    arr = _grown_matrix(store, key, len(known) + len(new))
+    n_old = len(known)
+    arr[n_old:, :] = block
+    if n_old:
+        arr[:n_old, n_old:] = block[:, :n_old].T
+    _commit(store.path, key, known + new)
+
+
+def _grown_matrix(store, key: str, total: int):
+    """The cache's matrix array, created if need be and resized to (total, total); entries past
+    the committed size stay invisible until ``_commit``."""
+    d = _cache_dir(store.path, key)
     if not (d / "zarr.json").exists():
         # First use (or a first use that was killed): the group's zarr.json is written only by
-        # the commit below, so a half-made cache is no cache.
+        # the commit, so a half-made cache is no cache.
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
         zarr.create_array(store._zstore, name=f"distances/{key}/matrix", shape=(0, 0),
                           chunks=(CHUNK, CHUNK), dtype="float64", fill_value=np.nan,
                           compressors=None)
     arr = open_array(store._zstore, path=f"distances/{key}/matrix", mode="r+")
-    n_old = len(known)
     arr.resize((total, total))
-    arr[n_old:total, :] = block
-    if n_old:
-        arr[:n_old, n_old:total] = block[:, :n_old].T
+    return arr
+
+
+def _commit(root: Path, key: str, everything: list[str]) -> None:
+    """The commit record: the group's ``zarr.json`` with the longer id list, replaced atomically."""
     meta = {"zarr_format": 3, "node_type": "group",
             "attributes": {CACHE_KEY: {"key": key, "model_ids": everything}}}
-    write_json_atomic(d / "zarr.json", meta)
+    write_json_atomic(_cache_dir(root, key) / "zarr.json", meta)
+
+
+def commit_blocks(store, key: str, known: list[str], new: list[str],
+                  blocks: Iterable[tuple[tuple[int, int], tuple[int, int], bool, np.ndarray]]
+                  ) -> bool:
+    """Extend cache ``key`` by the ``new`` models, writing their distances block by block.
+
+    The streaming counterpart of the extension inside :func:`distance_matrix`, for distances
+    computed elsewhere in tiles (``taskspace.distributed``): at no point are the k new rows held
+    in memory together, only one block at a time, so a cache can grow by 10^5 models.
+
+    Parameters
+    ----------
+    store : Store
+        Opened for writing.
+    key : str
+        The cache key.
+    known : list of str
+        The cached model ids the blocks were computed against; must be exactly the cache's
+        committed ids (checked under the cache's lock).
+    new : list of str
+        The k models to add, in this order.
+    blocks : iterable of ((r0, r1), (c0, c1), cached_cols, values)
+        Together they must cover every new × new pair (at least one triangle, diagonal included)
+        and every new × cached pair. ``values`` (r1 - r0, c1 - c0) holds d(new[r], X[c]) where X
+        is ``known`` when ``cached_cols`` is true, else ``new``; each block is written together
+        with its mirror image, so the matrix stays symmetric.
+
+    Returns
+    -------
+    bool
+        False, without writing anything, when the cache no longer holds exactly ``known`` (another
+        writer extended it): the caller then computes through :func:`distance_matrix`.
+    """
+    check_name("distance cache key", key)
+    root, private = store.path, store._private
+    lock_name = f"distances.{key}"
+    with file_lock(private.lock(lock_name)):
+        if cached_ids(root, key) != list(known):
+            return False
+        with private.pending_write(lock_name):
+            n_old = len(known)
+            arr = _grown_matrix(store, key, n_old + len(new))
+            for (r0, r1), (c0, c1), cached_cols, values in blocks:
+                values = _check_block(values, (r1 - r0, c1 - c0), key)
+                rows = slice(n_old + r0, n_old + r1)
+                cols = slice(c0, c1) if cached_cols else slice(n_old + c0, n_old + c1)
+                arr[rows, cols] = values
+                if cols != rows:
+                    arr[cols, rows] = values.T
+            _commit(root, key, list(known) + list(new))
+    return True
 
 
 def _assemble_readonly(zstore, root, ids, key, compute, collect) -> np.ndarray:
