@@ -240,6 +240,21 @@ def test_trajectory(store, rng):
         store.trajectory("nope")
 
 
+def test_steps_run_info_and_models(store, rng):
+    Pa, Pb = _fill(store, rng)
+    reopened = Store.open(store.path)
+    assert reopened.steps("a") == [0, 10, 20] and reopened.steps("b") == [0, 5]
+    info = reopened.run_info("b")
+    assert (info["parent_run"], info["parent_step"], info["task"]) == ("a", 20, "all")
+    info["task"] = "changed"                          # a copy: the store is untouched
+    assert reopened.run_info("b")["task"] == "all"
+    X = reopened.models(["b/1", "a/0"])
+    np.testing.assert_array_equal(np.asarray(X), np.stack([Pb[1], Pa[0]]).astype(np.float32))
+    for method in (reopened.steps, reopened.run_info):
+        with pytest.raises(ValueError, match="no run 'nope'"):
+            method("nope")
+
+
 def test_float16_store(tmp_path, rng):
     s = Store.create(tmp_path / "h", _labels(), CLASSES, dtype="float16", compression="zstd")
     s.add_run("r", task="t", classes=None, method="m", seed=0)

@@ -102,8 +102,8 @@ def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str
     if delay:
         time.sleep(delay)
     store = Store.open(root, mode="r")
-    X = store._collect_ids(rows)
-    Y = None if cols is None else store._collect_ids(cols)
+    X = store.models(rows)
+    Y = None if cols is None else store.models(cols)
     return pairwise_distances(X, Y, metric=metric, eps=eps, chunk_size=chunk_size)
 
 
@@ -192,11 +192,11 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
         if not cache.commit_blocks(store, metric, known, new, _job_blocks(job, new, known, tile)):
             # Another writer extended the cache meanwhile: fall back to the cache's own path.
             compute = _from_tiles(job, new, known, tile, metric, eps)
-            cache.distance_matrix(store, ids, metric, compute, store._collect_ids)
+            cache.distance_matrix(store, ids, metric, compute, store.models)
         job.remove()
     if not return_matrix:
         return None
-    return cache.distance_matrix(store, ids, metric, _nothing_to_compute, store._collect_ids)
+    return cache.distance_matrix(store, ids, metric, _nothing_to_compute, store.models)
 
 
 def _nothing_to_compute(X, Y):  # pragma: no cover - the cache holds every model

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from taskspace.methods._checkpoint import RunCheckpoints
 from taskspace.methods.config import FinetuneConfig
-from taskspace.methods.runner import recorded_steps
 from taskspace.methods.supervised import Supervised
 
 
@@ -36,7 +35,7 @@ class Finetune(Supervised):
             listing = ", ".join(runs[:20]) + (" ..." if len(runs) > 20 else "")
             raise ValueError(f"fine-tuning parent run {parent!r} does not exist in store "
                              f"{store.path}; its runs are: {listing or 'none'}")
-        steps = recorded_steps(store, parent)
+        steps = store.steps(parent)
         if parent_step is None:
             if len(steps) == 0:
                 raise ValueError(f"fine-tuning parent run {parent!r} has no record yet")

@@ -139,7 +139,7 @@ def train_run(store, split, task, method: str = "supervised", network: str | Non
                           parent_run=parent, parent_step=parent_step,
                           config={**cfg.model_dump(mode="json"), "identity": digest},
                           probe_hash=split.probe_hash, label_space_hash=split.label_space_hash)
-        done = recorded_steps(store, run_id)
+        done = store.steps(run_id)
         if done != schedule[:len(done)]:
             raise ValueError(f"run {run_id!r} has records at steps {done}, which are not the "
                              f"start of its schedule {schedule}")
@@ -168,12 +168,6 @@ def resolve_device(device: str, mixed_precision: str) -> tuple[torch.device, tor
     return dev, None
 
 
-def recorded_steps(store, run_id: str) -> list[int]:
-    """Steps of a run's committed records, without reading its predictions."""
-    records = store._records(run_id)
-    return [int(s) for s in records["steps"][:int(records["count"])]]
-
-
 def _check_data(store, split, task) -> None:
     if split.probe_hash != store.probe_hash or split.label_space_hash != store.label_space_hash:
         raise ValueError(
@@ -189,7 +183,7 @@ def _check_data(store, split, task) -> None:
 
 
 def _check_same_run(store, run_id: str, digest: str, identity: dict) -> None:
-    info = store._run_meta(run_id)[0]
+    info = store.run_info(run_id)
     stored = info.get("config") or {}
     if stored.get("identity") == digest:
         return

@@ -330,6 +330,18 @@ class Store:
         self._run_dir(run_id)
         return int(self._records(run_id)["count"])
 
+    def steps(self, run_id: str) -> list[int]:
+        """Training steps of a run's committed records, without reading its predictions."""
+        self._run_dir(run_id)
+        records = self._records(run_id)
+        return [int(s) for s in records["steps"][:int(records["count"])]]
+
+    def run_info(self, run_id: str) -> dict:
+        """A run's metadata as given to :meth:`add_run` (task, classes, method, seed, network,
+        dataset, parent run and step, config)."""
+        self._run_dir(run_id)
+        return dict(self._run_meta(run_id)[0])
+
     def _read_runs(self) -> list[tuple[str, dict, dict]]:
         runs = []
         with os.scandir(self.path / "runs") as entries:
@@ -388,7 +400,8 @@ class Store:
         return LazyCollection(self.path, list(run_ids), np.asarray(records), self.n_samples,
                               self.n_classes, self.dtype, int(self._header["chunk_samples"]))
 
-    def _collect_ids(self, model_ids: list[str]) -> LazyCollection:
+    def models(self, model_ids: list[str]) -> LazyCollection:
+        """A lazy (M, N, C) collection of the given models (``"<run_id>/<record>"``), in order."""
         parsed = [m.rsplit("/", 1) for m in model_ids]
         return self._lazy([p[0] for p in parsed], [int(p[1]) for p in parsed])
 
@@ -440,7 +453,7 @@ class Store:
 
             def compute(X, Y):
                 return pairwise_distances(X, Y, metric=metric)
-        return cache.distance_matrix(self, ids, metric, compute, self._collect_ids)
+        return cache.distance_matrix(self, ids, metric, compute, self.models)
 
     def _check_hashes(self, probe_hash, label_space_hash) -> None:
         _check_hash("probe set", self.probe_hash, probe_hash)
