@@ -6,7 +6,9 @@ For each M (N = 1000 probe samples, C = 10 classes, runs of 50 records in one st
 * distances, Dask: ``distributed_distances`` on a 2-worker ``LocalCluster`` (1 thread each),
   written to the store's cache tile by tile (``return_matrix=False``: the client never holds D);
 * InPCA, in memory: ``InPCA(metric="precomputed", solver="partial")`` of the cached D (k = 3);
-* InPCA, out of core: ``inpca_out_of_core`` streaming the cached Zarr D (k = 3).
+* InPCA, out of core: ``inpca_out_of_core`` streaming the cached Zarr D (k = 3);
+* landmark InPCA (k = 3, L = 250 and 1000, farthest-point and stratified): time, and the relative
+  error of the distances it reconstructs against the full fit's, on 2,000 random models.
 
 Each case runs in a fresh child process, which reports its wall time and peak RSS (for Dask: the
 client's and the largest worker's). A least-squares fit ``t = a·M² + b`` of the distance times
@@ -94,6 +96,28 @@ def case(name: str, store: str) -> dict:
         model = InPCA(n_components=3, metric="precomputed", solver="partial",
                       random_state=0).fit(D)
         extra["eigenvalues"] = model.eigenvalues_.tolist()
+    elif name == "landmarks":
+        from taskspace.geometry import InPCA
+        from taskspace.geometry.inpca_ooc import cached_distance_array
+        from taskspace.geometry.landmarks import landmark_error, landmark_inpca
+
+        arr, _ = cached_distance_array(Store.open(store))
+        D = arr[:]
+        _, table = Store.open(store).collection()
+        # Errors are measured on 2,000 random models (the full M×M reconstruction is M² floats).
+        sub = np.sort(np.random.default_rng(1).choice(len(D), min(2000, len(D)), replace=False))
+        D_sub = D[np.ix_(sub, sub)]
+        full = InPCA(n_components=3, metric="precomputed", solver="partial", random_state=0).fit(D)
+        extra["full_error"] = landmark_error(D_sub, full.embedding_[sub], full.signature_)
+        for rule in ("farthest", "stratified"):
+            for n_landmarks in (250, 1000):
+                t0 = time.perf_counter()
+                res = landmark_inpca(D=D, n_landmarks=n_landmarks, n_components=3, rule=rule,
+                                     meta=table, random_state=0)
+                extra[f"{rule}-{n_landmarks}"] = {
+                    "time": time.perf_counter() - t0,
+                    "error": landmark_error(D_sub, res.embedding[sub], res.signature)}
+        t0 = time.perf_counter()
     elif name == "inpca-ooc":
         from taskspace.geometry.inpca_ooc import cached_distance_array, inpca_out_of_core
 
@@ -141,7 +165,7 @@ def main() -> None:
             store = Path(tmp) / "s"
             build_store(store, m)
             r = {"M": m}
-            for name in ("dist-1proc", "dist-dask", "inpca-mem", "inpca-ooc"):
+            for name in ("dist-1proc", "dist-dask", "inpca-mem", "inpca-ooc", "landmarks"):
                 r[name] = child(name, store)
             diff = abs(r["dist-1proc"]["checksum"] - r["dist-dask"]["checksum"])
             r["dist_agree"] = diff <= 1e-9 * abs(r["dist-1proc"]["checksum"])
@@ -160,6 +184,15 @@ def main() -> None:
               f"{b['peak_mb']:.0f} / {b['worker_peak_mb']:.0f} | {c['time']:.2f} | "
               f"{c['peak_mb']:.0f} | {d['time']:.2f} | {d['peak_mb']:.0f} | {d['passes']} | "
               f"{ok} |")
+    print("\n| M | full fit error | " + " | ".join(
+        f"{rule} L={n} (s / error)" for rule in ("farthest", "stratified") for n in (250, 1000))
+        + " |")
+    print("|---" * 6 + "|")
+    for r in rows:
+        lm = r["landmarks"]
+        cells = [f"{lm[f'{rule}-{n}']['time']:.2f} / {lm[f'{rule}-{n}']['error']:.4f}"
+                 for rule in ("farthest", "stratified") for n in (250, 1000)]
+        print(f"| {r['M']} | {lm['full_error']:.4f} | " + " | ".join(cells) + " |")
     ms = np.array([r["M"] for r in rows], dtype=float)
     for key in ("dist-1proc", "dist-dask"):
         t = np.array([r[key]["time"] for r in rows])

@@ -280,8 +280,49 @@ def test_cli_errors_are_one_line(tmp_path):
             "cli.main(sys.argv[1:])")
     missing = tmp_path / "missing"
     for args, text in [(["distances", str(missing)], "no taskspace store"),
-                       (["embed", str(missing), "--out", "x.txt"], ".npz or .csv")]:
+                       (["embed", str(missing), "--out", "x.txt"], ".npz or .csv"),
+                       (["embed", str(missing), "--landmarks", "3", "--rule", "no"], "--rule")]:
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
                               text=True, timeout=60, env=env)
         assert proc.returncode == 1
         assert text in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("rule", ["farthest", "stratified"])
+def test_cli_embed_landmarks_from_predictions_or_cache(tmp_path, rule):
+    from typer.testing import CliRunner
+
+    from taskspace.geometry.landmarks import landmark_inpca
+
+    path = tmp_path / "s"
+    make_store(path, [("a", 9, 0), ("b", 7, 1), ("c", 8, 2)])
+    X, table = Store.open(path).collection()
+    ref = landmark_inpca(np.asarray(X), n_landmarks=6, n_components=2, rule=rule, meta=table,
+                         random_state=0)
+    runner = CliRunner()
+    for step in ("predictions", "cache"):
+        if step == "cache":
+            assert runner.invoke(_app(), ["distances", str(path)]).exit_code == 0
+        else:
+            assert cached_ids(path, "bhattacharyya") == []     # nothing cached: from X
+        out = tmp_path / f"{step}.npz"
+        res = runner.invoke(_app(), ["embed", str(path), "-k", "2", "--landmarks", "6",
+                                     "--rule", rule, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert f"on 6 {rule} landmarks" in res.output
+        saved = np.load(out)
+        np.testing.assert_allclose(np.abs(saved["embedding"]), np.abs(ref.embedding),
+                                   rtol=0, atol=1e-9)
+        assert list(saved["model_id"]) == list(table["model_id"])
+    # A subset of the cached models (rows and columns picked out of the cache).
+    res = runner.invoke(_app(), ["embed", str(path), "-k", "2", "--landmarks", "4", "--rule",
+                                 rule, "--query", "run_id != 'b'", "--out",
+                                 str(tmp_path / "sub.npz")])
+    assert res.exit_code == 0, res.output
+    X_sub, t_sub = Store.open(path).collection("run_id != 'b'")
+    ref_sub = landmark_inpca(np.asarray(X_sub), n_landmarks=4, n_components=2, rule=rule,
+                             meta=t_sub, random_state=0)
+    np.testing.assert_allclose(np.abs(np.load(tmp_path / "sub.npz")["embedding"]),
+                               np.abs(ref_sub.embedding), rtol=0, atol=1e-9)
+    bad = runner.invoke(_app(), ["embed", str(path), "--landmarks", "4", "--rule", "nope"])
+    assert isinstance(bad.exception, ValueError) and "--rule must be one of" in str(bad.exception)

@@ -88,8 +88,13 @@ def embed(
     out: Path = typer.Option(Path("embedding.npz"), "--out", help="Output: .npz or .csv."),
     out_of_core: bool = typer.Option(False, "--out-of-core",
                                      help="Stream the cached matrix; never hold it in memory."),
-    landmarks: int | None = typer.Option(None, "--landmarks", min=1,
-                                         help="Fit on L farthest-point landmarks only."),
+    landmarks: int | None = typer.Option(
+        None, "--landmarks", min=1,
+        help="Fit on L landmark models only, place the rest out of sample (needs M·L distances: "
+             "from the cache when it holds every model, else computed from the predictions)."),
+    rule: str = typer.Option("farthest", "--rule",
+                             help="Landmark rule: farthest (farthest-point) or stratified (by run "
+                                  "and progress; one pass over the predictions)."),
     scheduler: str | None = _SCHEDULER, workers: int | None = _WORKERS, tile: int | None = _TILE,
 ) -> None:
     """InPCA embedding of a store's models (computing missing distances first)."""
@@ -102,6 +107,16 @@ def embed(
     if out_of_core and metric in ("hellinger", "geodesic"):
         raise ValueError("--out-of-core supports --metric bhattacharyya only (the cache holds d, "
                          "InPCA needs d² for the other metrics)")
+    if landmarks is not None:
+        res, ids = _landmark_fit(store, query, metric, landmarks, rule, components, scheduler,
+                                 workers, tile)
+        model, E, values, signature = res.model, res.embedding, res.model.eigenvalues_, \
+            res.signature
+        _write(out, ids, E, values, signature, model.explained_stress_)
+        console.print(f"landmark InPCA of {len(ids)} models on {len(res.landmarks)} {rule} "
+                      f"landmarks, {len(values)} axes → {out}")
+        _print_axes(values, model.explained_stress_, "of the landmarks' stress")
+        return
     D, ids = _compute(store, query, metric, scheduler, workers, tile, materialise=not out_of_core)
     if metric in ("hellinger", "geodesic"):
         D = D * D   # InPCA is classical MDS on the squared metric (SPEC §10)
@@ -111,21 +126,52 @@ def embed(
         del D
         model = inpca_out_of_core(_cached_view(store, metric, ids), components, random_state=0)
         E, values, signature = model.embedding_, model.eigenvalues_, model.signature_
-    elif landmarks is not None:
-        from taskspace.geometry.landmarks import landmark_inpca
-
-        res = landmark_inpca(D=D, n_landmarks=min(landmarks, len(ids)), n_components=components)
-        E, values, signature = res.embedding, res.model.eigenvalues_, res.signature
-        model = res.model
     else:
         model = InPCA(n_components=components, metric="precomputed", random_state=0).fit(D)
         E, values, signature = model.embedding_, model.eigenvalues_, model.signature_
     stress = model.explained_stress_
     _write(out, ids, E, values, signature, stress)
     console.print(f"InPCA of {len(ids)} models, {len(values)} axes → {out}")
+    _print_axes(values, stress)
+
+
+def _print_axes(values, stress, of: str = "") -> None:
     for i, (lam, s) in enumerate(zip(values, stress, strict=True)):
         kind = "space-like" if lam > 0 else "time-like" if lam < 0 else "null"
-        console.print(f"  axis {i + 1}: λ = {lam:+.5g} ({kind}), explained stress {s:.4f}")
+        console.print(f"  axis {i + 1}: λ = {lam:+.5g} ({kind}), explained stress {s:.4f}"
+                      + (f" {of}" if of else ""))
+
+
+def _landmark_fit(store_path: Path, query, metric, n_landmarks, rule, components, scheduler,
+                  workers, tile):
+    """Landmark InPCA of the query's models, reading only M·L distances.
+
+    With a Dask cluster the missing distances are computed into the cache first; then (or when
+    the cache already holds every model) the landmark columns are read from the cache. Otherwise
+    they are computed from the predictions (``farthest``: one pass over them per landmark;
+    ``stratified``: one pass).
+    """
+    from taskspace.geometry.landmarks import RULES, landmark_inpca
+    from taskspace.store import Store
+    from taskspace.store.cache import cached_ids
+
+    if rule not in RULES:
+        raise ValueError(f"--rule must be one of {', '.join(RULES)}, got {rule!r}")
+    if scheduler is not None or workers is not None:
+        _compute(store_path, query, metric, scheduler, workers, tile, materialise=False)
+    store = Store.open(store_path)
+    X, table = store.collection(query)
+    ids = list(table["model_id"])
+    L = min(n_landmarks, len(ids))
+    cached = set(cached_ids(store.path, metric)) if metric == "bhattacharyya" else set()
+    if cached.issuperset(ids):
+        D = _cached_view(store_path, metric, ids)
+        res = landmark_inpca(D=D, n_landmarks=L, n_components=components, rule=rule,
+                             meta=table, random_state=0)
+    else:
+        res = landmark_inpca(X, n_landmarks=L, n_components=components, rule=rule, meta=table,
+                             metric=metric, random_state=0)
+    return res, ids
 
 
 def _cached_view(store_path: Path, metric: str, ids: list[str]):
@@ -149,9 +195,13 @@ class _Rows:
 
     def __getitem__(self, rows: slice):
         r0, r1, _ = rows.indices(self.shape[0])
-        sel = self.pos[r0:r1]
-        ur, ir = np.unique(sel, return_inverse=True)
-        uc, ic = np.unique(self.pos, return_inverse=True)
+        return self.get_orthogonal_selection((slice(r0, r1), slice(None)))
+
+    def get_orthogonal_selection(self, selection) -> np.ndarray:
+        """``sub[rows][:, cols]`` for slices or integer arrays, reading only what they name."""
+        rows, cols = (self.pos[s] for s in selection)
+        ur, ir = np.unique(rows, return_inverse=True)
+        uc, ic = np.unique(cols, return_inverse=True)
         block = self.arr.get_orthogonal_selection((ur, uc))
         return block[np.ix_(ir.reshape(-1), ic.reshape(-1))]
 

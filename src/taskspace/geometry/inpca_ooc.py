@@ -173,3 +173,8 @@ class _Prefix:
     def __getitem__(self, rows: slice):
         r0, r1, _ = rows.indices(self.shape[0])
         return self.arr[r0:r1, : self.shape[1]]
+
+    def get_orthogonal_selection(self, selection) -> np.ndarray:
+        """``corner[rows][:, cols]`` (slices or integer arrays), like Zarr's."""
+        rows, cols = (np.arange(n)[s] for n, s in zip(self.shape, selection, strict=True))
+        return self.arr.get_orthogonal_selection((rows, cols))
