@@ -42,7 +42,7 @@ def _compute(store_path: Path, query, metric, scheduler, workers, tile,
     _, table = store.collection(query)
     ids = list(table["model_id"])
     if scheduler is None and workers is None:
-        return store.distance_matrix(ids, metric=metric), ids
+        return store.distance_matrix(ids, metric=metric, progress=True), ids
     from taskspace.distributed import distributed_distances
 
     D = distributed_distances(store_path, query, metric, scheduler=scheduler, n_workers=workers,

@@ -407,7 +407,7 @@ class Store:
 
     # ---------------------------------------------------------------- distances
     def distance_matrix(self, model_ids=None, metric: str = "bhattacharyya",
-                        compute=None) -> np.ndarray:
+                        compute=None, progress: bool = False) -> np.ndarray:
         """(M, M) float64 distances between models, kept in the store's distance cache.
 
         Parameters
@@ -422,6 +422,8 @@ class Store:
             :class:`LazyCollection` s, and ``compute(X, None)`` the symmetric (len(X), len(X))
             matrix of X against itself (the convention of ``pairwise_distances``, which then
             computes one triangle). Default ``taskspace.pairwise_distances(X, Y, metric=metric)``.
+        progress : bool
+            Progress bars over samples for the default ``compute``.
 
         Returns
         -------
@@ -452,7 +454,7 @@ class Store:
             from taskspace.geometry import pairwise_distances
 
             def compute(X, Y):
-                return pairwise_distances(X, Y, metric=metric)
+                return pairwise_distances(X, Y, metric=metric, progress=progress)
         return cache.distance_matrix(self, ids, metric, compute, self.models)
 
     def _check_hashes(self, probe_hash, label_space_hash) -> None:
