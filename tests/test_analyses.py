@@ -160,6 +160,32 @@ def test_finetuning_distance_is_direct_formula(store, results):
 def test_episodic_curve_larger_in_middle_than_at_end(results):
     s = results["episodic_vs_supervised"].summary
     assert s["middle"] > s["end"] >= 0
+    # Jackknife intervals (distances between seed averages): centred on the estimates.
+    for key in ("middle", "end"):
+        lo, hi = s[f"{key}_ci"]
+        assert lo < s[key] < hi and s[key] == pytest.approx((lo + hi) / 2)
+    assert "jackknife over runs" in results["episodic_vs_supervised"].finding
+    tree = results["tree"].summary
+    lo, hi = tree["spearman_end_ci"]
+    assert lo <= tree["spearman_end"] <= hi
+
+
+def test_jackknife_of_the_mean_is_the_standard_error():
+    from scipy.stats import norm
+
+    from taskspace.study.analyses._common import jackknife_interval, leave_one_out
+
+    x = np.array([0.3, 1.1, 0.7, 2.0, 0.4])
+    deleted = [(x.sum() - v) / (len(x) - 1) for v in x]
+    lo, hi = jackknife_interval(x.mean(), deleted)
+    half = norm.ppf(0.975) * x.std(ddof=1) / np.sqrt(len(x))
+    assert lo == pytest.approx(x.mean() - half, rel=1e-12)
+    assert hi == pytest.approx(x.mean() + half, rel=1e-12)
+    assert all(np.isnan(jackknife_interval(1.0, [0.5])))
+    picks = leave_one_out({"a": ["r1", "r2", "r3"], "b": ["r4"]})
+    assert [key for key, _ in picks] == ["a", "a", "a"]     # a single run is never left out
+    assert [pick["a"] for _, pick in picks] == [["r2", "r3"], ["r1", "r3"], ["r1", "r2"]]
+    assert all(pick["b"] == ["r4"] for _, pick in picks)
 
 
 def test_not_applicable_paths(tmp_path):

@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 
 from taskspace.study.analyses._common import (
-    BOOT_SEED,
-    N_BOOT,
     AnalysisResult,
     end_model,
     fmt_ci,
+    jackknife_interval,
+    leave_one_out,
     not_applicable,
-    percentile_interval,
     run_table,
 )
 
@@ -22,11 +21,12 @@ MIDDLE = (0.2, 0.8)   # progress range counted as "the middle" of training
 
 
 def episodic_vs_supervised(store, study=None, episodic: str = "protonet",
-                           supervised: str = "supervised", n_boot: int = N_BOOT) -> AnalysisResult:
+                           supervised: str = "supervised") -> AnalysisResult:
     """For every task with runs of both methods: ``compare_trajectories`` (SPEC §9) between the
     episodic and the supervised runs (curve over progress, table rows ``task, progress,
     distance``), the mean distance in the middle of training (progress in ``MIDDLE``) and
-    ``d_B`` between the seed-averaged end models, with bootstrap intervals over runs."""
+    ``d_B`` between the seed-averaged end models, with delete-one jackknife intervals over runs
+    (a bootstrap would repeat runs and bias distances between seed averages upward)."""
     from taskspace import bhattacharyya, compare_trajectories
 
     runs = run_table(store)
@@ -36,8 +36,7 @@ def episodic_vs_supervised(store, study=None, episodic: str = "protonet",
         return not_applicable(NAME, TITLE, f"no task has runs of both {episodic!r} and "
                               f"{supervised!r}")
     labels = store.labels
-    rng = np.random.default_rng(BOOT_SEED)
-    curves, mids, ends, mid_boot, end_boot = [], [], [], [], []
+    curves, mids, ends, mid_out, end_out = [], [], [], [], []
     for task in both:
         ids = {m: list(runs.loc[(runs["task"] == task) & (runs["method"] == m), "run_id"])
                for m in (episodic, supervised)}
@@ -69,33 +68,47 @@ def episodic_vs_supervised(store, study=None, episodic: str = "protonet",
                                     "distance": cmp.distance}))
         mids.append(middle(cmp))
         ends.append(end_distance(ids))
-        for _ in range(n_boot):
-            pick = {m: list(rng.choice(rs, len(rs))) for m, rs in ids.items()}
+        # Delete-one values of this task's statistics (a run of either method left out).
+        task_mid, task_end = [], []
+        for _, pick in leave_one_out(ids):
             try:
-                mid_boot.append((task, middle(compare(pick))))
-            except ValueError:
-                pass
-            end_boot.append((task, end_distance(pick)))
+                task_mid.append(middle(compare(pick)))
+            except ValueError:      # no common progress range without that run
+                task_mid.append(np.nan)
+            task_end.append(end_distance(pick))
+        mid_out.append(task_mid)
+        end_out.append(task_end)
     if not mids:
         return not_applicable(NAME, TITLE, "the episodic and supervised runs share no "
                               "progress range")
     table = pd.concat(curves, ignore_index=True)
-    # Interval of the mean over tasks: average the per-task resamples draw by draw.
-    def per_draw(pairs):
-        values = np.array([v for _, v in pairs])
-        if values.size == n_boot * len(mids):
-            return np.nanmean(values.reshape(len(mids), n_boot), axis=0)
-        return values   # some resamples had no common range: per-task values, pooled
     mid, end = float(np.nanmean(mids)), float(np.mean(ends))
-    mid_ci = percentile_interval(per_draw(mid_boot))
-    end_ci = percentile_interval(per_draw(end_boot))
+    mid_ci = jackknife_interval(mid, _deleted_means(mids, mid_out))
+    end_ci = jackknife_interval(end, _deleted_means(ends, end_out))
     finding = (f"Over {len(mids)} task(s), {episodic} and {supervised} trajectories are "
                f"d_B = {fmt_ci(mid, mid_ci)} apart in the middle of training (progress "
                f"{MIDDLE[0]}–{MIDDLE[1]}) and their end models d_B = {fmt_ci(end, end_ci)} apart "
-               f"(bootstrap over runs); ratio end/middle = {end / mid:.3g}.")
+               f"(jackknife over runs); ratio end/middle = {end / mid:.3g}.")
     return AnalysisResult(NAME, TITLE, table, _figure(table), finding,
                           summary={"middle": mid, "middle_ci": mid_ci, "end": end,
                                    "end_ci": end_ci})
+
+
+def _deleted_means(values: list[float], deleted: list[list[float]]) -> list[float]:
+    """The mean over tasks with one run left out: each task's delete-one values replace its own
+    value in turn."""
+    values = np.asarray(values, dtype=np.float64)
+    total, count = np.nansum(values), np.isfinite(values).sum()
+    out = []
+    for v, task_deleted in zip(values, deleted, strict=True):
+        for d in task_deleted:
+            if np.isfinite(v) and np.isfinite(d):
+                out.append((total - v + d) / count)
+            elif np.isfinite(d):     # the task had no value with all its runs
+                out.append((total + d) / (count + 1))
+            else:
+                out.append(np.nan)
+    return out
 
 
 def _figure(table: pd.DataFrame):

@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 
 from taskspace.study.analyses._common import (
-    BOOT_SEED,
-    N_BOOT,
     AnalysisResult,
     end_model,
     fmt_ci,
+    jackknife_interval,
+    leave_one_out,
     not_applicable,
-    percentile_interval,
     run_table,
     spearman,
     task_classes,
@@ -45,11 +44,12 @@ def wordnet_task_distances(store, tasks: dict) -> np.ndarray:
     return D
 
 
-def tree(store, study=None, method: str = "supervised", n_boot: int = N_BOOT) -> AnalysisResult:
+def tree(store, study=None, method: str = "supervised") -> AnalysisResult:
     """Average-linkage clustering of tasks (runs of ``method``) by ``d_B`` between their end models
     (arithmetic mean over seeds, SPEC §8) and by ``d_traj`` between their trajectories (SPEC §9),
     compared with the WordNet distances between their classes: Spearman correlation between the
-    cophenetic distances of each clustering and the WordNet task distances, bootstrap over seeds.
+    cophenetic distances of each clustering and the WordNet task distances, with a delete-one
+    jackknife interval over runs.
     """
     from scipy.spatial.distance import squareform
 
@@ -90,11 +90,11 @@ def tree(store, study=None, method: str = "supervised", n_boot: int = N_BOOT) ->
     rho_end = spearman(_cophenetic(D_end), wordnet)
     traj_ok = bool(np.isfinite(D_traj).all())
     rho_traj = spearman(_cophenetic(D_traj), wordnet) if traj_ok else np.nan
-    rng = np.random.default_rng(BOOT_SEED)
-    boot = [spearman(_cophenetic(end_distances(
-        {t: list(rng.choice(rs, len(rs))) for t, rs in ids.items()})), wordnet)
-        for _ in range(n_boot)]
-    ci_end = percentile_interval(boot)
+    # Delete-one jackknife over runs: the statistic is built on seed-averaged models, which a
+    # bootstrap resample (repeating runs) makes noisier (see _common.jackknife_interval).
+    deleted = [spearman(_cophenetic(end_distances(pick)), wordnet)
+               for _, pick in leave_one_out(ids)]
+    ci_end = jackknife_interval(rho_end, deleted)
     table = pd.DataFrame({
         "clustering": ["end models, d_B", "trajectories, d_traj"],
         "spearman_with_wordnet": [rho_end, rho_traj],
@@ -103,7 +103,7 @@ def tree(store, study=None, method: str = "supervised", n_boot: int = N_BOOT) ->
     })
     finding = (f"Average-linkage clustering of {len(names)} tasks by d_B between end models "
                f"agrees with the WordNet distances of their classes with Spearman ρ = "
-               f"{fmt_ci(rho_end, ci_end)} (cophenetic distances, bootstrap over seeds); by "
+               f"{fmt_ci(rho_end, ci_end)} (cophenetic distances, jackknife over runs); by "
                f"d_traj between trajectories ρ = "
                + (f"{rho_traj:.3g}." if traj_ok else "n/a (some trajectories share no "
                                                       "progress range)."))
