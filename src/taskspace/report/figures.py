@@ -6,6 +6,7 @@ analyses use (3-D lines, 2-D lines and markers, heatmaps), subplot by subplot.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,9 @@ def to_matplotlib(fig):
                     style = ("-" if "lines" in mode else "") + ("o" if "markers" in mode else "")
                     color = (t.line.color if "lines" in mode else t.marker.color) or None
                     dash = {"dot": ":", "dash": "--"}.get(t.line.dash, "-")
+                    named = t.name and t.showlegend is not False   # plotly's default: shown
                     ax.plot(t.x, t.y, style.replace("-", dash) if "-" in style else style,
-                            color=color, ms=3, lw=1.2, label=t.name if t.showlegend else None)
+                            color=color, ms=3, lw=1.2, label=t.name if named else None)
                 else:
                     raise NotImplementedError(f"static export of {t.type!r} traces")
             if lx is not None and lx.tickvals is not None:
@@ -70,9 +72,12 @@ def to_matplotlib(fig):
                                                   for s in lx.ticktext], rotation=30,
                               ha="right")
             ax.set_xlabel(_title(lx)), ax.set_ylabel(_title(ly))
+            if ax.get_legend_handles_labels()[1]:
+                ax.legend(fontsize=8, frameon=False)
     title = fig.layout.title.text if fig.layout.title else None
     if title:
-        out.suptitle(title)
+        # wrapped to the figure's width (~10 characters per inch at the default size)
+        out.suptitle(textwrap.fill(title, width=int(10 * out.get_figwidth())))
     out.tight_layout()
     return out
 
