@@ -300,3 +300,33 @@ all_runs = { seeds = [0], config = { steps = 4 } }
     assert out.returncode == 0, out.stderr[-2000:]
     out = cli("report", tmp_path / "o" / "store", "--out", tmp_path / "r.html")
     assert out.returncode == 0 and (tmp_path / "r.html").is_file(), out.stderr[-2000:]
+
+
+REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def test_reference_study_quick_on_real_fashion_mnist(tmp_path):
+    """`taskspace run studies/fashion-mnist.toml --quick`: what CI runs of the reference study
+    (real Fashion-MNIST from Debian's dataset-fashion-mnist; ~5 minutes on two cores)."""
+    if not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"Fashion-MNIST is not installed in {REAL_FASHION} "
+                    "(apt-get install dataset-fashion-mnist)")
+    done = subprocess.run([sys.executable, "-m", "taskspace", "run",
+                           STUDIES / "fashion-mnist.toml", "--quick", "--out", tmp_path / "o"],
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = load_study(STUDIES / "fashion-mnist.toml", quick=True)
+    store = Store.open(tmp_path / "o" / "store")
+    runs = store.runs("run")
+    assert len(runs) == sum(len(s.tasks) * len(s.seeds) * max(1, len(s.parent_steps or []))
+                            for s in study.runs.values())
+    assert set(runs["method"]) == {"supervised", "finetune", "protonet", "simclr", "fixmatch"}
+    assert set(runs["seed"]) == {0}
+    from taskspace.study.analyses import run_analyses
+
+    results = run_analyses(store, n_boot=20)
+    assert all(r.applicable for r in results), [r.finding for r in results if not r.applicable]
+    text = " ".join(done.stdout.split())
+    assert "report:" in text and (tmp_path / "o" / "report.html").is_file()
+    for r in results:
+        assert r.title in text     # every finding is printed

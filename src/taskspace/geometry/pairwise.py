@@ -193,7 +193,9 @@ def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
             geodesic = metric == "geodesic"
             run_parts(K.chord_sums, [(A, B, g, classes, geodesic, upper, sums) for g in groups])
     if metric == "bhattacharyya" and rescale:
-        sums += np.log(mant[: sums.shape[0], : sums.shape[1]])
+        # in place: at M = 20,000 a temporary of the logarithms would be another 3.2 GB
+        products = mant[: sums.shape[0], : sums.shape[1]]
+        sums += np.log(products, out=products)
 
 
 def _panel_groups(n_a: int, n_b: int, upper: bool, panel_bytes: int) -> list[np.ndarray]:
