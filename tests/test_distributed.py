@@ -233,7 +233,7 @@ def _app():
     return app
 
 
-def test_cli_distances_and_embed(client, tmp_path):
+def test_cli_distances_and_embed(client, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     path = tmp_path / "s"
@@ -243,8 +243,17 @@ def test_cli_distances_and_embed(client, tmp_path):
     res = runner.invoke(_app(), ["distances", str(path), "--scheduler", address,
                                  "--query", "run_id == 'a'"])
     assert res.exit_code == 0, res.output
-    assert "distances of 8 models" in res.output
+    assert "distances of 8 models" in res.output and "range [" in res.output
     assert len(cached_ids(path, "bhattacharyya")) == 8
+    # Past RANGE_MAX_MODELS the matrix is not read back just to print its range.
+    import taskspace._cli_distributed as cd
+
+    monkeypatch.setattr(cd, "RANGE_MAX_MODELS", 7)
+    res = runner.invoke(_app(), ["distances", str(path), "--scheduler", address,
+                                 "--query", "run_id == 'a'"])
+    assert res.exit_code == 0 and "distances of 8 models" in res.output
+    assert "range" not in res.output
+    monkeypatch.undo()
     out = tmp_path / "e.npz"
     res = runner.invoke(_app(), ["embed", str(path), "--scheduler", address, "-k", "2",
                                  "--out", str(out)])

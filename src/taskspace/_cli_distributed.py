@@ -25,6 +25,8 @@ _SCHEDULER = typer.Option(None, "--scheduler",
 _WORKERS = typer.Option(None, "--workers", min=1,
                         help="Start a local Dask cluster of N worker processes.")
 _TILE = typer.Option(None, "--tile", min=1, help="Models per tile side (default: automatic).")
+#: Largest collection whose distance range `distances` reads back from the cache to print.
+RANGE_MAX_MODELS = 20_000
 
 
 def _compute(store_path: Path, query, metric, scheduler, workers, tile,
@@ -76,7 +78,13 @@ def distances(
     """
     t0 = time.perf_counter()
     D, ids = _compute(store, query, metric, scheduler, workers, tile, materialise=False)
-    span = _off_diagonal_range(_cached_view(store, metric, ids) if D is None else D)
+    # The range is a check a person can read; past RANGE_MAX_MODELS it would mean reading the
+    # whole M × M matrix back (180 GB at 150,000 models) just to print two numbers.
+    span = None
+    if D is not None:
+        span = _off_diagonal_range(D)
+    elif len(ids) <= RANGE_MAX_MODELS:
+        span = _off_diagonal_range(_cached_view(store, metric, ids))
     rng = f", range [{span[0]:.4g}, {span[1]:.4g}]" if span else ""
     console.print(f"{metric} distances of {len(ids)} models cached in {store} "
                   f"({time.perf_counter() - t0:.1f} s{rng})")
