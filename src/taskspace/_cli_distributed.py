@@ -175,10 +175,10 @@ def _landmark_fit(store_path: Path, query, metric, n_landmarks, rule, components
     if cached.issuperset(ids):
         D = _cached_view(store_path, metric, ids)
         res = landmark_inpca(D=D, n_landmarks=L, n_components=components, rule=rule,
-                             meta=table, random_state=0)
+                             meta=table, random_state=0, progress=True)
     else:
         res = landmark_inpca(X, n_landmarks=L, n_components=components, rule=rule, meta=table,
-                             metric=metric, random_state=0)
+                             metric=metric, random_state=0, progress=True)
     return res, ids
 
 

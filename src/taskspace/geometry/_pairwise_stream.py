@@ -281,13 +281,14 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
 class Progress:
     """A ``rich`` progress bar over samples, or nothing."""
 
-    def __init__(self, enabled: bool, total: int, description: str = "pairwise distances"):
+    def __init__(self, enabled: bool, total: int, description: str = "pairwise distances",
+                 unit: str = "samples"):
         self._bar = None
         if enabled:
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(transient=True)
-            self._task = self._bar.add_task(f"{description} (samples)", total=total)
+            self._task = self._bar.add_task(f"{description} ({unit})", total=total)
 
     def __enter__(self) -> Progress:
         if self._bar is not None:

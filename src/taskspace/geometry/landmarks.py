@@ -30,8 +30,8 @@ from taskspace.geometry.distances import DEFAULT_EPS
 RULES = ("farthest", "stratified")
 
 
-def farthest_point_landmarks(distances_to: Callable, n_points: int,
-                             n_landmarks: int) -> tuple[np.ndarray, np.ndarray]:
+def farthest_point_landmarks(distances_to: Callable, n_points: int, n_landmarks: int,
+                             progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Farthest-point landmarks and their columns of D.
 
     Parameters
@@ -40,6 +40,8 @@ def farthest_point_landmarks(distances_to: Callable, n_points: int,
         ``distances_to(idx)`` returns the (M, len(idx)) distances from every model to models
         ``idx``.
     n_points, n_landmarks : int
+    progress : bool
+        A progress bar over the landmarks (each costs one column of D).
 
     Returns
     -------
@@ -48,16 +50,22 @@ def farthest_point_landmarks(distances_to: Callable, n_points: int,
     columns : ndarray, shape (M, L)
         ``D[:, landmarks]``.
     """
-    first = int(np.argmax(_column(distances_to, 0, n_points)))
-    chosen, columns = [first], [_column(distances_to, first, n_points)]
-    nearest = columns[0].copy()
-    while len(chosen) < n_landmarks:
-        nearest[chosen] = -np.inf
-        nxt = int(np.argmax(nearest))
-        chosen.append(nxt)
-        col = _column(distances_to, nxt, n_points)
-        columns.append(col)
-        np.minimum(nearest, col, out=nearest)
+    from taskspace.geometry._pairwise_stream import Progress
+
+    with Progress(progress, n_landmarks + 1, "farthest-point landmarks", "columns of D") as bar:
+        first = int(np.argmax(_column(distances_to, 0, n_points)))
+        bar.advance(1)
+        chosen, columns = [first], [_column(distances_to, first, n_points)]
+        bar.advance(1)
+        nearest = columns[0].copy()
+        while len(chosen) < n_landmarks:
+            nearest[chosen] = -np.inf
+            nxt = int(np.argmax(nearest))
+            chosen.append(nxt)
+            col = _column(distances_to, nxt, n_points)
+            columns.append(col)
+            np.minimum(nearest, col, out=nearest)
+            bar.advance(1)
     return np.array(chosen, dtype=np.int64), np.stack(columns, axis=1)
 
 
@@ -126,7 +134,8 @@ class LandmarkInPCA:
 def landmark_inpca(X=None, *, D=None, n_landmarks: int, n_components: int = 3,
                    rule: str = "farthest", meta: pd.DataFrame | None = None,
                    metric: str = "bhattacharyya", eps: float = DEFAULT_EPS,
-                   solver: str = "auto", random_state=None) -> LandmarkInPCA:
+                   solver: str = "auto", random_state=None,
+                   progress: bool = False) -> LandmarkInPCA:
     """InPCA of M models fitted on ``n_landmarks`` of them, the rest placed out of sample.
 
     Parameters
@@ -141,6 +150,9 @@ def landmark_inpca(X=None, *, D=None, n_landmarks: int, n_components: int = 3,
         See the module docstring; ``"stratified"`` needs ``meta`` (``Store.collection``'s table).
     metric : str
         With ``X``: ``"bhattacharyya"`` (D = d_B) or ``"hellinger"``/``"geodesic"`` (D = d²).
+    progress : bool
+        Progress bars: over the landmarks (farthest), or over samples while the landmark columns
+        are computed from ``X`` (stratified).
     """
     from taskspace.geometry.inpca import InPCA
     from taskspace.geometry.pairwise import pairwise_distances
@@ -156,7 +168,8 @@ def landmark_inpca(X=None, *, D=None, n_landmarks: int, n_components: int = 3,
                          f"[{n_components}, {m}], got {n_landmarks!r}")
     if X is not None:
         def distances_to(idx):
-            d = pairwise_distances(X, np.asarray(X[np.asarray(idx)]), metric=metric, eps=eps)
+            d = pairwise_distances(X, np.asarray(X[np.asarray(idx)]), metric=metric, eps=eps,
+                                   progress=progress and rule == "stratified")
             return d * d if metric in ("hellinger", "geodesic") else d
     else:
         def distances_to(idx):
@@ -165,7 +178,8 @@ def landmark_inpca(X=None, *, D=None, n_landmarks: int, n_components: int = 3,
                 return D.get_orthogonal_selection((slice(None), idx))
             return np.asarray(D[:, idx])
     if rule == "farthest":
-        landmarks, columns = farthest_point_landmarks(distances_to, m, int(n_landmarks))
+        landmarks, columns = farthest_point_landmarks(distances_to, m, int(n_landmarks),
+                                                      progress=progress)
     else:
         if meta is None or len(meta) != m:
             raise ValueError("rule 'stratified' needs `meta`, one row per model")
