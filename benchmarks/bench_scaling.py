@@ -117,7 +117,6 @@ def case(name: str, store: str) -> dict:
                 extra[f"{rule}-{n_landmarks}"] = {
                     "time": time.perf_counter() - t0,
                     "error": landmark_error(D_sub, res.embedding[sub], res.signature)}
-        t0 = time.perf_counter()
     elif name == "inpca-ooc":
         from taskspace.geometry.inpca_ooc import cached_distance_array, inpca_out_of_core
 

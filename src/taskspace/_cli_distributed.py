@@ -61,7 +61,7 @@ def _off_diagonal_range(D) -> tuple[float, float] | None:
     lo, hi = np.inf, -np.inf
     step = max(1, (1 << 24) // m)     # ~128 MB of float64 rows per block
     for r0 in range(0, m, step):
-        block = np.asarray(D[r0:min(m, r0 + step)], dtype=np.float64)
+        block = np.array(D[r0:min(m, r0 + step)], dtype=np.float64)   # a copy: NaN goes in
         block[np.arange(len(block)), np.arange(r0, r0 + len(block))] = np.nan
         lo, hi = min(lo, np.nanmin(block)), max(hi, np.nanmax(block))
     return float(lo), float(hi)
@@ -207,11 +207,10 @@ class _Rows:
 
     def get_orthogonal_selection(self, selection) -> np.ndarray:
         """``sub[rows][:, cols]`` for slices or integer arrays, reading only what they name."""
+        from taskspace.store.cache import read_block
+
         rows, cols = (self.pos[s] for s in selection)
-        ur, ir = np.unique(rows, return_inverse=True)
-        uc, ic = np.unique(cols, return_inverse=True)
-        block = self.arr.get_orthogonal_selection((ur, uc))
-        return block[np.ix_(ir.reshape(-1), ic.reshape(-1))]
+        return read_block(self.arr, rows, cols)
 
 
 def _write(out: Path, ids, E, values, signature, stress) -> None:

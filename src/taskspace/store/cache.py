@@ -50,8 +50,13 @@ def cached_ids(root: Path, key: str) -> list[str]:
 
 
 def _read_block(zstore, key: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """matrix[rows][:, cols] reading only the chunks that hold them."""
-    arr = open_array(zstore, path=f"distances/{key}/matrix", mode="r")
+    """matrix[rows][:, cols] of cache ``key``, reading only the chunks that hold them."""
+    return read_block(open_array(zstore, path=f"distances/{key}/matrix", mode="r"), rows, cols)
+
+
+def read_block(arr, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``arr[rows][:, cols]`` for integer arrays in any order, with repeats, from anything with
+    Zarr's ``get_orthogonal_selection`` (which wants them unique and sorted)."""
     ur, ir = np.unique(rows, return_inverse=True)
     uc, ic = np.unique(cols, return_inverse=True)
     block = arr.get_orthogonal_selection((ur, uc))
