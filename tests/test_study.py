@@ -330,3 +330,25 @@ def test_reference_study_quick_on_real_fashion_mnist(tmp_path):
     assert "report:" in text and (tmp_path / "o" / "report.html").is_file()
     for r in results:
         assert r.title in text     # every finding is printed
+
+
+@pytest.mark.parametrize("columns", [None, "40", "200"])
+def test_cli_output_is_never_hard_wrapped_off_a_terminal(tmp_path, columns, monkeypatch):
+    # A path far longer than any terminal: every message that names it must stay on one line,
+    # and every run id in `info` must appear whole, whatever COLUMNS says.
+    deep = tmp_path / ("a-very-long-folder-name-" * 6) / "nested"
+    run_study(parse_study(doc(runs={"sup": TINY["runs"]["sup"]})), deep, progress=False)
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    missing = deep / "missing"
+    out = cli("info", missing)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [f"error: store {missing} does not exist"]
+    out = cli("info", deep / "store")
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first.startswith(f"{deep / 'store'}: 2 runs")
+    for run_id in Store.open(deep / "store").run_ids:
+        assert any(run_id in line for line in out.stdout.splitlines()), run_id

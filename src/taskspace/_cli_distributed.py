@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import typer
-from rich.console import Console
 
-console = Console()
+from taskspace._console import make_console
+
+console = make_console()
 
 _STORE = typer.Argument(..., help="The taskspace store (a directory).")
 _QUERY = typer.Option(None, "--query", "-q",

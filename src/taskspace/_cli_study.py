@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from taskspace._console import make_console
+
+console = make_console()
 
 
 def _analyze_and_report(store_path: Path, study, report_path: Path, figures: Path | None):
@@ -123,8 +124,9 @@ def info(
     console.print(f"label-space hash  {s.label_space_hash}", highlight=False, soft_wrap=True)
     table = Table("task", "method", "seed", "network", "records", title="runs",
                   title_justify="left")
-    table.add_column("parent", overflow="fold")
-    table.add_column("run", overflow="fold")
+    # Ids are copied from here into queries and commands: never fold them.
+    table.add_column("parent", no_wrap=True)
+    table.add_column("run", no_wrap=True)
     for _, r in runs.iterrows():
         parent = r.get("parent_run")
         parent = "" if parent is None or parent != parent else f"{parent}@{r.get('parent_step')}"

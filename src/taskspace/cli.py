@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from taskspace._console import make_console
 from taskspace._version import __version__
 
 app = typer.Typer(
@@ -21,8 +21,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 _state = {"debug": False}
 
 
