@@ -12,14 +12,17 @@ from taskspace.geometry import (
     bhattacharyya,
     compare_trajectories,
     distance_to_trajectory,
+    exp_map,
     frechet_distance,
     geodesic_distance,
     hellinger,
     interpolate,
     length,
+    log_map,
     pairwise_distances,
     progress,
     reparameterize,
+    velocity,
 )
 from taskspace.record import Recorder, checkpoint_schedule
 from taskspace.store import Store
@@ -34,15 +37,18 @@ __all__ = [
     "checkpoint_schedule",
     "compare_trajectories",
     "distance_to_trajectory",
+    "exp_map",
     "frechet_distance",
     "geodesic_distance",
     "hellinger",
     "interpolate",
     "length",
+    "log_map",
     "pairwise_distances",
     "progress",
     "reparameterize",
     "train_run",
+    "velocity",
 ]
 
 

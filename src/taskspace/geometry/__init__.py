@@ -1,4 +1,4 @@
-"""Information geometry of prediction space (SPEC.md §1–10): pure arrays in, arrays out.
+"""Information geometry of prediction space (SPEC.md §1–10, §14): pure arrays in, arrays out.
 
 No files and no torch at import time; every function accepts array-likes that slice like NumPy.
 """
@@ -16,6 +16,7 @@ from taskspace.geometry.geodesic import interpolate
 from taskspace.geometry.inpca import InPCA
 from taskspace.geometry.pairwise import pairwise_distances
 from taskspace.geometry.progress import progress
+from taskspace.geometry.tangent import exp_map, log_map, velocity
 from taskspace.geometry.trajectories import (
     average,
     compare_trajectories,
@@ -33,14 +34,17 @@ __all__ = [
     "bhattacharyya_coefficients",
     "compare_trajectories",
     "distance_to_trajectory",
+    "exp_map",
     "frechet_distance",
     "geodesic_distance",
     "hellinger",
     "interpolate",
     "length",
+    "log_map",
     "pairwise_distances",
     "progress",
     "reparameterize",
     "sample_angles",
     "squared_chords",
+    "velocity",
 ]
