@@ -2,9 +2,11 @@
 
 ``Store`` keeps trajectories of models on one probe set and label space in a Zarr directory, with
 their metadata, atomic appends and a cache of distance matrices; ``import_h5`` brings in the HDF5
-prediction files that the authors of the paper published.
+prediction files that the authors of the paper published, ``import_arrays`` a folder of NumPy (or
+PyTorch) prediction arrays with a metadata table.
 """
 
+from taskspace.store.arrays_import import import_arrays
 from taskspace.store.collection import LazyCollection
 from taskspace.store.h5import import import_h5
 from taskspace.store.store import Store, Trajectory
@@ -13,5 +15,6 @@ __all__ = [
     "LazyCollection",
     "Store",
     "Trajectory",
+    "import_arrays",
     "import_h5",
 ]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from taskspace.store._resume import records_done
+
 
 def _h5py():
     try:
@@ -121,16 +123,12 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
                 if run_steps.shape != (n_records,):
                     raise ValueError(f"`steps` returned shape {run_steps.shape} for {path}, "
                                      f"expected ({n_records},)")
-                if rid in existing:
-                    done = store.n_records(rid)
-                    if done > n_records:
-                        raise ValueError(f"run {rid!r} holds {done} records, {path} only "
-                                         f"{n_records}")
-                else:
+                done = records_done(store, rid, run_steps, path,
+                                    {"task": task, "method": method, "seed": seed})
+                if rid not in existing:
                     store.add_run(rid, task=task, classes=(classes or {}).get(task),
                                   method=method, seed=seed, network=network, dataset=dataset,
                                   config={"source": str(path)})
-                    done = 0
                 for t0 in range(done, n_records, records_per_append):
                     t1 = min(t0 + records_per_append, n_records)
                     try:

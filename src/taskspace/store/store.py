@@ -33,7 +33,7 @@ from zarr.storage import LocalStore
 
 from taskspace._version import __version__
 from taskspace.geometry._validation import check_array_like, check_rows
-from taskspace.store import _meta, _tables, _writer, cache
+from taskspace.store import _meta, _probe, _tables, _writer, cache
 from taskspace.store._atomic import Private, read_json
 from taskspace.store._layout import make_header, open_array, read_header, write_new_store
 from taskspace.store.collection import LazyCollection
@@ -195,6 +195,13 @@ class Store:
     def _check_writable(self) -> None:
         if self.mode != "a":
             raise ValueError(f"store {self.path} is open read-only; use Store.open(path, 'a')")
+
+    def check_probe_set(self, labels, class_names=None, probe_ids=None,
+                        source: str = "the new models") -> None:
+        """Raise ValueError, naming both hashes, unless ``labels`` (N,) (with ``probe_ids``) and
+        ``class_names`` are this store's probe set and label space (SPEC §0). Importers call it
+        before writing; ``source`` names what is checked in the message."""
+        _probe.check_probe_set(self, labels, class_names, probe_ids, source)
 
     # ---------------------------------------------------------------- runs
     @property
