@@ -138,3 +138,27 @@ def test_recorder_fashion_mnist_small_cnn(tmp_path):
     np.testing.assert_allclose(traj.predictions[-1].astype(np.float64),
                                direct_predictions(net, split), atol=1e-3)
     assert rec.overhead_s > 0
+
+
+def test_head_mode_needs_no_representation_and_inputs_may_be_a_dict(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.arange(12) % 3
+    store = ts.Store.create(tmp_path / "s.zarr", labels, ["a", "b", "c"])
+    run_id = store.add_run(task="all", classes=None, method="m", seed=0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3))        # no features(), no layer named
+    x = {"a": rng.standard_normal((12, 2)).astype(np.float32),
+         "b": rng.standard_normal((12, 2)).astype(np.float32)}
+
+    def head(m, inputs):
+        return m(torch.cat([inputs["a"], inputs["b"]], dim=1))
+
+    rec = Recorder(store, run_id, model=net, probe=(x, labels), mode="head", head=head,
+                   batch_size=5)                            # batches slice every entry together
+    with torch.no_grad():
+        expected = torch.softmax(net(torch.as_tensor(np.hstack([x["a"], x["b"]]))).double(), 1)
+    np.testing.assert_allclose(rec.record(0), expected.numpy(), atol=1e-12)
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        Recorder(store, run_id, model=net, probe=({"a": x["a"], "b": x["b"][:5]}, labels),
+                 mode="head")
+    with pytest.raises(ValueError, match="the probe set has 5 inputs but 12 labels"):
+        Recorder(store, run_id, model=net, probe=(x["a"][:5], labels), mode="head")

@@ -7,6 +7,7 @@ space, so that runs on different tasks become points of one space and can be com
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.special import log_softmax
@@ -132,17 +133,22 @@ class Recorder:
     run_id : str
     model : torch.nn.Module
     probe : (x, y)
-        Probe inputs (tensor or array, already in the model's input format) and labels (N,) over
-        the whole label space, in the store's probe order.
+        Probe inputs, already in the model's input format, and labels (N,) over the whole label
+        space, in the store's probe order. ``x`` is a tensor or array with N rows, or a dict of
+        them (for example a tokeniser's ``input_ids`` and ``attention_mask``), sliced together
+        into batches.
     imprint : (x, y), optional
-        Imprint-set inputs and labels over the whole label space (every class present). Required
-        for ``mode="imprint"``.
+        Imprint-set inputs (as ``probe``) and labels over the whole label space (every class
+        present). Required for ``mode="imprint"``.
     representation : callable ``(model, x) -> features``, optional
-        How to get ``f(x)``. Default: ``model.features(x)`` if the model has it, else the output of
-        the module named by ``layer``.
+        How to get ``f(x)`` (``x`` one batch of inputs). Default: ``model.features(x)`` if the
+        model has it, else the output of the module named by ``layer``.
     layer : str, optional
         Name of a submodule (``dict(model.named_modules())``) whose output is the representation,
         read with a forward hook.
+    head : callable ``(model, x) -> logits``, optional
+        How to get the logits over the whole label space in ``mode="head"``. Default
+        ``model(x)``.
     mode : {"imprint", "head"}
     schedule : sequence of int
         Steps to record at (see :func:`checkpoint_schedule`).
@@ -160,9 +166,7 @@ class Recorder:
     """
 
     def __init__(self, store, run_id, *, model, probe, imprint=None, representation=None,
-                 layer=None, mode="imprint", schedule=(), batch_size=512):
-        import torch
-
+                 layer=None, head=None, mode="imprint", schedule=(), batch_size=512):
         if mode not in ("imprint", "head"):
             raise ValueError(f"unknown mode {mode!r}; choose 'imprint' or 'head'")
         if mode == "imprint" and imprint is None:
@@ -171,15 +175,24 @@ class Recorder:
             raise ValueError(f"`batch_size` must be ≥ 1, got {batch_size}")
         self.store, self.run_id, self.model, self.mode = store, run_id, model, mode
         self.n_classes = len(store.class_names)
-        self.probe_x = torch.as_tensor(probe[0])
+        self.probe_x = _as_inputs("probe", probe[0])
         self.probe_y = np.asarray(probe[1], dtype=np.int64)
         if not np.array_equal(self.probe_y, np.asarray(store.labels)):
             raise ValueError("the probe labels given to the Recorder differ from the store's probe "
                              "labels: record on the store's probe set, in its order")
+        if _n_rows(self.probe_x) != len(self.probe_y):
+            raise ValueError(f"the probe set has {_n_rows(self.probe_x)} inputs but "
+                             f"{len(self.probe_y)} labels")
         if imprint is not None:
-            self.imprint_x = torch.as_tensor(imprint[0])
+            self.imprint_x = _as_inputs("imprint", imprint[0])
             self.imprint_y = np.asarray(imprint[1], dtype=np.int64)
-        self.representation = self._representation_fn(model, representation, layer)
+            if _n_rows(self.imprint_x) != len(self.imprint_y):
+                raise ValueError(f"the imprint set has {_n_rows(self.imprint_x)} inputs but "
+                                 f"{len(self.imprint_y)} labels")
+        # head mode reads only the logits: no representation needed
+        self.representation = (self._representation_fn(model, representation, layer)
+                               if mode == "imprint" else None)
+        self.head = head if head is not None else (lambda m, x: m(x))
         self.schedule = set(int(s) for s in schedule)
         self.batch_size = int(batch_size)
         self.started = time.perf_counter()
@@ -221,7 +234,7 @@ class Recorder:
         try:
             with torch.no_grad():
                 if self.mode == "head":
-                    logits = self._batched(lambda x: self.model(x), self.probe_x)
+                    logits = self._batched(lambda x: self.head(self.model, x), self.probe_x)
                     if logits.shape[1] != self.n_classes:
                         raise ValueError(
                             f"mode='head' needs a head over the whole label space: the model "
@@ -262,8 +275,8 @@ class Recorder:
     def _batched(self, fn, x) -> np.ndarray:
         device = _module_device(self.model)
         outs = []
-        for i in range(0, len(x), self.batch_size):
-            out = fn(x[i:i + self.batch_size].to(device))
+        for i in range(0, _n_rows(x), self.batch_size):
+            out = fn(_to_device(_rows(x, i, i + self.batch_size), device))
             outs.append(out.detach().to("cpu", dtype=_torch_float64()).numpy())
         return np.concatenate(outs)
 
@@ -282,6 +295,33 @@ class _HookedLayer:
         finally:
             handle.remove()
         return captured[-1]
+
+
+def _as_inputs(name: str, x):
+    """A tensor, or a dict of tensors with the same number of rows (one input per sample)."""
+    import torch
+
+    if isinstance(x, Mapping):
+        if not x:
+            raise ValueError(f"the {name} inputs are an empty dict")
+        out = {k: torch.as_tensor(v) for k, v in x.items()}
+        rows = {k: len(v) for k, v in out.items()}
+        if len(set(rows.values())) != 1:
+            raise ValueError(f"the {name} inputs have different numbers of rows: {rows}")
+        return out
+    return torch.as_tensor(x)
+
+
+def _n_rows(x) -> int:
+    return len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
+
+
+def _rows(x, i: int, j: int):
+    return {k: v[i:j] for k, v in x.items()} if isinstance(x, Mapping) else x[i:j]
+
+
+def _to_device(x, device):
+    return {k: v.to(device) for k, v in x.items()} if isinstance(x, Mapping) else x.to(device)
 
 
 def _module_device(model):
