@@ -2,6 +2,8 @@
 of logits moving from noise towards the truth), their tables, findings and not-applicable paths."""
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -9,6 +11,7 @@ import pytest
 
 from taskspace import Store
 from taskspace.data.hierarchy import ClassHierarchy
+from taskspace.study.analyses.figure import Figure
 
 FASHION = ClassHierarchy.for_dataset("fashion-mnist")
 TASKS = {
@@ -121,7 +124,8 @@ def test_each_analysis_has_table_figure_and_numeric_finding(results, name):
     assert r.applicable, r.finding
     assert COLUMNS[name] <= set(r.table.columns)
     assert len(r.table) > 0
-    assert r.figure is not None and len(r.figure.data) > 0
+    assert isinstance(r.figure, Figure) and r.figure.panels
+    assert all(p.items for p in r.figure.panels)
     assert not r.finding.startswith("not applicable")
     assert len(NUMBER.findall(r.finding)) >= 2, r.finding
 
@@ -132,8 +136,13 @@ def test_low_dimension_stress_matches_inpca(store, results):
     D = store.distance_matrix()
     expected = InPCA(n_components=10, metric="precomputed").fit(D).explained_stress_
     np.testing.assert_allclose(results["low_dimension"].table["explained_stress"], expected)
-    assert any("imaginary" in t or "real" in t for t in
-               (results["low_dimension"].figure.layout.scene.xaxis.title.text,))
+    panel = results["low_dimension"].figure.panels[0]
+    assert panel.is3d
+    assert all("imaginary" in t or "real" in t for t in (panel.xlabel, panel.ylabel, panel.zlabel))
+    # One 3-D series per run, holding every record of the run, on the InPCA embedding.
+    embedding = InPCA(n_components=10, metric="precomputed", random_state=0).fit(D).embedding_
+    assert len(panel.series) == store.runs(per="run").shape[0]
+    np.testing.assert_allclose(np.concatenate([s.x for s in panel.series]), embedding[:, 0])
 
 
 def test_progress_own_task_is_relative_one_and_transfer_is_partial(results):
@@ -198,6 +207,21 @@ def test_not_applicable_paths(tmp_path):
         assert not out[name].applicable and out[name].figure is None
     assert out["low_dimension"].applicable
     assert "number of classes" in out["progress_on_other_tasks"].finding
+
+
+def test_analyses_import_no_plotting_library(store):
+    """The analyses describe their figures; only taskspace.report imports plotly/matplotlib."""
+    code = (
+        "import sys\n"
+        "from taskspace import Store\n"
+        "from taskspace.study.analyses import run_analyses\n"
+        f"results = run_analyses(Store.open({str(store.path)!r}), n_boot=2)\n"
+        "assert all(r.figure is not None for r in results)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'plotly', 'matplotlib'}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
 
 
 def test_unknown_analysis_name(store):

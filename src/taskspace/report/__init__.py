@@ -1,4 +1,8 @@
-"""Reports of a study: one self-contained interactive HTML file, and PNG/PDF figures."""
+"""Reports of a study: one self-contained interactive HTML file, and PNG/PDF figures.
+
+The analyses describe their figures (`taskspace.study.analyses.figure`); this package alone
+draws them: `to_plotly` for the report, `to_matplotlib` for the static files.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 
 from taskspace.report.figures import to_matplotlib, write_figures
 from taskspace.report.html import render
+from taskspace.report.plotly_figures import to_plotly
 
 
 def write_report(store, results, study_config_text: str | None = None,
@@ -28,4 +33,4 @@ def write_report(store, results, study_config_text: str | None = None,
     return out_path
 
 
-__all__ = ["render", "to_matplotlib", "write_figures", "write_report"]
+__all__ = ["render", "to_matplotlib", "to_plotly", "write_figures", "write_report"]

@@ -1,7 +1,9 @@
-"""Static (PNG, PDF) versions of the analyses' plotly figures, drawn with matplotlib.
+"""The static (PNG, PDF) drawing of an analysis' figure description, with matplotlib.
 
-plotly's own static export needs kaleido and a Chrome download; matplotlib redraws the traces the
-analyses use (3-D lines, 2-D lines and markers, heatmaps), subplot by subplot.
+`taskspace.report.plotly_figures` draws the same description interactively: the same panels,
+titles, series, bands and legend (`taskspace.study.analyses.figure.legend_entries`). plotly's own
+static export would need kaleido and a Chrome download. The layout is matplotlib's constrained
+layout, which makes room for rotated tick labels and for the legend outside the panels.
 """
 
 from __future__ import annotations
@@ -11,74 +13,140 @@ from pathlib import Path
 
 import numpy as np
 
+from taskspace.study.analyses.figure import (
+    Band,
+    Dendrogram,
+    Figure,
+    Heatmap,
+    Series,
+    legend_entries,
+)
 
-def _axis_names(trace) -> tuple[str, str]:
-    return (getattr(trace, "xaxis", None) or "x", getattr(trace, "yaxis", None) or "y")
+_DASH = {"solid": "-", "dot": ":", "dash": "--"}
+#: Size of one grid cell of a static figure, in inches.
+CELL_WIDTH, CELL_HEIGHT = 4.2, 3.4
+#: Narrowest static figure, in inches (room for a one-line title and a legend).
+MIN_WIDTH = 8.0
+#: Widest static figure, in inches (a page with margins at 150 dpi is ~2400 pixels).
+MAX_WIDTH = 16.0
 
 
-def _title(layout_axis) -> str:
-    try:
-        return layout_axis.title.text or ""
-    except AttributeError:
-        return ""
+def _style(s: Series) -> dict:
+    return {"color": s.color, "linestyle": _DASH[s.dash] if s.lines else "none",
+            "marker": "o" if s.markers else None, "markersize": s.marker_size * 0.8,
+            "linewidth": s.width}
 
 
-def to_matplotlib(fig):
-    """A matplotlib Figure drawing the traces of a plotly Figure."""
+def _tick_labels(ax, values, labels) -> None:
+    labels = [str(t) for t in labels]
+    # rotated only when the labels, side by side, would not fit the panel's width (~12
+    # characters per inch at 8 points)
+    widest = max((len(line) for t in labels for line in t.split("\n")), default=0)
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    long = (widest + 2) * len(labels) > 12 * inches
+    ax.set_xticks(list(values), labels, rotation=35 if long else 0, ha="right" if long else
+                  "center", rotation_mode="anchor", fontsize=8)
+
+
+def _heatmap(fig, ax, h: Heatmap) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+
+    norm = Normalize(vmin=h.zmin if h.zmin is not None else np.nanmin(h.z),
+                     vmax=h.zmax if h.zmax is not None else np.nanmax(h.z))
+    cmap = plt.get_cmap("viridis")
+    im = ax.imshow(h.z, cmap=cmap, norm=norm, aspect="auto")
+    _tick_labels(ax, range(len(h.x)), h.x)
+    ax.set_yticks(range(len(h.y)), list(h.y), fontsize=8)
+    if h.text_format is not None and h.z.size <= 400:
+        size = 7 if h.z.shape[1] <= 8 else 5
+        for (i, j), v in np.ndenumerate(h.z):
+            if np.isfinite(v):
+                r, g, b, _ = cmap(norm(v))
+                light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5     # text readable on the cell
+                ax.text(j, i, format(v, h.text_format), ha="center", va="center",
+                        fontsize=size, color="black" if light else "white")
+    fig.colorbar(im, ax=ax, label=h.colorbar, shrink=0.9)
+
+
+def _dendrogram(ax, d: Dendrogram) -> None:
+    for xs, ys in zip(d.icoord, d.dcoord, strict=True):
+        ax.plot(xs, ys, color=d.color, lw=1.2)
+    _tick_labels(ax, d.leaf_positions, d.leaves)
+    ax.set_xlim(0, 10 * len(d.leaves))
+    ax.set_ylim(bottom=0)
+
+
+def _legend(fig, figure: Figure) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles, labels = [], []
+    for item in legend_entries(figure):
+        if isinstance(item, Band):
+            handles.append(Patch(color=item.color, alpha=item.opacity))
+        else:
+            handles.append(Line2D([], [], **_style(item)))
+        labels.append(item.name)
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False,
+                   title=figure.legend_title or None, title_fontsize=9,
+                   ncols=1 if len(labels) <= 24 else 2)
+
+
+def figure_size(figure: Figure) -> tuple[float, float]:
+    """Width and height in inches: one cell per grid position, the legend beside."""
+    legend = 2.0 if legend_entries(figure) else 0.0
+    width = min(MAX_WIDTH, max(MIN_WIDTH, CELL_WIDTH * figure.cols + legend))
+    if all(p.is3d for p in figure.panels):
+        return (min(MAX_WIDTH, 7.0 * figure.cols + legend), 6.5 * figure.rows + 0.6)
+    return width, CELL_HEIGHT * figure.rows + 0.8
+
+
+def to_matplotlib(figure: Figure):
+    """A matplotlib Figure drawing ``figure`` (a `taskspace.study.analyses.figure.Figure`)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    traces = list(fig.data)
-    if any(t.type == "scatter3d" for t in traces):
-        out = plt.figure(figsize=(8, 7))
-        ax = out.add_subplot(projection="3d")
-        for t in traces:
-            ax.plot(t.x, t.y, t.z, color=t.line.color, lw=1.2, marker=".", ms=2)
-        scene = fig.layout.scene
-        ax.set_xlabel(_title(scene.xaxis)), ax.set_ylabel(_title(scene.yaxis))
-        ax.set_zlabel(_title(scene.zaxis))
-    else:
-        panels = list(dict.fromkeys(_axis_names(t) for t in traces)) or [("x", "y")]
-        out, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
-        for ax, (xa, ya) in zip(axes[0], panels, strict=True):
-            lx = fig.layout[xa.replace("x", "xaxis")]
-            ly = fig.layout[ya.replace("y", "yaxis")]
-            for t in traces:
-                if _axis_names(t) != (xa, ya):
-                    continue
-                if t.type == "heatmap":
-                    z = np.asarray(t.z, dtype=float)
-                    im = ax.imshow(z, cmap="viridis", aspect="auto")
-                    ax.set_xticks(range(len(t.x)), list(t.x), rotation=45, ha="right")
-                    ax.set_yticks(range(len(t.y)), list(t.y))
-                    for (i, j), v in np.ndenumerate(z):
-                        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                                color="white")
-                    out.colorbar(im, ax=ax)
-                elif t.type == "scatter":
-                    mode = t.mode or "lines"
-                    style = ("-" if "lines" in mode else "") + ("o" if "markers" in mode else "")
-                    color = (t.line.color if "lines" in mode else t.marker.color) or None
-                    dash = {"dot": ":", "dash": "--"}.get(t.line.dash, "-")
-                    named = t.name and t.showlegend is not False   # plotly's default: shown
-                    ax.plot(t.x, t.y, style.replace("-", dash) if "-" in style else style,
-                            color=color, ms=3, lw=1.2, label=t.name if named else None)
-                else:
-                    raise NotImplementedError(f"static export of {t.type!r} traces")
-            if lx is not None and lx.tickvals is not None:
-                ax.set_xticks(list(lx.tickvals), [str(s).replace("<br>", "\n")
-                                                  for s in lx.ticktext], rotation=30,
-                              ha="right")
-            ax.set_xlabel(_title(lx)), ax.set_ylabel(_title(ly))
-            if ax.get_legend_handles_labels()[1]:
-                ax.legend(fontsize=8, frameon=False)
-    title = fig.layout.title.text if fig.layout.title else None
-    if title:
-        # wrapped to the figure's width (~10 characters per inch at the default size)
-        out.suptitle(textwrap.fill(title, width=int(10 * out.get_figwidth())))
-    out.tight_layout()
+    if not isinstance(figure, Figure):
+        raise ValueError(f"figure must be a taskspace.study.analyses.figure.Figure, got "
+                         f"{type(figure).__name__}")
+    out = plt.figure(figsize=figure_size(figure), layout="constrained")
+    grid = out.add_gridspec(figure.rows, figure.cols)
+    for p in figure.panels:
+        cell = grid[p.row:p.row + p.rowspan, p.col:p.col + p.colspan]
+        ax = out.add_subplot(cell, projection="3d" if p.is3d else None)
+        for item in p.items:
+            if isinstance(item, Series):
+                args = (item.x, item.y) if item.z is None else (item.x, item.y, item.z)
+                ax.plot(*args, **_style(item))
+            elif isinstance(item, Heatmap):
+                _heatmap(out, ax, item)
+            elif isinstance(item, Dendrogram):
+                _dendrogram(ax, item)
+            elif isinstance(item, Band):
+                ax.axvspan(item.lo, item.hi, color=item.color, alpha=item.opacity, lw=0,
+                           zorder=0)
+        ax.set_title(p.title, fontsize=10)
+        ax.set_xlabel(p.xlabel, fontsize=9)
+        ax.set_ylabel(p.ylabel, fontsize=9)
+        ax.tick_params(labelsize=8)
+        if p.is3d:
+            ax.set_zlabel(p.zlabel, fontsize=9)
+            for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+                axis.set_major_locator(MaxNLocator(5))
+        if p.xticks is not None:
+            _tick_labels(ax, *p.xticks)
+        if p.yrange is not None:
+            ax.set_ylim(*p.yrange)
+    _legend(out, figure)
+    if figure.title:
+        # wrapped to the figure's width (~9 characters per inch at this size)
+        out.suptitle(textwrap.fill(figure.title, width=int(9 * out.get_figwidth())),
+                     fontsize=11)
     return out
 
 

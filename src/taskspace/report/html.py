@@ -45,6 +45,8 @@ def render(results, study_config_text: str | None = None, title: str = "taskspac
     """The report as one HTML string (see :func:`taskspace.report.write_report`)."""
     from plotly.offline import get_plotlyjs
 
+    from taskspace.report.plotly_figures import to_plotly
+
     parts, scripts = [], []
     findings = "".join(
         f'<li><a href="#{html.escape(r.name)}">{html.escape(r.title)}</a>: '
@@ -56,7 +58,8 @@ def render(results, study_config_text: str | None = None, title: str = "taskspac
         if r.figure is not None:
             div = f"figure-{i}"
             section.append(f'<div id="{div}" class="figure"></div>')
-            scripts.append(f"draw({json.dumps(div)}, {_json_for_script(r.figure.to_json())});")
+            figure = _json_for_script(to_plotly(r.figure).to_json())
+            scripts.append(f"draw({json.dumps(div)}, {figure});")
         section.append(_table_html(r.table))
         section.append("</section>")
         parts.append("\n".join(section))

@@ -25,7 +25,9 @@ class AnalysisResult:
         Human-readable title.
     table : pandas.DataFrame
         Tidy table of the measured numbers (empty when the analysis is not applicable).
-    figure : plotly.graph_objects.Figure or None
+    figure : taskspace.study.analyses.figure.Figure or None
+        What the figure shows (panels, series, labels); `taskspace.report` draws it with plotly
+        (the HTML report) and with matplotlib (PNG, PDF).
     finding : str
         One or two sentences with the measured numbers and their bootstrap intervals, or
         ``"not applicable: <reason>"``.

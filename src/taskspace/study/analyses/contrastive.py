@@ -11,11 +11,13 @@ from taskspace.study.analyses._common import (
     N_BOOT,
     AnalysisResult,
     bootstrap,
+    colours,
     end_model,
     fmt_ci,
     not_applicable,
     run_table,
 )
+from taskspace.study.analyses.figure import Figure, Panel, Series
 
 NAME = "contrastive"
 TITLE = "Contrastive learning on different data"
@@ -69,20 +71,21 @@ def contrastive(store, study=None, contrastive: str = "simclr", supervised: str 
                           summary=summary)
 
 
-def _figure(table: pd.DataFrame):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
+def _figure(table: pd.DataFrame) -> Figure:
+    """``d_B`` of every pair of end models, one jittered column per (method, same task or not)."""
     groups = list(dict.fromkeys(zip(table["method"], table["same_task"], strict=True)))
-    rng = np.random.default_rng(0)
-    for i, (method, same) in enumerate(groups):
+    names = [f"{m}, {'same task' if same else 'different tasks'}" for m, same in groups]
+    colour = colours(names)
+    rng = np.random.default_rng(0)     # the jitter is part of the figure: the same every time
+    series = []
+    for i, ((method, same), name) in enumerate(zip(groups, names, strict=True)):
         part = table[(table["method"] == method) & (table["same_task"] == same)]
-        label = f"{method}, {'same task' if same else 'different tasks'}"
-        fig.add_trace(go.Scatter(x=i + 0.15 * rng.uniform(-1, 1, len(part)), y=part["d_B"],
-                                 mode="markers", name=label,
-                                 text=part["run_a"] + " – " + part["run_b"]))
-    fig.update_layout(title=TITLE + ": d_B between end models", yaxis_title="d_B",
-                      xaxis={"tickvals": list(range(len(groups))),
-                             "ticktext": [f"{m}<br>{'same' if s else 'different'} task"
-                                          for m, s in groups]}, height=420)
-    return fig
+        series.append(Series(
+            i + 0.15 * rng.uniform(-1, 1, len(part)), part["d_B"], mode="markers",
+            name=name, color=colour[name],
+            hover=[f"{a} – {b}\nd_B {d:.4g}" for a, b, d in
+                   zip(part["run_a"], part["run_b"], part["d_B"], strict=True)]))
+    ticks = (tuple(range(len(groups))),
+             tuple(f"{m}\n{'same' if s else 'different'} task" for m, s in groups))
+    return Figure([Panel(series, ylabel="d_B", xticks=ticks)],
+                  title=TITLE + ": d_B between end models", height=420)

@@ -7,6 +7,7 @@ import pandas as pd
 
 from taskspace.study.analyses._common import (
     AnalysisResult,
+    colours,
     end_model,
     fmt_ci,
     jackknife_interval,
@@ -14,6 +15,7 @@ from taskspace.study.analyses._common import (
     not_applicable,
     run_table,
 )
+from taskspace.study.analyses.figure import Band, Figure, Panel, Series
 
 NAME = "episodic_vs_supervised"
 TITLE = "Episodic vs supervised training"
@@ -111,14 +113,15 @@ def _deleted_means(values: list[float], deleted: list[list[float]]) -> list[floa
     return out
 
 
-def _figure(table: pd.DataFrame):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for task, part in table.dropna(subset=["distance"]).groupby("task", sort=False):
-        fig.add_trace(go.Scatter(x=part["progress"], y=part["distance"], mode="lines+markers",
-                                 name=str(task)))
-    fig.add_vrect(x0=MIDDLE[0], x1=MIDDLE[1], fillcolor="#cccccc", opacity=0.25, line_width=0)
-    fig.update_layout(title=TITLE + ": d_B between seed-averaged runs at equal progress",
-                      xaxis_title="progress", yaxis_title="d_B", height=420)
-    return fig
+def _figure(table: pd.DataFrame) -> Figure:
+    """The distance curve of every task over progress, the middle of training shaded."""
+    colour = colours(table["task"].astype(str))
+    series = [Series(part["progress"], part["distance"], name=str(task), color=colour[str(task)],
+                     mode="lines+markers",
+                     hover=[f"task {task}\nprogress {p:.2f}\nd_B {d:.4g}" for p, d in
+                            zip(part["progress"], part["distance"], strict=True)])
+              for task, part in table.dropna(subset=["distance"]).groupby("task", sort=False)]
+    band = Band(*MIDDLE, name=f"middle of training ({MIDDLE[0]}–{MIDDLE[1]})")
+    return Figure([Panel([band, *series], xlabel="progress", ylabel="d_B")],
+                  title=TITLE + ": d_B between seed-averaged runs at equal progress",
+                  legend_title="task", height=420)

@@ -14,6 +14,7 @@ from taskspace.study.analyses._common import (
     run_table,
     spearman,
 )
+from taskspace.study.analyses.figure import Figure, Panel, Series
 
 NAME = "finetuning"
 TITLE = "Fine-tuning: how far it moves the model"
@@ -53,19 +54,19 @@ def finetuning(store, study=None, n_boot: int = N_BOOT) -> AnalysisResult:
                                    "spearman": rho})
 
 
-def _figure(table: pd.DataFrame):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("d_B(start, end)", "length"))
+def _figure(table: pd.DataFrame) -> Figure:
+    """``d_B(start, end)`` and length of every fine-tuned run against its parent's pre-training
+    step, with the mean at each step."""
     mean = table.groupby("parent_step")[["d_start_end", "length"]].mean()
-    for col, key in enumerate(("d_start_end", "length"), start=1):
-        fig.add_trace(go.Scatter(x=table["parent_step"], y=table[key], mode="markers",
-                                 text=table["run_id"], name=f"{key} (runs)",
-                                 marker={"color": "#1f77b4"}), row=1, col=col)
-        fig.add_trace(go.Scatter(x=mean.index, y=mean[key], mode="lines",
-                                 name=f"{key} (mean)", line={"color": "#d62728"}),
-                      row=1, col=col)
-        fig.update_xaxes(title_text="parent's pre-training step", row=1, col=col)
-    fig.update_layout(title=TITLE, height=420)
-    return fig
+    hover = [f"run {r}\ntask {t}\npre-training step {s}" for r, t, s in
+             zip(table["run_id"], table["task"], table["parent_step"], strict=True)]
+    panels = []
+    for col, (key, label) in enumerate((("d_start_end", "d_B(start, end)"),
+                                        ("length", "length"))):
+        panels.append(Panel([
+            Series(table["parent_step"], table[key], name="runs", color="#1f77b4",
+                   mode="markers", hover=[f"{h}\n{label} {v:.4g}"
+                                          for h, v in zip(hover, table[key], strict=True)]),
+            Series(mean.index, mean[key], name="mean over runs", color="#d62728"),
+        ], title=label, xlabel="parent's pre-training step", ylabel=label, col=col))
+    return Figure(panels, title=TITLE, cols=2, height=420)

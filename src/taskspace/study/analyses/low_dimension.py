@@ -14,7 +14,9 @@ from taskspace.study.analyses._common import (
     not_applicable,
     percentile_interval,
     run_table,
+    unique,
 )
+from taskspace.study.analyses.figure import Colouring, Figure, Panel, Series
 
 NAME = "low_dimension"
 TITLE = "Low dimension: InPCA of all trajectories"
@@ -49,10 +51,12 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
 
     Table: one row per k = 1..n_components with the explained stress, its 95% range over
     ``n_boot`` random subsets of 80% of the runs (all of a run's records together), the k-th
-    eigenvalue and its signature. Figure: plotly 3-D lines, one per run, in the first three axes
-    (axes with a negative eigenvalue are marked "imaginary"), coloured by ``color_by`` with a
-    menu to switch between task and method.
+    eigenvalue and its signature. Figure: 3-D lines, one per run, in the first three axes (axes
+    with a negative eigenvalue are marked "imaginary"), coloured and in the legend by
+    ``color_by`` (``"task"`` or ``"method"``; the interactive figure switches between them).
     """
+    if color_by not in ("task", "method"):
+        raise ValueError(f"color_by must be 'task' or 'method', got {color_by!r}")
     runs = run_table(store)
     records = store.runs()
     records = records[records["run_id"].isin(set(runs["run_id"]))].reset_index(drop=True)
@@ -111,46 +115,35 @@ def _axis_title(i: int, eigenvalue: float, signature: int) -> str:
     return f"PC{i + 1} ({kind})"
 
 
-def _figure(records: pd.DataFrame, inpca, color_by: str):
-    import plotly.graph_objects as go
-
+def _figure(records: pd.DataFrame, inpca, color_by: str) -> Figure:
+    """One 3-D series per run in the first three axes; legend and colour by task or by method
+    (a menu switches), the run, step, accuracy and progress on hover."""
     X = inpca.embedding_
     if X.shape[1] < 3:
         X = np.pad(X, ((0, 0), (0, 3 - X.shape[1])))
     sig = list(inpca.signature_) + [0] * 3
     lam = list(inpca.eigenvalues_) + [0.0] * 3
-    by = {key: colours(records[key].astype(str)) for key in ("task", "method")}
+    keys = ("task", "method") if color_by == "task" else ("method", "task")
+    by = {key: colours(records[key].astype(str)) for key in keys}
     acc = records["accuracy"] if "accuracy" in records else pd.Series(np.nan, index=records.index)
-    fig = go.Figure()
-    run_ids = list(dict.fromkeys(records["run_id"]))
-    per_trace = {"task": [], "method": []}
-    for run_id in run_ids:
+    series, per_key = [], {key: [] for key in keys}
+    for run_id in unique(records["run_id"]):
         rows = records.index[records["run_id"] == run_id]
         first = records.loc[rows[0]]
-        for key in per_trace:
-            per_trace[key].append(by[key][str(first[key])])
-        custom = np.column_stack([records.loc[rows, "step"], acc.loc[rows],
-                                  records.loc[rows, "progress"]])
-        fig.add_trace(go.Scatter3d(
-            x=X[rows, 0], y=X[rows, 1], z=X[rows, 2], mode="lines+markers",
-            name=run_id, legendgroup=str(first[color_by]),
-            line={"color": by[color_by][str(first[color_by])], "width": 4},
-            marker={"size": 2.5, "color": by[color_by][str(first[color_by])]},
-            customdata=custom,
-            hovertemplate=(f"run {run_id}<br>task {first['task']}, method {first['method']}"
-                           "<br>step %{customdata[0]}<br>accuracy %{customdata[1]:.3f}"
-                           "<br>progress %{customdata[2]:.3f}<extra></extra>"),
-        ))
-    buttons = [{"label": f"colour by {key}", "method": "restyle",
-                "args": [{"line.color": per_trace[key], "marker.color": per_trace[key]}]}
-               for key in ("task", "method")]
-    if color_by == "method":
-        buttons.reverse()
-    fig.update_layout(
-        title={"text": "InPCA of all trajectories (first three axes)", "x": 0.5},
-        scene={f"{a}axis": {"title": {"text": _axis_title(i, lam[i], sig[i])}}
-               for i, a in enumerate("xyz")},
-        updatemenus=[{"buttons": buttons, "x": 0.0, "y": 1.08, "xanchor": "left"}],
-        height=650, margin={"l": 0, "r": 0, "t": 60, "b": 0},
-    )
-    return fig
+        for key in keys:
+            per_key[key].append(str(first[key]))
+        hover = [f"run {run_id}\ntask {first['task']}, method {first['method']}\nstep {step}"
+                 f"\naccuracy {a:.3f}\nprogress {lam_:.3f}"
+                 for step, a, lam_ in zip(records.loc[rows, "step"], acc.loc[rows],
+                                          records.loc[rows, "progress"], strict=True)]
+        key = str(first[keys[0]])
+        series.append(Series(x=X[rows, 0], y=X[rows, 1], z=X[rows, 2], mode="lines+markers",
+                             name=key, color=by[keys[0]][key], width=2, marker_size=2.5,
+                             hover=hover))
+    colourings = tuple(Colouring(key, tuple(by[key][v] for v in per_key[key]),
+                                 tuple(per_key[key]), tuple(per_key[key])) for key in keys)
+    panel = Panel(series, xlabel=_axis_title(0, lam[0], sig[0]),
+                  ylabel=_axis_title(1, lam[1], sig[1]), zlabel=_axis_title(2, lam[2], sig[2]),
+                  colourings=colourings)
+    return Figure([panel], title="InPCA of all trajectories (first three axes)",
+                  legend_title=keys[0], height=700)

@@ -9,6 +9,7 @@ from taskspace.study.analyses._common import (
     BOOT_SEED,
     N_BOOT,
     AnalysisResult,
+    colours,
     fmt,
     fmt_ci,
     not_applicable,
@@ -16,7 +17,9 @@ from taskspace.study.analyses._common import (
     run_table,
     spearman,
     task_classes,
+    unique,
 )
+from taskspace.study.analyses.figure import Figure, Heatmap, Panel, Series
 
 NAME = "progress_on_other_tasks"
 TITLE = "Progress on other tasks"
@@ -112,35 +115,55 @@ def progress_on_other_tasks(store, study=None, method: str = "supervised",
                                    "spearman": rho, "spearman_ci": rho_ci})
 
 
-def _figure(table: pd.DataFrame, curves: pd.DataFrame):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+#: Columns of the figure's grid: the heatmap takes 2 × 2 cells, one panel per training task the
+#: others (small multiples: 64 curves of an 8-task study in one panel cannot be read).
+GRID_COLUMNS = 4
 
-    tasks = list(dict.fromkeys(table["train_task"]))
+
+def small_multiple_cells(n: int, cols: int = GRID_COLUMNS) -> list[tuple[int, int]]:
+    """Grid cells ``(row, col)`` of ``n`` panels placed beside a 2 × 2 block at the top left,
+    then in full rows below it."""
+    cells = [(r, c) for r in range(2) for c in range(2, cols)]
+    r = 2
+    while len(cells) < n:
+        cells.extend((r, c) for c in range(cols))
+        r += 1
+    return cells[:n]
+
+
+def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
+    """The relative end progress as a heatmap; one small panel per training task A with the
+    progress on every B along A's training (mean over seeds), coloured by B."""
+    tasks = unique(table["train_task"])
     grid = table.pivot(index="train_task", columns="eval_task", values="relative")
     grid = grid.loc[tasks, tasks]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.15,
-                        subplot_titles=("end progress on B / B's own",
-                                        "progress on B along A's training (mean over seeds)"))
-    fig.add_trace(go.Heatmap(z=grid.to_numpy(), x=tasks, y=tasks, colorscale="Viridis",
-                             zmin=0, colorbar={"x": 0.4, "len": 0.9},
-                             text=np.round(grid.to_numpy(), 2), texttemplate="%{text}",
-                             hovertemplate="train %{y}<br>eval %{x}<br>relative %{z:.3f}"
-                                           "<extra></extra>"), row=1, col=1)
-    from taskspace.study.analyses._common import colours
-
+    heat = Panel([Heatmap(grid.to_numpy(), x=tasks, y=tasks, zmin=0, colorbar="relative",
+                          hover_names=("eval", "train", "relative"))],
+                 title="end progress on B / B's own", xlabel="evaluation task B",
+                 ylabel="training task A", rowspan=2, colspan=2)
     colour = colours(tasks)
     mean = curves.groupby(["train_task", "eval_task", "fraction"], sort=False)["progress"].mean()
-    for (a, b), part in mean.groupby(level=[0, 1], sort=False):
-        fig.add_trace(go.Scatter(
-            x=part.index.get_level_values(2), y=part.to_numpy(), mode="lines",
-            line={"color": colour[b], "dash": "solid" if a == b else "dot"},
-            name=f"{a} → {b}", legendgroup=b,
-            hovertemplate=f"train {a}, eval {b}<br>fraction %{{x:.2f}}<br>progress %{{y:.3f}}"
-                          "<extra></extra>"), row=1, col=2)
-    fig.update_xaxes(title_text="evaluation task B", row=1, col=1)
-    fig.update_yaxes(title_text="training task A", row=1, col=1)
-    fig.update_xaxes(title_text="fraction of training", row=1, col=2)
-    fig.update_yaxes(title_text="progress on B", row=1, col=2)
-    fig.update_layout(title=TITLE + " (solid: B's own training)", height=500)
-    return fig
+    cells = small_multiple_cells(len(tasks))
+    last_row = max(r for r, _ in cells)
+    # one y range for all small multiples, so that their curves compare at a glance
+    lo, hi = float(np.nanmin(mean.to_numpy())), float(np.nanmax(mean.to_numpy()))
+    pad = 0.05 * (hi - lo) if hi > lo else 0.05
+    panels = [heat]
+    for a, (row, col) in zip(tasks, cells, strict=True):
+        series = []
+        for b in tasks:
+            part = mean.loc[(a, b)]
+            series.append(Series(
+                x=part.index.to_numpy(), y=part.to_numpy(), name=b, color=colour[b],
+                width=3.0 if a == b else 1.3,
+                hover=[f"train {a}, eval {b}\nfraction {f:.2f}\nprogress {v:.3f}"
+                       for f, v in zip(part.index, part, strict=True)]))
+        leftmost = col == 0 or (row < 2 and col == 2)
+        bottom = (row + 1, col) not in cells
+        panels.append(Panel(series, title=f"trained on {a}", row=row, col=col,
+                            xlabel="fraction of training" if bottom else "",
+                            ylabel="progress on B" if leftmost else "",
+                            yrange=(lo - pad, hi + pad)))
+    return Figure(panels, title=TITLE + ": progress on each task B along the training of A "
+                  "(mean over seeds; thick: B = A)", rows=last_row + 1, cols=GRID_COLUMNS,
+                  legend_title="evaluation task B", height=260 * (last_row + 1) + 80)

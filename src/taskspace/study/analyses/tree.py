@@ -16,6 +16,7 @@ from taskspace.study.analyses._common import (
     spearman,
     task_classes,
 )
+from taskspace.study.analyses.figure import Dendrogram, Figure, Panel
 
 NAME = "tree"
 TITLE = "The tree: clustering of tasks against WordNet"
@@ -114,23 +115,16 @@ def tree(store, study=None, method: str = "supervised") -> AnalysisResult:
                                    "spearman_traj": rho_traj})
 
 
-def _figure(names, matrices: dict):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+def _figure(names, matrices: dict) -> Figure:
+    """One dendrogram (average linkage) per distance matrix without NaN, titled by the matrix."""
     from scipy.cluster.hierarchy import dendrogram, linkage
     from scipy.spatial.distance import squareform
 
     usable = {k: D for k, D in matrices.items() if np.isfinite(D).all()}
-    fig = make_subplots(rows=1, cols=len(usable), subplot_titles=list(usable),
-                        horizontal_spacing=0.08)
-    for col, D in enumerate(usable.values(), start=1):
+    panels = []
+    for col, (title, D) in enumerate(usable.items()):
         tree = dendrogram(linkage(squareform(D, checks=False), method="average"),
                           labels=names, no_plot=True)
-        for xs, ys in zip(tree["icoord"], tree["dcoord"], strict=True):
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#444"},
-                                     showlegend=False, hoverinfo="skip"), row=1, col=col)
-        fig.update_xaxes(tickvals=[5 + 10 * i for i in range(len(names))],
-                         ticktext=tree["ivl"], row=1, col=col)
-        fig.update_yaxes(title_text="merge height", row=1, col=col)
-    fig.update_layout(title=TITLE, height=450)
-    return fig
+        panels.append(Panel([Dendrogram(tree["icoord"], tree["dcoord"], tree["ivl"])],
+                            title=title, ylabel="merge height" if col == 0 else "", col=col))
+    return Figure(panels, title=TITLE, cols=len(panels), height=450)

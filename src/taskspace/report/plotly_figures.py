@@ -1,0 +1,171 @@
+"""The interactive (plotly) drawing of an analysis' figure description.
+
+`taskspace.report.figures` draws the same description with matplotlib; both follow the legend
+rule of `taskspace.study.analyses.figure.legend_entries`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from taskspace.study.analyses.figure import Band, Dendrogram, Figure, Heatmap, Panel, Series
+
+_DASH = {"solid": "solid", "dot": "dot", "dash": "dash"}
+#: 3-D axes: a few short ticks, so that neighbouring tick labels do not run into each other.
+_SCENE_AXIS = {"nticks": 5, "tickformat": ".2~g", "tickfont": {"size": 11},
+               "title": {"font": {"size": 12}}}
+
+
+def _html(text: str) -> str:
+    return text.replace("\n", "<br>")
+
+
+def _series_trace(s: Series, shown: set):
+    import plotly.graph_objects as go
+
+    legend = s.name is not None and s.group not in shown
+    if legend:
+        shown.add(s.group)
+    common = {"mode": s.mode, "name": s.name or "", "legendgroup": s.group,
+              "showlegend": legend}
+    if s.hover is not None:
+        common.update(text=[_html(h) for h in s.hover], hovertemplate="%{text}<extra></extra>")
+    elif s.name is None:
+        common["hoverinfo"] = "skip"
+    if s.z is not None:
+        return go.Scatter3d(x=s.x, y=s.y, z=s.z,
+                            line={"color": s.color, "width": 2 * s.width},
+                            marker={"size": s.marker_size / 1.5, "color": s.color}, **common)
+    return go.Scatter(x=s.x, y=s.y, line={"color": s.color, "width": s.width,
+                                          "dash": _DASH[s.dash]},
+                      marker={"size": s.marker_size + 2, "color": s.color}, **common)
+
+
+def _heatmap_trace(h: Heatmap, domain_x, domain_y):
+    import plotly.graph_objects as go
+
+    nx, ny, nz = h.hover_names
+    text = {}
+    if h.text_format is not None:
+        text = {"text": [[format(v, h.text_format) for v in row] for row in h.z],
+                "texttemplate": "%{text}"}
+    return go.Heatmap(
+        z=h.z, x=list(h.x), y=list(h.y), colorscale="Viridis",
+        zmin=np.nanmin(h.z) if h.zmin is None else h.zmin,     # plotly ignores one end alone
+        zmax=np.nanmax(h.z) if h.zmax is None else h.zmax,
+        colorbar={"title": {"text": h.colorbar, "side": "right"}, "x": domain_x[1] + 0.01,
+                  "xanchor": "left", "y": sum(domain_y) / 2, "len": domain_y[1] - domain_y[0],
+                  "thickness": 12},
+        hovertemplate=f"{ny} %{{y}}<br>{nx} %{{x}}<br>{nz} %{{z:.3f}}<extra></extra>", **text)
+
+
+def _dendrogram_trace(d: Dendrogram):
+    import plotly.graph_objects as go
+
+    # All links as one polyline, broken by None between links.
+    gap = np.full((len(d.icoord), 1), None, dtype=object)
+    x = np.hstack([d.icoord.astype(object), gap]).ravel()
+    y = np.hstack([d.dcoord.astype(object), gap]).ravel()
+    return go.Scatter(x=x, y=y, mode="lines", line={"color": d.color}, showlegend=False,
+                      hoverinfo="skip")
+
+
+def _band_legend(b: Band):
+    import plotly.graph_objects as go
+
+    return go.Scatter(x=[None], y=[None], mode="markers", name=b.name, legendgroup=b.name,
+                      marker={"symbol": "square", "size": 14, "color": b.color,
+                              "opacity": min(1.0, 2 * b.opacity)})
+
+
+def _colouring_menu(panels_traces: list[tuple[Panel, list[int]]]) -> list[dict]:
+    menus = []
+    for panel, traces in panels_traces:
+        if len(panel.colourings) < 2:
+            continue
+        buttons = []
+        for c in panel.colourings:
+            shown, legend = set(), []
+            for g, n in zip(c.groups, c.names, strict=True):
+                legend.append(n is not None and g not in shown)
+                shown.add(g)
+            buttons.append({"label": f"colour by {c.label}", "method": "restyle",
+                            "args": [{"line.color": list(c.colors), "marker.color": list(c.colors),
+                                      "legendgroup": list(c.groups),
+                                      "name": [n or "" for n in c.names],
+                                      "showlegend": legend}, traces]})
+        menus.append({"buttons": buttons, "x": 0.0, "y": 1.0, "xanchor": "left",
+                      "yanchor": "bottom", "pad": {"b": 4}})
+    return menus
+
+
+def to_plotly(figure: Figure):
+    """A plotly Figure drawing ``figure`` (a `taskspace.study.analyses.figure.Figure`)."""
+    from plotly.subplots import make_subplots
+
+    if not isinstance(figure, Figure):
+        raise ValueError(f"figure must be a taskspace.study.analyses.figure.Figure, got "
+                         f"{type(figure).__name__}")
+    panels = sorted(figure.panels, key=lambda p: (p.row, p.col))
+    specs = [[None] * figure.cols for _ in range(figure.rows)]
+    for p in panels:
+        specs[p.row][p.col] = {"type": "scene" if p.is3d else "xy", "rowspan": p.rowspan,
+                               "colspan": p.colspan}
+    fig = make_subplots(rows=figure.rows, cols=figure.cols, specs=specs,
+                        subplot_titles=[p.title for p in panels],
+                        horizontal_spacing=min(0.1, 0.35 / figure.cols),
+                        vertical_spacing=min(0.12, 0.45 / figure.rows))
+    shown: set = set()
+    coloured = []
+    for p in panels:
+        at = {"row": p.row + 1, "col": p.col + 1}
+        series = []
+        for item in p.items:
+            if isinstance(item, Series):
+                series.append(len(fig.data))
+                fig.add_trace(_series_trace(item, shown), **at)
+            elif isinstance(item, Heatmap):
+                sub = fig.get_subplot(**at)
+                x0, x1 = sub.xaxis.domain
+                # the colour bar takes the right end of the panel's width, not the neighbour's
+                x1 = x1 - min(0.09, (x1 - x0) / 3)
+                sub.xaxis.domain = (x0, x1)
+                fig.add_trace(_heatmap_trace(item, (x0, x1), sub.yaxis.domain), **at)
+                fig.update_yaxes(autorange="reversed", **at)   # first row on top
+            elif isinstance(item, Dendrogram):
+                fig.add_trace(_dendrogram_trace(item), **at)
+                fig.update_xaxes(tickvals=list(item.leaf_positions), ticktext=list(item.leaves),
+                                 **at)
+            elif isinstance(item, Band):
+                if item.name is not None and item.name not in shown:
+                    shown.add(item.name)
+                    fig.add_trace(_band_legend(item), **at)
+        for item in p.items:
+            if isinstance(item, Band):      # after the traces: plotly skips empty subplots
+                fig.add_vrect(x0=item.lo, x1=item.hi, fillcolor=item.color,
+                              opacity=item.opacity, line_width=0, layer="between", **at)
+        coloured.append((p, series))
+        if p.is3d:
+            fig.update_scenes(xaxis={**_SCENE_AXIS, "title": {"text": p.xlabel}},
+                              yaxis={**_SCENE_AXIS, "title": {"text": p.ylabel}},
+                              zaxis={**_SCENE_AXIS, "title": {"text": p.zlabel}},
+                              aspectmode="cube", camera={"eye": {"x": 1.45, "y": 1.45, "z": 0.95}},
+                              **at)
+        else:
+            fig.update_xaxes(title_text=p.xlabel, **at)
+            fig.update_yaxes(title_text=p.ylabel, **at)
+            if p.yrange is not None:
+                fig.update_yaxes(range=list(p.yrange), **at)
+            if p.xticks is not None:
+                fig.update_xaxes(tickvals=list(p.xticks[0]),
+                                 ticktext=[_html(t) for t in p.xticks[1]], **at)
+    fig.update_layout(
+        title={"text": figure.title, "x": 0.5, "xanchor": "center"}, height=figure.height,
+        legend={"title": {"text": figure.legend_title}, "tracegroupgap": 0},
+        updatemenus=_colouring_menu(coloured),
+        margin={"t": 90, "b": 10, "l": 10, "r": 10} if all(p.is3d for p in panels) else
+        {"t": 90})
+    return fig
+
+
+__all__ = ["to_plotly"]
