@@ -158,8 +158,10 @@ def test_inpca_legend_by_task_and_runs_on_hover(drawn):
     assert all(text.startswith("run ") for t in interactive.data for text in t.text)
     # The menu recolours by method: the legend becomes one entry per method.
     menu = interactive.layout.updatemenus[0]
-    by_method = menu.buttons[1].args[0]
+    by_method, legend_title, traces = menu.buttons[1].args
     assert menu.buttons[1].label == "colour by method"
+    assert legend_title == {"legend.title.text": "method"}
+    assert list(traces) == list(range(len(interactive.data)))
     shown = [n for n, s in zip(by_method["name"], by_method["showlegend"], strict=True) if s]
     assert shown == ["supervised", "protonet", "simclr", "finetune"]
     assert len(by_method["line.color"]) == len(interactive.data)

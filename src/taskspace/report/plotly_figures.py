@@ -89,11 +89,13 @@ def _colouring_menu(panels_traces: list[tuple[Panel, list[int]]]) -> list[dict]:
             for g, n in zip(c.groups, c.names, strict=True):
                 legend.append(n is not None and g not in shown)
                 shown.add(g)
-            buttons.append({"label": f"colour by {c.label}", "method": "restyle",
+            # "update": the traces' colours and legend groups, and the legend's title
+            buttons.append({"label": f"colour by {c.label}", "method": "update",
                             "args": [{"line.color": list(c.colors), "marker.color": list(c.colors),
                                       "legendgroup": list(c.groups),
                                       "name": [n or "" for n in c.names],
-                                      "showlegend": legend}, traces]})
+                                      "showlegend": legend}, {"legend.title.text": c.label},
+                                     traces]})
         menus.append({"buttons": buttons, "x": 0.0, "y": 1.0, "xanchor": "left",
                       "yanchor": "bottom", "pad": {"b": 4}})
     return menus
