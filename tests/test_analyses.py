@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taskspace import Store
 from taskspace.data.hierarchy import ClassHierarchy
@@ -50,7 +52,7 @@ def _add(store, P, labels, steps=STEPS, **meta):
 
 
 def build_store(path, methods=("supervised", "protonet", "simclr", "finetune"),
-                hierarchy=True) -> Store:
+                hierarchy=True, seeds=(0, 1)) -> Store:
     """A small store: 4 tasks × 2 seeds supervised, protonet on upper_body, simclr on two
     subsets, and fine-tuning from the all-classes run at two pre-training steps."""
     labels = np.repeat(np.arange(10), N_PER_CLASS)
@@ -59,7 +61,7 @@ def build_store(path, methods=("supervised", "protonet", "simclr", "finetune"),
     rng = np.random.default_rng(0)
     idx = {c: i for i, c in enumerate(FASHION.class_names)}
     parents = {}
-    for seed in (0, 1):
+    for seed in seeds:
         for task, classes in TASKS.items():
             cls = [idx[c] for c in classes]
             if "supervised" in methods:
@@ -176,7 +178,10 @@ def test_episodic_curve_larger_in_middle_than_at_end(results):
     assert "jackknife over runs" in results["episodic_vs_supervised"].finding
     tree = results["tree"].summary
     lo, hi = tree["spearman_end_ci"]
-    assert lo <= tree["spearman_end"] <= hi
+    if np.isnan(lo):    # ranks of 4 tasks: leaving out a run may change nothing (SE 0)
+        assert f"(no interval: {tree['spearman_end_ci'].why})" in results["tree"].finding
+    else:
+        assert lo < tree["spearman_end"] < hi
 
 
 def test_jackknife_of_the_mean_is_the_standard_error():
@@ -195,6 +200,85 @@ def test_jackknife_of_the_mean_is_the_standard_error():
     assert [key for key, _ in picks] == ["a", "a", "a"]     # a single run is never left out
     assert [pick["a"] for _, pick in picks] == [["r2", "r3"], ["r1", "r3"], ["r1", "r2"]]
     assert all(pick["b"] == ["r4"] for _, pick in picks)
+
+
+#: "x (95% CI a–a)": an interval whose two bounds print the same.
+DEGENERATE = re.compile(r"(?<![-+\d.e])([-+\d.e]+)–\1\)")
+
+
+def test_no_finding_prints_a_degenerate_interval(results):
+    for r in results.values():
+        assert not DEGENERATE.search(r.finding), r.finding
+
+
+def test_one_seed_gives_no_interval_and_says_why(tmp_path):
+    """With one seed no resample can vary: every interval of a one-seed store is "no interval"
+    with the reason, never "0.699 (95% CI 0.699–0.699)" (the one-seed quick study did)."""
+    from taskspace.study.analyses import run_analyses
+
+    one = build_store(tmp_path / "one", seeds=(0,))
+    out = {r.name: r for r in run_analyses(one, n_boot=20)}
+    expected = {
+        "progress_on_other_tasks": "no interval: one seed per task",
+        "tree": "no interval: one seed per task",
+        "episodic_vs_supervised": "no interval: one run of each method per task",
+        "finetuning": "no interval: one run",
+        "contrastive": "no interval: one pair",
+    }
+    for name, why in expected.items():
+        assert why in out[name].finding, out[name].finding
+        assert "CI" not in out[name].finding, out[name].finding
+    for r in out.values():
+        assert not DEGENERATE.search(r.finding), r.finding
+    s = out["progress_on_other_tasks"].summary
+    assert np.isnan(s["spearman_ci"]).all() and s["spearman_ci"].why == "one seed per task"
+    table = out["progress_on_other_tasks"].table
+    assert table["ci_low"].isna().all() and table["ci_high"].isna().all()
+    assert np.isfinite(s["spearman"])     # the estimate itself is still reported
+
+
+def test_interval_helpers_refuse_zero_width():
+    from taskspace.study.analyses._common import (
+        Interval,
+        bootstrap,
+        fmt_ci,
+        jackknife_interval,
+        percentile_interval,
+    )
+
+    assert bootstrap([0.5]).why == "one run"
+    assert bootstrap([]).why == "no run"
+    assert bootstrap([0.2, 0.2, 0.2], unit="pair").why == "all 3 pairs equal"
+    assert np.isnan(bootstrap([0.2, 0.2, 0.2])).all()
+    assert percentile_interval([0.7] * 50).why == "every resample gives the same value"
+    assert percentile_interval([0.7] * 50, why="one seed").why == "one seed"
+    assert percentile_interval([np.nan]).why == "too few runs"
+    # A rank statistic that no deletion changes: jackknife SE 0.
+    assert jackknife_interval(0.894, [0.894] * 5).why == \
+        "leaving out any one of 5 runs gives the same value"
+    assert jackknife_interval(0.894, [0.894] * 5, why="one seed").why == "one seed"
+    assert fmt_ci(0.894, jackknife_interval(0.894, [0.894] * 5)) == \
+        "0.894 (no interval: leaving out any one of 5 runs gives the same value)"
+    # A genuine interval keeps its bounds and still unpacks as a pair (and survives pickling).
+    lo, hi = bootstrap([0.1, 0.4, 0.3, 0.9], n_boot=50)
+    assert 0.1 <= lo < hi <= 0.9
+    import pickle
+
+    iv = pickle.loads(pickle.dumps(Interval.none("one seed")))
+    assert iv.why == "one seed" and np.isnan(iv).all()
+    # Narrow but real: printed with more digits until the bounds differ.
+    assert fmt_ci(0.8941, (0.8940, 0.8942)) == "0.8941 (95% CI 0.894–0.8942)"
+    assert fmt_ci(0.5, (0.5, 0.5 + 1e-13)).startswith("0.5 (no interval: ")
+    assert fmt_ci(0.5, (float("nan"), float("nan"))) == "0.5 (no interval: too few runs)"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-1e6, 1e6), st.floats(0, 1e3))
+def test_fmt_ci_bounds_never_print_the_same(lo, width):
+    from taskspace.study.analyses._common import fmt_ci
+
+    text = fmt_ci(lo + width / 2, (lo, lo + width))
+    assert "no interval" in text or not DEGENERATE.search(text), text
 
 
 def test_not_applicable_paths(tmp_path):

@@ -52,13 +52,14 @@ def contrastive(store, study=None, contrastive: str = "simclr", supervised: str 
             for m in (contrastive, supervised)}
     if diff[contrastive].size == 0:
         return not_applicable(NAME, TITLE, f"needs runs of {contrastive!r} on at least 2 tasks")
+    ci = bootstrap(diff[contrastive], n_boot=n_boot, unit="pair")
     parts = [f"{contrastive} end models trained on different subsets are d_B = "
-             f"{fmt_ci(diff[contrastive].mean(), bootstrap(diff[contrastive], n_boot=n_boot))} "
+             f"{fmt_ci(diff[contrastive].mean(), ci)} "
              f"apart ({diff[contrastive].size} pairs, bootstrap over pairs)"]
     summary = {"contrastive": float(diff[contrastive].mean())}
     if diff[supervised].size:
         ratio = diff[contrastive].mean() / diff[supervised].mean()
-        ci = bootstrap(diff[supervised], n_boot=n_boot)
+        ci = bootstrap(diff[supervised], n_boot=n_boot, unit="pair")
         parts.append(f"{supervised} end models on different tasks "
                      f"{fmt_ci(diff[supervised].mean(), ci)} (ratio {ratio:.3g})")
         summary.update(supervised=float(diff[supervised].mean()), ratio=float(ratio))

@@ -87,7 +87,10 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
             s = _stress(D[np.ix_(pick, pick)], k)
             boot.append(np.pad(s, (0, k - s.size), constant_values=np.nan))
     boot = np.array(boot).reshape(-1, k)
-    intervals = [percentile_interval(boot[:, i]) for i in range(k)]
+    # ceil(0.8 n) = n for n <= 4 runs: no proper subset to resample, so no interval.
+    why = (f"{len(rows_of)} runs are too few for subsets of {SUBSAMPLE:.0%}"
+           if not 2 <= keep < len(rows_of) else None)
+    intervals = [percentile_interval(boot[:, i], why=why) for i in range(k)]
     table = pd.DataFrame({
         "k": np.arange(1, k + 1),
         "explained_stress": stress,

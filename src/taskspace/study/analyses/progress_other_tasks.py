@@ -90,18 +90,21 @@ def progress_on_other_tasks(store, study=None, method: str = "supervised",
     for _ in range(n_boot):
         pick = {a: list(rng.choice(ids, len(ids))) for a, ids in seeds.items()}
         boots.append(summarise(pick))
+    # With one seed per task every resample picks the same runs: no interval, and say why.
+    why = "one seed per task" if max(len(ids) for ids in seeds.values()) == 1 else None
     rows = []
     for a, ca in tasks.items():
         for b, cb in tasks.items():
-            lo, hi = percentile_interval([m[a, b] for m, *_ in boots])
+            lo, hi = percentile_interval([m[a, b] for m, *_ in boots],
+                                         why="one seed" if len(seeds[a]) == 1 else None)
             rows.append({"train_task": a, "eval_task": b,
                          "overlap": len(set(ca) & set(cb)) / len(cb), "n_seeds": len(seeds[a]),
                          "progress": mean[a, b], "ci_low": lo, "ci_high": hi,
                          "own_progress": mean[b, b], "relative": rel[a, b],
                          "diversity_A": diversity[a][0]})
     table = pd.DataFrame(rows)
-    others_ci = percentile_interval([o for *_, o in boots])
-    rho_ci = percentile_interval([r for *_, r, _ in boots])
+    others_ci = percentile_interval([o for *_, o in boots], why=why)
+    rho_ci = percentile_interval([r for *_, r, _ in boots], why=why)
     most = max(tasks, key=lambda a: diversity[a][0])
     finding = (f"Training on one task reaches on average {fmt_ci(others, others_ci)} of the "
                f"progress that a task's own training makes on it ({len(tasks)} tasks, method "

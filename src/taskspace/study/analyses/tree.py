@@ -93,9 +93,9 @@ def tree(store, study=None, method: str = "supervised") -> AnalysisResult:
     rho_traj = spearman(_cophenetic(D_traj), wordnet) if traj_ok else np.nan
     # Delete-one jackknife over runs: the statistic is built on seed-averaged models, which a
     # bootstrap resample (repeating runs) makes noisier (see _common.jackknife_interval).
-    deleted = [spearman(_cophenetic(end_distances(pick)), wordnet)
-               for _, pick in leave_one_out(ids)]
-    ci_end = jackknife_interval(rho_end, deleted)
+    picks = leave_one_out(ids)
+    deleted = [spearman(_cophenetic(end_distances(pick)), wordnet) for _, pick in picks]
+    ci_end = jackknife_interval(rho_end, deleted, why=None if picks else "one seed per task")
     table = pd.DataFrame({
         "clustering": ["end models, d_B", "trajectories, d_traj"],
         "spearman_with_wordnet": [rho_end, rho_traj],
