@@ -21,22 +21,25 @@ def as_tensor(dataset, channels_first=True):
     return x.unsqueeze(1) if channels_first and x.ndim == 3 else x
 
 
-def train_recorded(store, split, task, net, total_steps, batch_size=64, seed=0):
-    """A plain PyTorch loop with the Recorder attached: the README's example."""
+def train_recorded(store, split, task, net, total_steps, batch_size=64, seed=0, resume=False,
+                   stop_after=None, progress=False):
+    """A plain PyTorch loop with the Recorder attached: the README's example (``stop_after``
+    records: the script killed there)."""
     train, imp, probe = split.train(), split.imprint(), split.probe()
     mask, y_task = task.relabel(train.labels)
     x_train = as_tensor(train)[torch.as_tensor(mask)]
     y_train = torch.as_tensor(y_task)
     run_id = store.add_run(task=task.name, classes=list(task.classes), method="supervised",
-                           seed=seed, network=type(net).__name__)
+                           seed=seed, network=type(net).__name__, resume=resume)
     rec = Recorder(store, run_id, model=net, probe=(as_tensor(probe), probe.labels),
                    imprint=(as_tensor(imp), imp.labels),
-                   schedule=checkpoint_schedule(total_steps, "log", 8))
+                   schedule=checkpoint_schedule(total_steps, "log", 8), progress=progress)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     gen = torch.Generator().manual_seed(seed)
+    recorded = 0
     for step in range(total_steps + 1):
-        rec.maybe_record(step, epoch=step * batch_size // len(y_train))
-        if step == total_steps:
+        recorded += rec.maybe_record(step, epoch=step * batch_size // len(y_train))
+        if step == total_steps or recorded == stop_after:
             break
         idx = torch.randint(len(y_train), (batch_size,), generator=gen)
         loss = torch.nn.functional.cross_entropy(net(x_train[idx]), y_train[idx])
@@ -90,6 +93,45 @@ def test_recorder_digits_end_to_end(tmp_path):
     # training on digits 0-4 makes progress towards the truth of all ten digits
     lam = ts.progress(traj.predictions, probe.labels)
     assert lam[-1] > lam[0]
+
+
+def test_rerunning_the_recording_script_is_idempotent(tmp_path, capfd):
+    """The README's re-run rule: with add_run(..., resume=True) a script killed after 3 records
+    and run again ends with the uninterrupted trajectory (each scheduled step once, the same
+    predictions: training is seeded), and a third run records nothing."""
+    split = make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
+                        n_imprint=100, seed=0)
+    probe = split.probe()
+    task = Task.from_classes([0, 1, 2, 3, 4], split.class_names, name="0-4")
+    schedule = checkpoint_schedule(40, "log", 8)
+
+    def script(store, **kwargs):
+        torch.manual_seed(0)
+        return train_recorded(store, split, task, MLP(64, n_classes=len(task)), total_steps=40,
+                              resume=True, progress=True, **kwargs)
+
+    whole = ts.Store.create(tmp_path / "whole", probe.labels, split.class_names)
+    run_whole, _ = script(whole)
+    store = ts.Store.create(tmp_path / "s", probe.labels, split.class_names)
+    run_id, _ = script(store, stop_after=3)
+    assert store.n_records(run_id) == 3 and run_id == run_whole    # the id is the metadata's
+    capfd.readouterr()
+    again, rec = script(store)
+    err = capfd.readouterr().err
+    assert again == run_id and store.run_ids == [run_id]
+    assert f"run {run_id}: 3 records already stored (last at step {schedule[2]})" in err
+    assert f"({len(schedule)}/{len(schedule)}): probe accuracy" in err
+    traj, ref = store.trajectory(run_id), whole.trajectory(run_whole)
+    np.testing.assert_array_equal(traj.steps, schedule)
+    np.testing.assert_array_equal(traj.predictions, ref.predictions)
+    assert rec.complete and rec.remaining == []
+    # Complete: nothing is due, nothing is recorded, and it says so.
+    _, rec = script(store)
+    assert "every scheduled step is recorded, nothing to do" in capfd.readouterr().err
+    assert store.n_records(run_id) == len(schedule) and rec.complete
+    assert not rec.due(int(schedule[-1]))
+    with pytest.raises(ValueError, match=r"already has a record at step 40; `step` 40"):
+        rec.record(40)
 
 
 def test_head_mode_and_errors(tmp_path):

@@ -298,6 +298,49 @@ def test_duplicate_run_id(store):
         store.add_run("r", task="t", classes=None, method="m", seed=0)
 
 
+def test_add_run_resume_is_idempotent(store, rng):
+    """Re-running a script with resume=True finds its run again, by explicit id or by the id
+    its metadata derives; other metadata under the same id is refused, naming the fields."""
+    meta = {"task": "t", "classes": ["cat", "dog"], "method": "m", "seed": 0,
+            "config": {"lr": 0.1, "layers": (2, 3)}}
+    a = store.add_run(resume=True, **meta)
+    assert a.startswith("t-m-seed0-") and len(a) == len("t-m-seed0-") + 10
+    store.append(a, random_models(rng, (N, C)), 0)
+    # Same metadata (tuple vs the stored list, classes by index vs name): the same run.
+    again = store.add_run(resume=True, **(meta | {"classes": [0, 1],
+                                                    "config": {"layers": [2, 3], "lr": 0.1}}))
+    assert again == a and store.run_ids == [a] and store.n_records(a) == 1
+    # Other metadata derives another id: a new run, not a silent mix.
+    other = store.add_run(resume=True, **(meta | {"config": {"lr": 0.2, "layers": [2, 3]}}))
+    assert other != a and len(store.run_ids) == 2
+    # An explicit id.
+    assert store.add_run("mine", resume=True, **meta) == "mine"
+    assert store.add_run("mine", resume=True, **meta) == "mine"
+    with pytest.raises(ValueError, match=r"'mine' already exists .* different config, seed"):
+        store.add_run("mine", resume=True, **(meta | {"seed": 1, "config": {}}))
+    with pytest.raises(ValueError, match=r"already exists .*pass resume=True"):
+        store.add_run("mine", **meta)
+    # Without resume a default id is new every call (unchanged behaviour).
+    assert store.add_run(**meta) != store.add_run(**meta)
+
+
+def test_add_run_resume_loses_the_creation_race(store, monkeypatch):
+    """Two processes resuming the same run at once: the one whose rename loses returns the
+    winner's run (same metadata) instead of failing."""
+    from taskspace.store import _writer
+
+    create = _writer.create_run
+
+    def lose(st, run_id, info):
+        create(st, run_id, info)           # the other process renames first ...
+        create(st, run_id, info)           # ... and this one finds the target taken
+    monkeypatch.setattr(_writer, "create_run", lose)
+    rid = store.add_run(resume=True, task="t", classes=None, method="m", seed=0)
+    assert store.run_ids == [rid]
+    with pytest.raises(ValueError, match="already exists"):
+        store.add_run("x", task="t", classes=None, method="m", seed=0)
+
+
 def test_append_rejects_bad_input(store, rng):
     store.add_run("r", task="t", classes=None, method="m", seed=0)
     good = random_models(rng, (N, C))

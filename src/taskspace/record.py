@@ -6,6 +6,7 @@ space, so that runs on different tasks become points of one space and can be com
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 
@@ -131,6 +132,9 @@ class Recorder:
     store : Store
         Open for appending; ``run_id`` must exist in it (``store.add_run``).
     run_id : str
+        A new run, or one that already has records (``add_run(..., resume=True)`` when a script
+        runs again): then only scheduled steps after its last recorded step are due, so that
+        re-running never records a step twice (see :attr:`remaining`, :attr:`complete`).
     model : torch.nn.Module
     probe : (x, y)
         Probe inputs, already in the model's input format, and labels (N,) over the whole label
@@ -154,6 +158,9 @@ class Recorder:
         Steps to record at (see :func:`checkpoint_schedule`).
     batch_size : int
         Inference batch size.
+    progress : bool
+        Print one line to standard error per record (step, records done of the schedule,
+        probe accuracy and loss, time), and say at the start what a resumed run already holds.
 
     Examples
     --------
@@ -166,7 +173,8 @@ class Recorder:
     """
 
     def __init__(self, store, run_id, *, model, probe, imprint=None, representation=None,
-                 layer=None, head=None, mode="imprint", schedule=(), batch_size=512):
+                 layer=None, head=None, mode="imprint", schedule=(), batch_size=512,
+                 progress=False):
         if mode not in ("imprint", "head"):
             raise ValueError(f"unknown mode {mode!r}; choose 'imprint' or 'head'")
         if mode == "imprint" and imprint is None:
@@ -198,6 +206,26 @@ class Recorder:
         self.started = time.perf_counter()
         #: Seconds spent recording (the overhead on top of training).
         self.overhead_s = 0.0
+        self.progress = bool(progress)
+        #: The run's last recorded step (None: it has no record yet).
+        steps = store.steps(run_id)
+        self.last_step = steps[-1] if steps else None
+        if self.progress and steps:
+            _say(f"run {run_id}: {len(steps)} records already stored (last at step "
+                 f"{self.last_step}); "
+                 + ("every scheduled step is recorded, nothing to do" if self.complete else
+                    f"{len(self.remaining)} scheduled steps left, from step "
+                    f"{self.remaining[0]}"))
+
+    @property
+    def remaining(self) -> list[int]:
+        """Scheduled steps not yet recorded, in order (after the run's last recorded step)."""
+        return sorted(s for s in self.schedule if self.last_step is None or s > self.last_step)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every scheduled step is recorded (a re-run can skip its training)."""
+        return not self.remaining
 
     @staticmethod
     def _representation_fn(model, representation, layer):
@@ -215,8 +243,9 @@ class Recorder:
                          "or give the model a `features(x)` method")
 
     def due(self, step: int) -> bool:
-        """Whether ``step`` is on the schedule."""
-        return int(step) in self.schedule
+        """Whether ``step`` is on the schedule and after the run's last recorded step."""
+        step = int(step)
+        return step in self.schedule and (self.last_step is None or step > self.last_step)
 
     def maybe_record(self, step: int, epoch: int | None = None, **metrics) -> bool:
         """Record if ``step`` is scheduled; returns whether it did."""
@@ -258,7 +287,15 @@ class Recorder:
         return imprint(probe_f.reshape(len(probe_f), -1), protos)
 
     def record(self, step: int, epoch: int | None = None, **metrics) -> np.ndarray:
-        """Compute the probe predictions now and append them to the store as one record."""
+        """Compute the probe predictions now and append them to the store as one record.
+
+        ``step`` must come after the run's last recorded step (a ValueError otherwise): a
+        trajectory's steps increase, and a resumed run is never recorded twice at one step.
+        """
+        if self.last_step is not None and int(step) <= self.last_step:
+            raise ValueError(f"run {self.run_id!r} already has a record at step {self.last_step}; "
+                             f"`step` {int(step)} must come after it (maybe_record skips the "
+                             "steps a resumed run already holds)")
         t0 = time.perf_counter()
         P = self.predict()
         n = len(self.probe_y)
@@ -269,7 +306,13 @@ class Recorder:
                   "wall_time": time.perf_counter() - self.started, "mode": self.mode, **metrics}
         self.store.append(self.run_id, P[None], steps=[int(step)],
                           metrics={k: [v] for k, v in record.items()})
+        self.last_step = int(step)
         self.overhead_s += time.perf_counter() - t0
+        if self.progress:
+            done = len(self.schedule) - len(self.remaining)
+            _say(f"recorded {self.run_id} step {int(step)} ({done}/{len(self.schedule)}): probe "
+                 f"accuracy {accuracy:.3f}, loss {loss:.3f}; {_clock(record['wall_time'])} "
+                 f"elapsed, {self.overhead_s:.1f} s of it recording")
         return P
 
     def _batched(self, fn, x) -> np.ndarray:
@@ -279,6 +322,18 @@ class Recorder:
             out = fn(_to_device(_rows(x, i, i + self.batch_size), device))
             outs.append(out.detach().to("cpu", dtype=_torch_float64()).numpy())
         return np.concatenate(outs)
+
+
+def _say(line: str) -> None:
+    # Plain text to stderr: run ids and numbers are never read as markup, a pipe gets whole lines.
+    print(line, file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    """``"1:02:03"`` or ``"2:03"``."""
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class _HookedLayer:

@@ -6,6 +6,8 @@ Everything here is plain Python and JSON; nothing touches arrays on disk.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -92,6 +94,32 @@ def to_json(name: str, value):
             return out
         raise ValueError(f"`{name}` holds {type(v).__name__} at {where}, which JSON cannot store")
     return convert(value, name)
+
+
+#: Run metadata that says when and by which version a run was made, not what the run is.
+VOLATILE_RUN_KEYS = ("created", "taskspace_version")
+
+
+def run_identity(info: Mapping) -> dict:
+    """A run's metadata without :data:`VOLATILE_RUN_KEYS`: what two runs must share to be one."""
+    return {k: v for k, v in info.items() if k not in VOLATILE_RUN_KEYS}
+
+
+def run_digest(info: Mapping) -> str:
+    """10 hex digits of the SHA-256 of :func:`run_identity` as canonical JSON: the suffix of a
+    run id that re-running the same ``add_run(..., resume=True)`` finds again."""
+    text = json.dumps(run_identity(info), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def identity_differences(stored: Mapping, new: Mapping) -> list[str]:
+    """Keys of :func:`run_identity` whose values differ between two runs' metadata (compared as
+    JSON, so that a tuple and the list it was stored as are equal)."""
+    a, b = run_identity(stored), run_identity(new)
+
+    def canon(v):
+        return json.dumps(v, sort_keys=True)
+    return [k for k in sorted(set(a) | set(b)) if canon(a.get(k)) != canon(b.get(k))]
 
 
 def from_json_scalar(v):

@@ -212,13 +212,16 @@ class Store:
     def add_run(self, run_id: str | None = None, *, task: str, classes, method: str,
                 seed: int | None, network=None, dataset=None, parent_run: str | None = None,
                 parent_step: int | None = None, config: dict | None = None,
-                probe_hash: str | None = None, label_space_hash: str | None = None) -> str:
-        """Create an empty run and return its id.
+                probe_hash: str | None = None, label_space_hash: str | None = None,
+                resume: bool = False) -> str:
+        """Create an empty run and return its id (or, with ``resume``, find the same run again).
 
         Parameters
         ----------
         run_id : str, optional
-            1-128 letters, digits, '.', '_', '-'. Default ``"<task>-<method>-seed<seed>-<hex>"``.
+            1-128 letters, digits, '.', '_', '-'. Default ``"<task>-<method>-seed<seed>-<hex>"``,
+            with 8 random hex digits, or with ``resume`` 10 hex digits of a hash of the
+            metadata below, so that the same call names the same run.
         task : str
             Name of the task (SPEC §12).
         classes : sequence of str or int, or None
@@ -233,6 +236,13 @@ class Store:
             Any JSON-serialisable configuration.
         probe_hash, label_space_hash : str, optional
             When given, must equal the store's (the models were made on its probe set).
+        resume : bool
+            Make re-running a script idempotent: when the run (``run_id``, or the one the
+            metadata names) already exists with the same metadata, return its id instead of
+            refusing, so that appends continue it (:class:`taskspace.Recorder` then skips the
+            steps it already holds). The same id with other metadata is a ValueError naming the
+            fields that differ. Without ``resume`` an existing ``run_id`` is a ValueError and a
+            default id is new each call.
 
         Creation is atomic: the run is built in a staging directory and renamed into place.
         """
@@ -264,12 +274,27 @@ class Store:
         if run_id is None:
             stem = "".join(ch if ch.isalnum() or ch in "._-" else "_"
                            for ch in f"{task}-{method}-seed{seed}")[:100]
-            run_id = f"{stem}-{uuid.uuid4().hex[:8]}"
+            run_id = f"{stem}-{_meta.run_digest(info) if resume else uuid.uuid4().hex[:8]}"
         _meta.check_name("run id", run_id)
-        target = self.path / "runs" / run_id
-        if target.exists():
-            raise ValueError(f"run {run_id!r} already exists in {self.path}")
-        _writer.create_run(self, run_id, info)
+        if resume and (self.path / "runs" / run_id / "zarr.json").is_file():
+            return self._same_run(run_id, info)
+        if (self.path / "runs" / run_id).exists():
+            raise ValueError(f"run {run_id!r} already exists in {self.path} (pass resume=True "
+                             "to continue it)")
+        try:
+            _writer.create_run(self, run_id, info)
+        except ValueError:
+            if not resume:      # another process created it between the check and the rename
+                raise
+            return self._same_run(run_id, info)
+        return run_id
+
+    def _same_run(self, run_id: str, info: dict) -> str:
+        differ = _meta.identity_differences(self.run_info(run_id), info)
+        if differ:
+            raise ValueError(f"run {run_id!r} already exists in {self.path} with different "
+                             f"{', '.join(differ)}: resume=True continues only the same run; "
+                             "give another run_id")
         return run_id
 
     def append(self, run_id: str, predictions, steps, metrics: dict | None = None) -> list[str]:
