@@ -114,3 +114,73 @@ def test_mismatched_shapes_raise():
         ts.geodesic_distance(np.full((2, 5, 3), 1 / 3), np.full((3, 5, 3), 1 / 3))
     with pytest.raises(ValueError, match="eps"):
         ts.bhattacharyya(P, P, eps=0)
+
+
+def direct_symmetric_kl(P, Q, eps=1e-9):
+    """½ (KL(P‖Q) + KL(Q‖P)) per sample, averaged: the SPEC §3 formula written plainly."""
+    P = np.asarray(P, float) / np.asarray(P, float).sum(-1, keepdims=True)
+    Q = np.asarray(Q, float) / np.asarray(Q, float).sum(-1, keepdims=True)
+    lp, lq = np.log(np.maximum(P, eps)), np.log(np.maximum(Q, eps))
+    kl_pq = np.sum(P * (lp - lq), axis=-1)
+    kl_qp = np.sum(Q * (lq - lp), axis=-1)
+    return np.mean(0.5 * (kl_pq + kl_qp), axis=-1)
+
+
+def test_symmetric_kl_closed_forms():
+    # ½ Σ_c (p − q)(log p − log q) for p = (1/2, 1/2), q = (9/10, 1/10): ½ · 0.4 · log 9 · 2 / 2
+    P = np.array([[0.5, 0.5]])
+    Q = np.array([[0.9, 0.1]])
+    assert ts.symmetric_kl(P, Q) == pytest.approx(0.2 * np.log(9.0), abs=1e-15)
+    # disjoint supports: each class costs ½ · 1 · |log eps|, two classes: |log eps|
+    P, Q = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    for eps in (1e-9, 1e-3):
+        assert ts.symmetric_kl(P, Q, eps=eps) == pytest.approx(-np.log(eps), rel=1e-14)
+    # intensive: a second, identical sample halves it
+    P2 = np.array([[1.0, 0.0], [0.3, 0.7]])
+    Q2 = np.array([[0.0, 1.0], [0.3, 0.7]])
+    assert ts.symmetric_kl(P2, Q2) == pytest.approx(-np.log(1e-9) / 2, rel=1e-14)
+
+
+def test_symmetric_kl_zero_exactly_at_equal_models_and_symmetric():
+    rng = np.random.default_rng(2)
+    P = random_models(rng, (4, 30, 7), sharpness=5.0)
+    P[0, 0] = np.eye(7)[3]  # zeros inside the floored logarithms
+    assert np.all(ts.symmetric_kl(P, P) == 0.0)
+    Q = random_models(rng, (4, 30, 7))
+    assert np.array_equal(ts.symmetric_kl(P, Q), ts.symmetric_kl(Q, P))
+    assert ts.symmetric_kl(P[:, None], Q[None]).shape == (4, 4)
+
+
+def test_symmetric_kl_is_four_bhattacharyya_for_nearby_models():
+    # both are ≈ the Fisher information quadratic form: ½ J ≈ ½ Σ δ²/p, d_B ≈ (1/8) Σ δ²/p
+    rng = np.random.default_rng(3)
+    P = random_models(rng, (50, 6))
+    delta = 1e-4 * rng.standard_normal(P.shape)
+    Q = P + (delta - delta.mean(-1, keepdims=True)) * P.min(-1, keepdims=True)
+    assert ts.symmetric_kl(P, Q) == pytest.approx(4.0 * ts.bhattacharyya(P, Q), rel=1e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 20), c=st.integers(1, 12), seed=st.integers(0, 2**31),
+    dtype=st.sampled_from([np.float32, np.float64]), sharp=st.floats(0.1, 30),
+    eps=st.sampled_from([1e-9, 1e-3, 1e-30]),
+)
+def test_symmetric_kl_agrees_with_direct_formula(n, c, seed, dtype, sharp, eps):
+    rng = np.random.default_rng(seed)
+    P = random_models(rng, (n, c), sharpness=sharp).astype(dtype)
+    Q = random_models(rng, (n, c), sharpness=sharp).astype(dtype)
+    expected = direct_symmetric_kl(P, Q, eps)
+    got = ts.symmetric_kl(P, Q, eps=eps)
+    assert got == pytest.approx(expected, abs=1e-12, rel=1e-12)
+    assert got >= 0 and got == ts.symmetric_kl(Q, P, eps=eps)
+
+
+def test_symmetric_kl_validates():
+    P = np.full((5, 3), 1 / 3)
+    with pytest.raises(ValueError, match="eps"):
+        ts.symmetric_kl(P, P, eps=0)
+    with pytest.raises(ValueError, match="numbers of classes C: 3 vs 4"):
+        ts.symmetric_kl(P, np.full((5, 4), 0.25))
+    with pytest.raises(ValueError, match="negative"):
+        ts.symmetric_kl(P, np.array([[1.5, -0.5, 0.0]] * 5))

@@ -12,7 +12,7 @@ import taskspace as ts
 from taskspace.geometry import _kernels_pairwise as K
 from tests.helpers import random_models
 
-METRICS = ("bhattacharyya", "hellinger", "geodesic")
+METRICS = ("bhattacharyya", "hellinger", "geodesic", "symmetric_kl")
 
 
 def direct(X, Y, metric, eps=1e-9):
@@ -21,6 +21,10 @@ def direct(X, Y, metric, eps=1e-9):
     Y = np.asarray(Y, dtype=np.float64)
     X = X / X.sum(axis=-1, keepdims=True)
     Y = Y / Y.sum(axis=-1, keepdims=True)
+    if metric == "symmetric_kl":
+        P, Q = X[:, None], Y[None, :]  # (M, M', N, C)
+        terms = (P - Q) * (np.log(np.maximum(P, eps)) - np.log(np.maximum(Q, eps)))
+        return np.mean(0.5 * terms.sum(axis=-1), axis=-1)
     bc = np.sum(np.sqrt(X[:, None] * Y[None, :]), axis=-1)  # (M, M', N): Σ_c sqrt(p q)
     bc = np.clip(bc, 0.0, 1.0)
     if metric == "bhattacharyya":
@@ -35,7 +39,8 @@ def off_diagonal(D):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("n_classes", [3, 10, 20, 40])  # 40: the class-vectorised kernels
+# 40: the class-vectorised kernels; 200: the BLAS Gram path of d_B (GRAM_MIN_CLASSES)
+@pytest.mark.parametrize("n_classes", [3, 10, 20, 40, 200])
 def test_matches_direct_formula(metric, n_classes):
     rng = np.random.default_rng(n_classes)
     X = random_models(rng, (7, 45, n_classes), sharpness=2.0)
@@ -77,12 +82,16 @@ def test_agrees_with_elementwise_distances(n_classes):
     X = random_models(rng, (6, 30, n_classes))
     Y = random_models(rng, (4, 30, n_classes))
     for metric, fn in (("bhattacharyya", ts.bhattacharyya), ("hellinger", ts.hellinger),
-                       ("geodesic", ts.geodesic_distance)):
+                       ("geodesic", ts.geodesic_distance), ("symmetric_kl", ts.symmetric_kl)):
         np.testing.assert_allclose(ts.pairwise_distances(X, Y, metric=metric),
                                    fn(X[:, None], Y[None, :]), rtol=0, atol=1e-12)
 
 
 def test_two_class_closed_form():
+    X = np.array([[[0.5, 0.5]], [[0.9, 0.1]]])
+    # d_J: ½ [(−0.4)·log(5/9) + 0.4·log 5] = 0.2·log 9
+    assert ts.pairwise_distances(X, metric="symmetric_kl")[0, 1] == pytest.approx(
+        0.2 * np.log(9.0), abs=1e-15)
     X = np.array([[[0.5, 0.5]], [[1.0, 0.0]]])
     D = ts.pairwise_distances(X)
     assert D[0, 1] == pytest.approx(-np.log(np.sqrt(0.5)), abs=1e-15)
@@ -98,7 +107,7 @@ def exact_float16_models(rng, shape):
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])
-@pytest.mark.parametrize("n_classes", [10, 40])
+@pytest.mark.parametrize("n_classes", [10, 40, 130])
 def test_memmap_input_matches_in_memory(tmp_path, dtype, n_classes):
     X = exact_float16_models(np.random.default_rng(4), (9, 70, n_classes))
     mm = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=dtype, shape=X.shape)
@@ -134,13 +143,14 @@ class SliceOnly:
         return self._data[rows, samples].copy()
 
 
-@pytest.mark.parametrize("n_classes", [4, 40])
-def test_streams_chunks_of_any_size(n_classes):
+@pytest.mark.parametrize("n_classes", [4, 40, 130])
+@pytest.mark.parametrize("metric", ["bhattacharyya", "symmetric_kl"])
+def test_streams_chunks_of_any_size(n_classes, metric):
     X = random_models(np.random.default_rng(5), (8, 50, n_classes))
-    reference = ts.pairwise_distances(X, metric="bhattacharyya")
+    reference = ts.pairwise_distances(X, metric=metric)
     for chunk in (1, 7, 32, 33, 50, 1000):
         source = SliceOnly(X)
-        D = ts.pairwise_distances(source, chunk_size=chunk)
+        D = ts.pairwise_distances(source, metric=metric, chunk_size=chunk)
         np.testing.assert_allclose(D, reference, rtol=0, atol=1e-12)
         assert max(source.reads) <= chunk and sum(source.reads) == 50
 
@@ -157,16 +167,18 @@ def test_zarr_array_input():
     ("value", "problem"),
     [(np.nan, "non-finite"), (-0.5, "negative entry"), (3.0, "sums to")],
 )
-@pytest.mark.parametrize("n_classes", [4, 40])
-def test_bad_value_in_a_later_chunk_reports_index_in_user_array(value, problem, n_classes):
+@pytest.mark.parametrize("n_classes", [4, 40, 130])
+@pytest.mark.parametrize("metric", ["bhattacharyya", "symmetric_kl"])
+def test_bad_value_in_a_later_chunk_reports_index_in_user_array(value, problem, n_classes,
+                                                                 metric):
     X = random_models(np.random.default_rng(8), (5, 50, n_classes))
     X[3, 37, 2] = value
     where = r"\(3, 37\)" if problem == "sums to" else r"\(3, 37, 2\)"
     with pytest.raises(ValueError, match=rf"`X` .*{problem}.*{where}"):
-        ts.pairwise_distances(X, chunk_size=10)
+        ts.pairwise_distances(X, metric=metric, chunk_size=10)
     good = random_models(np.random.default_rng(9), (2, 50, n_classes))
     with pytest.raises(ValueError, match=rf"`Y` .*{problem}.*{where}"):
-        ts.pairwise_distances(good, X, chunk_size=16)
+        ts.pairwise_distances(good, X, metric=metric, chunk_size=16)
 
 
 def test_eps_floor_for_disjoint_supports():
@@ -179,6 +191,9 @@ def test_eps_floor_for_disjoint_supports():
         assert D_xy[0, 0] == pytest.approx(-np.log(eps) / 2, rel=1e-13)
     D_geodesic = ts.pairwise_distances(X, metric="geodesic")
     assert D_geodesic[0, 1] == pytest.approx(np.pi / 2 / np.sqrt(2))
+    for eps in (1e-9, 1e-3, 1e-300):  # d_J: |log eps| for the disjoint sample, 0 for the other
+        D_kl = ts.pairwise_distances(X, metric="symmetric_kl", eps=eps)
+        assert D_kl[0, 1] == pytest.approx(-np.log(eps) / 2, rel=1e-13)
 
 
 @pytest.mark.parametrize("n_classes", [2, 40])
@@ -244,7 +259,10 @@ def test_progress_bar_gives_the_same_result():
     ("kwargs", "message"),
     [({"metric": "euclid"}, "unknown metric"), ({"eps": 0.0}, "eps"), ({"eps": 1.5}, "eps"),
      ({"chunk_size": 0}, "chunk_size"), ({"chunk_size": 2.5}, "chunk_size"),
-     ({"chunk_size": True}, "chunk_size"), ({"backend": "cuda"}, "unknown backend")],
+     ({"chunk_size": True}, "chunk_size"), ({"backend": "cuda"}, "unknown backend"),
+     ({"precision": "float16"}, "unknown precision"),
+     ({"precision": "float32", "metric": "hellinger"}, "`precision`='float32' is only for"),
+     ({"metric": "symmetric_kl", "backend": "torch"}, "does not compute metric 'symmetric_kl'")],
 )
 def test_bad_arguments(kwargs, message):
     X = random_models(np.random.default_rng(12), (3, 4, 5))
@@ -270,7 +288,7 @@ def test_torch_backend_matches_numba():
     for n_classes in (3, 40):
         X = random_models(rng, (9, 35, n_classes))
         Y = random_models(rng, (4, 35, n_classes))
-        for metric in METRICS:
+        for metric in METRICS[:3]:  # no symmetric_kl on torch
             for other in (None, Y):
                 fast = ts.pairwise_distances(X, other, metric=metric)
                 via_torch = ts.pairwise_distances(X, other, metric=metric, backend="torch",
@@ -309,3 +327,40 @@ def test_integer_one_hot_input():
                                   ts.pairwise_distances(onehot.astype(np.float64)))
     disagree = (labels[0] != labels[1]).mean()
     assert ts.pairwise_distances(onehot)[0, 1] == pytest.approx(-np.log(1e-9) * disagree)
+
+
+@pytest.mark.parametrize("n_classes", [10, 40, 200])
+def test_float32_precision_within_its_bound(n_classes):
+    # SPEC §3: float32 products, float64 floors and sums: each coefficient within ~C·2⁻²⁴
+    # relative, so d_B within ~C·2⁻²⁴ of the float64 result (coefficients above 1e-3 here)
+    rng = np.random.default_rng(20)
+    X = random_models(rng, (30, 64, n_classes), sharpness=1.5)
+    Y = random_models(rng, (7, 64, n_classes), sharpness=1.5)
+    bound = n_classes * 2.0**-24
+    for other in (None, Y):
+        D64 = ts.pairwise_distances(X, other)
+        D32 = ts.pairwise_distances(X, other, precision="float32", chunk_size=20)
+        assert D32.dtype == np.float64 and D32.shape == D64.shape
+        assert np.abs(D32 - D64).max() <= bound
+        if other is None:
+            assert np.array_equal(D32, D32.T) and np.all(np.diag(D32) == 0)
+    if n_classes > 32:  # float32 products really happen there: not the float64 numbers
+        assert not np.array_equal(D32, D64)
+    assert np.abs(D32 - direct(X, Y, "bhattacharyya")).max() <= bound
+
+
+def test_float32_precision_keeps_floors_in_float64():
+    # disjoint supports on one sample: the floor (1e-300 is below float32's range) still applies
+    X = np.zeros((2, 2, 40))
+    X[0, 0, 0] = X[1, 0, 1] = 1.0
+    X[:, 1, :] = 1.0 / 40
+    for eps in (1e-9, 1e-300):
+        D = ts.pairwise_distances(X, eps=eps, precision="float32")
+        assert D[0, 1] == pytest.approx(-np.log(eps) / 2, rel=1e-6)
+
+
+def test_torch_backend_float32_precision():
+    pytest.importorskip("torch")
+    X = random_models(np.random.default_rng(21), (9, 35, 40))
+    np.testing.assert_allclose(ts.pairwise_distances(X, backend="torch", precision="float32"),
+                               ts.pairwise_distances(X, precision="float32"), rtol=0, atol=1e-6)

@@ -22,6 +22,7 @@ from taskspace.geometry import (
     pairwise_distances,
     progress,
     reparameterize,
+    symmetric_kl,
     velocity,
 )
 from taskspace.record import Recorder, checkpoint_schedule
@@ -47,6 +48,7 @@ __all__ = [
     "pairwise_distances",
     "progress",
     "reparameterize",
+    "symmetric_kl",
     "train_run",
     "velocity",
 ]

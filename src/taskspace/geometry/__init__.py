@@ -11,6 +11,7 @@ from taskspace.geometry.distances import (
     hellinger,
     sample_angles,
     squared_chords,
+    symmetric_kl,
 )
 from taskspace.geometry.geodesic import interpolate
 from taskspace.geometry.inpca import InPCA
@@ -46,5 +47,6 @@ __all__ = [
     "reparameterize",
     "sample_angles",
     "squared_chords",
+    "symmetric_kl",
     "velocity",
 ]

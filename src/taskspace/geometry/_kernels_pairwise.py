@@ -164,6 +164,36 @@ def pack_samples(raw, n0, n, out, m0, m1, tolerance):  # pragma: no cover - comp
     return bad
 
 
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def pack_probabilities(raw, n0, n, out, m0, m1, tolerance, eps):  # pragma: no cover - compiled
+    """Fill models ``m0:m1`` of ``out`` (2, M, n, C): renormalised P and ``log max(P, eps)``.
+
+    ``raw`` as in :func:`pack_blocks`; ``out[0, m]`` holds the renormalised rows of model ``m``
+    for the chunk's samples, ``out[1, m]`` their floored logarithms (the symmetrised KL, SPEC §3).
+    Invalid rows are packed as e_0 (logarithm 0 at class 0, ``log eps`` elsewhere). Returns the
+    number of invalid rows.
+    """
+    n_classes = raw.shape[2]
+    log_eps = math.log(eps)
+    bad = 0
+    for m in range(m0, m1):
+        for s in range(n):
+            scale = _row_scale(raw, m, n0 + s, tolerance)
+            if scale == 0.0:
+                bad += 1
+                for c in range(n_classes):
+                    out[0, m, s, c] = 0.0
+                    out[1, m, s, c] = log_eps
+                out[0, m, s, 0] = 1.0
+                out[1, m, s, 0] = 0.0
+                continue
+            for c in range(np.uint64(0), np.uint64(n_classes)):
+                p = np.float64(raw[m, n0 + s, c]) * scale
+                out[0, m, s, c] = p
+                out[1, m, s, c] = math.log(max(p, eps))
+    return bad
+
+
 # ---------------------------------------------------------------------------------------------
 # Small C: blocks layout, ROWS×COLS register tiles (generated in _kernels_pairwise_micro).
 # ---------------------------------------------------------------------------------------------

@@ -163,17 +163,22 @@ class ChunkPacker:
     """Reads ``X[:, n0:n1]`` and packs its square roots; buffers are reused between chunks.
 
     layout "blocks": ``(Mp/TILE, ceil(n/L), TILE, C_spec, L)`` (panels of TILE models);
-    "samples": ``(n, Mp, C)``. ``Mp`` is M padded to a multiple of TILE (blocks) or of the 4×3
-    register tile (samples); padding rows are e_0.
+    "samples": ``(n, Mp, C)``; "probabilities": ``(2, M, n, C)``, the renormalised rows and their
+    logarithms floored at ``eps`` (no square roots). ``Mp`` is M padded to a multiple of TILE
+    (blocks) or of the 4×3 register tile (samples); padding rows are e_0. ``dtype`` is that of the
+    packed values (float32 only for "samples": ``precision="float32"``).
     """
 
     def __init__(self, name: str, X, layout: str, chunk: int, *, length: int = 1,
-                 classes: int | None = None):
+                 classes: int | None = None, dtype=np.float64, eps: float = 1e-9):
         self.name, self.X, self.layout = name, X, layout
         self.m, _, self.c = (int(s) for s in X.shape)
-        self.mp = padded(self.m, K.TILE if layout == "blocks" else 12)
+        multiple = {"blocks": K.TILE, "samples": 12}.get(layout, 1)
+        self.mp = padded(self.m, multiple)
         self.chunk, self.length = chunk, length
         self.classes = classes or self.c
+        self.dtype = np.dtype(dtype)
+        self._extra = (eps,) if layout == "probabilities" else ()
         self._file = FileChunks.open(X)
         self._buffers: dict[str, np.ndarray] = {}
         self._out: dict[int, np.ndarray] = {}
@@ -187,7 +192,8 @@ class ChunkPacker:
             convert = 0
         else:
             convert = dtype.itemsize if native else (4 if dtype == np.float16 else 8)
-        return self.m * self.c * (read + convert) + self.mp * self.classes * 8
+        packed = self.mp * self.classes * self.dtype.itemsize
+        return self.m * self.c * (read + convert) + packed * (2 if self._extra else 1)
 
     def _in_place(self) -> bool:
         return isinstance(self.X, np.ndarray) and self.X.flags.c_contiguous
@@ -196,8 +202,9 @@ class ChunkPacker:
         raw, start = self._read(n0, n1)
         n = n1 - n0
         out = self._buffer(n)
-        kernel = K.pack_blocks if self.layout == "blocks" else K.pack_samples
-        parts = [(raw, start, n, out, a, b, ROW_SUM_TOLERANCE)
+        kernel = {"blocks": K.pack_blocks, "samples": K.pack_samples,
+                  "probabilities": K.pack_probabilities}[self.layout]
+        parts = [(raw, start, n, out, a, b, ROW_SUM_TOLERANCE, *self._extra)
                  for a, b in split_range(self.mp, n_threads())]
         if sum(run_parts(kernel, parts)):
             check_rows(self.name, raw[:, start:start + n], offset=(0, n0))
@@ -245,24 +252,29 @@ class ChunkPacker:
                 self._out.pop(next(key for key in self._out if key != self.chunk))
             if self.layout == "blocks":
                 shape = (self.mp // K.TILE, -(-n // self.length), K.TILE, self.classes, self.length)
-            else:
+            elif self.layout == "samples":
                 shape = (n, self.mp, self.c)
-            self._out[n] = np.empty(shape)
+            else:
+                shape = (2, self.m, n, self.c)
+            self._out[n] = np.empty(shape, dtype=self.dtype)
         return self._out[n]
 
 
 def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
-                  classes: int | None = None, extra: int = 0, progress: bool = False
+                  classes: int | None = None, extra: int = 0, progress: bool = False,
+                  dtype=np.float64, eps: float = 1e-9
                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(A, B)``, the packed chunks of ``X`` and ``Y`` (``B is A`` when ``Y`` is None).
 
     The chunk size is ``chunk_size`` or what fits ``MEMORY_BUDGET`` (packing buffers plus
     ``extra`` bytes per sample), rounded to a multiple of ``length``. Buffers are reused from one
-    chunk to the next, so each chunk is valid until the next one is asked for.
+    chunk to the next, so each chunk is valid until the next one is asked for. ``dtype`` and
+    ``eps``: see :class:`ChunkPacker`.
     """
     n_samples = int(X.shape[1])
     names = [("X", X)] + ([] if Y is None else [("Y", Y)])
-    packers = [ChunkPacker(name, A, layout, 1, length=length, classes=classes) for name, A in names]
+    packers = [ChunkPacker(name, A, layout, 1, length=length, classes=classes, dtype=dtype,
+                           eps=eps) for name, A in names]
     try:
         per_sample = sum(p.bytes_per_sample() for p in packers) + extra
         chunk = chunk_size or budget_chunk(per_sample, n_samples, length)

@@ -27,8 +27,11 @@ def _torch():
 
 
 def pairwise_sums_torch(X, Y, metric: str, eps: float, chunk_size: int | None,
-                        progress: bool) -> np.ndarray:
+                        progress: bool, precision: str = "float64") -> np.ndarray:
     """Per-pair sums over samples (see ``pairwise.finish``) computed with torch, float64.
+
+    ``precision="float32"`` (d_B only): the square roots are multiplied in float32, the floored
+    coefficients logged and summed in float64.
 
     Returns
     -------
@@ -40,13 +43,14 @@ def pairwise_sums_torch(X, Y, metric: str, eps: float, chunk_size: int | None,
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     m, m_y = int(X.shape[0]), int(X.shape[0] if Y is None else Y.shape[0])
     sums = torch.zeros((m, m_y), dtype=torch.float64, device=device)
+    products = torch.float32 if precision == "float32" else torch.float64
     # Per sample, besides the packed rows: the (M, M') per-sample quantities and a temporary.
     for A, B in packed_chunks(X, Y, "samples", chunk_size, extra=2 * m * m_y * 8,
                               progress=progress):
         S = torch.from_numpy(A[:, :m]).to(device)
         T = S if Y is None else torch.from_numpy(B[:, :m_y]).to(device)
         if metric == "bhattacharyya":
-            inner = torch.bmm(S, T.transpose(1, 2))
+            inner = torch.bmm(S.to(products), T.to(products).transpose(1, 2)).double()
             sums += torch.log(inner.clamp_(min=eps)).sum(dim=0)
         else:
             chord = torch.cdist(S, T, compute_mode="donot_use_mm_for_euclid_dist")

@@ -11,6 +11,11 @@ because for rows that sum to 1 (inputs are renormalised after validation)
 and ``s_n`` is free of the cancellation in ``1 − BC_n``: it is exactly 0 when the rows are equal,
 and accurate to the last digit for nearby models, where ``1 − Σ sqrt(PQ)`` would keep only rounding
 noise (whose square root, in Hellinger and geodesic distances, is ~1e-8).
+
+The symmetrised Kullback–Leibler divergence ``d_J`` is the exception: it is computed from its
+definition, term by term, ``(P_nc − Q_nc)(log max(P_nc, ε) − log max(Q_nc, ε))``. Every term is
+≥ 0 (the floored logarithm is non-decreasing), so the sum has no cancellation and equal rows give
+exactly 0.
 """
 
 from __future__ import annotations
@@ -163,3 +168,35 @@ def geodesic_distance(P, Q) -> np.ndarray:
     """
     theta = sample_angles(P, Q)
     return np.sqrt(np.mean(theta * theta, axis=-1))
+
+
+def symmetric_kl(P, Q, eps: float = DEFAULT_EPS) -> np.ndarray:
+    """Symmetrised Kullback–Leibler divergence (Jeffreys), averaged over samples (SPEC §3).
+
+    ``d_J(P, Q) = (1/N) Σ_n ½ Σ_c (P_nc − Q_nc)(log max(P_nc, eps) − log max(Q_nc, eps))``,
+    i.e. the mean over samples of ``½ (KL(P_n‖Q_n) + KL(Q_n‖P_n))`` with floored logarithms.
+
+    Parameters
+    ----------
+    P, Q : array_like, shape (..., N, C)
+        Probabilities over C classes for the same N probe samples; leading axes broadcast.
+    eps : float, default 1e-9
+        Floor of each probability inside the logarithm, so that a class one model gives
+        probability 0 costs ``|log eps|`` instead of infinity.
+
+    Returns
+    -------
+    ndarray of float64, shape (...)
+        Non-negative, symmetric, exactly 0 when ``P = Q``; not a metric (no triangle inequality).
+
+    Examples
+    --------
+    >>> import numpy as np, taskspace as ts
+    >>> P = np.array([[0.5, 0.5]]); Q = np.array([[0.9, 0.1]])
+    >>> round(float(ts.symmetric_kl(P, Q)), 12)  # ½ · 0.4 · (log 5 − log(5/9)) = 0.2 · log 9
+    0.439444915467
+    """
+    eps = check_eps(eps)
+    P, Q = _pair(P, Q)
+    log_ratio = np.log(np.maximum(P, eps)) - np.log(np.maximum(Q, eps))
+    return 0.5 * np.mean(np.sum((P - Q) * log_ratio, axis=-1), axis=-1)

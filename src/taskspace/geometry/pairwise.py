@@ -12,10 +12,15 @@ Two families of kernels, chosen by C (all metrics; 4×3 register tiles of model 
 
 * C ≤ 32: ``_kernels_pairwise``, vectorised over samples (blocks layout); threads take
   rectangles of tiles.
-* C > 32: ``_kernels_pairwise_rows``, vectorised over classes (sample-major layout); threads take
-  samples. For d_B it uses ``BC = <ψ_a, ψ_b>`` (exact for renormalised rows; the floor and the
-  logarithm make its rounding irrelevant); for d_H and d_G the chord ``Σ_c (ψ_a − ψ_b)²``
-  directly, because ``2 − 2·<ψ_a, ψ_b>`` loses every digit for nearby models.
+* C > 32: for d_H and d_G ``_kernels_pairwise_rows``, vectorised over classes (sample-major
+  layout), threads taking samples, with the chord ``Σ_c (ψ_a − ψ_b)²`` directly, because
+  ``2 − 2·<ψ_a, ψ_b>`` loses every digit for nearby models. For d_B, ``BC = <ψ_a, ψ_b>`` (exact
+  for renormalised rows; the floor and the logarithm make its rounding irrelevant): from
+  ``GRAM_MIN_CLASSES`` classes on (and always with ``precision="float32"``) a BLAS Gram matrix per
+  sample (``_pairwise_blas``), below it the rows kernel.
+
+The symmetrised KL (any C) is bilinear in (p, log p) and costs one BLAS ``gemm`` per chunk
+(``_pairwise_blas.kl_sums``).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import numpy as np
 
 from taskspace.geometry import _kernels_pairwise as K
 from taskspace.geometry import _kernels_pairwise_rows as R
+from taskspace.geometry import _pairwise_blas as BLAS
 from taskspace.geometry._pairwise_stream import n_threads, packed_chunks, run_parts, split_range
 from taskspace.geometry._validation import (
+    METRICS,
     check_array_like,
     check_eps,
     check_metric,
@@ -36,13 +43,18 @@ from taskspace.geometry._validation import (
 from taskspace.geometry.distances import DEFAULT_EPS
 
 BACKENDS = ("auto", "numba", "torch")
+#: Metrics of ``pairwise_distances``: SPEC §3's four.
+PAIRWISE_METRICS = (*METRICS, "symmetric_kl")
+PRECISIONS = ("float64", "float32")
 #: From this many classes on, the kernels vectorise over classes (``_kernels_pairwise_rows``).
 ROWS_MIN_CLASSES = max(K.SMALL_CLASS_SIZES) + 1
+#: From this many classes on, float64 d_B uses per-sample BLAS Gram matrices (docs/decisions.md).
+GRAM_MIN_CLASSES = 128
 
 
 def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DEFAULT_EPS, *,
                        chunk_size: int | None = None, backend: str = "auto",
-                       progress: bool = False) -> np.ndarray:
+                       precision: str = "float64", progress: bool = False) -> np.ndarray:
     """Distance between every model of ``X`` and every model of ``Y`` (SPEC §3).
 
     With per-sample Bhattacharyya coefficients ``BC_n = Σ_c sqrt(P_nc Q_nc)`` and angles
@@ -51,6 +63,8 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
     * ``"bhattacharyya"``: ``d_B = −(1/N) Σ_n log max(BC_n, eps)``
     * ``"hellinger"``: ``d_H = sqrt((1/N) Σ_n (1 − BC_n))``
     * ``"geodesic"``: ``d_G = sqrt((1/N) Σ_n θ_n²)``
+    * ``"symmetric_kl"``: ``d_J = (1/N) Σ_n ½ Σ_c (P_nc − Q_nc)(log max(P_nc, eps) −
+      log max(Q_nc, eps))``
 
     Parameters
     ----------
@@ -61,14 +75,23 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
     Y : array-like, shape (M', N, C), optional
         Second collection on the same probe set and label space. Default: ``X`` itself, computed
         symmetrically (upper triangle, mirrored, zero diagonal).
-    metric : {"bhattacharyya", "hellinger", "geodesic"}
+    metric : {"bhattacharyya", "hellinger", "geodesic", "symmetric_kl"}
     eps : float, default 1e-9
-        Floor of each ``BC_n`` in ``d_B`` (SPEC §3).
+        Floor of each ``BC_n`` in ``d_B``, of each probability inside the logarithms of ``d_J``
+        (SPEC §3).
     chunk_size : int, optional
         Samples per chunk. Default: as many as fit in ``MEMORY_BUDGET`` (128 MiB) of buffers.
     backend : {"auto", "numba", "torch"}
         ``"auto"``/``"numba"``: compiled CPU kernels, multi-threaded over tiles of model pairs.
-        ``"torch"``: PyTorch (CUDA when available, else CPU), float64; imported only when asked.
+        ``"torch"``: PyTorch (CUDA when available, else CPU), float64; imported only when asked
+        (not for ``"symmetric_kl"``).
+    precision : {"float64", "float32"}, default "float64"
+        ``"float64"``: every product in float64, within 1e-9 of the direct formula.
+        ``"float32"`` (``d_B`` only, opt-in): square roots and their products in float32; floors,
+        logarithms and sums in float64. Each coefficient is then within ~C·2⁻²⁴ relative; the
+        error measured on real predictions is in docs/performance.md. Not for lengths or progress,
+        where consecutive models are 1e-5 apart. With C ≤ 32 the float64 kernels run anyway
+        (there the floors and products per pair, not the inner products, dominate the cost).
     progress : bool, default False
         Show a progress bar over chunks of samples (``rich``).
 
@@ -81,8 +104,9 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
     Raises
     ------
     ValueError
-        Bad metric, eps, chunk_size or backend; wrong rank, empty axes, mismatched N or C; a NaN,
-        negative entry or row not summing to 1 (the message gives its index in ``X`` or ``Y``).
+        Bad metric, eps, chunk_size, backend or precision; wrong rank, empty axes, mismatched N
+        or C; a NaN, negative entry or row not summing to 1 (the message gives its index in
+        ``X`` or ``Y``).
 
     Examples
     --------
@@ -92,11 +116,14 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
     array([[0.        , 0.34657359],
            [0.34657359, 0.        ]])
     """
-    metric = check_metric(metric)
+    metric = check_metric(metric, PAIRWISE_METRICS)
     eps = check_eps(eps)
     if backend not in BACKENDS:
         choices = ", ".join(map(repr, BACKENDS))
         raise ValueError(f"unknown backend {backend!r}; choose one of {choices}")
+    _check_precision(precision, metric)
+    if backend == "torch" and metric == "symmetric_kl":
+        raise ValueError("`backend`='torch' does not compute metric 'symmetric_kl'; use 'auto'")
     X = _as_array_like(X)
     shape_x = check_array_like("X", X, ndim=3)
     shape_y = None
@@ -108,22 +135,24 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
     if backend == "torch":
         from taskspace.geometry._torch_backend import pairwise_sums_torch
 
-        sums = pairwise_sums_torch(X, Y, metric, eps, chunk_size, progress)
+        sums = pairwise_sums_torch(X, Y, metric, eps, chunk_size, progress, precision)
     else:
-        sums = _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress)
+        sums = _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision)
     return finish(sums, metric, shape_x[1], symmetric=Y is None)
 
 
 def finish(sums: np.ndarray, metric: str, n_samples: int, *, symmetric: bool) -> np.ndarray:
     """Turn per-pair sums over samples into distances, in place; mirror the upper triangle.
 
-    ``sums`` holds ``Σ_n log max(BC_n, eps)`` for d_B, ``Σ_n s_n`` (squared chords) for d_H and
-    ``Σ_n θ_n²`` for d_G. With ``symmetric`` only its strict upper triangle is read.
+    ``sums`` holds ``Σ_n log max(BC_n, eps)`` for d_B, ``Σ_n s_n`` (squared chords) for d_H,
+    ``Σ_n θ_n²`` for d_G and ``Σ_n Σ_c (p_a − p_b)(l_a − l_b)`` for d_J. With ``symmetric`` only
+    its strict upper triangle is read.
     """
     D = sums
-    if metric == "bhattacharyya":
-        # Per-sample terms with BC a rounding above 1 may push an exact 0 to −1e-17: clip.
-        D *= -1.0 / n_samples
+    if metric in ("bhattacharyya", "symmetric_kl"):
+        # Per-sample terms with BC a rounding above 1 (or the cancellation in d_J's bilinear
+        # form) may push an exact 0 to −1e-17: clip.
+        D *= -1.0 / n_samples if metric == "bhattacharyya" else 0.5 / n_samples
         np.maximum(D, 0.0, out=D)
     else:
         D *= 1.0 / (2.0 * n_samples if metric == "hellinger" else n_samples)
@@ -160,12 +189,27 @@ def _check_chunk_size(chunk_size):
     return value
 
 
-def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress) -> np.ndarray:
+def _check_precision(precision, metric) -> None:
+    if precision not in PRECISIONS:
+        choices = ", ".join(map(repr, PRECISIONS))
+        raise ValueError(f"unknown precision {precision!r}; choose one of {choices}")
+    if precision == "float32" and metric != "bhattacharyya":
+        # d_H, d_G need the chord, which float32 would reduce to noise for nearby models; d_J's
+        # bilinear form cancels its terms.
+        raise ValueError(f"`precision`='float32' is only for metric 'bhattacharyya', "
+                         f"not {metric!r}")
+
+
+def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision) -> np.ndarray:
     m, n_classes = int(X.shape[0]), int(X.shape[2])
     m_y = m if Y is None else int(Y.shape[0])
     sums = np.zeros((m, m_y))
-    if n_classes < ROWS_MIN_CLASSES:
+    if metric == "symmetric_kl":
+        BLAS.kl_sums(X, Y, eps, chunk_size, progress, sums)
+    elif n_classes < ROWS_MIN_CLASSES:
         _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums)
+    elif metric == "bhattacharyya" and (precision == "float32" or n_classes >= GRAM_MIN_CLASSES):
+        BLAS.gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.dtype(precision))
     else:
         _rows_sums(X, Y, metric, eps, chunk_size, progress, sums)
     return sums

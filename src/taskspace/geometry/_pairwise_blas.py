@@ -1,0 +1,128 @@
+"""BLAS paths of ``pairwise_distances``: per-sample Gram matrices (d_B, many classes) and one
+matrix product per chunk (the symmetrised KL).
+
+Called only through ``pairwise.py``; chunks are read, validated and packed by
+``_pairwise_stream`` exactly as for the Numba kernels.
+
+* **d_B for many classes.** For one sample the coefficients of all pairs are a Gram matrix,
+  ``BC_n = Ψ_n Ψ_nᵀ`` with ``Ψ_n`` the (M, C) square roots: ``Ψ_n @ Ψ_nᵀ`` is a BLAS ``syrk``
+  (NumPy's ``matmul`` recognises the transposed operand and computes one triangle), ``Ψ_n @ Φ_nᵀ``
+  a ``gemm`` against a second collection. BLAS runs with its own threads; ours only fold each
+  Gram matrix into running products, in the calling thread, so that no second thread pool
+  competes with BLAS's. Floored coefficients are multiplied over up to ``log_block_length(eps)``
+  samples (``eps^L ≥ 2^-1022``: the product stays a normal float) and then logged, as in the
+  rows kernels. ``precision="float32"``: square roots and their products in float32 (``sgemm``,
+  twice the rate), floors, products, logarithms and sums in float64.
+* **Symmetrised KL.** ``Σ_n ½ Σ_c (p_a − p_b)(l_a − l_b)`` with ``l = log max(p, eps)`` is
+  bilinear: ``h_a + h_b − <p_a, l_b> − <p_b, l_a>`` with ``h_a = Σ p_a l_a``, summed over the
+  samples and classes of a chunk at once, so one ``gemm`` of (M, n·C) by (n·C, M') per chunk
+  does all the work. The cancellation costs ~1e-16 × (the terms' size, ≤ |log eps| per sample)
+  in absolute error: far inside the 1e-9 contract, and the result is clipped at 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from taskspace.geometry import _kernels_pairwise as K
+from taskspace.geometry._pairwise_stream import packed_chunks
+
+#: Gram matrices formed by one ``matmul`` call (a stack), to amortise the call overhead.
+GRAM_BATCH = 16
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def fold_coefficients(G, k, state, count, length, eps, upper, out):  # pragma: no cover
+    """Multiply ``max(G[t], eps)``, t < k, into ``state``; every ``length`` factors add the log.
+
+    ``G`` (≥ k, M, M') holds per-sample coefficients (float32 or float64); ``state`` (M, M') the
+    running products (float64), ``count`` the factors already in them. When ``count`` reaches
+    ``length`` the logarithms go into ``out`` (M, M') and ``state`` restarts at 1. With ``upper``
+    only pairs on or above the diagonal are done. Returns the new ``count``.
+    """
+    m, m_y = out.shape
+    for t in range(k):
+        for i in range(m):
+            for j in range(i if upper else 0, m_y):
+                state[i, j] *= max(np.float64(G[t, i, j]), eps)
+        count += 1
+        if count == length:
+            flush_logs(state, upper, out)
+            count = 0
+    return count
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def flush_logs(state, upper, out):  # pragma: no cover - compiled
+    """``out += log(state)`` and ``state = 1`` (pairs on or above the diagonal with ``upper``)."""
+    m, m_y = out.shape
+    for i in range(m):
+        for j in range(i if upper else 0, m_y):
+            out[i, j] += math.log(state[i, j])
+            state[i, j] = 1.0
+
+
+def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
+    """``sums += Σ_n log max(BC_n, eps)`` from per-sample BLAS Gram matrices (``dtype`` products).
+
+    With ``Y`` None only the upper triangle (diagonal included) of ``sums`` is meaningful.
+    """
+    m, m_y = sums.shape
+    upper = Y is None
+    length = K.log_block_length(eps)
+    state = np.ones((m, m_y))
+    G = np.empty((GRAM_BATCH, m, m_y), dtype=dtype)
+    count = 0
+    for A, B in packed_chunks(X, Y, "samples", chunk_size, progress=progress, dtype=dtype,
+                              extra=0):
+        for s0 in range(0, A.shape[0], GRAM_BATCH):
+            s1 = min(s0 + GRAM_BATCH, A.shape[0])
+            a = A[s0:s1, :m]
+            b = a if upper else B[s0:s1, :m_y]
+            np.matmul(a, b.transpose(0, 2, 1), out=G[: s1 - s0])
+            count = fold_coefficients(G, s1 - s0, state, count, length, eps, upper, sums)
+    if count:
+        flush_logs(state, upper, sums)
+
+
+def kl_sums(X, Y, eps, chunk_size, progress, sums) -> None:
+    """``sums = Σ_n Σ_c (p_a − p_b)(l_a − l_b)``, ``l = log max(p, eps)``, by one gemm per chunk.
+
+    ``sums`` (M, M') starts at 0. With ``Y`` None only its strict upper triangle is meaningful
+    (``pairwise.finish`` mirrors it).
+    """
+    m, m_y = sums.shape
+    h_x = np.zeros(m)
+    h_y = h_x if Y is None else np.zeros(m_y)
+    cross = np.empty((m, m_y))
+    for A, B in packed_chunks(X, Y, "probabilities", chunk_size, progress=progress, eps=eps):
+        P, L = A[0].reshape(m, -1), A[1].reshape(m, -1)
+        h_x += np.einsum("ij,ij->i", P, L)
+        if Y is None:
+            np.matmul(P, L.T, out=cross)  # <p_a, l_b>; <p_b, l_a> is its transpose
+            sums -= cross
+        else:
+            Q, LQ = B[0].reshape(m_y, -1), B[1].reshape(m_y, -1)
+            h_y += np.einsum("ij,ij->i", Q, LQ)
+            np.matmul(P, LQ.T, out=cross)
+            sums -= cross
+            np.matmul(L, Q.T, out=cross)
+            sums -= cross
+    if Y is None:
+        _add_transpose_upper(sums)
+    sums += h_x[:, None]
+    sums += h_y[None, :]
+
+
+def _add_transpose_upper(S: np.ndarray, block: int = 256) -> None:
+    """``S[i, j] += S[j, i]`` for i ≤ j, in place, block by block (no M × M temporary)."""
+    m = S.shape[0]
+    for i0 in range(0, m, block):
+        i1 = min(i0 + block, m)
+        S[i0:i1, i0:i1] = S[i0:i1, i0:i1] + S[i0:i1, i0:i1].T  # reads before it writes
+        for j0 in range(i1, m, block):
+            j1 = min(j0 + block, m)
+            S[i0:i1, j0:j1] += S[j0:j1, i0:i1].T  # lower blocks are only read
