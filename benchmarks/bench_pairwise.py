@@ -1,9 +1,20 @@
-"""Pairwise Bhattacharyya distances: taskspace against the straightforward implementation.
+"""Pairwise Bhattacharyya distances: taskspace against its peers and the machine's dgemm rate.
 
-The straightforward implementation (issue 2) is written below: per chunk of samples, a batched
-matmul of square roots in NumPy float32, clip, log, sum; no symmetry. Both run in this process on
-the same float32 input, side by side. Also printed: how far the C = 10 kernel is from the machine's
-FMA limit (M²·N·C/2 multiply-adds), with the peak estimated from ``lscpu`` and measured by dgemm.
+Run side by side in one process on the same float32 input (issue 12), per case:
+
+* **straightforward**: per chunk of 8 samples, a batched NumPy float32 matmul of square roots,
+  clip, log, sum; no symmetry (issue 2's baseline).
+* **taskspace** ``pairwise_distances`` in float64 (the default contract, 1e-9 of the direct
+  formula) and with ``precision="float32"``.
+* **PoST's algorithm** (``compute_inpca_h5`` of grasp-lyrl/picture_of_space_of_tasks, written here
+  from its description): NumPy float32, square roots transposed to (N, M, C), batched matmul over
+  1000 samples at a time, clip, log, sum.
+* **LDD's algorithm** (``utils/distance.dbhat`` of grasp-lyrl/low-dimensional-deepnets, written
+  here from its description): torch float32, ``bmm`` of the square roots over chunks of samples,
+  −log, sum, no symmetry; CPU, as many threads as cores.
+* **dgemm**: NumPy float64 matmul of 2000 × 2000 matrices (BLAS, all threads), measured in the same
+  run; the "limit" of a case is its M²·N·C/2 multiply-adds at that rate, and each implementation's
+  fraction is ``limit / its time``.
 
 Usage::
 
@@ -19,17 +30,16 @@ import platform
 import re
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
 import taskspace as ts
+from taskspace.geometry import _numba_target
 
 EPS = 1e-9
-# (name, M, N, C, target speed-up, accuracy target vs the straightforward result or None)
-CASES = [("C=10", 2000, 1000, 10, 20.0, 1e-6), ("C=1000", 200, 2000, 1000, 2.0, None)]
-QUICK = [("C=10", 300, 200, 10, 20.0, 1e-6), ("C=1000", 60, 100, 1000, 2.0, None)]
+# (name, M, N, C)
+CASES = [("C=10", 1000, 1000, 10), ("C=1000", 150, 2000, 1000)]
+QUICK = [("C=10", 200, 200, 10), ("C=1000", 40, 100, 1000)]
 
 
 def straightforward(X, eps=EPS, chunk=8):
@@ -45,13 +55,44 @@ def straightforward(X, eps=EPS, chunk=8):
     return D / N
 
 
+def post_algorithm(X, eps=EPS, batch=1000):
+    """PoST's: float32 square roots as (N, M, C); per 1000 samples a batched matmul, clip, log."""
+    M, N, _ = X.shape
+    R = np.sqrt(np.asarray(X, dtype=np.float32)).transpose(1, 0, 2)  # (N, M, C) view
+    D = np.zeros((M, M), dtype=np.float32)
+    G = np.empty((min(batch, N), M, M), dtype=np.float32)
+    for n0 in range(0, N, batch):
+        A = np.ascontiguousarray(R[n0:n0 + batch])
+        g = G[: len(A)]
+        np.matmul(A, A.transpose(0, 2, 1), out=g)
+        np.clip(g, eps, 1.0, out=g)
+        np.log(g, out=g)
+        D -= g.sum(axis=0)
+    return D.astype(np.float64) / N
+
+
+def ldd_algorithm(X, torch, budget=2**26):
+    """LDD's: torch float32 ``bmm`` of square roots per chunk of samples, −log, sum (full M×M)."""
+    M, N, _ = X.shape
+    T = torch.from_numpy(np.asarray(X, dtype=np.float32))
+    chunk = max(1, budget // (M * M))  # (chunk, M, M) float32 coefficients: ≤ 256 MiB
+    D = torch.zeros((M, M), dtype=torch.float32)
+    for n0 in range(0, N, chunk):
+        R = torch.sqrt(T[:, n0:n0 + chunk]).permute(1, 0, 2)  # (chunk, M, C)
+        W = torch.bmm(R, R.transpose(1, 2))
+        D += (-torch.log(W.clamp_(min=EPS))).sum(dim=0)
+    return (D / N).double().numpy()
+
+
 def direct_float64(X, eps=EPS):
     """The SPEC §3 formula in float64 on renormalised rows (for a subset of models)."""
     X = np.asarray(X, dtype=np.float64)
     X = X / X.sum(axis=-1, keepdims=True)
     S = np.sqrt(X)
     bc = np.einsum("anc,bnc->abn", S, S)
-    return -np.mean(np.log(np.clip(bc, eps, 1.0)), axis=-1)
+    D = -np.mean(np.log(np.clip(bc, eps, 1.0)), axis=-1)
+    np.fill_diagonal(D, 0.0)
+    return D
 
 
 def models(M, N, C, seed=0):
@@ -74,65 +115,22 @@ def best_time(fn, repeat):
     return best, result
 
 
-def _lscpu() -> str:
+def cpu_model() -> str:
     try:
-        return subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        info = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return ""
+        info = ""
+    model = re.search(r"Model name:\s*(.*)", info)
+    flags = re.search(r"Flags:\s*(.*)", info)
+    isa = [f for f in ("avx2", "avx512f", "amx_tile") if flags and f in flags.group(1).split()]
+    return f"{model.group(1) if model else platform.processor()} ({', '.join(isa)})"
 
 
-def peak_estimate():
-    """(GFMA/s, explanation): double-precision FMA peak from lscpu flags, cores and clock."""
-    info = _lscpu()
-    flags = set(re.search(r"Flags:\s*(.*)", info).group(1).split()) if "Flags:" in info else set()
-    cores = os.cpu_count() or 1
-    mhz = re.search(r"CPU max MHz:\s*([\d.]+)", info)
-    if mhz is None:
-        with open("/proc/cpuinfo") as f:
-            mhz = re.search(r"cpu MHz\s*:\s*([\d.]+)", f.read())
-    ghz = float(mhz.group(1)) / 1000 if mhz else 2.0
-    amd = "AuthenticAMD" in info
-    if "avx512f" in flags and not amd:
-        lanes, why = 16, "AVX-512, 2 FMA units × 8 doubles"
-    elif "avx512f" in flags:
-        lanes, why = 8, "AVX-512 on AMD Zen 4: 2 FMA pipes × 256 bits (512-bit ops double-pumped)"
-    elif "fma" in flags:
-        lanes, why = 8, "AVX2: 2 FMA units × 4 doubles"
-    else:
-        lanes, why = 2, "no FMA flag: 1 mul + 1 add per cycle"
-    peak = cores * lanes * ghz
-    return peak, f"{cores} cores × {lanes} DP FMA/cycle ({why}) × {ghz:.2f} GHz (nominal)"
-
-
-@numba.njit(fastmath=True, nogil=True, cache=True)
-def _fma_loop(n, a, b):
-    v = np.ones(64)  # 8 vectors of independent chains: throughput-, not latency-bound
-    for _ in range(n):
-        for j in range(64):
-            v[j] = v[j] * a + b
-    return v.sum()
-
-
-def fma_loop_rate(threads: int) -> float:
-    """Measured FMA throughput of a register-resident loop on ``threads`` threads, GFMA/s.
-
-    A lower bound on the peak (the loop also stores its vector); it shows the boost clock that
-    the nominal frequency in ``/proc/cpuinfo`` hides.
-    """
-    n = 20_000_000
-    _fma_loop(10, 0.999, 0.001)
-    with ThreadPoolExecutor(threads) as pool:
-        t0 = time.perf_counter()
-        list(pool.map(lambda _: _fma_loop(n, 0.999, 0.001), range(threads)))
-        seconds = time.perf_counter() - t0
-    return threads * n * 64 / seconds / 1e9
-
-
-def dgemm_rate():
+def dgemm_rate(repeat=3):
     """Measured practical peak: NumPy float64 matmul (BLAS, all threads), GFMA/s."""
     A = np.random.default_rng(1).random((2000, 2000))
     A @ A
-    seconds, _ = best_time(lambda: A @ A, 3)
+    seconds, _ = best_time(lambda: A @ A, repeat)
     return 2000**3 / seconds / 1e9
 
 
@@ -140,48 +138,73 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it works")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs of each implementation (best of them)")
+                        help="timed runs of taskspace and dgemm (best of them)")
+    parser.add_argument("--peer-repeat", type=int, default=2,
+                        help="timed runs of the straightforward, PoST and LDD algorithms")
     args = parser.parse_args(argv)
+    import torch
+
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
     cases = QUICK if args.quick else CASES
     print(f"# pairwise d_B benchmark ({'quick' if args.quick else 'full'} sizes)")
-    model = re.search(r"Model name:\s*(.*)", _lscpu())
-    print(f"machine: {model.group(1) if model else platform.machine()}, {os.cpu_count()} cores, "
-          f"taskspace {ts.__version__}, numpy {np.__version__}\n")
-    rows, kernel_rate = [], None
-    for name, M, N, C, target, accuracy in cases:
+    print(f"machine: {cpu_model()}, {threads} cores; taskspace {ts.__version__}, numpy "
+          f"{np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
+          f"Numba 512-bit vectors: {_numba_target.STATUS}; no GPU used\n")
+    rows = []
+    for name, M, N, C in cases:
         X = models(M, N, C)
-        ts.pairwise_distances(X[: min(M, 60), : min(N, 64)])  # compile (cached after first run)
-        straightforward(X[:8, :16])
-        t_ours, D = best_time(lambda X=X: ts.pairwise_distances(X, eps=EPS), args.repeat)
-        # Both timed the same way (best of --repeat): the baseline's single runs vary by ±15%.
-        t_plain, D_plain = best_time(lambda X=X: straightforward(X), args.repeat)
-        diff = np.abs(D - D_plain)
-        np.fill_diagonal(diff, 0.0)  # float32 leaves ~1e-8 on the diagonal; ours is exactly 0
+        small = X[: min(M, 50), : min(N, 64)]
+        for precision in ("float64", "float32"):  # compile (or load from cache) first
+            ts.pairwise_distances(small, precision=precision)
+        straightforward(small), post_algorithm(small), ldd_algorithm(small, torch)
+        gemm = dgemm_rate(args.repeat)
+        time.sleep(0.5)  # let BLAS's spinning threads go to sleep before our kernels run
+        results = {}
+        results["taskspace float64"] = best_time(lambda X=X: ts.pairwise_distances(X),
+                                                 args.repeat)
+        results["taskspace float32"] = best_time(
+            lambda X=X: ts.pairwise_distances(X, precision="float32"), args.repeat)
+        results["straightforward"] = best_time(lambda X=X: straightforward(X), args.peer_repeat)
+        results["PoST's algorithm"] = best_time(lambda X=X: post_algorithm(X), args.peer_repeat)
+        results["LDD's algorithm"] = best_time(lambda X=X: ldd_algorithm(X, torch),
+                                               args.peer_repeat)
+        gemm = max(gemm, dgemm_rate(args.repeat))  # before and after: the better of the two
+        D64 = results["taskspace float64"][1]
         subset = min(M, 40)
         exact = direct_float64(X[:subset])
-        np.fill_diagonal(exact, 0.0)
-        err64 = np.abs(D[:subset, :subset] - exact).max()
-        ratio = t_plain / t_ours
-        ok = ratio >= target and (accuracy is None or diff.max() <= accuracy)
-        rows.append((name, M, N, C, t_plain, t_ours, ratio, target, diff.max(), err64, ok))
-        if C == 10:
-            kernel_rate = M * M * N * C / 2 / t_ours / 1e9
-    print("| case | M | N | C | straightforward (s) | taskspace (s) | speed-up | target "
-          "| max abs diff vs straightforward | max abs diff vs float64 formula (40 models) | met |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, M, N, C, tp, to, r, tg, d, e, ok in rows:
-        print(f"| {name} | {M} | {N} | {C} | {tp:.3f} | {to:.3f} | {r:.1f}× | ≥ {tg:g}× "
-              f"| {d:.1e} | {e:.1e} | {'yes' if ok else 'no'} |")
-    if kernel_rate is not None:
-        peak, how = peak_estimate()
-        gemm = dgemm_rate()
-        loop = fma_loop_rate(os.cpu_count() or 1)
-        print(f"\nC=10 kernel: {kernel_rate:.1f} GFMA/s (M²·N·C/2 multiply-adds over the whole "
-              f"call, validation and packing included) = {100 * kernel_rate / peak:.0f}% of the "
-              f"estimated FMA peak {peak:.1f} GFMA/s [{how}]; "
-              f"{100 * kernel_rate / loop:.0f}% of a measured register-only FMA loop "
-              f"({loop:.1f} GFMA/s, all cores: the cores boost above the nominal clock); "
-              f"{100 * kernel_rate / gemm:.0f}% of measured dgemm ({gemm:.1f} GFMA/s).")
+        limit = M * M * N * C / 2 / gemm / 1e9
+        print(f"## {name}: M={M}, N={N}, C={C}; dgemm {gemm:.1f} GFMA/s in this run; "
+              f"limit (M²NC/2 at that rate) {limit:.3f} s")
+        print("| implementation | time (s) | fraction of the dgemm limit | taskspace float64 is "
+              "| max abs diff vs float64 formula (40 models) |")
+        print("|---|---|---|---|---|")
+        t64 = results["taskspace float64"][0]
+        for label, (seconds, D) in results.items():
+            D = np.array(D, dtype=np.float64)
+            np.fill_diagonal(D, 0.0)  # float32 peers leave ~1e-8 on the diagonal
+            err = np.abs(D[:subset, :subset] - exact).max()
+            if label == "taskspace float64":
+                versus = "—"
+            else:
+                ratio = seconds / t64
+                versus = f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
+            print(f"| {label} | {seconds:.3f} | {100 * limit / seconds:.0f}% | {versus} "
+                  f"| {err:.1e} |")
+        t32 = results["taskspace float32"][0]
+        ldd = results["LDD's algorithm"][0]
+        post = results["PoST's algorithm"][0]
+        rows.append((name, t64, t32, ldd, post, limit))
+        print(f"\ntaskspace float32 vs float64: max abs diff "
+              f"{np.abs(results['taskspace float32'][1] - D64).max():.1e}; "
+              f"vs LDD: float64 {ldd / t64:.2f}×, float32 {ldd / t32:.2f}× faster; "
+              f"vs PoST: float64 {post / t64:.2f}×, float32 {post / t32:.2f}× faster\n")
+    print("| case | float64: fraction of dgemm | float64 vs LDD | float32 vs LDD | float32: "
+          "fraction of dgemm |")
+    print("|---|---|---|---|---|")
+    for name, t64, t32, ldd, _, limit in rows:
+        print(f"| {name} | {100 * limit / t64:.0f}% | {ldd / t64:.2f}× | {ldd / t32:.2f}× "
+              f"| {100 * limit / t32:.0f}% |")
 
 
 if __name__ == "__main__":

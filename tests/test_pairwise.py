@@ -328,39 +328,3 @@ def test_integer_one_hot_input():
     disagree = (labels[0] != labels[1]).mean()
     assert ts.pairwise_distances(onehot)[0, 1] == pytest.approx(-np.log(1e-9) * disagree)
 
-
-@pytest.mark.parametrize("n_classes", [10, 40, 200])
-def test_float32_precision_within_its_bound(n_classes):
-    # SPEC §3: float32 products, float64 floors and sums: each coefficient within ~C·2⁻²⁴
-    # relative, so d_B within ~C·2⁻²⁴ of the float64 result (coefficients above 1e-3 here)
-    rng = np.random.default_rng(20)
-    X = random_models(rng, (30, 64, n_classes), sharpness=1.5)
-    Y = random_models(rng, (7, 64, n_classes), sharpness=1.5)
-    bound = n_classes * 2.0**-24
-    for other in (None, Y):
-        D64 = ts.pairwise_distances(X, other)
-        D32 = ts.pairwise_distances(X, other, precision="float32", chunk_size=20)
-        assert D32.dtype == np.float64 and D32.shape == D64.shape
-        assert np.abs(D32 - D64).max() <= bound
-        if other is None:
-            assert np.array_equal(D32, D32.T) and np.all(np.diag(D32) == 0)
-    if n_classes > 32:  # float32 products really happen there: not the float64 numbers
-        assert not np.array_equal(D32, D64)
-    assert np.abs(D32 - direct(X, Y, "bhattacharyya")).max() <= bound
-
-
-def test_float32_precision_keeps_floors_in_float64():
-    # disjoint supports on one sample: the floor (1e-300 is below float32's range) still applies
-    X = np.zeros((2, 2, 40))
-    X[0, 0, 0] = X[1, 0, 1] = 1.0
-    X[:, 1, :] = 1.0 / 40
-    for eps in (1e-9, 1e-300):
-        D = ts.pairwise_distances(X, eps=eps, precision="float32")
-        assert D[0, 1] == pytest.approx(-np.log(eps) / 2, rel=1e-6)
-
-
-def test_torch_backend_float32_precision():
-    pytest.importorskip("torch")
-    X = random_models(np.random.default_rng(21), (9, 35, 40))
-    np.testing.assert_allclose(ts.pairwise_distances(X, backend="torch", precision="float32"),
-                               ts.pairwise_distances(X, precision="float32"), rtol=0, atol=1e-6)

@@ -3,6 +3,9 @@
 No files and no torch at import time; every function accepts array-likes that slice like NumPy.
 """
 
+# First, before any kernel is compiled or loaded from cache: 512-bit vectors on AVX-512 hosts.
+from taskspace.geometry import _numba_target  # noqa: F401  (isort: skip)
+
 from taskspace.geometry.distances import (
     DEFAULT_EPS,
     bhattacharyya,

@@ -22,16 +22,22 @@ Called only through ``pairwise.py``; chunks are read, validated and packed by
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from taskspace.geometry import _kernels_pairwise as K
-from taskspace.geometry._pairwise_stream import packed_chunks
+from taskspace.geometry._pairwise_stream import n_threads, packed_chunks, run_parts, split_range
 
 #: Gram matrices formed by one ``matmul`` call (a stack), to amortise the call overhead.
 GRAM_BATCH = 16
+#: Who runs the per-sample products in parallel: "blas" (BLAS's threads, one caller) or "pool"
+#: (our threads over samples, BLAS limited to one thread meanwhile).
+GRAM_THREADS = os.environ.get("TASKSPACE_GRAM_THREADS", "blas")
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -73,19 +79,44 @@ def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
     m, m_y = sums.shape
     upper = Y is None
     length = K.log_block_length(eps)
-    state = np.ones((m, m_y))
-    G = np.empty((GRAM_BATCH, m, m_y), dtype=dtype)
-    count = 0
-    for A, B in packed_chunks(X, Y, "samples", chunk_size, progress=progress, dtype=dtype,
-                              extra=0):
-        for s0 in range(0, A.shape[0], GRAM_BATCH):
-            s1 = min(s0 + GRAM_BATCH, A.shape[0])
-            a = A[s0:s1, :m]
-            b = a if upper else B[s0:s1, :m_y]
-            np.matmul(a, b.transpose(0, 2, 1), out=G[: s1 - s0])
-            count = fold_coefficients(G, s1 - s0, state, count, length, eps, upper, sums)
-    if count:
-        flush_logs(state, upper, sums)
+    threads = n_threads() if GRAM_THREADS == "pool" else 1
+    parts = [_GramPart(m, m_y, dtype, sums if t == 0 else np.zeros_like(sums))
+             for t in range(threads)]
+    limit = threadpool_limits(1, user_api="blas") if threads > 1 else contextlib.nullcontext()
+    with limit:
+        for A, B in packed_chunks(X, Y, "samples", chunk_size, progress=progress, dtype=dtype):
+            ranges = split_range(A.shape[0], threads)
+            run_parts(_GramPart.add, [(parts[t], A, B, s0, s1, eps, length, upper)
+                                      for t, (s0, s1) in enumerate(ranges)])
+    for part in parts:
+        part.finish(upper)
+        if part.out is not sums:
+            sums += part.out
+
+
+class _GramPart:
+    """One thread's running products and sums over the samples it is given."""
+
+    def __init__(self, m, m_y, dtype, out):
+        self.state = np.ones((m, m_y))
+        self.G = np.empty((GRAM_BATCH, m, m_y), dtype=dtype)
+        self.count = 0
+        self.out = out
+
+    def add(self, A, B, s0, s1, eps, length, upper):
+        m, m_y = self.out.shape
+        for t0 in range(s0, s1, GRAM_BATCH):
+            t1 = min(t0 + GRAM_BATCH, s1)
+            a = A[t0:t1, :m]
+            b = a if upper else B[t0:t1, :m_y]
+            np.matmul(a, b.transpose(0, 2, 1), out=self.G[: t1 - t0])
+            self.count = fold_coefficients(self.G, t1 - t0, self.state, self.count, length, eps,
+                                           upper, self.out)
+
+    def finish(self, upper):
+        if self.count:
+            flush_logs(self.state, upper, self.out)
+            self.count = 0
 
 
 def kl_sums(X, Y, eps, chunk_size, progress, sums) -> None:
