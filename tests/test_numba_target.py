@@ -1,0 +1,61 @@
+"""512-bit vectors for Numba on AVX-512 hosts (``taskspace.geometry._numba_target``)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import llvmlite.binding as ll
+import numpy as np
+import pytest
+
+AVX512 = "+avx512f" in ll.get_host_cpu_features().flatten().split(",")
+
+PROBE = """
+import json, re, sys
+import numpy as np
+import taskspace as ts
+from numba.core.registry import cpu_target
+from taskspace.geometry import _kernels_pairwise as K, _numba_target
+X = np.random.default_rng(0).dirichlet(np.ones(10), size=(20, 40))
+D = ts.pairwise_distances(X)
+asm = "".join(K.bc_products.inspect_asm().values())
+print(json.dumps({"status": _numba_target.STATUS, "D": D.tolist(),
+                  "features": cpu_target.target_context.codegen()._tm_features,
+                  "zmm_fma": len(re.findall(r"vfmadd\\w+\\s+%zmm", asm)),
+                  "ymm_fma": len(re.findall(r"vfmadd\\w+\\s+%ymm", asm))}))
+"""
+
+
+def run_probe(tmp_path, **env):
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME",
+                            "TASKSPACE_NUMBA_PREFER_256_BIT")}
+    environ.update(env, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    out = subprocess.run([sys.executable, "-c", PROBE], env=environ, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not AVX512, reason="the host has no AVX-512")
+def test_512_bit_vectors_on_avx512_hosts_and_opt_out(tmp_path):
+    wide = run_probe(tmp_path)
+    assert wide["status"] == "applied"
+    assert wide["features"].endswith(",-prefer-256-bit") and wide["zmm_fma"] > 0
+    # same cache directory: the features are part of Numba's cache key, so the 256-bit build
+    # is compiled afresh rather than loaded from the 512-bit one
+    narrow = run_probe(tmp_path, TASKSPACE_NUMBA_PREFER_256_BIT="1")
+    assert narrow["status"] == "opted out"
+    assert "prefer-256-bit" not in narrow["features"]
+    assert narrow["zmm_fma"] == 0 and narrow["ymm_fma"] > 0  # compiled, not loaded
+    np.testing.assert_allclose(wide["D"], narrow["D"], rtol=0, atol=1e-14)
+    # and the 512-bit build loads from the cache afterwards (no assembly: not compiled again)
+    again = run_probe(tmp_path)
+    assert again["features"] == wide["features"] and again["zmm_fma"] + again["ymm_fma"] == 0
+    assert again["D"] == wide["D"]
+
+
+def test_user_settings_are_left_alone(tmp_path):
+    features = ll.get_host_cpu_features().flatten()
+    got = run_probe(tmp_path, NUMBA_CPU_FEATURES=features)
+    assert got["status"] == "user setting" and got["features"] == features
