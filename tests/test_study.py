@@ -68,6 +68,34 @@ def test_bad_config_names_the_key(changes, key, allowed):
     assert key in str(err.value) and allowed in str(err.value)
 
 
+def test_unknown_dataset_fails_with_the_config_and_creates_nothing(tmp_path):
+    with pytest.raises(ValueError) as err:
+        parse_study(doc(data__dataset="mnist"))
+    assert "study key `data.dataset`: unknown dataset 'mnist'; known: cifar10, digits" in \
+        str(err.value) and "[" not in str(err.value)
+    # Data that cannot be loaded: the error comes before the output folder is made.
+    missing = parse_study(doc(data__dataset="fashion-mnist", data__root=str(tmp_path / "none"),
+                              data__options={"download": False},
+                              tasks__low={"classes": ["Trouser", "Bag", "Coat"]}))
+    with pytest.raises(FileNotFoundError):
+        run_study(missing, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    # A union type (int | float | None) fails once per branch: one clause, every branch named.
+    ({"data__n_probe": "lots"},
+     "invalid study config: study key `data.n_probe`: expected an integer or a number "
+     "(got 'lots')"),
+    ({"runs__sup__seeds": "0"}, "invalid study config: study key `runs.sup.seeds`: expected a "
+                                "list (got '0')"),
+])
+def test_a_bad_type_is_one_clause(changes, message):
+    with pytest.raises(ValueError) as err:
+        parse_study(doc(**changes))
+    assert str(err.value) == message
+
+
 def test_unknown_hierarchy_node():
     d = doc(data__dataset="fashion-mnist", tasks__low={"node": "footwear.n.01"})
     with pytest.raises(ValueError, match=r"`tasks.low.node`"):

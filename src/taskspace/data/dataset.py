@@ -117,6 +117,16 @@ class Dataset:
         return images.astype(dtype, copy=False)
 
 
+def dataset_key(name: str) -> str:
+    """The registered name of dataset ``name`` (case, ``_`` for ``-`` and aliases such as
+    ``"cifar-10"`` forgiven); a ValueError listing the known names otherwise."""
+    key = str(name).strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    return key
+
+
 def load_dataset(name: str, split: str = "train", root=None, **options) -> Dataset:
     """Load one split of a registered dataset.
 
@@ -134,10 +144,7 @@ def load_dataset(name: str, split: str = "train", root=None, **options) -> Datas
     -------
     Dataset
     """
-    key = name.strip().lower().replace("_", "-")
-    key = _ALIASES.get(key, key)
-    if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    key = dataset_key(name)
     check_split(split)
     module, function = DATASETS[key].split(":")
     loader = getattr(importlib.import_module(module), function)

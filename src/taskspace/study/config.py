@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from taskspace.methods import METHODS
 from taskspace.methods.config import make_config
@@ -56,6 +56,15 @@ class DataSpec(_Strict):
     n_probe: Size = None
     seed: int = Field(0, ge=0)
     stratified: bool = True
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        # Checked with the config, so that a typo fails before anything is created on disk.
+        from taskspace.data.dataset import dataset_key
+
+        dataset_key(value)
+        return value
 
 
 class TaskSpec(_Strict):
@@ -151,6 +160,7 @@ def _dotted(loc) -> str:
 
 def _pydantic_error(exc: ValidationError) -> ValueError:
     clauses = []
+    union: dict[str, tuple[list[str], object, int]] = {}
     for err in exc.errors():
         loc = tuple(err["loc"])
         # A union reports one error per branch; keep the branch-free location.
@@ -169,11 +179,30 @@ def _pydantic_error(exc: ValidationError) -> ValueError:
                            f"{err['ctx']['expected']}")
         elif err["type"] == "missing":
             clauses.append(f"study key `{key}` is required")
+        elif err["type"] in _EXPECTED and key in union:
+            # A union (int | float | None) fails once per branch: one clause naming them all.
+            union[key][0].append(_EXPECTED[err["type"]])
+        elif err["type"] in _EXPECTED:
+            union[key] = ([_EXPECTED[err["type"]]], err.get("input"), len(clauses))
+            clauses.append(None)      # filled in below, where the first branch failed
         else:
             msg = err["msg"].removeprefix("Value error, ")
             clauses.append(f"study key `{key}`: {msg} (got {err.get('input')!r})")
+    for key, (expected, value, at) in union.items():
+        kinds = list(dict.fromkeys(expected))
+        kinds = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+        clauses[at] = f"study key `{key}`: expected {kinds} (got {value!r})"
     unique = list(dict.fromkeys(clauses))
     return ValueError("invalid study config: " + "; ".join(unique[:6]))
+
+
+#: What a type error of pydantic's strict mode expected, in words.
+_EXPECTED = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "none_required": "nothing",
+    "string_type": "a string", "bool_type": "true or false", "bool_parsing": "true or false",
+    "list_type": "a list", "dict_type": "a table", "model_type": "a table",
+}
 
 
 def study_error(key: str, message: str) -> ValueError:

@@ -94,7 +94,6 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
 
     console = console or Console(quiet=not progress)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     planned = expand_runs(study)
     if only is not None:
@@ -110,6 +109,8 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
     split = load_split(study)
     hierarchy = load_hierarchy(study, split.class_names)
     tasks = resolve_tasks(study, split.class_names, hierarchy)
+    # Only now, with the data loaded and every task resolved, is anything created on disk.
+    out.mkdir(parents=True, exist_ok=True)
     store = open_store(study, split, out / "store")
     (out / STUDY_FILE).write_text(study.model_dump_json(indent=1), encoding="utf-8")
 
