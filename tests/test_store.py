@@ -172,6 +172,22 @@ def test_open_rejects_foreign_and_corrupt(tmp_path, store):
         Store.open(store.path)
 
 
+def test_open_a_study_folder_suggests_its_store(tmp_path):
+    """`taskspace info taskspace-demo` (the study's output folder): the store is one level down."""
+    out = tmp_path / "taskspace-demo"
+    Store.create(out / "store", _labels(), CLASSES)
+    (out / "figures").mkdir()
+    zarr.open_group(str(out / "plain"), mode="w", attributes={"x": 1})   # a Zarr group, no store
+    with pytest.raises(ValueError) as err:
+        Store.open(out)
+    assert str(err.value) == (f"{out} is not a taskspace store (no zarr.json); did you mean "
+                              f"{out / 'store'}?")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError) as err:
+        Store.open(tmp_path / "empty")
+    assert "did you mean" not in str(err.value)
+
+
 def test_open_detects_missing_labels(tmp_path, store):
     import shutil
 

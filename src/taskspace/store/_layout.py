@@ -117,6 +117,25 @@ def write_new_store(path: Path, header: dict, labels: np.ndarray, probe_ids) -> 
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _stores_below(path: Path) -> str:
+    """``"; did you mean <path>/store?"`` when folders one level down hold taskspace stores (the
+    output folder of a study holds its store in ``store/``); else ``""``."""
+    found = []
+    try:
+        for child in sorted(path.iterdir()):
+            try:
+                meta = read_json(child / "zarr.json") if child.is_dir() else None
+            except (OSError, ValueError, UnicodeDecodeError):
+                continue
+            if isinstance(meta, dict) and _meta.HEADER_KEY in (meta.get("attributes") or {}):
+                found.append(str(child))
+    except OSError:
+        return ""
+    if not found:
+        return ""
+    return f"; did you mean {' or '.join(found[:3])}?"
+
+
 def read_header(path: Path) -> tuple[dict, np.ndarray]:
     """Header and labels of the store at ``path``; ValueError if it is not a (sound) one."""
     if not path.exists():
@@ -125,7 +144,8 @@ def read_header(path: Path) -> tuple[dict, np.ndarray]:
         raise ValueError(f"{path} is not a taskspace store (not a directory)")
     meta_path = path / "zarr.json"
     if not meta_path.is_file():
-        raise ValueError(f"{path} is not a taskspace store (no zarr.json)")
+        raise ValueError(f"{path} is not a taskspace store (no zarr.json)"
+                         + _stores_below(path))
     try:
         meta = read_json(meta_path)
     except (ValueError, UnicodeDecodeError) as exc:
