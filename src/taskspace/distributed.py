@@ -108,19 +108,45 @@ def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str
 
 
 def _set_threads(host_threads: dict | None) -> None:
-    if not host_threads:
+    n = threads_per_task(host_threads)
+    if n is None:
         return
+    import numba
+
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def host_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return int(n or 1)
+
+
+def host_threads_of(client) -> dict[str, int]:
+    """Worker host → the Dask threads of all workers on it (for `threads_per_task`)."""
+    out: dict[str, int] = {}
+    for addr, w in _workers(client).items():
+        host = addr.rsplit(":", 1)[0]
+        out[host] = out.get(host, 0) + int(w.get("nthreads", 1))
+    return out
+
+
+def threads_per_task(host_threads: dict | None) -> int | None:
+    """Threads one task may use on the Dask worker running it: ``cores // Dask threads on its
+    host`` (at least 1), so that concurrent tasks do not oversubscribe the cores.
+
+    ``host_threads`` is `host_threads_of` the client. None when it is empty or when not called
+    on a Dask worker.
+    """
+    if not host_threads:
+        return None
     try:
         from distributed import get_worker
 
         host = get_worker().address.rsplit(":", 1)[0]
     except (ImportError, ValueError):
-        return   # not on a Dask worker (called directly)
-    import numba
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    per_task = max(1, int(cpus or 1) // max(1, int(host_threads.get(host, 1))))
-    numba.set_num_threads(min(per_task, numba.config.NUMBA_NUM_THREADS))
+        return None   # not on a Dask worker (called directly)
+    return max(1, host_cores() // max(1, int(host_threads.get(host, 1))))
 
 
 def distributed_distances(store_path, query=None, metric: str = "bhattacharyya", *,
@@ -181,7 +207,7 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
     known_set = set(known)
     new = [m for m in ids if m not in known_set]
     if new:
-        with _cluster(client, scheduler, n_workers) as cl:
+        with cluster_client(client, scheduler, n_workers) as cl:
             n_threads = sum(w.get("nthreads", 1) for w in _workers(cl).values()) or 1
             tile = int(tile) if tile is not None else default_tile(len(new) + len(known), n_threads)
             job = TileJob(store.path, metric, {
@@ -212,12 +238,18 @@ def _workers(cl) -> dict:
     return info.get("workers", {})
 
 
-class _cluster:
-    """The client to use: the given one, one connected to ``scheduler``, or a temporary local
-    cluster (closed on exit)."""
+class cluster_client:
+    """Context manager: the Dask client to use — the given one, one connected to ``scheduler``,
+    or a temporary ``LocalCluster`` of ``n_workers`` single-threaded worker processes on loopback
+    (default: one per core), closed on exit.
 
-    def __init__(self, client, scheduler, n_workers):
+    ``resources`` (e.g. ``{"GPU": 1}``) are declared by each local worker, so that tasks that ask
+    for them can run there; workers of an existing cluster declare their own.
+    """
+
+    def __init__(self, client=None, scheduler=None, n_workers=None, resources=None):
         self.client, self.scheduler, self.n_workers = client, scheduler, n_workers
+        self.resources = resources
         self._owned = []
 
     def __enter__(self):
@@ -229,14 +261,14 @@ class _cluster:
             c = Client(self.scheduler)
             self._owned = [c]
             return c
-        n = self.n_workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                               else os.cpu_count()) or 1
+        n = self.n_workers or host_cores()
         # Dask's nannies set OMP_NUM_THREADS=1 (and the like) in *this* process's environment
         # when they spawn workers; restore it on exit so the caller's later subprocesses and
         # thread pools are not silently limited to one thread.
         self._environ = dict(os.environ)
         cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+                               host="127.0.0.1", dashboard_address=None,
+                               resources=self.resources)
         c = Client(cluster)
         self._owned = [c, cluster]
         return c
@@ -257,10 +289,7 @@ def _run_job(cl, store, job: TileJob, new, known, metric, eps, tile, chunk_size,
     tiles = plan_tiles(len(new), len(known), tile)
     done = job.done()
     todo = [t for t in tiles if (t.a, t.b) not in done]
-    host_threads: dict[str, int] = {}
-    for addr, w in _workers(cl).items():
-        host = addr.rsplit(":", 1)[0]
-        host_threads[host] = host_threads.get(host, 0) + int(w.get("nthreads", 1))
+    host_threads = host_threads_of(cl)
     root = str(Path(store.path).resolve())
     futures = {}
     for t in todo:
