@@ -33,7 +33,7 @@ from taskspace.methods.config import (
     TrainConfig,
     make_config,
 )
-from taskspace.methods.runner import resolve_device, train_run
+from taskspace.methods.runner import RunLockedError, resolve_device, train_run
 
 #: Registered methods: name → "module:class" (imported on first use).
 METHODS: dict[str, str] = {
@@ -59,6 +59,7 @@ __all__ = [
     "FinetuneConfig",
     "FixMatchConfig",
     "ProtoNetConfig",
+    "RunLockedError",
     "SimCLRConfig",
     "SupervisedConfig",
     "TrainConfig",

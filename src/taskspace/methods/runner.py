@@ -40,10 +40,14 @@ from taskspace.record import Recorder, checkpoint_schedule
 _STATE_FORMAT = 1
 
 
+class RunLockedError(RuntimeError):
+    """The run is being trained by another process (its checkpoint folder's lock is held)."""
+
+
 def train_run(store, split, task, method: str = "supervised", network: str | None = None,
               config=None, *, run_id: str | None = None, parent: str | None = None,
               parent_step: int | None = None, checkpoint_dir=None,
-              progress: bool = True) -> str:
+              progress: bool = True, on_step=None) -> str:
     """Train one run of ``method`` on ``task`` and record it into ``store``; resume if started.
 
     Parameters
@@ -73,6 +77,12 @@ def train_run(store, split, task, method: str = "supervised", network: str | Non
         models are looked up there too.
     progress : bool
         Show a progress bar with loss, accuracy and the time left.
+    on_step : callable, optional
+        Called as ``on_step(run_id, step, total, recorded)`` when training starts (or resumes)
+        at ``step``, after every optimiser step, and after each record (``recorded=True``: the
+        record of ``step`` is in the store and its model file saved). Not called for a run that
+        is already complete. For progress views of many runs (`taskspace.study.distributed_runner`);
+        it must be cheap, it runs in the training loop.
 
     Returns
     -------
@@ -129,8 +139,8 @@ def train_run(store, split, task, method: str = "supervised", network: str | Non
 
     with ckpt.lock() as locked:
         if not locked:
-            raise RuntimeError(f"run {run_id!r} is being trained by another process (its lock "
-                               f"{ckpt.dir / 'lock'} is held)")
+            raise RunLockedError(f"run {run_id!r} is being trained by another process (its lock "
+                                 f"{ckpt.dir / 'lock'} is held)")
         if run_id in store.run_ids:
             _check_same_run(store, run_id, digest, identity)
         else:
@@ -149,7 +159,7 @@ def train_run(store, split, task, method: str = "supervised", network: str | Non
 
         loop = _Loop(m, cfg, store, split, run_id, network, ckpt, digest, device, amp_dtype,
                      total, schedule, steps_per_epoch, set(done))
-        loop.run(progress)
+        loop.run(progress, on_step)
     return run_id
 
 
@@ -196,6 +206,10 @@ def _check_same_run(store, run_id: str, digest: str, identity: dict) -> None:
     differ += [f"config.{k}" for k, v in identity["config"].items() if stored.get(k) != v]
     raise ValueError(f"run {run_id!r} already exists in store {store.path} with a different "
                      f"setup ({', '.join(differ) or 'data split'} differ); choose another run_id")
+
+
+def _no_report(run_id, step, total, recorded):
+    return None
 
 
 class _Meter:
@@ -323,8 +337,10 @@ class _Loop:
         self.ckpt.save_model(step, payload, self.cfg.keep_models)
 
     # ------------------------------------------------------------------ the loop
-    def run(self, show_progress: bool) -> None:
+    def run(self, show_progress: bool, on_step=None) -> None:
         cfg, m = self.cfg, self.m
+        report = on_step or _no_report
+        report(self.run_id, self.start, self.total, False)
         scheduled = set(self.schedule)
         last_save = time.monotonic()
         autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype is not None
@@ -335,6 +351,7 @@ class _Loop:
                 if step in scheduled:
                     self._record(step, bar)
                     last_save = time.monotonic()
+                    report(self.run_id, step, self.total, True)
                 elif cfg.checkpoint_interval_s and \
                         time.monotonic() - last_save > cfg.checkpoint_interval_s:
                     self.ckpt.save_state(self._state(step))
@@ -354,6 +371,7 @@ class _Loop:
                     self.opt.step()
                 self.sched.step()
                 self.meter.add(loss, stats)
+                report(self.run_id, step + 1, self.total, False)
                 if bar.due(step + 1):
                     bar.update(step + 1, self._checked_means(step + 1))
         self.ckpt.remove_state()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taskspace.study.config import StudyConfig
-from taskspace.study.plan import expand_runs, load_hierarchy, resolve_tasks
+from taskspace.study.plan import PlannedRun, expand_runs, load_hierarchy, resolve_tasks
 
 STUDY_FILE = "study.json"
 RUNS_FILE = "runs.json"
@@ -69,8 +69,26 @@ def study_of_store(store_path) -> StudyConfig | None:
     return read_study(Path(store_path).parent)
 
 
+def select_runs(study: StudyConfig, only=None) -> list[PlannedRun]:
+    """The study's planned runs (`expand_runs`), restricted to the run specs ``only`` and the
+    specs they fine-tune from (None: all)."""
+    planned = expand_runs(study)
+    if only is None:
+        return planned
+    unknown = sorted(set(only) - set(study.runs))
+    if unknown:
+        raise ValueError(f"unknown run spec(s) {unknown}; run specs: {', '.join(study.runs)}")
+    wanted = set()
+    for name in only:
+        while name is not None and name not in wanted:
+            wanted.add(name)
+            name = study.runs[name].parent
+    return [r for r in planned if r.spec in wanted]
+
+
 def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
-              console=None) -> StudyRun:
+              console=None, workers: int | None = None,
+              scheduler: str | None = None) -> StudyRun:
     """Train and record every run of ``study`` into ``<out>/store``.
 
     Parameters
@@ -83,32 +101,39 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
     progress : bool
         Print the overall progress (run i of n, elapsed time) and each run's progress bar.
     console : rich.console.Console, optional
+    workers : int, optional
+        Train on a local Dask cluster of this many single-threaded worker processes, one run per
+        worker at a time (`taskspace.study.distributed_runner.run_study_distributed`; extra
+        ``distributed``). None with no ``scheduler``: one run after another in this process.
+    scheduler : str, optional
+        Train on the existing Dask cluster at this address instead.
 
     Returns
     -------
     StudyRun
+        The same store and records whichever way the runs were trained.
     """
     from rich.console import Console
+
+    if workers is not None or scheduler is not None:
+        from taskspace.study.distributed_runner import run_study_distributed
+
+        if workers is not None and scheduler is not None:
+            raise ValueError("give `workers` (a local cluster) or `scheduler` (an existing "
+                             "cluster), not both")
+        if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+            raise ValueError(f"`workers` must be a positive integer, got {workers!r}")
+        return run_study_distributed(study, out, n_workers=workers, scheduler=scheduler,
+                                     only=only, progress=progress, console=console)
 
     from taskspace.methods import train_run
 
     console = console or Console(quiet=not progress)
     out = Path(out)
     started = time.perf_counter()
-    planned = expand_runs(study)
-    if only is not None:
-        unknown = sorted(set(only) - set(study.runs))
-        if unknown:
-            raise ValueError(f"unknown run spec(s) {unknown}; run specs: {', '.join(study.runs)}")
-        wanted = set()
-        for name in only:
-            while name is not None and name not in wanted:
-                wanted.add(name)
-                name = study.runs[name].parent
-        planned = [r for r in planned if r.spec in wanted]
+    planned = select_runs(study, only)
     split = load_split(study)
-    hierarchy = load_hierarchy(study, split.class_names)
-    tasks = resolve_tasks(study, split.class_names, hierarchy)
+    tasks = resolve_tasks(study, split.class_names, load_hierarchy(study, split.class_names))
     # Only now, with the data loaded and every task resolved, is anything created on disk.
     out.mkdir(parents=True, exist_ok=True)
     store = open_store(study, split, out / "store")
