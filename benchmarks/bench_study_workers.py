@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,25 @@ def run_speeds(store_path: Path) -> dict[str, list[float]]:
     return out
 
 
+def same_records(a_path: Path, b_path: Path) -> str:
+    """Whether two stores hold the same runs with bit-identical predictions (else the largest
+    difference)."""
+    import numpy as np
+
+    from taskspace.store import Store
+
+    a, b = Store.open(a_path), Store.open(b_path)
+    if sorted(a.run_ids) != sorted(b.run_ids):
+        return "different run ids"
+    worst = 0.0
+    for rid in a.run_ids:
+        pa, pb = a.trajectory(rid).predictions, b.trajectory(rid).predictions
+        if pa.shape != pb.shape:
+            return f"run {rid}: {pa.shape} records against {pb.shape}"
+        worst = max(worst, float(np.max(np.abs(pa.astype(np.float64) - pb))))
+    return "predictions bit-identical" if worst == 0 else f"max |ΔP| = {worst:.2e}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("study")
@@ -77,17 +97,18 @@ def main() -> None:
     print(f"CPU: {cpu_model()} ({len(os.sched_getaffinity(0))} cores available); "
           f"study {args.study}{' --quick' if args.quick else ''}")
     rows = []
+    root = Path(tempfile.mkdtemp(prefix="bench-study-workers-"))
     for mode in args.modes:
-        with tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as tmp:
-            t0 = time.perf_counter()
-            res = subprocess.run([sys.executable, "-c", CHILD, args.study,
-                                  "1" if args.quick else "0", mode, tmp],
-                                 capture_output=True, text=True, check=False)
-            total = time.perf_counter() - t0
-            if res.returncode != 0:
-                sys.exit(f"{mode} failed:\n{res.stderr[-3000:]}")
-            inner = json.loads(res.stdout.strip().splitlines()[-1])["wall"]
-            speeds = run_speeds(Path(tmp) / "store")
+        tmp = root / mode
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-c", CHILD, args.study,
+                              "1" if args.quick else "0", mode, str(tmp)],
+                             capture_output=True, text=True, check=False)
+        total = time.perf_counter() - t0
+        if res.returncode != 0:
+            sys.exit(f"{mode} failed:\n{res.stderr[-3000:]}")
+        inner = json.loads(res.stdout.strip().splitlines()[-1])["wall"]
+        speeds = run_speeds(tmp / "store")
         n_runs = sum(len(v) for v in speeds.values())
         run_seconds = sum(w for v in speeds.values() for _, w in v)
         per_method = {m: statistics.median(s / w for s, w in v) for m, v in speeds.items()}
@@ -95,6 +116,10 @@ def main() -> None:
         print(f"{mode}: process {total:.1f} s, run_study {inner:.1f} s, {n_runs} runs, "
               f"sum of run times {run_seconds:.1f} s, median steps/s "
               + ", ".join(f"{m} {v:.0f}" for m, v in per_method.items()), flush=True)
+    for mode in args.modes[1:]:
+        print(f"{mode} vs {args.modes[0]}: " + same_records(root / args.modes[0] / "store",
+                                                             root / mode / "store"))
+    shutil.rmtree(root)
     methods = list(rows[0][5])
     print("\n| mode | wall (s), process | training (s) | runs | Σ run time (s) | "
           + " | ".join(f"{m} steps/s" for m in methods) + " |")
