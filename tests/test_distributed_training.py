@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from rich.console import Console
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
+from taskspace.distributed import host_threads_of  # noqa: E402
 from taskspace.methods._checkpoint import RunCheckpoints, default_root  # noqa: E402
 from taskspace.store import Store  # noqa: E402
 from taskspace.study import parse_study, run_study  # noqa: E402
@@ -220,6 +222,18 @@ def test_cuda_runs_ask_for_a_gpu(study):
                    "ft/low/seed0/from-all@10": False, "ft/low/seed0/from-all@last": False}
 
 
+def test_runs_at_once_per_host_count_gpus_for_gpu_runs():
+    class Scheduler:     # what `Client.scheduler_info` reports, for 2 GPU workers and a CPU one
+        def scheduler_info(self, n_workers=-1):
+            return {"workers": {
+                "tcp://10.0.0.1:4001": {"nthreads": 8, "resources": {"GPU": 1}},
+                "tcp://10.0.0.1:4002": {"nthreads": 8, "resources": {"GPU": 1}},
+                "tcp://10.0.0.2:4001": {"nthreads": 4, "resources": {}}}}
+
+    assert host_threads_of(Scheduler()) == {"tcp://10.0.0.1": 16, "tcp://10.0.0.2": 4}
+    assert host_threads_of(Scheduler(), "GPU") == {"tcp://10.0.0.1": 2, "tcp://10.0.0.2": 0}
+
+
 # ------------------------------------------------------------------------------ end to end
 def test_same_store_as_serial_child_starts_at_parent_record(study, serial, client, tmp_path):
     out = tmp_path / "dist"
@@ -319,3 +333,44 @@ def test_client_killed_then_rerun_finishes_without_redoing(study, serial, client
 def proc_tree(pid: int) -> list:
     root = psutil.Process(pid)
     return [root, *root.children(recursive=True)]
+
+
+TOML = """
+name = "tiny-cli"
+[data]
+dataset = "digits"
+n_train = 200
+n_imprint = 50
+n_probe = 60
+[tasks.all]
+classes = "all"
+[tasks.low]
+classes = ["0", "1", "2"]
+[tasks.high]
+classes = ["7", "8", "9"]
+[runs.sup]
+method = "supervised"
+tasks = ["all", "low", "high"]
+seeds = [0]
+network = "mlp"
+config = { steps = 8, batch_size = 32, record_schedule = [0, 4, 8] }
+"""
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "taskspace", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_run_workers(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TOML)
+    out = cli("run", config, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1", "--out",
+              tmp_path / "o")
+    assert out.returncode != 0 and "not both" in out.stderr and not (tmp_path / "o").exists()
+    out = cli("run", config, "--workers", "2", "--out", tmp_path / "o")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "3 runs (3 trained, 0 already complete)" in out.stdout
+    serial = run_study(parse_study(tomllib.loads(TOML)), tmp_path / "serial", progress=False)
+    assert_same_store(tmp_path / "o" / "store", serial.store_path)
+    assert (tmp_path / "o" / "report.html").is_file()

@@ -31,13 +31,14 @@ def _analyze_and_report(store_path: Path, study, report_path: Path, figures: Pat
     return Path(path)
 
 
-def run_and_report(study, out: Path) -> Path:
+def run_and_report(study, out: Path, workers: int | None = None,
+                   scheduler: str | None = None) -> Path:
     """Train and record every run of ``study`` into ``out``, analyse, and write the report."""
     from taskspace.study import run_study
 
     mode = " (quick)" if study.quick else ""
     console.print(f"[bold]study {study.name}{mode}[/] → {out}", highlight=False)
-    run = run_study(study, out, console=console)
+    run = run_study(study, out, console=console, workers=workers, scheduler=scheduler)
     return _analyze_and_report(run.store_path, study, out / "report.html", out / "figures")
 
 
@@ -47,17 +48,27 @@ def run(
     out: Path = typer.Option(None, "--out", help="Output folder (default: ./<study name>)."),
     quick: bool = typer.Option(False, "--quick", help="Apply the study's [quick] overrides: "
                                "fewer samples, steps and seeds."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Train on a local Dask cluster "
+                                "of N worker processes, one run each at a time (torch threads "
+                                "per run: cores / N). Needs the `distributed` extra."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Train on the Dask cluster at this "
+                                  "address (tcp://host:8786); workers must see --out and the "
+                                  "data at the same paths."),
 ) -> None:
     """Train and record every run of a study, then analyse it and write the report.
 
     Runs already complete are skipped and interrupted ones resumed, so the command can be run
-    again after a crash or with more runs added to the study.
+    again after a crash or with more runs added to the study. With --workers or --scheduler each
+    run is a Dask task; the store is the same.
     """
     from taskspace.study import load_study
 
+    if workers is not None and scheduler is not None:
+        raise ValueError("give --workers (a local cluster) or --scheduler (an existing one), "
+                         "not both")
     study = load_study(study_file, quick=quick)
     out = out if out is not None else Path(study.name + ("-quick" if quick else ""))
-    report = run_and_report(study, out)
+    report = run_and_report(study, out, workers=workers, scheduler=scheduler)
     console.print(f"report: {report}", highlight=False)
 
 

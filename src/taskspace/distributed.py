@@ -122,12 +122,20 @@ def host_cores() -> int:
     return int(n or 1)
 
 
-def host_threads_of(client) -> dict[str, int]:
-    """Worker host → the Dask threads of all workers on it (for `threads_per_task`)."""
+def host_threads_of(client, resource: str | None = None) -> dict[str, int]:
+    """Worker host → how many tasks its workers run at once (for `threads_per_task`).
+
+    That is the Dask threads of all workers on the host; with ``resource`` (tasks that each ask
+    for one unit of it, e.g. ``"GPU"``) a worker counts ``min(threads, its units)``, so a worker
+    of 8 threads and one GPU runs one such task and its torch gets the cores of 8 threads.
+    """
     out: dict[str, int] = {}
     for addr, w in _workers(client).items():
         host = addr.rsplit(":", 1)[0]
-        out[host] = out.get(host, 0) + int(w.get("nthreads", 1))
+        n = int(w.get("nthreads", 1))
+        if resource is not None:
+            n = min(n, int((w.get("resources") or {}).get(resource, 0)))
+        out[host] = out.get(host, 0) + n
     return out
 
 

@@ -74,7 +74,8 @@ def run_study_distributed(study: StudyConfig, out, *, n_workers: int | None = No
         Output folder (created), seen by every worker at the same path.
     n_workers : int, optional
         Worker processes of the temporary ``LocalCluster`` (one thread each; default one per
-        core). Each run's torch gets ``cores // workers on its host`` threads.
+        core). Each run's torch gets ``cores // runs at once on its host`` threads: the Dask
+        threads of the host's workers, or for a study with cuda runs their GPUs.
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``) instead.
     client : distributed.Client, optional
@@ -107,7 +108,9 @@ def run_study_distributed(study: StudyConfig, out, *, n_workers: int | None = No
     (out / STUDY_FILE).write_text(study.model_dump_json(indent=1), encoding="utf-8")
     resources = {"GPU": 1} if any(needs_gpu(r) for r in planned) else None
     with cluster_client(client, scheduler, n_workers, resources=resources) as cl:
-        graph = _StudyGraph(cl, study, out, planned, host_threads_of(cl), step_delay)
+        # GPU runs are as many per host as its GPUs, whatever the workers' threads.
+        host_threads = host_threads_of(cl, "GPU" if resources else None)
+        graph = _StudyGraph(cl, study, out, planned, host_threads, step_delay)
         graph.run(console, progress)
     run_ids = {r.key: graph.run_ids[r.key] for r in planned}
     (out / RUNS_FILE).write_text(json.dumps(run_ids, indent=1), encoding="utf-8")
