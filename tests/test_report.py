@@ -86,6 +86,15 @@ def test_report_in_headless_chromium(made, tmp_path):
                          timeout=120)
     assert "gl-container" in dom.stdout or "<canvas" in dom.stdout
     assert "main-svg" in dom.stdout
+    # The whole report: every figure is drawn (one error stops the figures after it) and the
+    # episodic band is on the page.
+    whole = subprocess.run([*flags, "--dump-dom", made[2].as_uri()], capture_output=True,
+                           text=True, timeout=120)
+    errors = [line for line in whole.stderr.splitlines() if "Uncaught" in line]
+    assert not errors, errors
+    drawn = whole.stdout.count('class="plot-container plotly"')
+    assert drawn == sum(r.figure is not None for r in results)
+    assert "opacity: 0.25;" in whole.stdout and "fill: rgb(153, 153, 153)" in whole.stdout
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
 
 
@@ -93,7 +102,8 @@ def test_report_in_headless_chromium(made, tmp_path):
 
 def draw_strict(figure):
     """Both drawings of a figure description, with every warning an error (matplotlib's "Tight
-    layout not applied" among them); the static one is rendered to PNG so that its layout runs."""
+    layout not applied" among them); the static one is rendered to PNG and PDF so that its layout
+    runs."""
     import io
     import warnings
 
@@ -105,6 +115,7 @@ def draw_strict(figure):
         interactive.to_json()
         static = to_matplotlib(figure)
         static.savefig(io.BytesIO(), format="png", dpi=60)
+        static.savefig(io.BytesIO(), format="pdf")
     return interactive, static
 
 

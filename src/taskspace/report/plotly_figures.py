@@ -145,7 +145,7 @@ def to_plotly(figure: Figure):
         for item in p.items:
             if isinstance(item, Band):      # after the traces: plotly skips empty subplots
                 fig.add_vrect(x0=item.lo, x1=item.hi, fillcolor=item.color,
-                              opacity=item.opacity, line_width=0, layer="between", **at)
+                              opacity=item.opacity, line_width=0, layer="below", **at)
         coloured.append((p, series))
         if p.is3d:
             fig.update_scenes(xaxis={**_SCENE_AXIS, "title": {"text": p.xlabel}},

@@ -87,6 +87,6 @@ def _figure(table: pd.DataFrame) -> Figure:
             hover=[f"{a} – {b}\nd_B {d:.4g}" for a, b, d in
                    zip(part["run_a"], part["run_b"], part["d_B"], strict=True)]))
     ticks = (tuple(range(len(groups))),
-             tuple(f"{m}\n{'same' if s else 'different'} task" for m, s in groups))
+             tuple(f"{m}\n{'same task' if s else 'different tasks'}" for m, s in groups))
     return Figure([Panel(series, ylabel="d_B", xticks=ticks)],
                   title=TITLE + ": d_B between end models", height=420)
