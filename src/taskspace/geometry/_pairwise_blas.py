@@ -7,12 +7,13 @@ Called only through ``pairwise.py``; chunks are read, validated and packed by
 * **d_B for many classes.** For one sample the coefficients of all pairs are a Gram matrix,
   ``BC_n = Ψ_n Ψ_nᵀ`` with ``Ψ_n`` the (M, C) square roots: ``Ψ_n @ Ψ_nᵀ`` is a BLAS ``syrk``
   (NumPy's ``matmul`` recognises the transposed operand and computes one triangle), ``Ψ_n @ Φ_nᵀ``
-  a ``gemm`` against a second collection. BLAS runs with its own threads; ours only fold each
-  Gram matrix into running products, in the calling thread, so that no second thread pool
-  competes with BLAS's. Floored coefficients are multiplied over up to ``log_block_length(eps)``
-  samples (``eps^L ≥ 2^-1022``: the product stays a normal float) and then logged, as in the
-  rows kernels. ``precision="float32"``: square roots and their products in float32 (``sgemm``,
-  twice the rate), floors, products, logarithms and sums in float64.
+  a ``gemm`` against a second collection. Our threads split the samples of a chunk (each with
+  its own running products and sums, as the rows kernels do) and call BLAS limited to one thread
+  (``threadpoolctl``, for the duration of the call), so that one pool owns the cores.
+  Floored coefficients are multiplied over up to ``log_block_length(eps)`` samples
+  (``eps^L ≥ 2^-1022``: the product stays a normal float) and then logged, as in the rows
+  kernels. ``precision="float32"``: square roots and their products in float32 (``sgemm``, twice
+  the rate), floors, products, logarithms and sums in float64.
 * **Symmetrised KL.** ``Σ_n ½ Σ_c (p_a − p_b)(l_a − l_b)`` with ``l = log max(p, eps)`` is
   bilinear: ``h_a + h_b − <p_a, l_b> − <p_b, l_a>`` with ``h_a = Σ p_a l_a``, summed over the
   samples and classes of a chunk at once, so one ``gemm`` of (M, n·C) by (n·C, M') per chunk
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 
 import numba
 import numpy as np
@@ -35,9 +35,11 @@ from taskspace.geometry._pairwise_stream import n_threads, packed_chunks, run_pa
 
 #: Gram matrices formed by one ``matmul`` call (a stack), to amortise the call overhead.
 GRAM_BATCH = 16
-#: Who runs the per-sample products in parallel: "blas" (BLAS's threads, one caller) or "pool"
-#: (our threads over samples, BLAS limited to one thread meanwhile).
-GRAM_THREADS = os.environ.get("TASKSPACE_GRAM_THREADS", "blas")
+#: Who runs the per-sample products in parallel: "pool" (our threads split the samples, BLAS
+#: limited to one thread meanwhile) or "blas" (one caller, BLAS's own threads). One owner of the
+#: cores either way; "blas" pays a thread hand-off per 0.3 ms product and collapsed on a loaded
+#: machine (> 200 s against 6.5 s for "pool", docs/decisions.md).
+GRAM_THREADS = "pool"
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
