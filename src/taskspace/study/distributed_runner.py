@@ -95,7 +95,7 @@ def run_study_distributed(study: StudyConfig, out, *, n_workers: int | None = No
     """
     from rich.console import Console
 
-    from taskspace.distributed import cluster_client, host_threads_of
+    from taskspace.distributed import cluster_client
 
     console = console or Console(quiet=not progress)
     out = Path(out).resolve()
@@ -109,8 +109,8 @@ def run_study_distributed(study: StudyConfig, out, *, n_workers: int | None = No
     resources = {"GPU": 1} if any(needs_gpu(r) for r in planned) else None
     with cluster_client(client, scheduler, n_workers, resources=resources) as cl:
         # GPU runs are as many per host as its GPUs, whatever the workers' threads.
-        host_threads = host_threads_of(cl, "GPU" if resources else None)
-        graph = _StudyGraph(cl, study, out, planned, host_threads, step_delay)
+        graph = _StudyGraph(cl, study, out, planned, "GPU" if resources else "threads",
+                            step_delay)
         graph.run(console, progress)
     run_ids = {r.key: graph.run_ids[r.key] for r in planned}
     (out / RUNS_FILE).write_text(json.dumps(run_ids, indent=1), encoding="utf-8")
@@ -124,10 +124,10 @@ class _StudyGraph:
     """The client's side of a distributed study: submits runs when they are ready, follows
     their events and results."""
 
-    def __init__(self, client, study, out: Path, planned, host_threads, step_delay):
+    def __init__(self, client, study, out: Path, planned, share_cores, step_delay):
         self.client, self.out, self.planned = client, out, planned
         self.study_json = study.model_dump_json()
-        self.host_threads, self.step_delay = host_threads, step_delay
+        self.share_cores, self.step_delay = share_cores, step_delay
         self.by_key = {r.key: r for r in planned}
         self.token = uuid.uuid4().hex[:12]
         self.topic = f"taskspace-train-{self.token}"
@@ -161,7 +161,7 @@ class _StudyGraph:
                 continue
             fut = self.client.submit(
                 train_planned, str(self.out), self.study_json, run.key, parent_run,
-                self.host_threads, self.topic, self.step_delay, pure=False,
+                self.share_cores, self.topic, self.step_delay, pure=False,
                 key=f"taskspace-run-{self.token}-{len(self.submitted)}",
                 resources={"GPU": 1} if needs_gpu(run) else None)
             self.futures[fut] = run.key

@@ -90,8 +90,19 @@ def _current_worker():
         return None
 
 
+def _threads(share_cores: str | None) -> int | None:
+    if share_cores is None or _current_worker() is None:
+        return None
+    from distributed import get_client
+
+    from taskspace.distributed import host_threads_of, threads_per_task
+
+    resource = None if share_cores == "threads" else share_cores
+    return threads_per_task(host_threads_of(get_client(), resource))
+
+
 def train_planned(out: str, study_json: str, key: str, parent_run: str | None,
-                  host_threads: dict | None = None, topic: str | None = None,
+                  share_cores: str | None = None, topic: str | None = None,
                   step_delay: float = 0.0) -> dict:
     """Train (or resume, or skip when complete) the study's run ``key`` into ``<out>/store``.
 
@@ -106,9 +117,12 @@ def train_planned(out: str, study_json: str, key: str, parent_run: str | None,
         A `PlannedRun` key of the study.
     parent_run : str or None
         The store run id of the run's fine-tuning parent (None when it has none).
-    host_threads : dict, optional
-        Worker host → Dask threads on it: torch gets ``cores // threads`` threads
-        (`taskspace.distributed.threads_per_task`). None: torch's threads are left as they are.
+    share_cores : {"threads", "GPU"} or None
+        Give torch ``cores // runs at once on this worker's host`` threads
+        (`taskspace.distributed.threads_per_task`), the runs at once being the Dask threads of
+        the host's workers (``"threads"``) or their GPUs (``"GPU"``). Counted here, when the run
+        starts, so that workers that joined after the client submitted (an adaptive SLURM
+        cluster) are counted. None: torch's threads are left as they are.
     topic : str, optional
         Event topic of the progress events (None: none are sent).
     step_delay : float
@@ -123,13 +137,12 @@ def train_planned(out: str, study_json: str, key: str, parent_run: str | None,
     """
     import torch
 
-    from taskspace.distributed import threads_per_task
     from taskspace.methods import RunLockedError, train_run
     from taskspace.store import Store
 
     _, split, tasks, runs = prepared(study_json)
     run = runs[key]
-    n_threads = threads_per_task(host_threads)
+    n_threads = _threads(share_cores)
     if n_threads is not None:
         torch.set_num_threads(n_threads)
     store = Store.open(Path(out) / "store", mode="a")
