@@ -113,7 +113,8 @@ COLUMNS = {
     "low_dimension": {"k", "explained_stress", "ci_low", "ci_high", "eigenvalue", "signature"},
     "progress_on_other_tasks": {"train_task", "eval_task", "progress", "own_progress",
                                 "relative", "diversity_A", "ci_low", "ci_high"},
-    "tree": {"clustering", "spearman_with_wordnet", "ci_low", "ci_high"},
+    "tree": {"distances", "mantel_r", "p_value", "cophenetic_correlation",
+             "spearman_with_wordnet", "ci_low", "ci_high", "verdict"},
     "finetuning": {"run_id", "parent_step", "d_start_end", "length"},
     "episodic_vs_supervised": {"task", "progress", "distance"},
     "contrastive": {"method", "task_a", "task_b", "same_task", "d_B"},
@@ -177,11 +178,11 @@ def test_episodic_curve_larger_in_middle_than_at_end(results):
         assert lo < s[key] < hi and s[key] == pytest.approx((lo + hi) / 2)
     assert "jackknife over runs" in results["episodic_vs_supervised"].finding
     tree = results["tree"].summary
-    lo, hi = tree["spearman_end_ci"]
+    lo, hi = tree["mantel_end_ci"]
     if np.isnan(lo):    # ranks of 4 tasks: leaving out a run may change nothing (SE 0)
-        assert f"(no interval: {tree['spearman_end_ci'].why})" in results["tree"].finding
+        assert f"(no interval: {tree['mantel_end_ci'].why})" in results["tree"].finding
     else:
-        assert lo < tree["spearman_end"] < hi
+        assert lo < tree["mantel_end"] < hi
 
 
 def test_jackknife_of_the_mean_is_the_standard_error():
@@ -234,7 +235,10 @@ def test_one_seed_gives_no_interval_and_says_why(tmp_path):
     assert np.isnan(s["spearman_ci"]).all() and s["spearman_ci"].why == "one seed per task"
     table = out["progress_on_other_tasks"].table
     assert table["ci_low"].isna().all() and table["ci_high"].isna().all()
-    assert np.isfinite(s["spearman"])     # the estimate itself is still reported
+    assert np.isfinite(s["relative_progress"])     # the estimate itself is still reported
+    # Every task has its own size here: no within-size correlation, and the finding says so.
+    assert np.isnan(s["spearman"]) and "no size has 3 or more tasks" in \
+        out["progress_on_other_tasks"].finding
 
 
 def test_interval_helpers_refuse_zero_width():

@@ -153,11 +153,37 @@ def test_shipped_studies_validate(path):
 
 
 def test_reference_study_shape():
+    """The properties issue 10 asks of the design (docs/results.md, "Design")."""
+    from taskspace.study.plan import load_hierarchy, resolve_tasks, static_class_names
+
     study = load_study(STUDIES / "fashion-mnist.toml")
     assert {"supervised", "finetune", "protonet", "simclr", "fixmatch"} <= \
         {s.method for s in study.runs.values()}
-    assert all(len(s.seeds) >= 3 for s in study.runs.values())
+    assert all(len(s.seeds) >= 2 for s in study.runs.values())
+    assert all(len(s.seeds) >= 3 for s in study.runs.values() if s.method != "fixmatch")
     assert study.tasks["footwear"].node == "footwear.n.02"
+    names = static_class_names(study)
+    hierarchy = load_hierarchy(study, names)
+    tasks = resolve_tasks(study, names, hierarchy)
+    D = hierarchy.class_distances("path")
+    # Finding 2: ≥ 8 tasks of each size, spanning narrow to diverse.
+    f2 = study.analyses.options["progress_on_other_tasks"]["tasks"]
+    assert set(f2) <= set(study.runs["supervised"].tasks)
+    for size in (2, 3):
+        same = [tasks[t].classes for t in f2 if len(tasks[t].classes) == size]
+        div = [D[np.ix_(c, c)][np.triu_indices(size, 1)].mean() for c in same]
+        assert len(same) >= 8 and min(div) <= 2 and max(div) >= 7
+    # Finding 3: two-class tasks, every class in at most two of them.
+    f3 = [tasks[t].classes for t in study.analyses.options["tree"]["tasks"]]
+    assert len(f3) >= 8 and all(len(c) == 2 for c in f3)
+    assert max(np.bincount(np.concatenate(f3))) <= 2
+    # Findings 4 and 5: fine-tuning from the end of the long runs; protonet as long as them.
+    assert study.runs["finetune"].parent == "supervised_long" and \
+        -1 in study.runs["finetune"].parent_steps
+    assert study.runs["protonet"].config["steps"] == study.runs["supervised_long"].config["steps"]
+    mlp = load_study(STUDIES / "fashion-mnist-mlp.toml")
+    assert {s.network for s in mlp.runs.values()} == {"mlp"}
+    assert mlp.runs["supervised"].tasks == study.runs["supervised"].tasks
     builtin = Path(__file__).parent.parent / "src/taskspace/study/builtin/digits-demo.toml"
     assert builtin.read_text() == (STUDIES / "digits-demo.toml").read_text()
 

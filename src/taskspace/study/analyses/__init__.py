@@ -1,9 +1,9 @@
 """The six analyses of the paper, each ``(store, study=None, **options) -> AnalysisResult``.
 
 Every analysis reads only the store (runs' metadata, trajectories, the cached distance matrix,
-the class hierarchy); ``study`` is accepted for a uniform signature and currently unused by the
-analyses. An analysis that lacks what it needs returns a result whose ``finding`` starts with
-``"not applicable: "`` instead of raising.
+the class hierarchy); ``study`` is accepted for a uniform signature; `run_analyses` reads its
+``[analyses]`` table (which analyses, and options per analysis). An analysis that lacks what it
+needs returns a result whose ``finding`` starts with ``"not applicable: "`` instead of raising.
 """
 
 from __future__ import annotations
@@ -41,8 +41,13 @@ def run_analyses(store, study=None, names=None, **options) -> list[AnalysisResul
         Which analyses (default: all of :data:`ANALYSES`). An unknown name is a ValueError
         listing the known ones.
     **options
-        Passed to every analysis that takes an option of that name (e.g. ``n_boot``).
+        Passed to every analysis that takes an option of that name (e.g. ``n_boot``). The
+        study's ``[analyses.options.<name>]`` tables come first; these win over them. Without
+        ``names``, the study's ``[analyses] names`` (default: all).
     """
+    spec = getattr(study, "analyses", None)
+    if names is None and spec is not None and spec.names is not None:
+        names = spec.names
     names = list(ANALYSES) if names is None else list(names)
     unknown = [n for n in names if n not in ANALYSES]
     if unknown:
@@ -52,8 +57,13 @@ def run_analyses(store, study=None, names=None, **options) -> list[AnalysisResul
         if name in names:
             fn = ANALYSES[name]
             accepted = inspect.signature(fn).parameters
-            results.append(fn(store, study, **{k: v for k, v in options.items()
-                                               if k in accepted}))
+            given = dict(spec.options.get(name, {})) if spec is not None else {}
+            unknown = sorted(set(given) - set(accepted) - {"store", "study"})
+            if unknown:
+                raise ValueError(f"analysis {name!r} has no option(s) {unknown}; its options: "
+                                 f"{', '.join(k for k in accepted if k not in ('store', 'study'))}")
+            given.update({k: v for k, v in options.items() if k in accepted})
+            results.append(fn(store, study, **given))
     return results
 
 

@@ -10,14 +10,17 @@ import pandas as pd
 from taskspace.study.analyses._common import (
     N_BOOT,
     AnalysisResult,
+    Interval,
     bootstrap,
     colours,
     end_model,
     fmt_ci,
     not_applicable,
+    percentile_interval,
     run_table,
 )
 from taskspace.study.analyses.figure import Figure, Panel, Series
+from taskspace.study.analyses.stats import verdict
 
 NAME = "contrastive"
 TITLE = "Contrastive learning on different data"
@@ -60,9 +63,19 @@ def contrastive(store, study=None, contrastive: str = "simclr", supervised: str 
     if diff[supervised].size:
         ratio = diff[contrastive].mean() / diff[supervised].mean()
         ci = bootstrap(diff[supervised], n_boot=n_boot, unit="pair")
+        # The ratio's interval: both sets of pairs resampled independently.
+        rng = np.random.default_rng(0)
+        a, b = diff[contrastive], diff[supervised]
+        ratio_ci = (percentile_interval([rng.choice(a, a.size).mean() /
+                                         rng.choice(b, b.size).mean() for _ in range(n_boot)])
+                    if min(a.size, b.size) > 1 else
+                    Interval.none(f"one {contrastive if a.size < 2 else supervised} pair"))
+        call = verdict(ratio, ratio_ci, None, expected="less", null=1.0)
         parts.append(f"{supervised} end models on different tasks "
-                     f"{fmt_ci(diff[supervised].mean(), ci)} (ratio {ratio:.3g})")
-        summary.update(supervised=float(diff[supervised].mean()), ratio=float(ratio))
+                     f"{fmt_ci(diff[supervised].mean(), ci)} (ratio "
+                     f"{fmt_ci(ratio, ratio_ci)}; verdict, ratio below 1: {call})")
+        summary.update(supervised=float(diff[supervised].mean()), ratio=float(ratio),
+                       ratio_ci=ratio_ci, verdict=call)
     else:
         parts.append(f"no {supervised} runs on different tasks to compare with")
     same = table.loc[(table["method"] == contrastive) & table["same_task"], "d_B"]

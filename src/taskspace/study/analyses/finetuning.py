@@ -6,29 +6,40 @@ import numpy as np
 import pandas as pd
 
 from taskspace.study.analyses._common import (
+    BOOT_SEED,
     N_BOOT,
     AnalysisResult,
+    Interval,
     bootstrap,
+    fmt,
     fmt_ci,
     not_applicable,
+    percentile_interval,
     run_table,
     spearman,
 )
 from taskspace.study.analyses.figure import Figure, Panel, Series
+from taskspace.study.analyses.stats import N_PERM, spearman_test, verdict
 
 NAME = "finetuning"
 TITLE = "Fine-tuning: how far it moves the model"
 
 
-def finetuning(store, study=None, n_boot: int = N_BOOT) -> AnalysisResult:
+def finetuning(store, study=None, n_boot: int = N_BOOT, n_perm: int = N_PERM) -> AnalysisResult:
     """For every run with a ``parent_step``: ``d_B`` between its first and last record and its
-    length (SPEC §6), against the parent's pre-training step. The finding compares the shortest
-    and the longest pre-training (means with bootstrap intervals over runs) and gives the
-    Spearman correlation of ``d_B`` with the pre-training step."""
-    from taskspace import bhattacharyya, length
+    length (SPEC §6), against the parent's pre-training step.
 
-    runs = run_table(store)
-    runs = runs[runs["parent_step"].notna() & (runs["n_records"] >= 2)].reset_index(drop=True)
+    The finding gives the mean ``d_B`` at each pre-training length (bootstrap over runs), whether
+    each parent met the plateau criterion at its last record (`episodic.plateau_table`: the
+    longest pre-training is meant to be a converged one), and the Spearman ρ between pre-training
+    step and ``d_B`` with a bootstrap interval over runs and a one-sided permutation p-value (the
+    paper predicts ρ < 0: longer pre-training, smaller moves). Verdict: `stats.verdict` on ρ."""
+    from taskspace import bhattacharyya, length
+    from taskspace.study.analyses.episodic import plateau_table
+
+    all_runs = run_table(store)
+    runs = all_runs[all_runs["parent_step"].notna() & (all_runs["n_records"] >= 2)]
+    runs = runs.reset_index(drop=True)
     if runs.empty:
         return not_applicable(NAME, TITLE, "the store has no fine-tuned run (a run with a "
                               "parent_step and at least 2 records)")
@@ -41,17 +52,34 @@ def finetuning(store, study=None, n_boot: int = N_BOOT) -> AnalysisResult:
                      "length": float(length(P))})
     table = pd.DataFrame(rows).sort_values(["parent_step", "run_id"]).reset_index(drop=True)
     steps = sorted(table["parent_step"].unique())
-    first = table.loc[table["parent_step"] == steps[0], "d_start_end"].to_numpy()
-    last = table.loc[table["parent_step"] == steps[-1], "d_start_end"].to_numpy()
-    rho = spearman(table["parent_step"], table["d_start_end"])
-    finding = (f"Fine-tuning from {steps[0]} pre-training steps moves the model by d_B = "
-               f"{fmt_ci(first.mean(), bootstrap(first, n_boot=n_boot))}, from {steps[-1]} steps "
-               f"by {fmt_ci(last.mean(), bootstrap(last, n_boot=n_boot))} ({len(table)} runs, "
-               f"bootstrap over runs); Spearman ρ between pre-training step and d_B = "
-               f"{rho:.3g}, mean length {table['length'].mean():.3g}.")
+    by_step = {s: table.loc[table["parent_step"] == s, "d_start_end"].to_numpy() for s in steps}
+    x, y = table["parent_step"].to_numpy(float), table["d_start_end"].to_numpy()
+    rho = spearman(x, y)
+    p = spearman_test(x, y, n_perm=n_perm, alternative="less").p_value
+    rng = np.random.default_rng(BOOT_SEED)
+    picks = rng.integers(0, len(table), size=(n_boot, len(table)))
+    # One run per pre-training length (one seed, one task): resampling runs then only reorders
+    # single values, and its interval says nothing.
+    rho_ci = (percentile_interval([spearman(x[i], y[i]) for i in picks])
+              if max(v.size for v in by_step.values()) > 1
+              else Interval.none("one run per pre-training length"))
+    call = verdict(rho, rho_ci, p, expected="less")
+    parents = all_runs[all_runs["run_id"].isin(set(table["parent_run"]))]
+    conv = plateau_table(store, parents)
+    means = ", ".join(f"{s} steps: {fmt_ci(v.mean(), bootstrap(v, n_boot=n_boot))}"
+                      for s, v in by_step.items())
+    finding = (f"Fine-tuning moves the model by d_B (mean over runs, bootstrap over runs) "
+               f"after {means} of pre-training ({len(table)} runs); Spearman ρ between "
+               f"pre-training step and d_B = {fmt_ci(rho, rho_ci)}, one-sided permutation "
+               f"p = {fmt(p, 2)}; mean length {table['length'].mean():.3g}. Parents meeting the "
+               f"plateau criterion at their last record: {int(conv['converged'].sum())} of "
+               f"{len(conv)}. Verdict: {call}.")
     return AnalysisResult(NAME, TITLE, table, _figure(table), finding,
-                          summary={"d_first": float(first.mean()), "d_last": float(last.mean()),
-                                   "spearman": rho})
+                          summary={"d_first": float(by_step[steps[0]].mean()),
+                                   "d_last": float(by_step[steps[-1]].mean()),
+                                   "spearman": rho, "spearman_ci": rho_ci, "p_value": p,
+                                   "parents_converged": int(conv["converged"].sum()),
+                                   "n_parents": len(conv), "verdict": call})
 
 
 def _figure(table: pd.DataFrame) -> Figure:

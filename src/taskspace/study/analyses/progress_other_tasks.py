@@ -20,6 +20,7 @@ from taskspace.study.analyses._common import (
     unique,
 )
 from taskspace.study.analyses.figure import Figure, Heatmap, Panel, Series
+from taskspace.study.analyses.stats import N_PERM, partial_spearman, spearman_test, verdict
 
 NAME = "progress_on_other_tasks"
 TITLE = "Progress on other tasks"
@@ -38,21 +39,35 @@ def class_diversity(store, classes) -> tuple[float, str]:
 
 
 def progress_on_other_tasks(store, study=None, method: str = "supervised",
-                            n_boot: int = N_BOOT) -> AnalysisResult:
+                            n_boot: int = N_BOOT, n_perm: int = N_PERM,
+                            tasks: list[str] | None = None) -> AnalysisResult:
     """For every training task A (runs of ``method``) and evaluation task B (every task of those
     runs), the progress on B (uniform start, B's samples and classes) of A's end models, against
     the progress on B of B's own end models.
 
     Table, one row per (A, B): ``overlap`` (fraction of B's classes in A), ``progress`` (mean over
     A's seeds), ``ci_low``/``ci_high`` (bootstrap over seeds), ``own_progress`` (B's runs on B),
-    ``relative`` (``progress / own_progress``), ``diversity_A``. The finding relates the mean
-    relative progress of A on the other tasks to A's class diversity (Spearman ρ, bootstrap over
-    seeds).
+    ``relative`` (``progress / own_progress``), ``diversity_A``, ``size_A`` (A's number of
+    classes).
+
+    The finding relates ``transfer(A)``, the mean relative progress of A on the tasks of its
+    size that share no class with it (else on the disjoint tasks of any size, else on all other
+    tasks), to A's class diversity **within a size**: Spearman ρ over the tasks of each size
+    with ≥ 3 tasks, and, pooled over sizes, the *stratified* ρ (the size-weighted mean of the
+    within-size ρ's, `stats.spearman_test` with ``strata=size``), so that bigger tasks
+    transferring more cannot produce the correlation. Intervals: percentile bootstrap over
+    seeds (A's runs resampled); p-values: one-sided permutation tests (``n_perm`` permutations
+    of diversity within sizes; the paper predicts ρ > 0). The partial Spearman ρ controlling
+    for size is reported beside it. Verdict: `stats.verdict` on the stratified ρ.
+
+    ``tasks`` restricts the training tasks A (and the evaluation tasks B) to these names.
     """
     from taskspace import progress
 
     runs = run_table(store)
     runs = runs[runs["method"] == method].reset_index(drop=True)
+    if tasks is not None:
+        runs = runs[runs["task"].isin(list(tasks))].reset_index(drop=True)
     tasks = task_classes(runs)
     if len(tasks) < 2:
         return not_applicable(NAME, TITLE, f"needs runs of method {method!r} on at least 2 "
@@ -74,17 +89,32 @@ def progress_on_other_tasks(store, study=None, method: str = "supervised",
     seeds = {a: list(runs.loc[runs["task"] == a, "run_id"]) for a in tasks}
     diversity = {a: class_diversity(store, c) for a, c in tasks.items()}
     diversity_kind = next(iter(diversity.values()))[1]
+    names = list(tasks)
+    div = np.array([diversity[a][0] for a in names])
+    size = np.array([len(tasks[a]) for a in names])
+    sizes = [k for k in sorted(set(size.tolist())) if (size == k).sum() >= 3]
+    # Transfer is measured on the tasks of A's size that share no class with A: on a task that
+    # shares classes, A's own training counts as transfer, and relative progress differs with
+    # the evaluation task's size, so a mix of sizes that varies with A would confound diversity.
+    # Fallbacks: disjoint tasks of any size, then all other tasks.
+    disjoint = {}
+    for a in names:
+        free = [b for b in names if b != a and not set(tasks[a]) & set(tasks[b])]
+        disjoint[a] = ([b for b in free if len(tasks[b]) == len(tasks[a])] or free
+                       or [b for b in names if b != a])
 
     def summarise(pick: dict[str, list[str]]):
         mean = {(a, b): np.mean([end[r][b] for r in pick[a]]) for a in tasks for b in tasks}
         rel = {(a, b): mean[a, b] / mean[b, b] if mean[b, b] > 0 else np.nan
                for a in tasks for b in tasks}
-        transfer = {a: np.nanmean([rel[a, b] for b in tasks if b != a]) for a in tasks}
-        rho = spearman([diversity[a][0] for a in tasks], [transfer[a] for a in tasks])
+        transfer = np.array([np.nanmean([rel[a, b] for b in disjoint[a]]) for a in names])
+        within = {k: spearman(div[size == k], transfer[size == k]) for k in sizes}
+        pooled = (spearman_test(div, transfer, strata=size, n_perm=0).statistic
+                  if sizes else np.nan)
         others = np.nanmean([rel[a, b] for a in tasks for b in tasks if a != b])
-        return mean, rel, transfer, rho, others
+        return mean, rel, transfer, within, pooled, others
 
-    mean, rel, transfer, rho, others = summarise(seeds)
+    mean, rel, transfer, within, pooled, others = summarise(seeds)
     rng = np.random.default_rng(BOOT_SEED)
     boots = []
     for _ in range(n_boot):
@@ -101,21 +131,44 @@ def progress_on_other_tasks(store, study=None, method: str = "supervised",
                          "overlap": len(set(ca) & set(cb)) / len(cb), "n_seeds": len(seeds[a]),
                          "progress": mean[a, b], "ci_low": lo, "ci_high": hi,
                          "own_progress": mean[b, b], "relative": rel[a, b],
-                         "diversity_A": diversity[a][0]})
+                         "diversity_A": diversity[a][0], "size_A": len(ca)})
     table = pd.DataFrame(rows)
-    others_ci = percentile_interval([o for *_, o in boots], why=why)
-    rho_ci = percentile_interval([r for *_, r, _ in boots], why=why)
-    most = max(tasks, key=lambda a: diversity[a][0])
+    others_ci = percentile_interval([b[-1] for b in boots], why=why)
+    by_size = []
+    for k in sizes:
+        test = spearman_test(div[size == k], transfer[size == k], n_perm=n_perm,
+                             alternative="greater")
+        ci = percentile_interval([b[3][k] for b in boots], why=why)
+        by_size.append({"size": k, "n_tasks": int((size == k).sum()), "spearman": within[k],
+                        "ci": ci, "p_value": test.p_value})
+    pooled_test = (spearman_test(div, transfer, strata=size, n_perm=n_perm, alternative="greater")
+                   if sizes else None)
+    pooled_p = pooled_test.p_value if pooled_test else np.nan
+    pooled_ci = percentile_interval([b[4] for b in boots], why=why)
+    partial = partial_spearman(div, transfer, size) if len(set(size.tolist())) > 1 else \
+        spearman(div, transfer)
+    call = verdict(pooled, pooled_ci, pooled_p)
+    most = names[int(np.argmax(div))]
+    per_size = "; ".join(
+        f"{s['n_tasks']} tasks of {s['size']} classes: ρ = {fmt_ci(s['spearman'], s['ci'])}, "
+        f"permutation p = {fmt(s['p_value'], 2)}" for s in by_size) or \
+        "no size has 3 or more tasks: no within-size correlation"
     finding = (f"Training on one task reaches on average {fmt_ci(others, others_ci)} of the "
                f"progress that a task's own training makes on it ({len(tasks)} tasks, method "
                f"{method}, bootstrap over seeds); the most diverse task ({most}, "
                f"{diversity_kind} {fmt(diversity[most][0])}) reaches "
-               f"{fmt(transfer[most])}. Rank correlation between a task's class diversity "
-               f"({diversity_kind}) and its mean relative progress on the other tasks: "
-               f"Spearman ρ = {fmt_ci(rho, rho_ci)}.")
+               f"{fmt(transfer[names.index(most)])} on the tasks of its size disjoint from it. "
+               f"Spearman ρ between a task's class diversity ({diversity_kind}) and its mean "
+               f"relative progress on the tasks of its size that share no class with it, within "
+               f"a size: "
+               f"{per_size}. Stratified by size: ρ = {fmt_ci(pooled, pooled_ci)}, "
+               f"permutation p = {fmt(pooled_p, 2)} (one-sided, diversity permuted within "
+               f"sizes); partial ρ controlling for size {fmt(partial)}. Verdict: {call}.")
     return AnalysisResult(NAME, TITLE, table, _figure(table, pd.concat(curves)), finding,
                           summary={"relative_progress": others, "relative_progress_ci": others_ci,
-                                   "spearman": rho, "spearman_ci": rho_ci})
+                                   "spearman": pooled, "spearman_ci": pooled_ci,
+                                   "p_value": pooled_p, "partial_spearman": partial,
+                                   "by_size": by_size, "verdict": call})
 
 
 #: Columns of the figure's grid: the heatmap takes 2 × 2 cells, one panel per training task the
