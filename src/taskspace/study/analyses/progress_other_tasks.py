@@ -200,7 +200,8 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     colour = colours(tasks)
     mean = curves.groupby(["train_task", "eval_task", "fraction"], sort=False)["progress"].mean()
     cells = small_multiple_cells(len(tasks))
-    last_row = max(r for r, _ in cells)
+    # the heatmap spans rows 0-1 even when every small multiple fits beside it in row 0
+    last_row = max(1, max(r for r, _ in cells))
     # one y range for all small multiples, so that their curves compare at a glance
     lo, hi = float(np.nanmin(mean.to_numpy())), float(np.nanmax(mean.to_numpy()))
     pad = 0.05 * (hi - lo) if hi > lo else 0.05
