@@ -27,8 +27,10 @@ class TrainingProgress:
         self._progress = None
         if enabled:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(bar_width=24),
-                MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TextColumn("eta"),
+                # The description holds the task's name: user text, never read as markup.
+                TextColumn("{task.description}", style="bold", markup=False),
+                BarColumn(bar_width=24), MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}", markup=False), TextColumn("eta"),
                 TimeRemainingColumn(),
             )
             self._task = self._progress.add_task(description, total=total, completed=start,

@@ -114,6 +114,7 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
         The same store and records whichever way the runs were trained.
     """
     from rich.console import Console
+    from rich.text import Text
 
     if workers is not None or scheduler is not None:
         from taskspace.study.distributed_runner import run_study_distributed
@@ -145,7 +146,9 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
     for i, run in enumerate(planned, 1):
         elapsed = time.perf_counter() - started
         label = f"[{i:>{width}}/{len(planned)}] {run.key}"
-        console.print(f"{label} [dim]({_clock(elapsed)} elapsed)[/]", highlight=False)
+        # Run keys hold task names (user text): styled by Text, never parsed as markup.
+        console.print(Text.assemble(label, " ", (f"({_clock(elapsed)} elapsed)", "dim")),
+                      highlight=False)
         before = _n_records(store)
         try:
             run_id = train_run(store, split, tasks[run.task], run.method, run.network,
@@ -159,11 +162,11 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
             trained += 1
         else:
             skipped += 1
-            console.print("  [dim]complete, skipped[/]", highlight=False)
+            console.print(Text("  complete, skipped", style="dim"), highlight=False)
         (out / RUNS_FILE).write_text(json.dumps(run_ids, indent=1), encoding="utf-8")
     seconds = time.perf_counter() - started
     console.print(f"{len(planned)} runs ({trained} trained, {skipped} already complete) in "
-                  f"{_clock(seconds)}; store: {out / 'store'}", highlight=False)
+                  f"{_clock(seconds)}; store: {out / 'store'}", highlight=False, markup=False)
     return StudyRun(out, out / "store", run_ids, trained, skipped, seconds)
 
 
