@@ -30,3 +30,115 @@ def test_bad_option_is_one_clear_error():
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     assert "seeds" in out.stderr
+
+
+# ------------------------------------------------------------------ user text is never markup
+def _bracket_store(path):
+    """A store whose task and class names are rich markup tags."""
+    import numpy as np
+
+    from taskspace import Store
+    from tests.helpers import random_models
+
+    store = Store.create(path, np.arange(12) % 3, ["[red]a", "b[/]", "c"])
+    rng = np.random.default_rng(0)
+    for task, classes in (("[/red]t", None), ("u[b]", ["[red]a", "b[/]"]), ("v", ["b[/]", "c"])):
+        for seed in (0, 1):
+            run = store.add_run(task=task, classes=classes, method="supervised", seed=seed)
+            store.append(run, random_models(rng, (4, 12, 3)), [0, 1, 2, 3])
+    return store
+
+
+def test_user_text_with_brackets_is_printed_as_it_is(tmp_path):
+    """Paths, queries, task and class names and error texts with brackets are printed verbatim,
+    one line per error, never a MarkupError traceback nor a swallowed "[...]"."""
+    for name in ("x/[/red]nostore", "x/[red]nostore"):
+        out = run("info", str(tmp_path / name))
+        assert out.returncode == 1
+        assert out.stderr.splitlines() == [f"error: store {tmp_path / name} does not exist"]
+    store = _bracket_store(tmp_path / "[b]s")
+    out = run("info", str(store.path))
+    assert out.returncode == 0, out.stderr
+    assert f"{store.path}: 6 runs" in out.stdout
+    assert "[/red]t" in out.stdout and "u[b]" in out.stdout
+    query = "task == '[/x]'"
+    for command in ("distances", "embed"):
+        out = run(command, str(store.path), "--query", query)
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert out.stderr.splitlines() == [
+            f"error: no model of store {store.path} matches query {query!r}"]
+    # A library message holding brackets (the allowed range of --landmarks) keeps them.
+    out = run("embed", str(store.path), "--landmarks", "3", "--components", "5")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "[" in out.stderr, out.stderr
+    out = run("analyze", str(store.path))
+    assert out.returncode == 0, out.stderr
+    assert "Progress on other tasks: " in out.stdout and "[/red]t" in out.stdout
+
+
+def test_embed_writes_beside_the_store_and_says_when_landmarks_are_capped(tmp_path):
+    store = _bracket_store(tmp_path / "study" / "store")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    out = subprocess.run([sys.executable, "-m", "taskspace", "embed", str(store.path), "-k", "2",
+                          "--landmarks", "1000"], capture_output=True, text=True, timeout=300,
+                         cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    target = tmp_path / "study" / "embedding.npz"
+    assert target.is_file() and not list(elsewhere.iterdir())     # the rule of `report`
+    lines = out.stdout.splitlines()
+    assert "--landmarks 1000 is more than the 24 models selected: using all 24 as landmarks" \
+        in lines
+    assert any(line.endswith(f"→ {target}") for line in lines), out.stdout
+
+
+def test_info_on_a_study_folder_suggests_its_store(tmp_path):
+    _bracket_store(tmp_path / "demo" / "store")
+    out = run("info", str(tmp_path / "demo"))
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        f"error: {tmp_path / 'demo'} is not a taskspace store (no zarr.json); did you mean "
+        f"{tmp_path / 'demo' / 'store'}?"]
+
+
+# ------------------------------------------------------------------ help
+def test_help_is_plain_text_with_named_metavars():
+    out = run("run", "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    assert "Usage: python -m taskspace run [OPTIONS] STUDY_FILE" in text
+    assert "Apply the study's [quick] overrides" in text          # not swallowed as markup
+    assert "--out DIR" in text
+    for command in ("demo", "run", "analyze", "report", "info", "import-h5", "distances",
+                    "embed"):
+        out = run(command, "--help")
+        assert out.returncode == 0, out.stderr
+        for leftover in ("``", "<bool>", "<int range>", "<int>", "<str>", "{", "╭"):
+            assert leftover not in out.stdout, (command, leftover, out.stdout)
+    out = run("demo", "--help")
+    assert "studies/digits-demo.toml" in out.stdout                # never split at a hyphen
+    assert "--seeds N" in out.stdout and "--out DIR" in out.stdout
+
+
+# ------------------------------------------------------------------ import cost
+HEAVY = ("torch", "plotly", "sklearn", "zarr", "pandas", "scipy", "numba", "matplotlib")
+
+
+def _modules_after(args, cwd):
+    code = ("import sys\nfrom taskspace.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         timeout=120, cwd=cwd)
+    return out.stderr.strip().splitlines()[-1]
+
+
+def test_help_and_bad_arguments_import_nothing_heavy(tmp_path):
+    """`--help` and a call with a bad argument answer before any heavy module is imported (they
+    took 2.7 s of imports before)."""
+    missing = str(tmp_path / "missing")
+    for args in (["--help"], ["info", "--help"], ["run", "--help"], ["embed", "--help"],
+                 ["info", missing], ["analyze", missing], ["report", missing],
+                 ["run", str(tmp_path / "missing.toml")], ["embed", missing, "--out", "e.txt"],
+                 ["embed", missing], ["import-h5", missing, missing]):
+        assert _modules_after(args, tmp_path) == "[]", args

@@ -5,59 +5,67 @@ measures that space with information geometry (see SPEC.md): Bhattacharyya dista
 product of spheres, progress towards the truth, trajectory lengths and comparisons, and InPCA.
 """
 
-from taskspace._version import __version__
-from taskspace.geometry import (
-    InPCA,
-    average,
-    bhattacharyya,
-    compare_trajectories,
-    distance_to_trajectory,
-    exp_map,
-    frechet_distance,
-    geodesic_distance,
-    hellinger,
-    interpolate,
-    length,
-    log_map,
-    pairwise_distances,
-    progress,
-    reparameterize,
-    symmetric_kl,
-    velocity,
-)
-from taskspace.record import Recorder, checkpoint_schedule
-from taskspace.store import Store
+from __future__ import annotations
 
-__all__ = [
-    "InPCA",
-    "Recorder",
-    "Store",
-    "__version__",
-    "average",
-    "bhattacharyya",
-    "checkpoint_schedule",
-    "compare_trajectories",
-    "distance_to_trajectory",
-    "exp_map",
-    "frechet_distance",
-    "geodesic_distance",
-    "hellinger",
-    "interpolate",
-    "length",
-    "log_map",
-    "pairwise_distances",
-    "progress",
-    "reparameterize",
-    "symmetric_kl",
-    "train_run",
-    "velocity",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+from taskspace._version import __version__  # noqa: F401 (in __all__, built below)
+
+# The public names are imported on first use (PEP 562), not with the package: `import taskspace`
+# and every `taskspace ...` command, `--help` included, would otherwise pay for NumPy, SciPy,
+# scikit-learn, numba, Zarr and pandas (2.7 s on two cores) before reading a single argument.
+_GEOMETRY = ("InPCA", "average", "bhattacharyya", "compare_trajectories", "distance_to_trajectory",
+             "exp_map", "frechet_distance", "geodesic_distance", "hellinger", "interpolate",
+             "length", "log_map", "pairwise_distances", "progress", "reparameterize",
+             "symmetric_kl", "velocity")
+#: Public name → the module that defines it.
+_HOMES = {**dict.fromkeys(_GEOMETRY, "taskspace.geometry"),
+          "Recorder": "taskspace.record", "checkpoint_schedule": "taskspace.record",
+          "Store": "taskspace.store", "train_run": "taskspace.methods"}
+
+__all__ = sorted([*_HOMES, "__version__"])
+
+if TYPE_CHECKING:   # what static tools see: the names as if imported here
+    from taskspace.geometry import (  # noqa: F401
+        InPCA,
+        average,
+        bhattacharyya,
+        compare_trajectories,
+        distance_to_trajectory,
+        exp_map,
+        frechet_distance,
+        geodesic_distance,
+        hellinger,
+        interpolate,
+        length,
+        log_map,
+        pairwise_distances,
+        progress,
+        reparameterize,
+        symmetric_kl,
+        velocity,
+    )
+    from taskspace.methods import train_run  # noqa: F401
+    from taskspace.record import Recorder, checkpoint_schedule  # noqa: F401
+    from taskspace.store import Store  # noqa: F401
 
 
-def __getattr__(name):
-    # Training pulls in torch; keep `import taskspace` (and the geometry) free of it until asked.
-    if name == "train_run":
-        from taskspace.methods import train_run
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        # `import taskspace; taskspace.geometry.X` worked while the package imported its
+        # subpackages eagerly: a subpackage is still found by attribute.
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+        raise AttributeError(f"module 'taskspace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value     # found once; later lookups are plain attribute reads
+    return value
 
-        return train_run
-    raise AttributeError(f"module 'taskspace' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

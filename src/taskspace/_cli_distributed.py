@@ -17,15 +17,17 @@ from taskspace._console import make_console
 
 console = make_console()
 
-_STORE = typer.Argument(..., help="The taskspace store (a directory).")
-_QUERY = typer.Option(None, "--query", "-q",
+_STORE = typer.Argument(..., metavar="STORE", help="The taskspace store (a directory).")
+_QUERY = typer.Option(None, "--query", "-q", metavar="QUERY",
                       help="pandas query over the model table, e.g. \"task == 'a'\".")
-_METRIC = typer.Option("bhattacharyya", "--metric", help="bhattacharyya, hellinger or geodesic.")
-_SCHEDULER = typer.Option(None, "--scheduler",
+_METRIC = typer.Option("bhattacharyya", "--metric", metavar="NAME",
+                       help="bhattacharyya, hellinger or geodesic.")
+_SCHEDULER = typer.Option(None, "--scheduler", metavar="ADDR",
                           help="Address of a running Dask scheduler (tcp://host:8786).")
-_WORKERS = typer.Option(None, "--workers", min=1,
+_WORKERS = typer.Option(None, "--workers", min=1, metavar="N",
                         help="Start a local Dask cluster of N worker processes.")
-_TILE = typer.Option(None, "--tile", min=1, help="Models per tile side (default: automatic).")
+_TILE = typer.Option(None, "--tile", min=1, metavar="T",
+                     help="Models per tile side (default: automatic).")
 #: Largest collection whose distance range `distances` reads back from the cache to print.
 RANGE_MAX_MODELS = 20_000
 
@@ -93,22 +95,27 @@ def distances(
 
 def embed(
     store: Path = _STORE, query: str | None = _QUERY, metric: str = _METRIC,
-    components: int = typer.Option(3, "--components", "-k", min=1, help="Number of axes."),
-    out: Path = typer.Option(Path("embedding.npz"), "--out", help="Output: .npz or .csv."),
+    components: int = typer.Option(3, "--components", "-k", min=1, metavar="K",
+                                   help="Number of axes."),
+    out: Path = typer.Option(None, "--out", metavar="FILE", help="Output: .npz or .csv "
+                             "(default: embedding.npz beside the store)."),
     out_of_core: bool = typer.Option(False, "--out-of-core",
                                      help="Stream the cached matrix; never hold it in memory."),
     landmarks: int | None = typer.Option(
-        None, "--landmarks", min=1,
+        None, "--landmarks", min=1, metavar="L",
         help="Fit on L landmark models only, place the rest out of sample (needs M·L distances: "
              "from the cache when it holds every model, else computed from the predictions)."),
-    rule: str = typer.Option("farthest", "--rule",
+    rule: str = typer.Option("farthest", "--rule", metavar="RULE",
                              help="Landmark rule: farthest (farthest-point) or stratified (by run "
                                   "and progress; one pass over the predictions)."),
     scheduler: str | None = _SCHEDULER, workers: int | None = _WORKERS, tile: int | None = _TILE,
 ) -> None:
-    """InPCA embedding of a store's models (computing missing distances first)."""
-    from taskspace.geometry.inpca import InPCA
+    """InPCA embedding of a store's models (computing missing distances first).
 
+    The embedding is written beside the store (as the report is) unless --out says otherwise;
+    the path is printed.
+    """
+    out = out if out is not None else store.parent / "embedding.npz"
     if out.suffix not in (".npz", ".csv"):
         raise ValueError(f"--out must end in .npz or .csv, got {out.name!r}")
     if out_of_core and landmarks is not None:
@@ -116,6 +123,13 @@ def embed(
     if out_of_core and metric in ("hellinger", "geodesic"):
         raise ValueError("--out-of-core supports --metric bhattacharyya only (the cache holds d, "
                          "InPCA needs d² for the other metrics)")
+    if landmarks is not None:
+        from taskspace.geometry.landmarks import RULES
+
+        if rule not in RULES:
+            raise ValueError(f"--rule must be one of {', '.join(RULES)}, got {rule!r}")
+    if not store.exists():
+        raise FileNotFoundError(f"no taskspace store at {store}: the path does not exist")
     if landmarks is not None:
         res, ids = _landmark_fit(store, query, metric, landmarks, rule, components, scheduler,
                                  workers, tile)
@@ -126,6 +140,8 @@ def embed(
                       f"landmarks, {len(values)} axes → {out}")
         _print_axes(values, model.explained_stress_, "of the landmarks' stress")
         return
+    from taskspace.geometry.inpca import InPCA
+
     D, ids = _compute(store, query, metric, scheduler, workers, tile, materialise=not out_of_core)
     if metric in ("hellinger", "geodesic"):
         D = D * D   # InPCA is classical MDS on the squared metric (SPEC §10)
@@ -172,6 +188,9 @@ def _landmark_fit(store_path: Path, query, metric, n_landmarks, rule, components
     X, table = store.collection(query)
     ids = list(table["model_id"])
     L = min(n_landmarks, len(ids))
+    if L < n_landmarks:
+        console.print(f"--landmarks {n_landmarks} is more than the {len(ids)} models selected: "
+                      f"using all {len(ids)} as landmarks")
     cached = set(cached_ids(store.path, metric)) if metric == "bhattacharyya" else set()
     if cached.issuperset(ids):
         D = _cached_view(store_path, metric, ids)

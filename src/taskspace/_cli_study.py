@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from taskspace._console import make_console
+from taskspace._console import make_console, styled
 
 console = make_console()
 
@@ -20,11 +19,11 @@ def _analyze_and_report(store_path: Path, study, report_path: Path, figures: Pat
     from taskspace.store import Store
     from taskspace.study.analyses import run_analyses
 
-    console.print("[bold]analyses[/]", highlight=False)
+    console.print(styled(("analyses", "bold")))
     store = Store.open(store_path)
     results = run_analyses(store, study)
     for r in results:
-        console.print(f"  [bold]{r.title}[/]: {r.finding}", highlight=False)
+        console.print(styled("  ", (r.title, "bold"), ": ", r.finding))
     path = write_report(store, results, study.source if study else None, report_path)
     if figures is not None:
         write_figures(results, figures)
@@ -37,23 +36,26 @@ def run_and_report(study, out: Path, workers: int | None = None,
     from taskspace.study import run_study
 
     mode = " (quick)" if study.quick else ""
-    console.print(f"[bold]study {study.name}{mode}[/] → {out}", highlight=False)
+    console.print(styled((f"study {study.name}{mode}", "bold"), f" → {out}"))
     run = run_study(study, out, console=console, workers=workers, scheduler=scheduler)
     return _analyze_and_report(run.store_path, study, out / "report.html", out / "figures")
 
 
 def run(
-    study_file: Path = typer.Argument(..., help="The study config (TOML), e.g. "
-                                      "studies/fashion-mnist.toml."),
-    out: Path = typer.Option(None, "--out", help="Output folder (default: ./<study name>)."),
+    study_file: Path = typer.Argument(..., metavar="STUDY_FILE", help="The study config "
+                                      "(TOML), e.g. studies/fashion-mnist.toml."),
+    out: Path = typer.Option(None, "--out", metavar="DIR",
+                             help="Output folder (default: ./<study name>)."),
     quick: bool = typer.Option(False, "--quick", help="Apply the study's [quick] overrides: "
                                "fewer samples, steps and seeds."),
-    workers: int = typer.Option(None, "--workers", min=1, help="Train on a local Dask cluster "
-                                "of N worker processes, one run each at a time (torch threads "
-                                "per run: cores / N). Needs the `distributed` extra."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Train on the Dask cluster at this "
-                                  "address (tcp://host:8786); workers must see --out and the "
-                                  "data at the same paths."),
+    workers: int = typer.Option(None, "--workers", min=1, metavar="N",
+                                help="Train on a local Dask cluster of N worker processes, one "
+                                "run each at a time (torch threads per run: cores / N). Needs "
+                                "the `distributed` extra."),
+    scheduler: str = typer.Option(None, "--scheduler", metavar="ADDR",
+                                  help="Train on the Dask cluster at this address "
+                                  "(tcp://host:8786); workers must see --out and the data at "
+                                  "the same paths."),
 ) -> None:
     """Train and record every run of a study, then analyse it and write the report.
 
@@ -61,43 +63,51 @@ def run(
     again after a crash or with more runs added to the study. With --workers or --scheduler each
     run is a Dask task; the store is the same.
     """
-    from taskspace.study import load_study
-
     if workers is not None and scheduler is not None:
         raise ValueError("give --workers (a local cluster) or --scheduler (an existing one), "
                          "not both")
+    if not study_file.is_file():
+        raise FileNotFoundError(f"study config {study_file} does not exist")
+    from taskspace.study import load_study
+
     study = load_study(study_file, quick=quick)
     out = out if out is not None else Path(study.name + ("-quick" if quick else ""))
     report = run_and_report(study, out, workers=workers, scheduler=scheduler)
-    console.print(f"report: {report}", highlight=False)
+    console.print(f"report: {report}")
 
 
 def analyze(
-    store: Path = typer.Argument(..., help="A store written by `taskspace run` (or any store)."),
+    store: Path = typer.Argument(..., metavar="STORE",
+                                 help="A store written by `taskspace run` (or any store)."),
 ) -> None:
     """Run the paper's analyses on a store and print each finding."""
+    _check_store(store)
     from taskspace.store import Store
     from taskspace.study import study_of_store
     from taskspace.study.analyses import run_analyses
 
-    _check_store(store)
     results = run_analyses(Store.open(store), study_of_store(store))
     for r in results:
-        console.print(f"[bold]{r.title}[/]: {r.finding}", highlight=False)
+        console.print(styled((r.title, "bold"), ": ", r.finding))
 
 
 def report(
-    store: Path = typer.Argument(..., help="A store written by `taskspace run` (or any store)."),
-    out: Path = typer.Option(None, "--out", help="The HTML file (default: report.html beside "
-                             "the store)."),
+    store: Path = typer.Argument(..., metavar="STORE",
+                                 help="A store written by `taskspace run` (or any store)."),
+    out: Path = typer.Option(None, "--out", metavar="FILE", help="The HTML file (default: "
+                             "report.html beside the store)."),
 ) -> None:
-    """Run the analyses and write the self-contained HTML report (and PNG/PDF figures)."""
+    """Run the analyses and write the self-contained HTML report (and PNG/PDF figures).
+
+    The report goes beside the store unless --out says otherwise, and the figures into figures/
+    beside the report; the path is printed.
+    """
+    _check_store(store)
     from taskspace.study import study_of_store
 
-    _check_store(store)
     out = out if out is not None else store.parent / "report.html"
     path = _analyze_and_report(store, study_of_store(store), out, out.parent / "figures")
-    console.print(f"report: {path}", highlight=False)
+    console.print(f"report: {path}")
 
 
 def _check_store(path: Path) -> None:
@@ -118,21 +128,22 @@ def _human(n: float) -> str:
 
 
 def info(
-    store: Path = typer.Argument(..., help="A taskspace store."),
+    store: Path = typer.Argument(..., metavar="STORE", help="A taskspace store."),
 ) -> None:
     """The store's probe set, label space, hashes and size, and a table of its runs."""
+    _check_store(store)
+    from rich.table import Table
+
     from taskspace.store import Store
 
-    _check_store(store)
     s = Store.open(store)
     runs = s.runs("run")
     n_models = int(runs["n_records"].sum()) if len(runs) else 0
-    console.print(f"[bold]{s.path}[/]: {len(runs)} runs, {n_models} models, "
-                  f"N={s.n_samples} probe samples, C={s.n_classes} classes, {s.dtype}, "
-                  f"{_human(_size(s.path))} on disk", highlight=False,
-                  soft_wrap=True)
-    console.print(f"probe hash        {s.probe_hash}", highlight=False, soft_wrap=True)
-    console.print(f"label-space hash  {s.label_space_hash}", highlight=False, soft_wrap=True)
+    console.print(styled((str(s.path), "bold"), f": {len(runs)} runs, {n_models} models, "
+                         f"N={s.n_samples} probe samples, C={s.n_classes} classes, {s.dtype}, "
+                         f"{_human(_size(s.path))} on disk"))
+    console.print(f"probe hash        {s.probe_hash}")
+    console.print(f"label-space hash  {s.label_space_hash}")
     table = Table("task", "method", "seed", "network", "records", title="runs",
                   title_justify="left")
     # Ids are copied from here into queries and commands: never fold them.
@@ -157,38 +168,43 @@ def _read_list(path: Path):
 
 
 def import_h5(
-    directory: Path = typer.Argument(..., help="Folder of task folders holding preds_<seed>.h5."),
-    store: Path = typer.Argument(..., help="The store to import into."),
-    labels: Path = typer.Option(None, "--labels", help="Probe labels (.npy, .json or one per "
-                                "line), to create STORE when it does not exist."),
-    class_names: Path = typer.Option(None, "--class-names", help="Class names (.json or one "
-                                     "per line), to create STORE when it does not exist."),
-    method: str = typer.Option("supervised", "--method", help="Method recorded for every run."),
-    pattern: str = typer.Option("preds_*.h5", "--pattern", help="File name pattern; * is the "
-                                "seed."),
-    dataset_key: str = typer.Option("data", "--dataset-key", help="HDF5 dataset of the "
-                                    "(T, N, C) predictions."),
-    network: str = typer.Option(None, "--network", help="Network recorded with every run."),
+    directory: Path = typer.Argument(..., metavar="DIR",
+                                     help="Folder of task folders holding preds_<seed>.h5."),
+    store: Path = typer.Argument(..., metavar="STORE", help="The store to import into."),
+    labels: Path = typer.Option(None, "--labels", metavar="FILE", help="Probe labels (.npy, "
+                                ".json or one per line), to create STORE when it does not exist."),
+    class_names: Path = typer.Option(None, "--class-names", metavar="FILE", help="Class names "
+                                     "(.json or one per line), to create STORE when it does not "
+                                     "exist."),
+    method: str = typer.Option("supervised", "--method", metavar="NAME",
+                               help="Method recorded for every run."),
+    pattern: str = typer.Option("preds_*.h5", "--pattern", metavar="GLOB",
+                                help="File name pattern; * is the seed."),
+    dataset_key: str = typer.Option("data", "--dataset-key", metavar="NAME",
+                                    help="HDF5 dataset of the (T, N, C) predictions."),
+    network: str = typer.Option(None, "--network", metavar="NAME",
+                                help="Network recorded with every run."),
 ) -> None:
     """Import HDF5 prediction files (the paper's published layout) into a store.
 
     Importing again completes interrupted runs and skips complete ones.
     """
-    from taskspace.store import Store
-    from taskspace.store import import_h5 as _import
-
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a folder")
     if not store.exists():
         if labels is None or class_names is None:
             raise ValueError(f"store {store} does not exist; give --labels and --class-names "
                              "to create it")
+    from taskspace.store import Store
+    from taskspace.store import import_h5 as _import
+
+    if not store.exists():
         Store.create(store, _read_list(labels), [str(c) for c in _read_list(class_names)])
     started = time.perf_counter()
     ids = _import(directory, str(store), method=method, pattern=pattern,
                   dataset_key=dataset_key, network=network)
     console.print(f"imported {len(ids)} runs into {store} in "
-                  f"{time.perf_counter() - started:.1f} s", highlight=False)
+                  f"{time.perf_counter() - started:.1f} s")
 
 
 def demo(out: Path, seeds: int) -> Path:
@@ -198,8 +214,7 @@ def demo(out: Path, seeds: int) -> Path:
     study = load_study(DEMO_STUDY, overrides={"all_runs": {"seeds": list(range(seeds))}})
     started = time.perf_counter()
     path = run_and_report(study, out)
-    console.print(f"demo finished in {time.perf_counter() - started:.0f} s; report: {path}",
-                  highlight=False)
+    console.print(f"demo finished in {time.perf_counter() - started:.0f} s; report: {path}")
     return path
 
 

@@ -2,6 +2,13 @@
 
 Errors from bad input are printed as one clear line and exit with status 1; `--debug` shows the
 traceback instead.
+
+Help is click's plain text (``rich_markup_mode=None``): nothing in a help string is read as markup
+(``[quick]`` stays), paragraphs are re-flowed evenly, flags show no type and every value shows a
+named metavar (``--landmarks L``) instead of typer's ``<int range>``. Each command imports what it
+needs only after its arguments are checked, so ``--help`` and a bad argument cost the import of
+typer alone (``tests/test_cli.py`` checks that torch, plotly, scikit-learn, zarr and pandas stay
+out).
 """
 
 from __future__ import annotations
@@ -11,15 +18,26 @@ from pathlib import Path
 
 import typer
 
-from taskspace._console import make_console
+from taskspace._cli_help import Command, Group
+from taskspace._console import make_console, styled
 from taskspace._version import __version__
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """Every command is a :class:`taskspace._cli_help.Command` (click's usage conventions)."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or Command, **kwargs)
+
+
+app = _App(
     name="taskspace",
     help="The picture of the space of learning tasks: information geometry of trained networks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=Group,
 )
 console = make_console()
 err_console = make_console(stderr=True)
@@ -45,13 +63,15 @@ def _root(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("taskspace-demo"), "--out", help="Folder for the results."),
-    seeds: int = typer.Option(2, "--seeds", min=1, help="Training runs per task and method."),
+    out: Path = typer.Option(Path("taskspace-demo"), "--out", metavar="DIR",
+                             help="Folder for the results."),
+    seeds: int = typer.Option(2, "--seeds", min=1, metavar="N",
+                              help="Training runs per task and method."),
 ) -> None:
     """The whole pipeline on the built-in 8×8 digits, in a few minutes on a CPU.
 
-    Runs the study ``digits-demo`` (shipped with taskspace; see ``studies/digits-demo.toml``):
-    five tasks, supervised learning, fine-tuning, Prototypical Networks and SimCLR, each run
+    Runs the study digits-demo (shipped with taskspace; see studies/digits-demo.toml): five
+    tasks, supervised learning, fine-tuning, Prototypical Networks and SimCLR, each run
     recorded into a store; then the analyses of the paper and the interactive HTML report.
     Prints where the report is.
     """
@@ -85,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         if _state["debug"] or "--debug" in (argv if argv is not None else sys.argv):
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(styled(("error:", "bold red"), " ", str(exc)))
         sys.exit(1)
 
 

@@ -133,7 +133,7 @@ def train_run(store, split, task, method: str = "supervised", network: str | Non
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     if run_id is None:
         stem = "".join(ch if ch.isalnum() or ch in "._-" else "_"
-                       for ch in f"{task.name}-{method}-seed{cfg.seed}")[:100]
+                       for ch in f"{task.name}-{method}-seed{cfg.seed}")[:100].lstrip("._-")
         run_id = f"{stem}-{digest[:10]}"
     ckpt = _checkpoint.RunCheckpoints(root, run_id)
 

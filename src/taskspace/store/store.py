@@ -272,8 +272,9 @@ class Store:
             "created": _meta.now(), "taskspace_version": __version__,
         }
         if run_id is None:
+            # A task named "[x]" must still give a valid id: no leading '_', '.' or '-'.
             stem = "".join(ch if ch.isalnum() or ch in "._-" else "_"
-                           for ch in f"{task}-{method}-seed{seed}")[:100]
+                           for ch in f"{task}-{method}-seed{seed}")[:100].lstrip("._-")
             run_id = f"{stem}-{_meta.run_digest(info) if resume else uuid.uuid4().hex[:8]}"
         _meta.check_name("run id", run_id)
         if resume and (self.path / "runs" / run_id / "zarr.json").is_file():
