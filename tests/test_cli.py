@@ -142,3 +142,20 @@ def test_help_and_bad_arguments_import_nothing_heavy(tmp_path):
                  ["run", str(tmp_path / "missing.toml")], ["embed", missing, "--out", "e.txt"],
                  ["embed", missing], ["import-h5", missing, missing]):
         assert _modules_after(args, tmp_path) == "[]", args
+
+
+def test_study_progress_prints_run_keys_literally(capsys):
+    """The live view of a study on a cluster and the training bar take task names as text."""
+    from taskspace._console import make_console
+    from taskspace.methods._progress import TrainingProgress
+    from taskspace.study._live import StudyView
+
+    with StudyView(["[/red]a", "b[x]"], make_console()) as view:
+        view.event({"key": "[/red]a", "step": 1, "total": 4, "t": 0.0, "start": True})
+        view.finished("[/red]a", {"trained": True, "steps": 4, "seconds": 1.0})
+        view.finished("b[x]", {"trained": False})
+    with TrainingProgress("supervised · [/red]a", 10, 0) as bar:
+        bar.update(5, {"train_loss": 0.5})
+    lines = capsys.readouterr().out.splitlines()
+    assert "done [/red]a: 4 steps in 1.0 s (4 steps/s)" in lines
+    assert "complete, skipped: b[x]" in lines

@@ -17,6 +17,7 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 
 class StudyView:
@@ -30,10 +31,12 @@ class StudyView:
         self.base: dict[str, tuple[int, float]] = {}   # key -> (step, time) when it (re)started
         self.speed: dict[str, float] = {}
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
+            # Descriptions are run keys, which hold task names: user text, never markup.
+            TextColumn("{task.description}", markup=False), BarColumn(bar_width=24),
+            MofNCompleteColumn(), TextColumn("{task.fields[info]}", markup=False),
+            TimeRemainingColumn(), console=console,
             transient=True)
-        self.total = self.progress.add_task("[bold]runs[/]", total=self.n, info="")
+        self.total = self.progress.add_task("runs", total=self.n, info="")
         self._counts()
 
     def __enter__(self):
@@ -80,9 +83,9 @@ class StudyView:
         self.done += 1
         if result["trained"]:
             rate = result["steps"] / result["seconds"] if result["seconds"] > 0 else math.nan
-            line = (f"[green]done[/] {key}: {result['steps']} steps in "
-                    f"{result['seconds']:.1f} s ({rate:,.0f} steps/s)")
+            line = Text.assemble(("done", "green"), f" {key}: {result['steps']} steps in "
+                                 f"{result['seconds']:.1f} s ({rate:,.0f} steps/s)")
         else:
-            line = f"[dim]complete, skipped: {key}[/]"
+            line = Text(f"complete, skipped: {key}", style="dim")
         self.console.print(line, highlight=False)
         self._counts()

@@ -116,7 +116,8 @@ def run_study_distributed(study: StudyConfig, out, *, n_workers: int | None = No
     (out / RUNS_FILE).write_text(json.dumps(run_ids, indent=1), encoding="utf-8")
     seconds = time.perf_counter() - started
     console.print(f"{len(planned)} runs ({graph.trained} trained, {graph.skipped} already "
-                  f"complete) in {_clock(seconds)}; store: {out / 'store'}", highlight=False)
+                  f"complete) in {_clock(seconds)}; store: {out / 'store'}", highlight=False,
+                  markup=False)
     return StudyRun(out, out / "store", run_ids, graph.trained, graph.skipped, seconds)
 
 
