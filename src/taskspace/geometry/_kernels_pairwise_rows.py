@@ -15,9 +15,11 @@ the pair's running quantity:
 * ``d_G``: ``Σ_n θ_n²``, ``θ_n = 2·asin(sqrt(s_n)/2)``.
 
 Threads split the samples of a chunk (each adds to its own matrix of sums), so tiles can be large
-and need no balancing. This replaced a BLAS (dgemm) Gram path for d_B: OpenBLAS serialises
-concurrent single-threaded calls, and its own threads, spinning between calls, slowed ours down;
-on this 2-core machine it was slower and erratic (0.06-0.9 s for the same 2.6e9 multiply-adds).
+and need no balancing. For d_B from ``pairwise.GRAM_MIN_CLASSES`` classes on (and with
+``precision="float32"``) ``_pairwise_blas`` is used instead: BLAS Gram matrices per sample, with
+BLAS limited to one thread while our threads split the samples. An earlier BLAS path, whose
+OpenBLAS threads spun between calls beside ours, was erratic on two cores (0.06-0.9 s for the
+same 2.6e9 multiply-adds); with one owner of the threads it is not (docs/decisions.md).
 """
 
 from __future__ import annotations
