@@ -116,16 +116,18 @@ def test_memmap_input_matches_in_memory(tmp_path, dtype, n_classes):
     del mm
     on_disk = np.load(tmp_path / "x.npy", mmap_mode="r")
     for metric in METRICS:
+        # d_J's bilinear form sums other chunks in another order: rounding of its cancellation
+        tol = 1e-12 if metric == "symmetric_kl" else 1e-13
         expected = ts.pairwise_distances(X, metric=metric)  # float64, same values
         got = ts.pairwise_distances(on_disk, metric=metric, chunk_size=16)
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=tol)
         np.testing.assert_allclose(ts.pairwise_distances(on_disk, X[:3], metric=metric),
-                                   expected[:, :3], rtol=0, atol=1e-13)
+                                   expected[:, :3], rtol=0, atol=tol)
         # views of the map: a slice of models (read from the file), a strided one (read as array)
         np.testing.assert_allclose(ts.pairwise_distances(on_disk[2:7], metric=metric),
-                                   expected[2:7, 2:7], rtol=0, atol=1e-13)
+                                   expected[2:7, 2:7], rtol=0, atol=tol)
         np.testing.assert_allclose(ts.pairwise_distances(on_disk[::2], metric=metric),
-                                   expected[::2, ::2], rtol=0, atol=1e-13)
+                                   expected[::2, ::2], rtol=0, atol=tol)
 
 
 class SliceOnly:
