@@ -193,3 +193,19 @@ def test_importing_taskspace_imports_no_framework():
             "bad = [m for m in ('lightning', 'pytorch_lightning', 'transformers') "
             "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_records_once(tmp_path, digits):
+    # A real multi-process run (gloo on CPU): only global rank 0 writes, and its records are
+    # the schedule, once each.
+    probe = digits.split.probe()
+    path = tmp_path / "s.zarr"
+    ts.Store.create(path, probe.labels, digits.split.class_names)
+    rec = RecorderCallback(str(path), probe=digits.probe, imprint=digits.imprint,
+                           schedule=[0, 2, 4], run_id="ddp-run")
+    trainer = make_trainer(tmp_path, [rec], max_steps=4, devices=2, strategy="ddp_fork")
+    trainer.fit(DigitsMLP(), loader(digits))
+    store = ts.Store.open(path)
+    assert store.run_ids == ["ddp-run"]
+    assert store.steps("ddp-run") == [0, 2, 4]
