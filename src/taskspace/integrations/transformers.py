@@ -100,10 +100,14 @@ class RecorderCallback(transformers.TrainerCallback):
         (:func:`hidden_state`) does not read well.
     head : callable ``(model, x) -> logits``, optional
         Logits for head mode; default :func:`logits`.
-    run_id, task, classes, method, seed, network, dataset : optional
-        As for the Lightning callback. Not given: ``seed`` is the ``TrainingArguments``' seed,
-        ``network`` the model's ``config.model_type`` (else its class name); ``task`` is
-        required.
+    run_id : str, optional
+        The run's id; default generated (see :attr:`run_id`). To continue a run when training
+        resumes (``trainer.train(resume_from_checkpoint=...)``), pass its id: a run of this id
+        already in the store is continued, and steps it holds are not recorded again.
+    task, classes, method, seed, network, dataset : optional
+        The run's metadata (``Store.add_run``). Not given: ``seed`` is the
+        ``TrainingArguments``' seed, ``network`` the model's ``config.model_type`` (else its
+        class name), ``method`` "supervised"; ``task`` is required.
     n_records : int
         Records of a "log" or "linear" schedule.
     batch_size : int
