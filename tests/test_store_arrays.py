@@ -308,3 +308,24 @@ def test_resume_after_sigkill(tmp_path):
     store = Store.open(path)
     assert_imported(store, expected)
     assert len(store.runs()) == 9
+
+
+def test_cli_import_arrays(tmp_path):
+    root = tmp_path / "preds"
+    expected = write_folder(root)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "taskspace", "import-arrays", *map(str, args)],
+                              capture_output=True, text=True, timeout=300)
+
+    out = cli(root, tmp_path / "s.zarr")
+    assert out.returncode == 0, out.stderr
+    assert "imported 3 runs" in out.stdout and "(9 new records)" in out.stdout
+    assert_imported(Store.open(tmp_path / "s.zarr"), expected)
+    out = cli(root, tmp_path / "s.zarr")                                   # resumes: nothing new
+    assert out.returncode == 0 and "(0 new records)" in out.stdout
+    np.save(root / "a" / "step10.npy", np.full((N, C), 0.5))
+    out = cli(root, tmp_path / "o.zarr", "--dtype", "float16")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "step10.npy" in out.stderr and "sums to 2" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.zarr").exists()

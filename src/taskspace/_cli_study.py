@@ -1,8 +1,8 @@
-"""Study commands of the `taskspace` CLI: run, analyze, report, info, import-h5 (and the demo)."""
+"""Study commands of the `taskspace` CLI: run, analyze, report, info, import-h5, import-arrays
+(and the demo)."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -157,16 +157,6 @@ def info(
     console.print(table)
 
 
-def _read_list(path: Path):
-    if path.suffix == ".npy":
-        import numpy as np
-
-        return np.load(path, allow_pickle=False)
-    if path.suffix == ".json":
-        return json.loads(path.read_text(encoding="utf-8"))
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def import_h5(
     directory: Path = typer.Argument(..., metavar="DIR",
                                      help="Folder of task folders holding preds_<seed>.h5."),
@@ -197,14 +187,58 @@ def import_h5(
                              "to create it")
     from taskspace.store import Store
     from taskspace.store import import_h5 as _import
+    from taskspace.store.files import read_list
 
     if not store.exists():
-        Store.create(store, _read_list(labels), [str(c) for c in _read_list(class_names)])
+        Store.create(store, read_list(labels), [str(c) for c in read_list(class_names)])
     started = time.perf_counter()
     ids = _import(directory, str(store), method=method, pattern=pattern,
                   dataset_key=dataset_key, network=network)
     console.print(f"imported {len(ids)} runs into {store} in "
                   f"{time.perf_counter() - started:.1f} s")
+
+
+def import_arrays(
+    directory: Path = typer.Argument(..., metavar="DIR", help="Folder of .npy/.npz/.pt "
+                                     "prediction arrays with a metadata table and the probe "
+                                     "labels."),
+    store: Path = typer.Argument(..., metavar="STORE", help="The store to import into; created "
+                                 "from the folder's labels and class names if it does not "
+                                 "exist."),
+    metadata: Path = typer.Option(None, "--metadata", metavar="FILE", help="The metadata table "
+                                  "(default DIR/metadata.csv or DIR/metadata.json)."),
+    labels: Path = typer.Option(None, "--labels", metavar="FILE", help="Probe labels (default "
+                                "DIR/labels.npy, .json or .txt)."),
+    class_names: Path = typer.Option(None, "--class-names", metavar="FILE", help="Class names "
+                                     "(default DIR/class_names.json or .txt)."),
+    probe_ids: Path = typer.Option(None, "--probe-ids", metavar="FILE", help="Probe sample ids "
+                                   "(default DIR/probe_ids.npy, .json or .txt, if there)."),
+    dtype: str = typer.Option("float32", "--dtype", metavar="DTYPE", help="Storage dtype of a "
+                              "new store: float32 or float16."),
+) -> None:
+    """Import a folder of prediction arrays (one per checkpoint or per run) into a store.
+
+    Everything is checked before anything is written; run it again after an interruption and
+    it completes what is missing without duplicating a record. Layout: README, "Bringing
+    predictions you already have".
+    """
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a folder")
+    from taskspace.store import Store
+    from taskspace.store import import_arrays as _import
+
+    def n_records() -> int:
+        if not (store / "zarr.json").is_file():
+            return 0
+        s = Store.open(store)
+        return sum(s.n_records(r) for r in s.run_ids)
+
+    before = n_records()
+    started = time.perf_counter()
+    ids = _import(directory, store, metadata=metadata, labels=labels, class_names=class_names,
+                  probe_ids=probe_ids, dtype=dtype)
+    console.print(f"imported {len(ids)} runs into {store} ({n_records() - before} new records) "
+                  f"in {time.perf_counter() - started:.1f} s")
 
 
 def demo(out: Path, seeds: int) -> Path:
@@ -225,3 +259,4 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
     app.command("info")(info)
     app.command("import-h5")(import_h5)
+    app.command("import-arrays")(import_arrays)
