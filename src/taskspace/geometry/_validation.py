@@ -12,6 +12,7 @@ separate NumPy reductions cost several times more than the geometry itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 
 import numba
 import numpy as np
@@ -152,6 +153,20 @@ def _check_rank(name, shape, ndim, min_ndim):
             raise ValueError(f"`{name}` is empty: axis {axis} has length 0 (shape {shape})")
 
 
+def as_array(name: str, X):
+    """``X`` itself when it already slices like an array (ndarray, Zarr, memmap, collection),
+    else ``np.asarray(X)``; a ragged or non-numeric nested list is a ValueError naming ``name``."""
+    if hasattr(X, "shape") and hasattr(X, "dtype"):
+        return X
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"`{name}` cannot be read as an array: {exc}") from exc
+    if arr.dtype == object:
+        raise ValueError(f"`{name}` cannot be read as a numeric array (ragged or non-numeric)")
+    return arr
+
+
 def as_probabilities(name: str, P, *, ndim: int | tuple[int, ...] | None = None,
                      min_ndim: int = 2, dtype=np.float64) -> np.ndarray:
     """Validate an in-memory probability array and return it as an ndarray of ``dtype``.
@@ -246,6 +261,8 @@ def as_labels(name: str, labels, n_samples: int, n_classes: int) -> np.ndarray:
 
 def check_eps(eps: float) -> float:
     """The floor of the Bhattacharyya coefficient (SPEC §3) must lie in (0, 1)."""
+    if isinstance(eps, bool) or not isinstance(eps, Real):
+        raise ValueError(f"`eps` must be a real number in (0, 1), got {eps!r}")
     eps = float(eps)
     if not (0.0 < eps < 1.0):
         raise ValueError(f"`eps` must lie in (0, 1), got {eps}")

@@ -35,6 +35,7 @@ from taskspace.geometry import _pairwise_blas as BLAS
 from taskspace.geometry._pairwise_stream import n_threads, packed_chunks, run_parts, split_range
 from taskspace.geometry._validation import (
     METRICS,
+    as_array,
     check_array_like,
     check_eps,
     check_metric,
@@ -124,11 +125,11 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
     _check_precision(precision, metric)
     if backend == "torch" and metric == "symmetric_kl":
         raise ValueError("`backend`='torch' does not compute metric 'symmetric_kl'; use 'auto'")
-    X = _as_array_like(X)
+    X = as_array("X", X)
     shape_x = check_array_like("X", X, ndim=3)
     shape_y = None
     if Y is not None:
-        Y = _as_array_like(Y)
+        Y = as_array("Y", Y)
         shape_y = check_array_like("Y", Y, ndim=3)
         check_same_space(("X", "Y"), shape_x, shape_y)
     chunk_size = _check_chunk_size(chunk_size)
@@ -171,10 +172,6 @@ def _mirror_upper(D: np.ndarray, block: int = 256) -> None:
         diag = np.triu(D[i0:i1, i0:i1], k=1)
         D[i0:i1, i0:i1] = diag + diag.T
         D[i1:, i0:i1] = D[i0:i1, i1:].T
-
-
-def _as_array_like(X):
-    return X if hasattr(X, "shape") and hasattr(X, "dtype") else np.asarray(X)
 
 
 def _check_chunk_size(chunk_size):

@@ -228,7 +228,9 @@ def check_metrics(metrics, k: int) -> dict[str, list]:
     return out
 
 
-def check_steps(steps, k: int) -> list[int]:
+def check_steps(steps, k: int, last: int | None = None) -> list[int]:
+    """k training steps as ints: non-negative and strictly increasing, also past ``last`` (the
+    run's last committed step), so that a step names one record and a trajectory runs forward."""
     arr = np.atleast_1d(np.asarray(steps))
     if arr.ndim != 1 or arr.shape[0] != k:
         raise ValueError(f"`steps` must hold {k} step(s), one per record, got shape {arr.shape}")
@@ -236,4 +238,14 @@ def check_steps(steps, k: int) -> list[int]:
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise ValueError(f"`steps` must be integers, got {arr.tolist()}")
-    return [int(s) for s in arr]
+    out = [int(s) for s in arr]
+    if min(out) < 0:
+        raise ValueError(f"`steps` must be non-negative, got {min(out)}")
+    for i, step in enumerate(out):
+        before = out[i - 1] if i else last
+        if before is not None and step <= before:
+            ref = f"the run's last committed step {before}" if i == 0 else \
+                f"the previous step {before}"
+            raise ValueError(f"`steps` must be strictly increasing: step {step} (record {i} of "
+                             f"this append) is not after {ref}")
+    return out

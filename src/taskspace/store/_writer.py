@@ -57,6 +57,8 @@ def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
         meta = read_json(run_dir / "zarr.json")
         records = meta["attributes"][_meta.RECORDS_KEY]
         t = records["count"]
+        # Against the committed steps, under the lock: two writers cannot both pass this check.
+        _meta.check_steps(steps, k, records["steps"][t - 1] if t else None)
         arr = open_array(store._zstore, f"runs/{run_id}/predictions", mode="r+")
         arr.resize((t + k, *data.shape[1:]))   # also drops chunks of a failed earlier append
         arr[t:t + k] = data

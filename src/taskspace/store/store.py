@@ -108,8 +108,10 @@ class Store:
         overwrite : bool
             Replace an existing taskspace store at ``path``. Without it, an existing store with
             the same probe set and label space is opened for appending (several workers may all
-            call ``create``), and one with another probe set or label space is a ValueError
-            naming both hashes.
+            call ``create``) if it was made with the same options (labels, class names, probe
+            ids, dtype, compression, and chunk_samples and hierarchy where given); one with
+            another probe set or label space is a ValueError naming both hashes, one with any
+            other option a ValueError naming the option.
         chunk_samples : int, optional
             Samples per chunk (default: ~1 MiB chunks, ``2**20 // (C * itemsize)`` samples).
         compression : {None, "lz4", "zstd"}
@@ -132,12 +134,13 @@ class Store:
                 os.rename(path, trash)
                 shutil.rmtree(trash)
             elif existing is not None:
-                return _matching(existing, header, labels)
+                return _matching(existing, header, labels, probe_ids, chunk_samples is not None)
         try:
             write_new_store(path, header, labels, probe_ids)
         except FileExistsError:
             # Another process created it first: same rule as an existing store.
-            return _matching(cls.open(path, mode="a"), header, labels)
+            return _matching(cls.open(path, mode="a"), header, labels, probe_ids,
+                             chunk_samples is not None)
         return cls.open(path, mode="a")
 
     @classmethod
@@ -515,10 +518,30 @@ def _existing_store(path: Path) -> Store | None:
                          f"overwrite it ({exc})") from exc
 
 
-def _matching(store: Store, header: dict, labels: np.ndarray) -> Store:
+def _matching(store: Store, header: dict, labels: np.ndarray, probe_ids,
+              explicit_chunks: bool) -> Store:
+    """``store`` if it was created with these options, else a ValueError naming the first that
+    differs: reopening must never hand back a store other than the one asked for."""
     store._check_hashes(header["probe_hash"], header["label_space_hash"])
     if store.class_names != header["class_names"] or not np.array_equal(store._labels, labels):
         raise ValueError(
             f"store {store.path} has the same hashes but different labels or class names"
         )
+    ours = store._header
+    options = [("dtype", ours["dtype"], header["dtype"]),
+               ("compression", ours.get("compression"), header["compression"])]
+    if explicit_chunks:
+        options.append(("chunk_samples", ours.get("chunk_samples"), header["chunk_samples"]))
+    if header["hierarchy"] is not None:
+        options.append(("hierarchy", ours.get("hierarchy"), header["hierarchy"]))
+    for name, have, asked in options:
+        if have != asked:
+            raise ValueError(f"store {store.path} exists with {name}={have!r}, not {asked!r}; "
+                             f"open it with Store.open, or give overwrite=True to replace it")
+    if probe_ids is not None:
+        have = store.probe_ids
+        if have is None or have.shape != probe_ids.shape or \
+                not np.array_equal(have.astype(str), probe_ids.astype(str)):
+            raise ValueError(f"store {store.path} exists with other probe ids; open it with "
+                             "Store.open, or give overwrite=True to replace it")
     return store

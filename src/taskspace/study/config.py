@@ -18,6 +18,7 @@ Every problem raises one ``ValueError`` naming the key by its dotted path and wh
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 import typing
 from pathlib import Path
@@ -32,6 +33,8 @@ Size = int | float | None
 
 #: Config keys a study sets for every run from ``[schedule]``; a run's own config wins.
 SCHEDULE_KEYS = ("record_schedule", "n_records")
+#: Study names become folder names (the default output folder is ./<name>).
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class _Strict(BaseModel):
@@ -129,6 +132,16 @@ class StudyConfig(_Strict):
     analyses: AnalysesSpec = AnalysesSpec()
     source: str = ""
     quick: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # The default output folder is ./<name>: '/', '..' or a leading '-' would put the store
+        # elsewhere (or read as an option), so a study name must be a plain folder name.
+        if not SAFE_NAME.match(name):
+            raise ValueError(f"{name!r} is not a safe folder name: use 1-128 letters, digits, "
+                             "'.', '_' or '-', starting with a letter or digit")
+        return name
 
     def expand(self):
         """The concrete runs, parents before their fine-tuned children (see `expand_runs`)."""
