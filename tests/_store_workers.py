@@ -52,12 +52,22 @@ def append_forever(path: str, started, records_per_run: int = 6) -> None:
 
 def write_concurrently(path: str, own_run: str, shared_run: str, n: int, barrier) -> None:
     """Append ``n`` records to ``own_run`` and ``n`` to ``shared_run``, interleaved. In the
-    shared run, record i of this writer is ``record(own_run, i)`` with step i."""
+    shared run, record i of this writer is ``record(own_run, i)`` with metric t = i, at a step
+    past the run's last one (steps must increase; the other writer may take a step first, which
+    the store refuses under its lock, and then this writer tries the next one)."""
     store = Store.open(path, mode="a")
     barrier.wait()
     for i in range(n):
         append_next(store, own_run, 1)
-        store.append(shared_run, record(own_run, i), i, {"t": i, "writer": own_run})
+        while True:
+            steps = store.steps(shared_run)
+            try:
+                store.append(shared_run, record(own_run, i), steps[-1] + 1 if steps else 0,
+                             {"t": i, "writer": own_run})
+                break
+            except ValueError as exc:
+                if "strictly increasing" not in str(exc):
+                    raise
 
 
 def check_store(path: str) -> dict[str, int]:

@@ -91,10 +91,10 @@ def test_two_processes_write_one_store(tmp_path, ctx):
     assert workers.check_store(str(path)) == {"own-a": n, "own-b": n}
     traj = store.trajectory("shared")
     assert len(traj) == 2 * n
+    np.testing.assert_array_equal(traj.steps, np.arange(2 * n))    # each append took the next
     for writer in ("own-a", "own-b"):
         mine = traj.metrics["writer"].to_numpy() == writer
         np.testing.assert_array_equal(traj.metrics["t"].to_numpy()[mine], np.arange(n))
-        np.testing.assert_array_equal(traj.steps[mine], np.arange(n))
         expected = np.stack([workers.record(writer, i) for i in range(n)]).astype(np.float32)
         np.testing.assert_array_equal(traj.predictions[mine], expected)
     Store.open(path, mode="a")

@@ -87,7 +87,7 @@ def plan_tiles(n_new: int, n_cached: int, tile: int) -> list[Tile]:
 
 def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str, eps: float,
                  chunk_size: int | None, host_threads: dict | None = None,
-                 delay: float = 0.0) -> np.ndarray:
+                 delay: float = 0.0, precision: str = "float64") -> np.ndarray:
     """One task: distances between two blocks of models, read from the store by the worker.
 
     ``cols=None`` is a diagonal tile (``pairwise_distances(X, None)``). ``host_threads`` maps a
@@ -95,7 +95,6 @@ def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str
     ``cpus // host_threads`` threads, so that concurrent tasks do not oversubscribe the cores.
     ``delay`` (seconds, tests only) keeps the task busy before it starts.
     """
-    from taskspace.geometry.pairwise import pairwise_distances
     from taskspace.store import Store
 
     _set_threads(host_threads)
@@ -104,7 +103,8 @@ def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str
     store = Store.open(root, mode="r")
     X = store.models(rows)
     Y = None if cols is None else store.models(cols)
-    return pairwise_distances(X, Y, metric=metric, eps=eps, chunk_size=chunk_size)
+    key = cache.CacheKey(metric, eps, precision)
+    return cache.default_compute(key, chunk_size=chunk_size)(X, Y)
 
 
 def _set_threads(host_threads: dict | None) -> None:
@@ -158,9 +158,10 @@ def threads_per_task(host_threads: dict | None) -> int | None:
 
 
 def distributed_distances(store_path, query=None, metric: str = "bhattacharyya", *,
-                          eps: float = DEFAULT_EPS, client=None, scheduler: str | None = None,
-                          n_workers: int | None = None, tile: int | None = None,
-                          chunk_size: int | None = None, progress: bool = True,
+                          eps: float = DEFAULT_EPS, precision: str = "float64", client=None,
+                          scheduler: str | None = None, n_workers: int | None = None,
+                          tile: int | None = None, chunk_size: int | None = None,
+                          progress: bool = True,
                           return_matrix: bool = True,
                           task_delay: float = 0.0) -> np.ndarray | None:
     """(M, M) distances between the models a query selects, computed on a Dask cluster.
@@ -172,9 +173,12 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
     query : str, dict, callable or None
         Selects the models, as in ``Store.collection`` (None: every model).
     metric : {"bhattacharyya", "hellinger", "geodesic"}
-        Also the distance cache key.
     eps : float
         Floor of the Bhattacharyya coefficient (SPEC §3).
+    precision : {"float64", "float32"}
+        As in ``pairwise_distances``. With ``metric`` and the kernels' version these make the
+        distance cache key (``cache.CacheKey``): the result is cached for exactly this key, and
+        never served to a request with another eps or precision.
     client : distributed.Client, optional
         The cluster to use. Otherwise ``scheduler`` (an address such as ``tcp://host:8786``), or a
         temporary ``LocalCluster`` of ``n_workers`` single-threaded worker processes (default: one
@@ -211,26 +215,26 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
     store = Store.open(store_path, mode="a")
     _, table = store.collection(query)
     ids = list(table["model_id"])
-    known = cache.cached_ids(store.path, metric)
+    key = cache.CacheKey(metric, eps, precision)
+    known = cache.cached_ids(store.path, key)
     known_set = set(known)
     new = [m for m in ids if m not in known_set]
     if new:
         with cluster_client(client, scheduler, n_workers) as cl:
             n_threads = sum(w.get("nthreads", 1) for w in _workers(cl).values()) or 1
             tile = int(tile) if tile is not None else default_tile(len(new) + len(known), n_threads)
-            job = TileJob(store.path, metric, {
-                "metric": metric, "eps": eps, "tile": tile, "cached": known, "new": new})
+            job = TileJob(store.path, key.name, {
+                "key": key.spec, "tile": tile, "cached": known, "new": new})
             job.start()
-            _run_job(cl, store, job, new, known, metric, eps, tile, chunk_size, progress,
-                     task_delay)
-        if not cache.commit_blocks(store, metric, known, new, _job_blocks(job, new, known, tile)):
+            _run_job(cl, store, job, new, known, key, tile, chunk_size, progress, task_delay)
+        if not cache.commit_blocks(store, key, known, new, _job_blocks(job, new, known, tile)):
             # Another writer extended the cache meanwhile: fall back to the cache's own path.
-            compute = _from_tiles(job, new, known, tile, metric, eps)
-            cache.distance_matrix(store, ids, metric, compute, store.models)
+            compute = _from_tiles(job, new, known, tile, key)
+            cache.distance_matrix(store, ids, key, compute, store.models)
         job.remove()
     if not return_matrix:
         return None
-    return cache.distance_matrix(store, ids, metric, _nothing_to_compute, store.models)
+    return cache.distance_matrix(store, ids, key, _nothing_to_compute, store.models)
 
 
 def _nothing_to_compute(X, Y):  # pragma: no cover - the cache holds every model
@@ -290,8 +294,8 @@ class cluster_client:
         return False
 
 
-def _run_job(cl, store, job: TileJob, new, known, metric, eps, tile, chunk_size, progress,
-             delay) -> None:
+def _run_job(cl, store, job: TileJob, new, known, key: cache.CacheKey, tile, chunk_size,
+             progress, delay) -> None:
     from distributed import as_completed
 
     tiles = plan_tiles(len(new), len(known), tile)
@@ -303,8 +307,9 @@ def _run_job(cl, store, job: TileJob, new, known, metric, eps, tile, chunk_size,
     for t in todo:
         rows = new[t.rows[0]:t.rows[1]]
         cols = None if t.symmetric else (known if t.cached_cols else new)[t.cols[0]:t.cols[1]]
-        fut = cl.submit(compute_tile, root, rows, cols, metric, eps, chunk_size, host_threads,
-                        delay, key=f"taskspace-tile-{job.id}-{t.a}-{t.b}", pure=False)
+        fut = cl.submit(compute_tile, root, rows, cols, key.metric, key.eps, chunk_size,
+                        host_threads, delay, key.precision,
+                        key=f"taskspace-tile-{job.id}-{t.a}-{t.b}", pure=False)
         futures[fut] = t
     bar = _Progress(len(tiles), len(tiles) - len(todo), progress)
     with bar:
@@ -351,7 +356,7 @@ def _job_blocks(job: TileJob, new, known, tile):
         yield t.rows, t.cols, t.cached_cols, job.read(t.a, t.b, t.shape)
 
 
-def _from_tiles(job: TileJob, new, known, tile, metric, eps):
+def _from_tiles(job: TileJob, new, known, tile, key: cache.CacheKey):
     """A ``compute(X, Y)`` for ``cache.distance_matrix`` serving the job's tiles.
 
     The cache calls it with its own view of which models are new; if another writer extended the
@@ -373,8 +378,6 @@ def _from_tiles(job: TileJob, new, known, tile, metric, eps):
     def compute(X, Y):
         if X.model_ids == new and (Y is None or Y.model_ids == known):
             return assemble(cached_cols=Y is not None)
-        from taskspace.geometry.pairwise import pairwise_distances
-
-        return pairwise_distances(X, Y, metric=metric, eps=eps)
+        return cache.default_compute(key)(X, Y)
 
     return compute

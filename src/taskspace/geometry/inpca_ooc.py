@@ -145,20 +145,20 @@ def inpca_out_of_core(D, n_components: int = 3, *, block_rows: int | None = None
     return model
 
 
-def cached_distance_array(store, key: str = "bhattacharyya"):
+def cached_distance_array(store, key="bhattacharyya"):
     """The store's cached (K, K) distance matrix as a lazily read Zarr array (rows and columns
     in the order of the cache's committed model ids), and those ids.
 
-    Feed it to :func:`inpca_out_of_core`; nothing is read until it streams.
+    ``key`` is a ``taskspace.store.cache.CacheKey``, or a metric name for its default eps and
+    precision. Feed the array to :func:`inpca_out_of_core`; nothing is read until it streams.
     """
-    from taskspace.store._layout import open_array
-    from taskspace.store.cache import cached_ids
+    from taskspace.store.cache import cached_ids, open_matrix
 
     ids = cached_ids(store.path, key)
     if not ids:
-        raise ValueError(f"store {store.path} has no cached distances {key!r}; compute them "
+        raise ValueError(f"store {store.path} has no cached distances {key}; compute them "
                          "first (Store.distance_matrix or `taskspace distances`)")
-    arr = open_array(store._zstore, path=f"distances/{key}/matrix", mode="r")
+    arr = open_matrix(store._zstore, key)
     k = len(ids)
     view = arr if arr.shape == (k, k) else _Prefix(arr, k)
     return view, ids

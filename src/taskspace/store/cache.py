@@ -1,9 +1,16 @@
 """The distance cache: pairwise matrices kept in the store, keyed by model ids.
 
-Layout, one Zarr group per cache key (normally the metric name)::
+Layout, one Zarr group per cache key::
 
-    distances/<key>/zarr.json    attributes["taskspace_distances"] = {"key", "model_ids": [...]}
-    distances/<key>/matrix       (K', K') float64, chunks (512, 512)
+    distances/<name>/zarr.json   attributes["taskspace_distances"] = {"key", "spec",
+                                 "model_ids": [...]}
+    distances/<name>/matrix      (K', K') float64, chunks (512, 512)
+
+A cache is keyed by everything that changes its numbers (:class:`CacheKey`: metric, eps,
+precision and the version of the distance kernels); ``<name>`` is ``<metric>-<hash of the
+key>``, and the key itself is kept in ``spec`` and checked on every read. Caches written before
+keys existed (``distances/<metric>/``, eps unknown) are never served: they miss, and
+``Store.check`` reports them for removal.
 
 The committed ``model_ids`` (K of them) say which models the first K rows and columns of
 ``matrix`` belong to; entries past K are invisible (left by an interrupted extension) and are
@@ -18,8 +25,12 @@ id list.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import shutil
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,27 +42,121 @@ from taskspace.store._meta import check_name
 
 CACHE_KEY = "taskspace_distances"
 CHUNK = 512
+#: Version of the distance kernels' numbers. Bump it with any change to the geometry that moves
+#: cached values by more than rounding: every cache computed before then misses.
+KERNEL_VERSION = 1
+PRECISIONS = ("float64", "float32")
+DEFAULT_EPS = 1e-9   # as taskspace.geometry.distances.DEFAULT_EPS (checked by a test)
 
 
-def _cache_dir(root: Path, key: str) -> Path:
-    return root / "distances" / key
+@dataclass(frozen=True)
+class CacheKey:
+    """What a cached matrix was computed with; a cache serves only requests with equal keys.
+
+    Attributes
+    ----------
+    metric : str
+        The metric name of ``pairwise_distances`` (or, for a custom ``compute``, a name of the
+        caller's own).
+    eps : float
+        Floor of the Bhattacharyya coefficient (SPEC §3).
+    precision : {"float64", "float32"}
+        The precision ``pairwise_distances`` accumulates in.
+    kernel : int, optional
+        ``KERNEL_VERSION`` of the code that computed it (default: the current one).
+    """
+
+    metric: str
+    eps: float = DEFAULT_EPS
+    precision: str = "float64"
+    kernel: int | None = None
+
+    def __post_init__(self):
+        if self.kernel is None:   # read at call time, so that a bump applies everywhere
+            object.__setattr__(self, "kernel", KERNEL_VERSION)
+        check_name("distance cache metric", self.metric)
+        eps = self.eps
+        if isinstance(eps, bool) or not isinstance(eps, int | float | np.floating) or \
+                not math.isfinite(float(eps)):
+            raise ValueError(f"`eps` must be a real number, got {eps!r}")
+        object.__setattr__(self, "eps", float(eps))
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}")
+
+    @property
+    def spec(self) -> dict:
+        """The key as JSON (kept in the cache's attributes)."""
+        return {"metric": self.metric, "eps": self.eps, "precision": self.precision,
+                "kernel": int(self.kernel)}
+
+    @property
+    def name(self) -> str:
+        """The cache's directory name: the metric, then a hash of the whole key."""
+        text = json.dumps(self.spec, sort_keys=True, separators=(",", ":"))
+        return f"{self.metric[:100]}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+    def __str__(self) -> str:
+        return (f"{self.metric} (eps={self.eps:g}, {self.precision}, kernel v{self.kernel})")
 
 
-def cached_ids(root: Path, key: str) -> list[str]:
-    """The committed model ids of cache ``key`` (empty if there is no cache yet)."""
+def default_compute(key: CacheKey, progress: bool = False,
+                    chunk_size: int | None = None) -> Callable:
+    """``compute(X, Y)`` = ``pairwise_distances(X, Y)`` with the key's metric, eps and
+    precision."""
+    from taskspace.geometry import pairwise_distances
+
+    # Only a non-default precision is passed on: the argument is newer than the default.
+    extra = {} if key.precision == "float64" else {"precision": key.precision}
+
+    def compute(X, Y):
+        return pairwise_distances(X, Y, metric=key.metric, eps=key.eps, progress=progress,
+                                  chunk_size=chunk_size, **extra)
+    return compute
+
+
+def as_key(key) -> CacheKey:
+    """A :class:`CacheKey`; a plain metric name means its default eps and precision."""
+    if isinstance(key, CacheKey):
+        return key
+    return CacheKey(check_name("distance cache key", key))
+
+
+def _cache_dir(root: Path, key: CacheKey) -> Path:
+    return root / "distances" / key.name
+
+
+def cached_ids(root: Path, key) -> list[str]:
+    """The committed model ids of cache ``key`` (a :class:`CacheKey`, or a metric name for its
+    default eps and precision); empty if there is no such cache yet."""
+    key = as_key(key)
     try:
         meta = read_json(_cache_dir(root, key) / "zarr.json")
     except FileNotFoundError:
         return []
     try:
-        return list(meta["attributes"][CACHE_KEY]["model_ids"])
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"corrupt distance cache {key!r} in {root}") from exc
+        attrs = meta["attributes"][CACHE_KEY]
+        ids, spec = list(attrs["model_ids"]), attrs["spec"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"corrupt distance cache {key} in {root}") from exc
+    if spec != key.spec:
+        raise ValueError(f"corrupt distance cache {_cache_dir(root, key)}: it holds "
+                         f"{spec}, its name says {key.spec}")
+    return ids
 
 
-def _read_block(zstore, key: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _matrix_path(key: CacheKey) -> str:
+    return f"distances/{key.name}/matrix"
+
+
+def open_matrix(zstore, key):
+    """The cache's (K', K') matrix as a lazily read Zarr array (only its first K rows and
+    columns, K = ``len(cached_ids)``, are committed)."""
+    return open_array(zstore, path=_matrix_path(as_key(key)), mode="r")
+
+
+def _read_block(zstore, key: CacheKey, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """matrix[rows][:, cols] of cache ``key``, reading only the chunks that hold them."""
-    return read_block(open_array(zstore, path=f"distances/{key}/matrix", mode="r"), rows, cols)
+    return read_block(open_matrix(zstore, key), rows, cols)
 
 
 def read_block(arr, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -63,7 +168,7 @@ def read_block(arr, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return block[np.ix_(ir.reshape(-1), ic.reshape(-1))]
 
 
-def _new_rows(compute, collect, new: list[str], others: list[str], key: str) -> np.ndarray:
+def _new_rows(compute, collect, new: list[str], others: list[str], key: CacheKey) -> np.ndarray:
     """(k, len(others) + k): distances of the k ``new`` models to ``others``, then to each
     other."""
     X = collect(new)
@@ -79,14 +184,14 @@ def _check_block(block, shape, key) -> np.ndarray:
     if block.shape != shape:
         raise ValueError(
             f"the distance function returned shape {block.shape}, expected {shape} "
-            f"(rows: new models, columns: models of cache {key!r})"
+            f"(rows: new models, columns: models of cache {key})"
         )
     if not np.all(np.isfinite(block)):
-        raise ValueError(f"the distance function returned non-finite values for cache {key!r}")
+        raise ValueError(f"the distance function returned non-finite values for cache {key}")
     return block
 
 
-def distance_matrix(store, ids: list[str], key: str,
+def distance_matrix(store, ids: list[str], key,
                     compute: Callable, collect: Callable) -> np.ndarray:
     """(M, M) distances among ``ids`` from the cache, computing and caching only new models.
 
@@ -94,11 +199,11 @@ def distance_matrix(store, ids: list[str], key: str,
     (len(X), len(Y)) block of distances, and ``compute(X, None)`` the symmetric (len(X), len(X))
     one. A read-only store computes what the cache lacks without saving it.
     """
-    check_name("distance cache key", key)
+    key = as_key(key)
     root, private = store.path, store._private
     if store.mode == "r":
         return _assemble_readonly(store._zstore, root, ids, key, compute, collect)
-    lock_name = f"distances.{key}"
+    lock_name = f"distances.{key.name}"
     with file_lock(private.lock(lock_name)):
         known = cached_ids(root, key)
         index = {m: i for i, m in enumerate(known)}
@@ -111,7 +216,7 @@ def distance_matrix(store, ids: list[str], key: str,
         return _read_block(store._zstore, key, pos, pos)
 
 
-def _extend(store, key: str, known: list[str], new: list[str], compute, collect) -> None:
+def _extend(store, key: CacheKey, known: list[str], new: list[str], compute, collect) -> None:
     block = _new_rows(compute, collect, new, known, key)
     arr = _grown_matrix(store, key, len(known) + len(new))
     n_old = len(known)
@@ -121,7 +226,7 @@ def _extend(store, key: str, known: list[str], new: list[str], compute, collect)
     _commit(store.path, key, known + new)
 
 
-def _grown_matrix(store, key: str, total: int):
+def _grown_matrix(store, key: CacheKey, total: int):
     """The cache's matrix array, created if need be and resized to (total, total); entries past
     the committed size stay invisible until ``_commit``."""
     d = _cache_dir(store.path, key)
@@ -130,22 +235,23 @@ def _grown_matrix(store, key: str, total: int):
         # the commit, so a half-made cache is no cache.
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
-        zarr.create_array(store._zstore, name=f"distances/{key}/matrix", shape=(0, 0),
+        zarr.create_array(store._zstore, name=_matrix_path(key), shape=(0, 0),
                           chunks=(CHUNK, CHUNK), dtype="float64", fill_value=np.nan,
                           compressors=None)
-    arr = open_array(store._zstore, path=f"distances/{key}/matrix", mode="r+")
+    arr = open_array(store._zstore, path=_matrix_path(key), mode="r+")
     arr.resize((total, total))
     return arr
 
 
-def _commit(root: Path, key: str, everything: list[str]) -> None:
+def _commit(root: Path, key: CacheKey, everything: list[str]) -> None:
     """The commit record: the group's ``zarr.json`` with the longer id list, replaced atomically."""
     meta = {"zarr_format": 3, "node_type": "group",
-            "attributes": {CACHE_KEY: {"key": key, "model_ids": everything}}}
+            "attributes": {CACHE_KEY: {"key": key.name, "spec": key.spec,
+                                       "model_ids": everything}}}
     write_json_atomic(_cache_dir(root, key) / "zarr.json", meta)
 
 
-def commit_blocks(store, key: str, known: list[str], new: list[str],
+def commit_blocks(store, key, known: list[str], new: list[str],
                   blocks: Iterable[tuple[tuple[int, int], tuple[int, int], bool, np.ndarray]]
                   ) -> bool:
     """Extend cache ``key`` by the ``new`` models, writing their distances block by block.
@@ -158,8 +264,8 @@ def commit_blocks(store, key: str, known: list[str], new: list[str],
     ----------
     store : Store
         Opened for writing.
-    key : str
-        The cache key.
+    key : CacheKey or str
+        The cache key (a metric name: its default eps and precision).
     known : list of str
         The cached model ids the blocks were computed against; must be exactly the cache's
         committed ids (checked under the cache's lock).
@@ -177,9 +283,9 @@ def commit_blocks(store, key: str, known: list[str], new: list[str],
         False, without writing anything, when the cache no longer holds exactly ``known`` (another
         writer extended it): the caller then computes through :func:`distance_matrix`.
     """
-    check_name("distance cache key", key)
+    key = as_key(key)
     root, private = store.path, store._private
-    lock_name = f"distances.{key}"
+    lock_name = f"distances.{key.name}"
     with file_lock(private.lock(lock_name)):
         if cached_ids(root, key) != list(known):
             return False
@@ -216,15 +322,16 @@ def _assemble_readonly(zstore, root, ids, key, compute, collect) -> np.ndarray:
     return out
 
 
-def trim(store, key: str) -> None:
-    """Drop what an interrupted extension of cache ``key`` left past its committed size."""
-    d = _cache_dir(store.path, key)
+def trim(store, name: str) -> None:
+    """Drop what an interrupted extension of the cache in ``distances/<name>`` left past its
+    committed size."""
+    d = store.path / "distances" / name
     if not (d / "zarr.json").exists():
         shutil.rmtree(d, ignore_errors=True)
         return
-    k = len(cached_ids(store.path, key))
+    k = len(read_json(d / "zarr.json")["attributes"][CACHE_KEY]["model_ids"])
     if (d / "matrix" / "zarr.json").exists():
-        arr = open_array(store._zstore, path=f"distances/{key}/matrix", mode="r+")
+        arr = open_array(store._zstore, path=f"distances/{name}/matrix", mode="r+")
         if arr.shape != (k, k):
             arr.resize((k, k))
     for directory in [d, *(p for p in d.rglob("*") if p.is_dir())]:

@@ -443,7 +443,8 @@ class Store:
 
     # ---------------------------------------------------------------- distances
     def distance_matrix(self, model_ids=None, metric: str = "bhattacharyya",
-                        compute=None, progress: bool = False) -> np.ndarray:
+                        compute=None, progress: bool = False, *, eps: float = cache.DEFAULT_EPS,
+                        precision: str = "float64") -> np.ndarray:
         """(M, M) float64 distances between models, kept in the store's distance cache.
 
         Parameters
@@ -451,8 +452,8 @@ class Store:
         model_ids : sequence of str, or a DataFrame with a ``model_id`` column, optional
             Default: every model, in the order of ``runs()``.
         metric : str
-            The cache key, and the metric passed to the default ``compute``. A custom
-            ``compute`` must be given a key of its own.
+            The metric passed to the default ``compute``. A custom ``compute`` must be given a
+            name of its own (it is part of the cache key).
         compute : callable, optional
             ``compute(X, Y)`` returns the (len(X), len(Y)) distances between two
             :class:`LazyCollection` s, and ``compute(X, None)`` the symmetric (len(X), len(X))
@@ -460,6 +461,10 @@ class Store:
             computes one triangle). Default ``taskspace.pairwise_distances(X, Y, metric=metric)``.
         progress : bool
             Progress bars over samples for the default ``compute``.
+        eps, precision
+            As in ``pairwise_distances``. With ``metric`` and the version of the distance
+            kernels they make the cache key (``cache.CacheKey``): a cache computed with any
+            other value is never served for this request.
 
         Returns
         -------
@@ -486,12 +491,10 @@ class Store:
             raise ValueError(f"unknown model id(s) {unknown[:5]} in store {self.path}")
         if len(set(ids)) != len(ids):
             raise ValueError("`model_ids` repeats a model")
+        key = cache.CacheKey(metric, eps, precision)
         if compute is None:
-            from taskspace.geometry import pairwise_distances
-
-            def compute(X, Y):
-                return pairwise_distances(X, Y, metric=metric, progress=progress)
-        return cache.distance_matrix(self, ids, metric, compute, self.models)
+            compute = cache.default_compute(key, progress)
+        return cache.distance_matrix(self, ids, key, compute, self.models)
 
     def _check_hashes(self, probe_hash, label_space_hash) -> None:
         _check_hash("probe set", self.probe_hash, probe_hash)
@@ -540,8 +543,8 @@ def _matching(store: Store, header: dict, labels: np.ndarray, probe_ids,
                              f"open it with Store.open, or give overwrite=True to replace it")
     if probe_ids is not None:
         have = store.probe_ids
-        if have is None or have.shape != probe_ids.shape or \
-                not np.array_equal(have.astype(str), probe_ids.astype(str)):
+        # As text: Zarr hands variable-length strings back as NumPy's StringDType.
+        if have is None or [str(v) for v in have.tolist()] != [str(v) for v in probe_ids.tolist()]:
             raise ValueError(f"store {store.path} exists with other probe ids; open it with "
                              "Store.open, or give overwrite=True to replace it")
     return store

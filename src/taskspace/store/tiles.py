@@ -7,13 +7,13 @@ lost cluster) resumes with only the missing tiles, every finished tile is kept o
     <store>/.taskspace/tiles/<key>/<job>/job.json        what the job computes (written first)
     <store>/.taskspace/tiles/<key>/<job>/<a>_<b>.npy     one finished tile, float64
 
-``<job>`` is a hash of the job's description (cache key, metric, eps, the cached and the new model
-ids, the tile size), so the same request against the same cache finds the same directory. A tile
-file is its own commit record: written to a temporary name, then ``os.replace``-d into place (see
-``_atomic``), so a tile file that exists is complete. Several clients may run one job at once: they
-write identical tiles, and ``os.replace`` makes the last one win. After the job's matrix is
-committed to the cache, its directory is removed. It lives in the store's private directory, which
-Zarr does not read.
+``<key>`` is the cache's name (``cache.CacheKey.name``) and ``<job>`` a hash of the job's
+description (the cache key, the cached and the new model ids, the tile size), so the same request
+against the same cache finds the same directory. A tile file is its own commit record: written
+to a temporary name, then ``os.replace``-d into place (see ``_atomic``), so a tile file that
+exists is complete. Several clients may run one job at once: they write identical tiles, and
+``os.replace`` makes the last one win. After the job's matrix is committed to the cache, its
+directory is removed. It lives in the store's private directory, which Zarr does not read.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class TileJob:
     root : path
         The store directory.
     key : str
-        The distance cache key (normally the metric name).
+        The distance cache's name (``cache.CacheKey.name``).
     description : dict
         JSON-serialisable description of the job; its hash names the directory.
     """
