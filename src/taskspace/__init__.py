@@ -22,7 +22,8 @@ _GEOMETRY = ("InPCA", "average", "bhattacharyya", "compare_trajectories", "dista
 #: Public name → the module that defines it.
 _HOMES = {**dict.fromkeys(_GEOMETRY, "taskspace.geometry"),
           "Recorder": "taskspace.record", "checkpoint_schedule": "taskspace.record",
-          "Store": "taskspace.store", "train_run": "taskspace.methods"}
+          "Store": "taskspace.store", "CorruptStoreError": "taskspace.store",
+          "train_run": "taskspace.methods"}
 
 __all__ = sorted([*_HOMES, "__version__"])
 
@@ -48,7 +49,7 @@ if TYPE_CHECKING:   # what static tools see: the names as if imported here
     )
     from taskspace.methods import train_run  # noqa: F401
     from taskspace.record import Recorder, checkpoint_schedule  # noqa: F401
-    from taskspace.store import Store  # noqa: F401
+    from taskspace.store import CorruptStoreError, Store  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -88,11 +88,18 @@ from taskspace._cli_study import register as _register_study  # noqa: E402
 
 _register_study(app)
 
+from taskspace._cli_check import register as _register_check  # noqa: E402
+
+_register_check(app)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode click returns the code of a `typer.Exit` instead of exiting.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -9,9 +9,11 @@ PyTorch) prediction arrays with a metadata table.
 from taskspace.store.arrays_import import import_arrays
 from taskspace.store.collection import LazyCollection
 from taskspace.store.h5import import import_h5
+from taskspace.store.integrity import CorruptStoreError
 from taskspace.store.store import Store, Trajectory
 
 __all__ = [
+    "CorruptStoreError",
     "LazyCollection",
     "Store",
     "Trajectory",

@@ -17,6 +17,7 @@ from taskspace._version import __version__
 from taskspace.geometry._validation import as_labels
 from taskspace.store import _meta
 from taskspace.store._atomic import Private, read_json
+from taskspace.store.integrity import CHECKSUM, CorruptStoreError, labels_digest, text_digest
 
 #: Target size of one predictions chunk (one record by a block of samples): large enough that
 #: reading is throughput-bound, small enough that a sample block of 10^4 models fits in memory.
@@ -34,10 +35,12 @@ def chunk_samples_for(n_samples: int, n_classes: int, dtype) -> int:
     return int(max(1, min(n_samples, CHUNK_BYTES // per_sample)))
 
 
-def compressors_for(compression: str | None):
+def compressors_for(compression: str | None) -> list:
+    """Bytes-to-bytes codecs of a predictions array: Blosc (optional), then the crc32c
+    checksum of the stored bytes (``integrity``)."""
     if compression is None:
-        return None
-    return BloscCodec(cname=compression, clevel=5, shuffle="shuffle")
+        return [CHECKSUM]
+    return [BloscCodec(cname=compression, clevel=5, shuffle="shuffle"), CHECKSUM]
 
 
 def make_header(labels, class_names, probe_ids, probe_hash, label_space_hash, hierarchy,
@@ -83,6 +86,9 @@ def make_header(labels, class_names, probe_ids, probe_hash, label_space_hash, hi
         "label_space_hash": label_space_hash or _meta.label_space_hash(class_names),
         "hierarchy": hierarchy, "dtype": dtype, "chunk_samples": int(min(chunk_samples, n)),
         "compression": compression, "has_probe_ids": probe_ids is not None,
+        "labels_digest": labels_digest(y), "checksums": "crc32c",
+        "ids_digest": None if probe_ids is None else text_digest(
+            [str(v) for v in probe_ids.tolist()]),
         "created": _meta.now(), "taskspace_version": __version__,
     }
     return header, y, probe_ids
@@ -99,13 +105,14 @@ def write_new_store(path: Path, header: dict, labels: np.ndarray, probe_ids) -> 
         root.create_group("runs")
         root.create_group("distances")
         probe = root.create_group("probe")
-        probe.create_array("labels", data=labels.astype(np.int64), compressors=None)
+        probe.create_array("labels", data=labels.astype(np.int64), compressors=[CHECKSUM])
         if probe_ids is not None and probe_ids.dtype.kind == "U":
             # Variable-length strings: Zarr's fixed-width UTF-32 type has no v3 specification.
-            ids = probe.create_array("ids", shape=probe_ids.shape, dtype=str, compressors=None)
+            ids = probe.create_array("ids", shape=probe_ids.shape, dtype=str,
+                                     compressors=[CHECKSUM])
             ids[:] = probe_ids
         elif probe_ids is not None:
-            probe.create_array("ids", data=probe_ids.astype(np.int64), compressors=None)
+            probe.create_array("ids", data=probe_ids.astype(np.int64), compressors=[CHECKSUM])
         Private(staging).make()
         try:
             os.rename(staging, path)
@@ -157,11 +164,16 @@ def read_header(path: Path) -> tuple[dict, np.ndarray]:
         labels = open_array(LocalStore(path, read_only=True), path="probe/labels",
                                  mode="r")[:]
     except Exception as exc:  # Zarr raises several types for missing or damaged arrays
-        raise ValueError(f"corrupt taskspace store {path}: cannot read probe labels "
-                         f"({type(exc).__name__}: {exc})") from exc
+        raise CorruptStoreError(path, f"the probe labels cannot be read ({type(exc).__name__}: "
+                                f"{exc})", file="probe/labels") from exc
     if labels.shape != (header["n_samples"],) or labels.dtype.kind not in "iu":
-        raise ValueError(f"corrupt taskspace store {path}: probe labels have shape "
-                         f"{labels.shape}, header says N = {header['n_samples']}")
+        raise CorruptStoreError(path, f"the probe labels have shape {labels.shape}, the header "
+                                f"says N = {header['n_samples']}", file="probe/labels")
+    expected = header.get("labels_digest")   # absent in stores written before digests
+    if expected is not None and labels_digest(labels) != expected:
+        raise CorruptStoreError(
+            path, f"the probe labels do not match the header's digest (probe hash "
+            f"{header['probe_hash'][:16]}...): they were edited or damaged", file="probe/labels")
     if not (path / "runs").is_dir():
         raise ValueError(f"corrupt taskspace store {path}: no runs/ directory")
     return header, labels.astype(np.int64)

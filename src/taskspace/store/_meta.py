@@ -180,20 +180,48 @@ def check_header(header, path) -> dict:
     return dict(header)
 
 
+def records_problem(records) -> str | None:
+    """What is inconsistent in a run's records table (a hand-edited or damaged commit record),
+    or None: readers index steps, metrics and digests by record up to ``count``."""
+    if not isinstance(records, Mapping):
+        return "the records table is not a JSON object"
+    count = records.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        return f"the records table has count {count!r}"
+    steps, metrics = records.get("steps"), records.get("metrics")
+    if not isinstance(steps, list) or len(steps) < count:
+        return (f"the records table counts {count} records but holds "
+                f"{len(steps) if isinstance(steps, list) else 'no'} steps")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in steps[:count]):
+        return "the records table holds a step that is not an integer"
+    if not isinstance(metrics, Mapping):
+        return "the records table has no metrics object"
+    for name, values in metrics.items():
+        if not isinstance(values, list) or len(values) < count:
+            return f"the records table counts {count} records but metric {name!r} has fewer"
+    digests = records.get("digests")
+    if digests is not None and (not isinstance(digests, list) or len(digests) < count):
+        return f"the records table counts {count} records but holds fewer digests"
+    return None
+
+
 def empty_records() -> dict:
-    return {"count": 0, "steps": [], "metrics": {}}
+    return {"count": 0, "steps": [], "metrics": {}, "digests": []}
 
 
-def extend_records(records: dict, steps: list[int], metrics: dict[str, list]) -> dict:
+def extend_records(records: dict, steps: list[int], metrics: dict[str, list],
+                   digests: list[list[int]]) -> dict:
     """New records table: ``records`` plus k records (a metric new to this run is missing, None,
-    in its earlier records; a metric absent from this append is None in the new ones)."""
+    in its earlier records; a metric absent from this append is None in the new ones), with
+    the new records' chunk digests (None for earlier records of a run from before digests)."""
     count, k = records["count"], len(steps)
     new_metrics = {}
     for name in sorted(set(records["metrics"]) | set(metrics)):
         old = records["metrics"].get(name, [None] * count)
         new_metrics[name] = old[:count] + metrics.get(name, [None] * k)
+    old_digests = records.get("digests", [None] * count)[:count]
     return {"count": count + k, "steps": records["steps"][:count] + steps,
-            "metrics": new_metrics}
+            "metrics": new_metrics, "digests": old_digests + digests}
 
 
 def check_metrics(metrics, k: int) -> dict[str, list]:

@@ -43,11 +43,12 @@ def create_run(store, run_id: str, info: dict) -> None:
 
 
 def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
-                   metrics: dict[str, list]) -> int:
+                   metrics: dict[str, list], digests: list[list[int]]) -> int:
     """Append the (k, N, C) ``data`` to a run; return the index of its first new record.
 
     Under the run's lock: write the chunks of records t..t+k-1 (past the commit, invisible),
-    then replace the run's ``zarr.json`` with the longer records table (the commit). The
+    then replace the run's ``zarr.json`` with the longer records table and the new records'
+    chunk ``digests`` (the commit). The
     pending marker outlives the lock only if this process dies in between.
     """
     run_dir = store.path / "runs" / run_id
@@ -62,7 +63,8 @@ def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
         arr = open_array(store._zstore, f"runs/{run_id}/predictions", mode="r+")
         arr.resize((t + k, *data.shape[1:]))   # also drops chunks of a failed earlier append
         arr[t:t + k] = data
-        meta["attributes"][_meta.RECORDS_KEY] = _meta.extend_records(records, steps, metrics)
+        meta["attributes"][_meta.RECORDS_KEY] = _meta.extend_records(records, steps, metrics,
+                                                                     digests)
         write_json_atomic(run_dir / "zarr.json", meta)
     return t
 

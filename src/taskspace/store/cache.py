@@ -28,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ import zarr
 from taskspace.store._atomic import file_lock, read_json, remove_temporaries, write_json_atomic
 from taskspace.store._layout import open_array
 from taskspace.store._meta import check_name
+from taskspace.store.integrity import CHECKSUM, CheckedMatrix, CorruptStoreError, text_digest
 
 CACHE_KEY = "taskspace_distances"
 CHUNK = 512
@@ -105,12 +108,9 @@ def default_compute(key: CacheKey, progress: bool = False,
     precision."""
     from taskspace.geometry import pairwise_distances
 
-    # Only a non-default precision is passed on: the argument is newer than the default.
-    extra = {} if key.precision == "float64" else {"precision": key.precision}
-
     def compute(X, Y):
         return pairwise_distances(X, Y, metric=key.metric, eps=key.eps, progress=progress,
-                                  chunk_size=chunk_size, **extra)
+                                  chunk_size=chunk_size, precision=key.precision)
     return compute
 
 
@@ -133,14 +133,21 @@ def cached_ids(root: Path, key) -> list[str]:
         meta = read_json(_cache_dir(root, key) / "zarr.json")
     except FileNotFoundError:
         return []
+    file = f"distances/{key.name}/zarr.json"
     try:
         attrs = meta["attributes"][CACHE_KEY]
         ids, spec = list(attrs["model_ids"]), attrs["spec"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"corrupt distance cache {key} in {root}") from exc
+        raise CorruptStoreError(root, "the commit record cannot be read", cache=key.name,
+                                file=file) from exc
     if spec != key.spec:
-        raise ValueError(f"corrupt distance cache {_cache_dir(root, key)}: it holds "
-                         f"{spec}, its name says {key.spec}")
+        raise CorruptStoreError(root, f"it holds the key {spec}, its name says {key.spec}",
+                                cache=key.name, file=file)
+    digest = attrs.get("ids_digest")
+    if digest is not None and digest != text_digest(ids):
+        raise CorruptStoreError(root, "its model ids do not match their digest (edited: the "
+                                "rows would be served for the wrong models)", cache=key.name,
+                                file=file)
     return ids
 
 
@@ -148,10 +155,18 @@ def _matrix_path(key: CacheKey) -> str:
     return f"distances/{key.name}/matrix"
 
 
-def open_matrix(zstore, key):
-    """The cache's (K', K') matrix as a lazily read Zarr array (only its first K rows and
-    columns, K = ``len(cached_ids)``, are committed)."""
-    return open_array(zstore, path=_matrix_path(as_key(key)), mode="r")
+def open_matrix(zstore, key) -> CheckedMatrix:
+    """The cache's (K', K') matrix, read lazily and verified (only its first K rows and columns,
+    K = ``len(cached_ids)``, are committed)."""
+    key = as_key(key)
+    root = Path(zstore.root)
+    try:
+        arr = open_array(zstore, path=_matrix_path(key), mode="r")
+    except Exception as exc:   # a missing or garbled zarr.json: several Zarr and JSON types
+        raise CorruptStoreError(root, f"the matrix cannot be opened ({type(exc).__name__}: "
+                                f"{exc})", cache=key.name,
+                                file=f"{_matrix_path(key)}/zarr.json") from exc
+    return CheckedMatrix(arr, root, key.name, CHUNK)
 
 
 def _read_block(zstore, key: CacheKey, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -237,7 +252,7 @@ def _grown_matrix(store, key: CacheKey, total: int):
         d.mkdir(parents=True)
         zarr.create_array(store._zstore, name=_matrix_path(key), shape=(0, 0),
                           chunks=(CHUNK, CHUNK), dtype="float64", fill_value=np.nan,
-                          compressors=None)
+                          compressors=[CHECKSUM])
     arr = open_array(store._zstore, path=_matrix_path(key), mode="r+")
     arr.resize((total, total))
     return arr
@@ -247,7 +262,8 @@ def _commit(root: Path, key: CacheKey, everything: list[str]) -> None:
     """The commit record: the group's ``zarr.json`` with the longer id list, replaced atomically."""
     meta = {"zarr_format": 3, "node_type": "group",
             "attributes": {CACHE_KEY: {"key": key.name, "spec": key.spec,
-                                       "model_ids": everything}}}
+                                       "model_ids": everything,
+                                       "ids_digest": text_digest(everything)}}}
     write_json_atomic(_cache_dir(root, key) / "zarr.json", meta)
 
 
@@ -320,6 +336,36 @@ def _assemble_readonly(zstore, root, ids, key, compute, collect) -> np.ndarray:
         out[np.ix_(rows, cols)] = block
         out[np.ix_(cols, rows)] = block.T
     return out
+
+
+def cache_names(root: Path) -> list[str]:
+    """Names of the cache directories under ``distances/`` (of any key, damaged or not)."""
+    d = Path(root) / "distances"
+    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if d.is_dir() else []
+
+
+def committed_ids(root: Path, name: str) -> list[str]:
+    """The model ids the cache ``distances/<name>`` names (unverified: for removing caches);
+    empty when they cannot be read."""
+    try:
+        ids = read_json(Path(root) / "distances" / name / "zarr.json")["attributes"][
+            CACHE_KEY]["model_ids"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [str(m) for m in ids] if isinstance(ids, list) else []
+
+
+def remove(store, name: str) -> None:
+    """Delete the cache ``distances/<name>`` under its lock: renamed away first, so readers see
+    the whole cache or none."""
+    check_name("distance cache name", name)
+    d = store.path / "distances" / name
+    with file_lock(store._private.lock(f"distances.{name}")):
+        trash = store._private.staging / f".cache-{name}.{uuid.uuid4().hex}"
+        if d.exists():
+            os.rename(d, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def trim(store, name: str) -> None:

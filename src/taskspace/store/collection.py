@@ -5,7 +5,10 @@
 ``X[i:j]``, ``X[:, n0:n1]``, ``X[idx, n0:n1, c]``. Indexing reads, for each run involved, only the
 Zarr chunks that intersect the requested records and samples: one chunk holds one record and a
 block of samples (see ``Store.create``), so a sample block across M models costs M chunk reads,
-whatever the length of the runs. ``taskspace.pairwise_distances`` streams over such a collection
+whatever the length of the runs. Every read is verified (``integrity``): a sample range is
+widened to whole chunks, whose values must match the digests committed for them; a chunk that
+fails its checksum, is missing or is not the committed one raises ``CorruptStoreError`` naming
+run, record and file. ``taskspace.pairwise_distances`` streams over such a collection
 in sample blocks without ever holding it whole; ``dask.array.from_array(X, chunks=X.chunks)`` wraps
 it too.
 """
@@ -19,7 +22,11 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore
 
+from taskspace.store import integrity
+from taskspace.store._atomic import read_json
 from taskspace.store._layout import open_array
+from taskspace.store._meta import RECORDS_KEY
+from taskspace.store.integrity import CorruptStoreError
 
 
 class LazyCollection:
@@ -52,7 +59,7 @@ class LazyCollection:
         self.dtype = np.dtype(dtype)
         #: Chunk shape on disk: one record by a block of samples by all classes.
         self.chunks = (1, int(min(chunk_samples, n_samples)), int(n_classes))
-        self._arrays: dict[int, zarr.Array] = {}
+        self._arrays: dict[int, tuple[zarr.Array, int, list | None]] = {}
         self._zstore: LocalStore | None = None
 
     ndim = 3
@@ -90,14 +97,19 @@ class LazyCollection:
         state["_arrays"], state["_zstore"] = {}, None
         return state
 
-    def _array(self, run: int) -> zarr.Array:
-        arr = self._arrays.get(run)
-        if arr is None:
-            if self._zstore is None:
-                self._zstore = LocalStore(self._root, read_only=True)
-            path = f"runs/{self._run_names[run]}/predictions"
-            arr = self._arrays[run] = open_array(self._zstore, path=path, mode="r")
-        return arr
+    def _array(self, run: int) -> tuple[zarr.Array, int, list | None]:
+        """The run's predictions array, committed record count and digests (None for a run
+        written before digests existed), read once."""
+        got = self._arrays.get(run)
+        if got is None:
+            got = self._arrays[run] = open_run(self._root, self._zstore_(),
+                                               str(self._run_names[run]))
+        return got
+
+    def _zstore_(self) -> LocalStore:
+        if self._zstore is None:
+            self._zstore = LocalStore(self._root, read_only=True)
+        return self._zstore
 
     def __getitem__(self, key):
         model_key, rest = _split_key(key)
@@ -116,13 +128,121 @@ class LazyCollection:
         return out[0] if scalar_model else out
 
     def _read(self, run: int, records: np.ndarray, sample_key, class_key) -> np.ndarray:
-        arr = self._array(run)
-        first, last = int(records.min()), int(records.max())
-        if last - first + 1 == records.shape[0] and np.all(np.diff(records) == 1):
-            return arr[first:last + 1, sample_key, class_key]   # contiguous: plain slice
-        unique, inverse = np.unique(records, return_inverse=True)
-        block = arr.get_orthogonal_selection((unique, sample_key, class_key))
-        return block[inverse.reshape(-1)]
+        arr, count, digests = self._array(run)
+        name = str(self._run_names[run])
+        if int(records.max()) >= count:
+            raise CorruptStoreError(
+                self._root, f"record {int(records.max())} was committed, the run's commit record "
+                f"now holds {count}", run=name, record=int(records.max()),
+                file=f"runs/{name}/zarr.json")
+        n, b = self.shape[1], self.chunks[1]
+        whole = _whole_chunks(sample_key, class_key, n, b) if digests is not None else None
+        key = (slice(*whole), slice(None)) if whole else (sample_key, class_key)
+        try:
+            block = _read_records(arr, records, *key)
+        except CorruptStoreError:
+            raise
+        except Exception as exc:   # Zarr raises several types for a damaged chunk
+            raise _locate(self._root, name, arr, records, n, b, exc) from exc
+        if whole:
+            # Digests cover whole chunks; a missing chunk reads as NaN and fails them too.
+            for i, t in enumerate(records.tolist()):
+                for c0 in range(whole[0], whole[1], b):
+                    values = block[i, c0 - whole[0]:c0 - whole[0] + b]
+                    if integrity.block_digest(values) != digests[t][c0 // b]:
+                        raise _damaged(self._root, name, t, c0 // b, values)
+            s0, s1, _ = sample_key.indices(n)
+            return block[:, s0 - whole[0]:s1 - whole[0]]
+        bad = integrity.first_nan(block)
+        if bad is not None:
+            sample = _sample_of(sample_key, bad[1] if block.ndim > 2 else 0, n)
+            raise _damaged(self._root, name, int(records[bad[0]]), sample // b, None)
+        return block
+
+
+def open_run(root: Path, zstore, run: str) -> tuple[zarr.Array, int, list | None]:
+    """A run's predictions array, committed count and digests; CorruptStoreError naming the
+    file that cannot be read or does not agree with the commit record."""
+    meta_file = f"runs/{run}/zarr.json"
+    try:
+        records = read_json(root / meta_file)["attributes"][RECORDS_KEY]
+        count = int(records["count"])
+        digests = records.get("digests")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptStoreError(root, f"the commit record cannot be read ({exc})", run=run,
+                                file=meta_file) from exc
+    try:
+        arr = open_array(zstore, path=f"runs/{run}/predictions", mode="r")
+    except Exception as exc:   # a missing or garbled zarr.json: several Zarr and JSON types
+        raise CorruptStoreError(root, f"the predictions array cannot be opened "
+                                f"({type(exc).__name__}: {exc})", run=run,
+                                file=f"runs/{run}/predictions/zarr.json") from exc
+    if arr.ndim != 3 or arr.shape[0] < count:
+        raise CorruptStoreError(root, f"the commit record holds {count} records, the predictions "
+                                f"array has shape {arr.shape}", run=run, file=meta_file)
+    if digests is not None and (len(digests) < count or any(
+            d is not None and len(d) != -(-arr.shape[1] // arr.chunks[1])
+            for d in digests[:count])):
+        raise CorruptStoreError(root, "the commit record's digests do not match its records",
+                                run=run, file=meta_file)
+    if digests is not None and any(d is None for d in digests[:count]):
+        digests = None   # records appended before digests existed: verified by checksum only
+    return arr, count, digests
+
+
+def _read_records(arr, records: np.ndarray, sample_key, class_key) -> np.ndarray:
+    first, last = int(records.min()), int(records.max())
+    if last - first + 1 == records.shape[0] and np.all(np.diff(records) == 1):
+        return arr[first:last + 1, sample_key, class_key]   # contiguous: plain slice
+    unique, inverse = np.unique(records, return_inverse=True)
+    block = arr.get_orthogonal_selection((unique, sample_key, class_key))
+    return block[inverse.reshape(-1)]
+
+
+def _whole_chunks(sample_key, class_key, n: int, b: int) -> tuple[int, int] | None:
+    """The sample range widened to whole chunks, for a contiguous slice of samples with every
+    class (what streaming reads); None for other keys (checked for missing chunks only)."""
+    if not (isinstance(sample_key, slice) and sample_key.step in (None, 1)
+            and class_key == slice(None)):
+        return None
+    s0, s1, _ = sample_key.indices(n)
+    if s1 <= s0:
+        return None
+    return (s0 // b) * b, min(n, -(-s1 // b) * b)
+
+
+def _sample_of(sample_key, j: int, n: int) -> int:
+    if isinstance(sample_key, slice):
+        s0, _, step = sample_key.indices(n)
+        return s0 + j * step
+    return int(sample_key) % n
+
+
+def _damaged(root, run: str, record: int, block: int, values) -> CorruptStoreError:
+    file = integrity.chunk_file(run, record, block)
+    if not (Path(root) / file).is_file():
+        problem = "a chunk of the committed record is missing"
+    elif values is not None:
+        problem = ("a chunk does not hold the values committed for it (its digest differs: "
+                   "edited, or another chunk's bytes)")
+    else:
+        problem = "a chunk holds NaN, which no committed record does"
+    return CorruptStoreError(root, problem, run=run, record=record, file=file)
+
+
+def _locate(root, run: str, arr, records: np.ndarray, n: int, b: int,
+            exc: Exception) -> CorruptStoreError:
+    """The first chunk of ``records`` that fails to decode (the slow path, after an error)."""
+    for t in np.unique(records).tolist():
+        for s0 in range(0, n, b):
+            try:
+                arr[t, s0:s0 + b]
+            except Exception as inner:   # any decoding failure is the damage
+                return CorruptStoreError(
+                    root, f"a chunk cannot be decoded ({type(inner).__name__}: {inner})",
+                    run=run, record=t, file=integrity.chunk_file(run, t, s0 // b))
+    return CorruptStoreError(root, f"reading failed ({type(exc).__name__}: {exc})", run=run,
+                             file=f"runs/{run}/predictions")
 
 
 def _split_key(key):

@@ -33,10 +33,11 @@ from zarr.storage import LocalStore
 
 from taskspace._version import __version__
 from taskspace.geometry._validation import check_array_like, check_rows
-from taskspace.store import _meta, _probe, _tables, _writer, cache
-from taskspace.store._atomic import Private, read_json
+from taskspace.store import _meta, _probe, _tables, _writer, cache, integrity
+from taskspace.store._atomic import Private, file_lock, read_json
 from taskspace.store._layout import make_header, open_array, read_header, write_new_store
 from taskspace.store.collection import LazyCollection
+from taskspace.store.integrity import CorruptStoreError
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,17 @@ class Store:
     def probe_ids(self) -> np.ndarray | None:
         if not self._header.get("has_probe_ids"):
             return None
-        return open_array(self._zstore, path="probe/ids", mode="r")[:]
+        try:
+            ids = open_array(self._zstore, path="probe/ids", mode="r")[:]
+        except Exception as exc:   # Zarr raises several types for a damaged array
+            raise CorruptStoreError(self.path, f"the probe ids cannot be read "
+                                    f"({type(exc).__name__}: {exc})", file="probe/ids") from exc
+        expected = self._header.get("ids_digest")   # absent in stores from before digests
+        if expected is not None and \
+                integrity.text_digest([str(v) for v in ids.tolist()]) != expected:
+            raise CorruptStoreError(self.path, "the probe ids do not match the header's digest",
+                                    file="probe/ids")
+        return ids
 
     probe_hash = property(lambda self: self._header["probe_hash"])
     label_space_hash = property(lambda self: self._header["label_space_hash"])
@@ -338,8 +349,9 @@ class Store:
         k = P.shape[0]
         steps = _meta.check_steps(steps, k)
         metrics = _meta.check_metrics(metrics, k)
-        t = _writer.append_records(self, run_id, P.astype(self.dtype, copy=False), steps,
-                                   metrics)
+        data = P.astype(self.dtype, copy=False)
+        digests = integrity.record_digests(data, int(self._header["chunk_samples"]))
+        t = _writer.append_records(self, run_id, data, steps, metrics, digests)
         return [f"{run_id}/{t + i}" for i in range(k)]
 
     # ---------------------------------------------------------------- reading
@@ -351,12 +363,17 @@ class Store:
         return run_dir
 
     def _run_meta(self, run_id: str) -> tuple[dict, dict]:
-        path = self.path / "runs" / run_id / "zarr.json"
+        file = f"runs/{run_id}/zarr.json"
         try:
-            attrs = read_json(path)["attributes"]
-            return attrs[_meta.RUN_KEY], attrs[_meta.RECORDS_KEY]
+            attrs = read_json(self.path / file)["attributes"]
+            info, records = attrs[_meta.RUN_KEY], attrs[_meta.RECORDS_KEY]
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"corrupt taskspace store: cannot read run metadata {path}") from exc
+            raise CorruptStoreError(self.path, f"the run's metadata cannot be read ({exc})",
+                                    run=run_id, file=file) from exc
+        problem = _meta.records_problem(records)
+        if problem:
+            raise CorruptStoreError(self.path, problem, run=run_id, file=file)
+        return info, records
 
     def _records(self, run_id: str) -> dict:
         return self._run_meta(run_id)[1]
@@ -403,10 +420,11 @@ class Store:
         self._run_dir(run_id)
         info, records = self._run_meta(run_id)
         t = records["count"]
-        arr = open_array(self._zstore, path=f"runs/{run_id}/predictions", mode="r")
         table = _tables.record_table([(run_id, info, records)])
         metrics = table[["model_id", "record", "step", *sorted(records["metrics"])]]
-        return Trajectory(run_id=run_id, predictions=arr[:t],
+        predictions = (self._lazy([run_id] * t, np.arange(t))[:] if t else
+                       np.empty((0, self.n_samples, self.n_classes), dtype=self.dtype))
+        return Trajectory(run_id=run_id, predictions=predictions,
                           steps=np.asarray(records["steps"][:t], dtype=np.int64),
                           metrics=metrics, info=info)
 
@@ -440,6 +458,48 @@ class Store:
         """A lazy (M, N, C) collection of the given models (``"<run_id>/<record>"``), in order."""
         parsed = [m.rsplit("/", 1) for m in model_ids]
         return self._lazy([p[0] for p in parsed], [int(p[1]) for p in parsed])
+
+    # ---------------------------------------------------------------- integrity
+    def check(self):
+        """Verify everything on disk: the probe set, every committed record's chunks (present,
+        checksum, digest) and every distance cache.
+
+        Returns
+        -------
+        taskspace.store.check.CheckReport
+            ``.ok``, and ``.damage``: one entry per damaged place, naming run and record (or
+            cache) and file, what is wrong and how to repair it (:meth:`drop_run` for a run,
+            :meth:`clear_cache` for a cache).
+        """
+        from taskspace.store.check import check_store
+
+        return check_store(self)
+
+    def drop_run(self, run_id: str) -> None:
+        """Remove a run, and every distance cache holding any of its models (a new run of the
+        same id must never be served the old one's distances; the caches are recomputed when
+        next asked for). The run disappears at once (one rename) and is then deleted."""
+        self._check_writable()
+        self._run_dir(run_id)
+        with file_lock(self._private.lock(f"run.{run_id}")):
+            trash = self._private.staging / f".dropped-{run_id}.{uuid.uuid4().hex}"
+            os.rename(self.path / "runs" / run_id, trash)
+        prefix = f"{run_id}/"
+        for name in cache.cache_names(self.path):
+            if any(m.startswith(prefix) for m in cache.committed_ids(self.path, name)):
+                cache.remove(self, name)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def clear_cache(self, name: str | None = None) -> list[str]:
+        """Remove the distance cache ``distances/<name>`` (every cache when None), damaged or
+        not; it is recomputed when next asked for. Returns the names removed."""
+        self._check_writable()
+        names = cache.cache_names(self.path) if name is None else [name]
+        for n in names:
+            if not (self.path / "distances" / n).is_dir():
+                raise ValueError(f"no distance cache {n!r} in store {self.path}")
+            cache.remove(self, n)
+        return names
 
     # ---------------------------------------------------------------- distances
     def distance_matrix(self, model_ids=None, metric: str = "bhattacharyya",
