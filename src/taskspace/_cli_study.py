@@ -162,10 +162,11 @@ def import_h5(
                                      help="Folder of task folders holding preds_<seed>.h5."),
     store: Path = typer.Argument(..., metavar="STORE", help="The store to import into."),
     labels: Path = typer.Option(None, "--labels", metavar="FILE", help="Probe labels (.npy, "
-                                ".json or one per line), to create STORE when it does not exist."),
+                                ".json or one per line): create STORE when it does not exist, "
+                                "else checked against its labels."),
     class_names: Path = typer.Option(None, "--class-names", metavar="FILE", help="Class names "
-                                     "(.json or one per line), to create STORE when it does not "
-                                     "exist."),
+                                     "(.json or one per line): create STORE, or checked against "
+                                     "its own."),
     method: str = typer.Option("supervised", "--method", metavar="NAME",
                                help="Method recorded for every run."),
     pattern: str = typer.Option("preds_*.h5", "--pattern", metavar="GLOB",
@@ -179,21 +180,20 @@ def import_h5(
 
     Importing again completes interrupted runs and skips complete ones.
     """
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory} is not a folder")
-    if not store.exists():
-        if labels is None or class_names is None:
-            raise ValueError(f"store {store} does not exist; give --labels and --class-names "
-                             "to create it")
-    from taskspace.store import Store
     from taskspace.store import import_h5 as _import
     from taskspace.store.files import read_list
 
-    if not store.exists():
-        Store.create(store, read_list(labels), [str(c) for c in read_list(class_names)])
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a folder")
+    if not store.exists() and (labels is None or class_names is None):
+        raise ValueError(f"store {store} does not exist; give --labels and --class-names "
+                         "to create it")
     started = time.perf_counter()
     ids = _import(directory, str(store), method=method, pattern=pattern,
-                  dataset_key=dataset_key, network=network)
+                  dataset_key=dataset_key, network=network,
+                  labels=None if labels is None else read_list(labels),
+                  class_names=None if class_names is None else
+                  [str(c) for c in read_list(class_names)])
     console.print(f"imported {len(ids)} runs into {store} in "
                   f"{time.perf_counter() - started:.1f} s")
 

@@ -51,7 +51,7 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
               dataset_key: str = "data", classes: Mapping | None = None,
               steps: Callable | None = None, network=None, dataset=None,
               run_id: str = "{task}-{method}-seed{seed}", records_per_append: int = 8,
-              ) -> list[str]:
+              labels=None, class_names=None, probe_ids=None) -> list[str]:
     """Import ``<directory>/<task>/preds_<seed>.h5`` files into ``store``, one run per file.
 
     Parameters
@@ -59,8 +59,8 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
     directory : path
         A folder of task folders, or a single task folder (its name is the task).
     store : Store or path
-        An existing store (opened for appending when given as a path) on the same probe set
-        and label space: N and C of every file must match it.
+        The store: an existing one (opened for appending when given as a path), or a path that
+        does not exist yet, created from ``labels`` and ``class_names``.
     method : str
         Method recorded for every run.
     pattern : str
@@ -79,27 +79,85 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
         Format of run ids, with fields ``task``, ``method``, ``seed``.
     records_per_append : int
         Records read and appended at a time (bounds memory; each append is atomic).
+    labels : array_like of int, shape (N,), optional
+        The probe labels the files were made on. For an existing store they must be its labels
+        (and ``class_names`` its class names, ``probe_ids`` its ids): otherwise a ValueError
+        naming both hashes, before anything is written. Required to create a store.
+    class_names : sequence of str, optional
+        The label space, as ``labels``.
+    probe_ids : array_like, shape (N,), optional
+        Probe sample ids, as ``labels``.
 
     Returns
     -------
     list of str
         The run ids, in import order. Importing again resumes: a run that already holds all
         T records is skipped, one with fewer (an interrupted import) is completed.
+
+    Every file is opened and its shape checked against the probe set before anything is
+    written (or the store created). A file whose predictions are not probabilities (NaN, ...)
+    is a ValueError naming it; a run this call created for it is dropped again.
     """
     from taskspace.store.store import Store
 
     h5py = _h5py()
-    if not isinstance(store, Store):
-        store = Store.open(store, mode="a")
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"`directory` {directory} is not a directory")
+    plan = _plan(h5py, directory, pattern, dataset_key, run_id, method)
+    if isinstance(store, Store) or Path(store).exists():
+        if not isinstance(store, Store):
+            store = Store.open(store, mode="a")
+        if labels is not None or class_names is not None or probe_ids is not None:
+            store.check_probe_set(store.labels if labels is None else labels, class_names,
+                                  probe_ids, source=f"the probe set given for {directory}")
+        n, c = store.n_samples, store.n_classes
+    else:
+        if labels is None or class_names is None:
+            raise ValueError(f"store {store} does not exist; give `labels` and `class_names` "
+                             "to create it")
+        n, c = len(np.asarray(labels)), len(class_names)
+    for _, _, path, _, shape in plan:
+        if len(shape) != 3 or shape[1:] != (n, c):
+            raise ValueError(f"{path}: dataset {dataset_key!r} has shape {shape}, the probe set "
+                             f"and label space hold (T, N, C) = (T, {n}, {c})")
+    if not isinstance(store, Store):
+        store = Store.create(store, labels, class_names, probe_ids=probe_ids)
+    existing = set(store.run_ids)
+    imported = []
+    for task, seed, path, rid, (n_records, _, _) in plan:
+        run_steps = (np.arange(n_records) if steps is None
+                     else np.asarray(steps(task, seed, n_records)))
+        if run_steps.shape != (n_records,):
+            raise ValueError(f"`steps` returned shape {run_steps.shape} for {path}, "
+                             f"expected ({n_records},)")
+        done = records_done(store, rid, run_steps, path,
+                            {"task": task, "method": method, "seed": seed})
+        created = rid not in existing
+        if created:
+            store.add_run(rid, task=task, classes=(classes or {}).get(task), method=method,
+                          seed=seed, network=network, dataset=dataset,
+                          config={"source": str(path)})
+        try:
+            _append_file(h5py, store, rid, path, dataset_key, done, n_records, run_steps,
+                         records_per_append)
+        except ValueError:
+            # A file that cannot be imported leaves no empty or partial run (an interrupted
+            # import, by contrast, keeps its records and resumes).
+            if created:
+                store.drop_run(rid)
+            raise
+        imported.append(rid)
+    return imported
+
+
+def _plan(h5py, directory: Path, pattern: str, dataset_key: str, run_id: str, method: str):
+    """(task, seed, path, run id, dataset shape) of every file, in import order."""
     seed_re = _seed_pattern(pattern)
     folders = _task_folders(directory, pattern)
     if not folders:
         raise ValueError(f"no file matching {pattern!r} in {directory} or its task folders")
-    existing = set(store.run_ids)
-    imported = []
+    plan = []
     for task, folder in folders:
         files = []
         for f in folder.glob(pattern):
@@ -107,37 +165,30 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
             if m:
                 files.append((int(m.group(1)), f))
         for seed, path in sorted(files):
-            rid = run_id.format(task=task, method=method, seed=seed)
             with h5py.File(path, "r") as h5:
                 if dataset_key not in h5:
                     raise ValueError(f"{path} has no dataset {dataset_key!r}")
-                data = h5[dataset_key]
-                if data.ndim != 3 or data.shape[1:] != (store.n_samples, store.n_classes):
-                    raise ValueError(
-                        f"{path}: dataset {dataset_key!r} has shape {data.shape}, the store "
-                        f"holds (T, N, C) = (T, {store.n_samples}, {store.n_classes})"
-                    )
-                n_records = data.shape[0]
-                run_steps = (np.arange(n_records) if steps is None
-                             else np.asarray(steps(task, seed, n_records)))
-                if run_steps.shape != (n_records,):
-                    raise ValueError(f"`steps` returned shape {run_steps.shape} for {path}, "
-                                     f"expected ({n_records},)")
-                done = records_done(store, rid, run_steps, path,
-                                    {"task": task, "method": method, "seed": seed})
-                if rid not in existing:
-                    store.add_run(rid, task=task, classes=(classes or {}).get(task),
-                                  method=method, seed=seed, network=network, dataset=dataset,
-                                  config={"source": str(path)})
-                for t0 in range(done, n_records, records_per_append):
-                    t1 = min(t0 + records_per_append, n_records)
-                    try:
-                        block = data[t0:t1]
-                    except OSError as exc:
-                        raise ValueError(
-                            f"cannot read {path} ({exc}); files written with hdf5plugin "
-                            "filters (LZ4) need `pip install hdf5plugin`"
-                        ) from exc
-                    store.append(rid, block, run_steps[t0:t1])
-            imported.append(rid)
-    return imported
+                shape = tuple(h5[dataset_key].shape)
+            plan.append((task, seed, path, run_id.format(task=task, method=method, seed=seed),
+                         shape))
+    return plan
+
+
+def _append_file(h5py, store, rid, path, dataset_key, done, n_records, run_steps,
+                 records_per_append) -> None:
+    with h5py.File(path, "r") as h5:
+        data = h5[dataset_key]
+        for t0 in range(done, n_records, records_per_append):
+            t1 = min(t0 + records_per_append, n_records)
+            try:
+                block = data[t0:t1]
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read {path} ({exc}); files written with hdf5plugin "
+                    "filters (LZ4) need `pip install hdf5plugin`"
+                ) from exc
+            try:
+                store.append(rid, block, run_steps[t0:t1])
+            except ValueError as exc:
+                raise ValueError(f"{path}, records {t0}..{t1 - 1} of dataset "
+                                 f"{dataset_key!r}: {exc}") from exc
