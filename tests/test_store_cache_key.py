@@ -9,7 +9,7 @@ import pytest
 
 import taskspace as ts
 from taskspace.geometry.distances import DEFAULT_EPS
-from taskspace.store import Store, cache
+from taskspace.store import CorruptStoreError, Store, cache
 from tests.helpers import random_models
 
 N, C = 30, 4
@@ -97,7 +97,8 @@ def test_a_cache_whose_key_was_edited_is_refused(tmp_path):
     meta = json.loads(path.read_text())
     meta["attributes"][cache.CACHE_KEY]["spec"]["eps"] = 0.5
     path.write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="corrupt distance cache"):
+    with pytest.raises(CorruptStoreError, match="distance cache bhattacharyya-.*it holds the "
+                                                "key .*'eps': 0.5"):
         store.distance_matrix()
 
 

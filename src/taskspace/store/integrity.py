@@ -60,7 +60,7 @@ class CorruptStoreError(ValueError):
         self.store, self.run, self.record, self.cache = str(store), run, record, cache
         self.file, self.problem = file, problem
         self.repair = repair or default_repair(self.store, run, cache)
-        super().__init__(f"corrupt store {self.store}: {self.where}: {problem} ({file}); "
+        super().__init__(f"corrupt taskspace store {self.store}: {self.where}: {problem} ({file}); "
                          f"{self.repair}")
 
     @property
