@@ -97,8 +97,8 @@ def test_a_cache_whose_key_was_edited_is_refused(tmp_path):
     meta = json.loads(path.read_text())
     meta["attributes"][cache.CACHE_KEY]["spec"]["eps"] = 0.5
     path.write_text(json.dumps(meta))
-    with pytest.raises(CorruptStoreError, match="distance cache bhattacharyya-.*it holds the "
-                                                "key .*'eps': 0.5"):
+    with pytest.raises(CorruptStoreError, match=r"distance cache bhattacharyya-.*it holds "
+                                                r"the key .*'eps': 0.5"):
         store.distance_matrix()
 
 
