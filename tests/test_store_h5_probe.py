@@ -96,3 +96,12 @@ def test_a_file_with_nan_names_itself_and_leaves_no_run(tmp_path):
     out = _cli("import-h5", tree, tmp_path / "new", "--labels", lab, "--class-names", names)
     assert out.returncode == 1 and "preds_1.h5" in out.stderr
     assert Store.open(tmp_path / "new").run_ids == ["all-supervised-seed0"]
+
+
+def test_string_probe_ids_are_compared(tmp_path):
+    tree = _tree(tmp_path / "h5")
+    ids = np.array([f"img{i:03d}" for i in range(N)])
+    store = Store.create(tmp_path / "s", np.arange(N) % C, CLASSES, probe_ids=ids)
+    with pytest.raises(ValueError, match="different probe set"):
+        import_h5(tree, store, labels=np.arange(N) % C, probe_ids=ids[::-1])
+    assert len(import_h5(tree, store, labels=np.arange(N) % C, probe_ids=ids)) == 2

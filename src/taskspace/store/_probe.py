@@ -29,7 +29,10 @@ def check_probe_set(store, labels, class_names=None, probe_ids=None, source="the
     if same and ids is not None:
         have = store.probe_ids
         if have is not None:
-            same = ids.shape == have.shape and np.array_equal(ids.astype(str), have.astype(str))
+            # As text: Zarr hands string ids back as NumPy's StringDType, which astype(str)
+            # cannot convert.
+            same = ids.shape == have.shape and \
+                [str(v) for v in ids.tolist()] == [str(v) for v in have.tolist()]
         else:
             same = _meta.probe_set_hash(y, ids) == store.probe_hash
     if not same:
