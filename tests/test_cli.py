@@ -140,7 +140,8 @@ def test_help_and_bad_arguments_import_nothing_heavy(tmp_path):
     for args in (["--help"], ["info", "--help"], ["run", "--help"], ["embed", "--help"],
                  ["info", missing], ["analyze", missing], ["report", missing],
                  ["run", str(tmp_path / "missing.toml")], ["embed", missing, "--out", "e.txt"],
-                 ["embed", missing], ["import-h5", missing, missing]):
+                 ["embed", missing], ["import-h5", missing, missing],
+                 ["import-arrays", missing, missing]):
         assert _modules_after(args, tmp_path) == "[]", args
 
 

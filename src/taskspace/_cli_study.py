@@ -180,14 +180,14 @@ def import_h5(
 
     Importing again completes interrupted runs and skips complete ones.
     """
-    from taskspace.store import import_h5 as _import
-    from taskspace.store.files import read_list
-
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a folder")
     if not store.exists() and (labels is None or class_names is None):
         raise ValueError(f"store {store} does not exist; give --labels and --class-names "
                          "to create it")
+    from taskspace.store import import_h5 as _import
+    from taskspace.store.files import read_list
+
     started = time.perf_counter()
     ids = _import(directory, str(store), method=method, pattern=pattern,
                   dataset_key=dataset_key, network=network,
