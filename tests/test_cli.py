@@ -147,7 +147,7 @@ def test_help_and_bad_arguments_import_nothing_heavy(tmp_path):
 
 def test_study_progress_prints_run_keys_literally(capsys):
     """The live view of a study on a cluster and the training bar take task names as text."""
-    from taskspace._console import make_console
+    from taskspace.cli._console import make_console
     from taskspace.methods._progress import TrainingProgress
     from taskspace.study._live import StudyView
 

@@ -226,7 +226,7 @@ def test_bad_arguments(tmp_path, client):
 def _app():
     import typer
 
-    from taskspace._cli_distributed import register
+    from taskspace.cli.distributed import register
 
     app = typer.Typer()
     register(app)
@@ -247,7 +247,7 @@ def test_cli_distances_and_embed(client, tmp_path, monkeypatch):
     assert "range [" in " ".join(res.output.split())     # rich may wrap the line
     assert len(cached_ids(path, "bhattacharyya")) == 8
     # Past RANGE_MAX_MODELS the matrix is not read back just to print its range.
-    import taskspace._cli_distributed as cd
+    import taskspace.cli.distributed as cd
 
     monkeypatch.setattr(cd, "RANGE_MAX_MODELS", 7)
     res = runner.invoke(_app(), ["distances", str(path), "--scheduler", address,
@@ -285,9 +285,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
     env = {**os.environ, "COLUMNS": "1000"}   # rich wraps at the terminal width otherwise
 
-    code = ("import sys; from taskspace import cli; "
-            "from taskspace._cli_distributed import register; register(cli.app); "
-            "cli.main(sys.argv[1:])")
+    code = "import sys; from taskspace import cli; cli.main(sys.argv[1:])"
     missing = tmp_path / "missing"
     for args, text in [(["distances", str(missing)], "no taskspace store"),
                        (["embed", str(missing), "--out", "x.txt"], ".npz or .csv"),

@@ -1,4 +1,4 @@
-"""The `taskspace distances` and `taskspace embed` commands (registered by ``cli.py``).
+"""The `taskspace distances` and `taskspace embed` commands (registered by :mod:`taskspace.cli`).
 
 ``distances`` fills the store's distance cache, on a Dask cluster (``--scheduler`` an existing
 one, ``--workers N`` a local one) or in this process; ``embed`` runs InPCA on the cached matrix
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from taskspace._console import make_console
+from taskspace.cli._console import make_console
 
 console = make_console()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from taskspace._console import make_console, styled
+from taskspace.cli._console import make_console, styled
 
 console = make_console()
 

@@ -1,4 +1,8 @@
-"""The `taskspace` command.
+"""The `taskspace` command: arguments in, messages out.
+
+One module per group of commands: :mod:`taskspace.cli.study` (``run``, ``analyze``, ``report``,
+``info``, ``import-h5`` and the ``demo``) and :mod:`taskspace.cli.distributed` (``distances``,
+``embed``); ``_help`` formats help the click way, ``_console`` prints.
 
 Errors from bad input are printed as one clear line and exit with status 1; `--debug` shows the
 traceback instead.
@@ -18,13 +22,13 @@ from pathlib import Path
 
 import typer
 
-from taskspace._cli_help import Command, Group
-from taskspace._console import make_console, styled
 from taskspace._version import __version__
+from taskspace.cli._console import make_console, styled
+from taskspace.cli._help import Command, Group
 
 
 class _App(typer.Typer):
-    """Every command is a :class:`taskspace._cli_help.Command` (click's usage conventions)."""
+    """Every command is a :class:`taskspace.cli._help.Command` (click's usage conventions)."""
 
     def command(self, *args, cls=None, **kwargs):
         return super().command(*args, cls=cls or Command, **kwargs)
@@ -75,16 +79,16 @@ def demo(
     recorded into a store; then the analyses of the paper and the interactive HTML report.
     Prints where the report is.
     """
-    from taskspace._cli_study import demo as run_demo
+    from taskspace.cli.study import demo as run_demo
 
     run_demo(out, seeds)
 
 
-from taskspace._cli_distributed import register as _register_distributed  # noqa: E402
+from taskspace.cli.distributed import register as _register_distributed  # noqa: E402
 
 _register_distributed(app)
 
-from taskspace._cli_study import register as _register_study  # noqa: E402
+from taskspace.cli.study import register as _register_study  # noqa: E402
 
 _register_study(app)
 
@@ -114,7 +118,3 @@ def main(argv: list[str] | None = None) -> None:
             raise
         err_console.print(styled(("error:", "bold red"), " ", str(exc)))
         sys.exit(1)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
