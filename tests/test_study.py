@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from taskspace.store import Store
-from taskspace.study import load_study, parse_study, run_study
+from taskspace.study import expand_runs, load_study, parse_study, run_study
 
 STUDIES = Path(__file__).parent.parent / "studies"
 
@@ -121,7 +121,7 @@ def test_bad_toml(tmp_path):
 def test_expansion_puts_parents_first():
     d = doc()
     d["runs"] = {"ft": d["runs"]["ft"], "sup": d["runs"]["sup"]}   # child listed first
-    runs = parse_study(d).expand()
+    runs = expand_runs(parse_study(d))
     keys = [r.key for r in runs]
     assert keys == ["sup/all/seed0", "sup/low/seed0", "ft/low/seed0/from-all@3",
                     "ft/low/seed0/from-all@last"]
@@ -146,10 +146,10 @@ def test_quick_overrides():
 def test_shipped_studies_validate(path):
     for quick in (False, True):
         study = load_study(path, quick=quick)
-        runs = study.expand()
+        runs = expand_runs(study)
         assert len({r.key for r in runs}) == len(runs)
         if quick:
-            assert len(runs) < len(load_study(path).expand())
+            assert len(runs) < len(expand_runs(load_study(path)))
 
 
 def test_reference_study_shape():

@@ -21,8 +21,6 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-
 from taskspace.methods.config import (
     CONFIGS,
     FinetuneConfig,
@@ -33,25 +31,7 @@ from taskspace.methods.config import (
     TrainConfig,
     make_config,
 )
-from taskspace.methods.runner import RunLockedError, resolve_device, train_run
-
-#: Registered methods: name → "module:class" (imported on first use).
-METHODS: dict[str, str] = {
-    "supervised": "taskspace.methods.supervised:Supervised",
-    "finetune": "taskspace.methods.finetune:Finetune",
-    "protonet": "taskspace.methods.protonet:ProtoNet",
-    "simclr": "taskspace.methods.simclr:SimCLR",
-    "fixmatch": "taskspace.methods.fixmatch:FixMatch",
-}
-
-
-def get_method(name: str) -> type:
-    """The `taskspace.methods.base.Method` subclass registered as ``name``."""
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; allowed: {', '.join(METHODS)}")
-    module, cls = METHODS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
-
+from taskspace.methods.registry import METHODS, get_method
 
 __all__ = [
     "CONFIGS",
@@ -68,3 +48,13 @@ __all__ = [
     "resolve_device",
     "train_run",
 ]
+
+
+def __getattr__(name):
+    # The training loop needs torch; the registry and the configs do not (a study config is
+    # validated, and `taskspace analyze` runs, without loading it).
+    if name in ("RunLockedError", "resolve_device", "train_run"):
+        from taskspace.methods import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'taskspace.methods' has no attribute {name!r}")

@@ -3,7 +3,7 @@
 A method says what its network is, what one optimisation step's loss is, and how long an epoch
 is; `taskspace.methods.runner` does everything else (devices, mixed precision, the optimiser,
 recording, checkpoints, resuming, the progress bar). A new method is a subclass of `Method`
-registered in ``taskspace.methods.METHODS``.
+registered in ``taskspace.methods.METHODS`` (`taskspace.methods.registry`).
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def train_run(store, split, task, method: str = "supervised", network: str | Non
         The run id. Calling again with the same arguments continues an interrupted run from its
         last checkpoint and does nothing for a finished one.
     """
-    from taskspace.methods import get_method
+    from taskspace.methods.registry import get_method
     from taskspace.nets import NETWORKS
     from taskspace.store import Store
 

@@ -1,8 +1,10 @@
 """The study: configs of the paper's experiments, the runner that trains them, and analyses.
 
-``load_study(path)`` validates a TOML study config (`taskspace.study.config`); ``run_study``
-trains and records all its runs into a store, parents before their fine-tuned children;
-``analyze`` runs the analyses of the paper on a store (`taskspace.study.analyses`).
+``load_study(path)`` validates a TOML study config (`taskspace.study.loading`, against the schema
+of `taskspace.study.config`); ``expand_runs`` lists its runs (`taskspace.study.plan`);
+``run_study`` trains and records all of them into a store, parents before their fine-tuned
+children; ``analyze`` runs the analyses of the paper on a store (`taskspace.study.analyses`).
+Importing it loads neither torch nor the training loops.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from taskspace.study.config import (
     ScheduleSpec,
     StudyConfig,
     TaskSpec,
-    load_study,
-    parse_study,
 )
+from taskspace.study.loading import load_study, parse_study
 from taskspace.study.plan import PlannedRun, expand_runs, resolve_tasks
 from taskspace.study.runner import StudyRun, load_split, read_study, run_study, study_of_store
 

@@ -11,23 +11,22 @@ Every problem raises one ``ValueError`` naming the key by its dotted path and wh
 
     study key `runs.sup.method`: got 'sgd'; allowed: 'supervised', 'finetune', ...
 
+This module is the schema only; `taskspace.study.loading` reads and cross-checks a study
+(`load_study`, `parse_study`) and `taskspace.study.plan` expands it into runs.
+
 >>> study = load_study("studies/digits-demo.toml")                   # doctest: +SKIP
->>> [r.key for r in study.expand()][:2]                              # doctest: +SKIP
+>>> [r.key for r in expand_runs(study)][:2]                          # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import copy
 import re
-import tomllib
 import typing
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from taskspace.methods import METHODS
-from taskspace.methods.config import make_config
+from taskspace.methods.registry import METHODS
 
 Size = int | float | None
 
@@ -143,12 +142,6 @@ class StudyConfig(_Strict):
                              "'.', '_' or '-', starting with a letter or digit")
         return name
 
-    def expand(self):
-        """The concrete runs, parents before their fine-tuned children (see `expand_runs`)."""
-        from taskspace.study.plan import expand_runs
-
-        return expand_runs(self)
-
 
 # ----------------------------------------------------------------------------------- errors
 def _model_at(loc) -> type[BaseModel] | None:
@@ -171,7 +164,7 @@ def _dotted(loc) -> str:
     return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "literal[")))
 
 
-def _pydantic_error(exc: ValidationError) -> ValueError:
+def pydantic_error(exc: ValidationError) -> ValueError:
     clauses = []
     union: dict[str, tuple[list[str], object, int]] = {}
     for err in exc.errors():
@@ -223,101 +216,9 @@ def study_error(key: str, message: str) -> ValueError:
     return ValueError(f"invalid study config: study key `{key}`: {message}")
 
 
-# ----------------------------------------------------------------------------------- loading
-def _merge(base: dict, over: dict) -> dict:
-    """``over`` merged into a copy of ``base``, tables recursively; ``steps``/``epochs`` in a
-    ``config`` table replace each other (a run has one length)."""
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-        if key in ("steps", "epochs"):
-            out.pop("epochs" if key == "steps" else "steps", None)
-    return out
-
-
-def _overlay(raw: dict, quick, where: str) -> dict:
-    """A partial study merged over ``raw``; its ``all_runs`` table goes into every run."""
-    if not isinstance(quick, dict):
-        raise study_error(where, f"must be a table, got {type(quick).__name__}")
-    quick = dict(quick)
-    every = quick.pop("all_runs", {})
-    if not isinstance(every, dict):
-        raise study_error(f"{where}.all_runs", f"must be a table, got {type(every).__name__}")
-    runs = raw.get("runs")
-    if isinstance(runs, dict):
-        for name in quick.get("runs", {}):
-            if name not in runs:
-                raise study_error(f"{where}.runs.{name}", f"no such run spec; run specs: "
-                                  f"{', '.join(runs)}")
-    merged = _merge(raw, quick)
-    if isinstance(merged.get("runs"), dict):
-        for name, spec in merged["runs"].items():
-            if isinstance(spec, dict):
-                merged["runs"][name] = _merge(spec, every)
-    return merged
-
-
-def parse_study(raw: dict, *, quick: bool = False, overrides: dict | None = None,
-                source: str = "") -> StudyConfig:
-    """Validate a study given as a dict (a parsed TOML document).
-
-    Parameters
-    ----------
-    raw : dict
-    quick : bool
-        Apply the ``[quick]`` overrides.
-    overrides : dict, optional
-        A partial study merged over the result (after ``[quick]``), e.g. tiny sizes for a test;
-        like ``[quick]``, its ``all_runs`` table is merged into every run.
-    source : str
-        The TOML text, kept in ``StudyConfig.source``.
-    """
-    if not isinstance(raw, dict):
-        raise ValueError(f"a study config must be a table, got {type(raw).__name__}")
-    raw = _overlay(raw, raw.get("quick") or {}, "quick") if quick else dict(raw)
-    raw.pop("quick", None)
-    if overrides:
-        raw = _overlay(raw, overrides, "overrides")
-    try:
-        study = StudyConfig(**raw, source=source, quick=quick)
-    except ValidationError as exc:
-        raise _pydantic_error(exc) from None
-    from taskspace.study.plan import check_study
-
-    check_study(study)
-    return study
-
-
-def load_study(path, *, quick: bool = False, overrides: dict | None = None) -> StudyConfig:
-    """Read and validate a study TOML file (see `parse_study`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"study config {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML: {exc}") from None
-    return parse_study(raw, quick=quick, overrides=overrides, source=text)
-
-
 def run_config(study: StudyConfig, spec: RunSpec, seed: int) -> dict:
     """The method config of one run: ``[schedule]``, then the spec's config, then the seed."""
     cfg = {k: getattr(study.schedule, k) for k in SCHEDULE_KEYS}
     cfg.update(spec.config)
     cfg["seed"] = seed
     return cfg
-
-
-def _check_method_config(study: StudyConfig, name: str, spec: RunSpec) -> None:
-    if "seed" in spec.config:
-        raise study_error(f"runs.{name}.config.seed", "set the seeds with `seeds = [...]`")
-    try:
-        make_config(spec.method, run_config(study, spec, spec.seeds[0]))
-    except ValueError as exc:
-        msg = str(exc).removeprefix("invalid training config: ").replace(
-            "config key `", f"key `runs.{name}.config.")
-        raise ValueError(f"invalid study config: {msg}") from None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from taskspace.study.config import StudyConfig, _check_method_config, run_config, study_error
+from taskspace.methods.config import make_config
+from taskspace.study.config import RunSpec, StudyConfig, run_config, study_error
 from taskspace.tasks import Task
 
 #: Datasets whose class names are known without reading their files.
@@ -268,3 +269,14 @@ def expand_runs(study: StudyConfig) -> list[PlannedRun]:
         by_spec[name] = runs
         planned += runs
     return planned
+
+
+def _check_method_config(study: StudyConfig, name: str, spec: RunSpec) -> None:
+    if "seed" in spec.config:
+        raise study_error(f"runs.{name}.config.seed", "set the seeds with `seeds = [...]`")
+    try:
+        make_config(spec.method, run_config(study, spec, spec.seeds[0]))
+    except ValueError as exc:
+        msg = str(exc).removeprefix("invalid training config: ").replace(
+            "config key `", f"key `runs.{name}.config.")
+        raise ValueError(f"invalid study config: {msg}") from None
