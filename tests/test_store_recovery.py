@@ -6,7 +6,7 @@ import pytest
 import zarr
 
 from taskspace.store import Store, _writer, cache
-from taskspace.store._atomic import file_lock
+from taskspace.store.atomic import file_lock
 from tests.helpers import random_models
 
 N, C = 30, 3

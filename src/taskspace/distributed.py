@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.geometry._validation import check_eps, check_metric
 from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.progressbar import ProgressBar
+from taskspace.geometry.validation import check_eps, check_metric
 from taskspace.store import cache
 from taskspace.store.tiles import TileJob
 
@@ -311,7 +312,8 @@ def _run_job(cl, store, job: TileJob, new, known, key: cache.CacheKey, tile, chu
                         host_threads, delay, key.precision,
                         key=f"taskspace-tile-{job.id}-{t.a}-{t.b}", pure=False)
         futures[fut] = t
-    bar = _Progress(len(tiles), len(tiles) - len(todo), progress)
+    bar = ProgressBar(progress, len(tiles), "tiles", completed=len(tiles) - len(todo),
+                      transient=False, count=True)
     with bar:
         for fut in as_completed(list(futures)):
             t = futures.pop(fut)
@@ -321,33 +323,6 @@ def _run_job(cl, store, job: TileJob, new, known, key: cache.CacheKey, tile, chu
                                    f"{tile_values.shape}, expected {t.shape}")
             job.write(t.a, t.b, tile_values)
             bar.advance()
-
-
-class _Progress:
-    """A rich progress bar over tiles (or nothing)."""
-
-    def __init__(self, total: int, completed: int, enabled: bool):
-        self.bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            self.bar = Progress("[progress.description]{task.description}", BarColumn(),
-                                MofNCompleteColumn(), TimeRemainingColumn(), transient=False)
-            self.task = self.bar.add_task("tiles", total=total, completed=completed)
-
-    def __enter__(self):
-        if self.bar is not None:
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-        return False
-
-    def advance(self) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task)
 
 
 def _job_blocks(job: TileJob, new, known, tile):

@@ -16,7 +16,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from taskspace.data.hierarchy import _listing
+from taskspace.data.hierarchy import listing
 
 _MAX_NAME = 60
 
@@ -61,7 +61,7 @@ def _resolve(item, names: tuple[str, ...]) -> int:
         return loose[0]
     close = difflib.get_close_matches(item, names, n=3)
     hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-    raise ValueError(f"unknown class {item!r}{hint}; valid class names: {_listing(names)}")
+    raise ValueError(f"unknown class {item!r}{hint}; valid class names: {listing(names)}")
 
 
 def _default_name(class_names) -> str:
@@ -171,7 +171,7 @@ class Task:
             raise ValueError(
                 f"node {node!r} has only {below.size} class ({names[below[0]]!r}) below it; a "
                 f"task needs at least 2. Nodes with at least 2 classes: "
-                f"{_listing(valid, full='hierarchy.nodes(min_classes=2) lists them all')}"
+                f"{listing(valid, full='hierarchy.nodes(min_classes=2) lists them all')}"
             )
         indices = tuple(int(c) for c in below)
         return cls(name or node_name, indices, tuple(names[i] for i in indices))

@@ -7,7 +7,7 @@ gives the WordNet hierarchy of a label space.
 """
 
 from taskspace.data.cifar import load_cifar10
-from taskspace.data.dataset import DATASETS, Dataset, load_dataset
+from taskspace.data.dataset import DATASETS, Dataset, dataset_key, load_dataset
 from taskspace.data.digits import load_digits
 from taskspace.data.download import DownloadError
 from taskspace.data.fashion_mnist import load_fashion_mnist
@@ -23,6 +23,7 @@ __all__ = [
     "DownloadError",
     "ImageFiles",
     "Split",
+    "dataset_key",
     "hash_order",
     "label_space_hash",
     "load_cifar10",

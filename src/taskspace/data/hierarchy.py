@@ -25,7 +25,9 @@ FORMAT_VERSION = 1
 _ALL_NODES = "ClassHierarchy.nodes(min_classes=2) lists them all"
 
 
-def _listing(items, limit: int = 100, full: str = "") -> str:
+def listing(items, limit: int = 100, full: str = "") -> str:
+    """``items`` joined by commas for an error message, cut after ``limit`` with a count of the
+    rest (and ``full``, where to find them all)."""
     items = list(items)
     shown = ", ".join(map(str, items[:limit]))
     if len(items) <= limit:
@@ -210,7 +212,7 @@ class ClassHierarchy:
                 return self.class_names.index(cls)
             except ValueError:
                 raise ValueError(f"unknown class {cls!r}; classes: "
-                                 f"{_listing(self.class_names)}") from None
+                                 f"{listing(self.class_names)}") from None
         index = int(cls)
         if not 0 <= index < self.n_classes:
             raise ValueError(f"class index {index} out of range [0, {self.n_classes})")
@@ -235,7 +237,7 @@ class ClassHierarchy:
         raise ValueError(
             f"node {node!r} is not above any class of this hierarchy"
             f" ({self.dataset or 'custom'}){hint} Nodes with at least 2 classes: "
-            f"{_listing(self.nodes(min_classes=2), full=_ALL_NODES)}"
+            f"{listing(self.nodes(min_classes=2), full=_ALL_NODES)}"
         )
 
     def node_wnid(self, node: str) -> str:

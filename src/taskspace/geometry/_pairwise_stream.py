@@ -25,6 +25,7 @@ import numpy as np
 
 from taskspace.geometry import _kernels_pairwise as K
 from taskspace.geometry._validation import ROW_SUM_TOLERANCE, check_rows
+from taskspace.geometry.progressbar import ProgressBar
 
 #: Bytes of chunk buffers (file read, conversion, packed square roots) that a default chunk uses.
 MEMORY_BUDGET = 128 * 2**20
@@ -280,7 +281,7 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
         chunk = chunk_size or budget_chunk(per_sample, n_samples, length)
         for p in packers:
             p.chunk = chunk
-        with Progress(progress, n_samples) as bar:
+        with ProgressBar(progress, n_samples, "pairwise distances (samples)") as bar:
             for n0, n1 in chunk_bounds(n_samples, chunk):
                 A = packers[0](n0, n1)
                 yield A, (A if Y is None else packers[1](n0, n1))
@@ -288,29 +289,3 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
     finally:
         for p in packers:
             p.close()
-
-
-class Progress:
-    """A ``rich`` progress bar over samples, or nothing."""
-
-    def __init__(self, enabled: bool, total: int, description: str = "pairwise distances",
-                 unit: str = "samples"):
-        self._bar = None
-        if enabled:
-            from rich.progress import Progress as RichProgress
-
-            self._bar = RichProgress(transient=True)
-            self._task = self._bar.add_task(f"{description} ({unit})", total=total)
-
-    def __enter__(self) -> Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def advance(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._task, n)
-
-    def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.stop()

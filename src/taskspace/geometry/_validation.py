@@ -229,20 +229,45 @@ def check_broadcast(names: tuple[str, str], shape_a: tuple[int, ...],
         ) from exc
 
 
-def as_labels(name: str, labels, n_samples: int, n_classes: int) -> np.ndarray:
-    """Validate probe labels: integers in ``[0, C)``, one per sample.
+def as_class_indices(name: str, values, n_classes: int, *, what: str = "label",
+                     n_samples: int | None = None, min_count: int = 1,
+                     distinct: bool = False) -> np.ndarray:
+    """Validate class indices of a label space of ``n_classes`` classes: integers in ``[0, C)``.
+
+    The one check behind probe labels (`as_labels`) and a task's classes (``progress``'s
+    ``classes``).
+
+    Parameters
+    ----------
+    name : str
+        The argument, named in errors.
+    values : array_like, shape (K,)
+        Integers (floats holding integers are accepted).
+    n_classes : int
+        C.
+    what : str
+        What one value is, in errors: ``"label"`` or ``"class"``.
+    n_samples : int, optional
+        Required length K (one label per probe sample).
+    min_count : int
+        Fewest values allowed (a task needs 2 classes).
+    distinct : bool
+        Refuse repeated values.
 
     Returns
     -------
-    ndarray of int64, shape (N,)
+    ndarray of int64, shape (K,)
     """
-    y = np.asarray(labels)
+    y = np.asarray(values)
     if y.ndim != 1:
-        raise ValueError(f"`{name}` must be 1-D (one label per sample), got shape {y.shape}")
-    if y.shape[0] != n_samples:
+        per = "one label per sample" if what == "label" else "a list of class indices"
+        raise ValueError(f"`{name}` must be 1-D ({per}), got shape {y.shape}")
+    if n_samples is not None and y.shape[0] != n_samples:
         raise ValueError(
             f"`{name}` has {y.shape[0]} labels but the models have N = {n_samples} samples"
         )
+    if y.size < min_count:
+        raise ValueError(f"`{name}` must name at least {min_count} classes, got {y.size}")
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
             bad = int(np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))[0])
@@ -254,9 +279,24 @@ def as_labels(name: str, labels, n_samples: int, n_classes: int) -> np.ndarray:
     if out.any():
         bad = int(np.flatnonzero(out)[0])
         raise ValueError(
-            f"`{name}` has label {y[bad]} at index {bad}, outside [0, {n_classes}) classes"
+            f"`{name}` has {what} {y[bad]} at index {bad}, outside [0, {n_classes}) classes"
         )
+    if distinct:
+        _, first = np.unique(y, return_index=True)
+        if first.size < y.size:
+            i = int(np.setdiff1d(np.arange(y.size), first)[0])
+            raise ValueError(f"`{name}` repeats {what} {y[i]} at index {i}")
     return y
+
+
+def as_labels(name: str, labels, n_samples: int, n_classes: int) -> np.ndarray:
+    """Validate probe labels: integers in ``[0, C)``, one per sample (`as_class_indices`).
+
+    Returns
+    -------
+    ndarray of int64, shape (N,)
+    """
+    return as_class_indices(name, labels, n_classes, n_samples=n_samples)
 
 
 def check_eps(eps: float) -> float:

@@ -50,9 +50,10 @@ def farthest_point_landmarks(distances_to: Callable, n_points: int, n_landmarks:
     columns : ndarray, shape (M, L)
         ``D[:, landmarks]``.
     """
-    from taskspace.geometry._pairwise_stream import Progress
+    from taskspace.geometry.progressbar import ProgressBar
 
-    with Progress(progress, n_landmarks + 1, "farthest-point landmarks", "columns of D") as bar:
+    with ProgressBar(progress, n_landmarks + 1,
+                     "farthest-point landmarks (columns of D)") as bar:
         first = int(np.argmax(_column(distances_to, 0, n_points)))
         bar.advance(1)
         chosen, columns = [first], [_column(distances_to, first, n_points)]

@@ -27,6 +27,7 @@ import numpy as np
 
 from taskspace.geometry import _kernels_progress as kernels
 from taskspace.geometry._validation import (
+    as_class_indices,
     as_labels,
     as_probabilities,
     check_broadcast,
@@ -37,31 +38,6 @@ from taskspace.geometry._validation import (
 from taskspace.geometry.distances import DEFAULT_EPS
 
 PROGRESS_METRICS = ("bhattacharyya", "geodesic")
-
-
-def _as_classes(classes, n_classes: int) -> np.ndarray:
-    """A task: ≥ 2 distinct class indices of the label space (SPEC §12)."""
-    cls = np.asarray(classes)
-    if cls.ndim != 1:
-        raise ValueError(f"`classes` must be a 1-D list of class indices, got shape {cls.shape}")
-    if cls.size < 2:
-        raise ValueError(f"`classes` must name at least 2 classes, got {cls.size}")
-    if cls.dtype.kind == "f" and np.all(np.isfinite(cls)) and np.all(cls == np.round(cls)):
-        cls = cls.astype(np.int64)
-    if cls.dtype.kind not in "iu":
-        raise ValueError(f"`classes` must hold integer class indices, got dtype {cls.dtype}")
-    cls = cls.astype(np.int64)
-    out = (cls < 0) | (cls >= n_classes)
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise ValueError(
-            f"`classes` has class {cls[i]} at index {i}, outside [0, {n_classes}) classes"
-        )
-    _, first = np.unique(cls, return_index=True)
-    if first.size < cls.size:
-        i = int(np.setdiff1d(np.arange(cls.size), first)[0])
-        raise ValueError(f"`classes` repeats class {cls[i]} at index {i}")
-    return cls
 
 
 def _restrict(P: np.ndarray, rows: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -132,7 +108,8 @@ def progress(models, labels, start="uniform", classes=None, metric="bhattacharyy
         check_same_space(("models", "start"), P.shape, P0.shape)
         check_broadcast(("models", "start"), P.shape, P0.shape)
     if classes is not None:
-        cls = _as_classes(classes, n_classes)
+        cls = as_class_indices("classes", classes, n_classes, what="class", min_count=2,
+                               distinct=True)
         rows = np.flatnonzero(np.isin(y, cls))
         if rows.size == 0:
             raise ValueError(f"no probe sample has a label in `classes` {cls.tolist()}")

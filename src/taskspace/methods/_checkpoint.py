@@ -23,14 +23,12 @@ more copy of the weights for SGD with momentum, two for Adam) while the run is u
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import uuid
 from pathlib import Path
 
 import torch
 
-from taskspace.store._atomic import file_lock
+from taskspace.store.atomic import atomic_open, file_lock
 
 _MODEL_FILE = re.compile(r"^model-(\d+)\.pt$")
 
@@ -41,21 +39,13 @@ def default_root(store) -> Path:
 
 
 def save_atomic(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` it."""
+    """``torch.save`` to ``path`` atomically and fsync-ed (`taskspace.store.atomic.atomic_open`),
+    first removing what killed writers of the same file left."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         with contextlib.suppress(OSError):
             stale.unlink()
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with atomic_open(path, "wb", fsync=True) as f:
+        torch.save(obj, f)
 
 
 def load(path: Path):

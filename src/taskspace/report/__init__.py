@@ -6,12 +6,12 @@ draws them: `to_plotly` for the report, `to_matplotlib` for the static files.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from taskspace.report.figures import to_matplotlib, write_figures
 from taskspace.report.html import render
 from taskspace.report.plotly_figures import to_plotly
+from taskspace.store.atomic import write_text_atomic
 
 
 def write_report(store, results, study_config_text: str | None = None,
@@ -20,16 +20,14 @@ def write_report(store, results, study_config_text: str | None = None,
 
     plotly.js is embedded once, in the page's head; each figure is drawn from its JSON by
     ``Plotly.newPlot``. The page holds every finding, figure and table (tables cut at
-    ``html.MAX_ROWS`` rows) and the study's configuration text. Written atomically (temporary
-    file, then rename). Returns the path.
+    ``html.MAX_ROWS`` rows) and the study's configuration text. Written atomically
+    (`taskspace.store.atomic`). Returns the path.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     text = render(results, study_config_text, title=title,
                   store_path=getattr(store, "path", None))
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out_path)
+    write_text_atomic(out_path, text)
     return out_path
 
 

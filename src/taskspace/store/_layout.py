@@ -14,9 +14,10 @@ from zarr.codecs import BloscCodec
 from zarr.storage import LocalStore
 
 from taskspace._version import __version__
-from taskspace.geometry._validation import as_labels
+from taskspace.geometry.validation import as_labels
 from taskspace.store import _meta
-from taskspace.store._atomic import Private, read_json
+from taskspace.store._atomic import Private
+from taskspace.store.atomic import read_json
 from taskspace.store.integrity import CHECKSUM, CorruptStoreError, labels_digest, text_digest
 
 #: Target size of one predictions chunk (one record by a block of samples): large enough that

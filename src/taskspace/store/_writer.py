@@ -13,8 +13,8 @@ import zarr
 from zarr.storage import LocalStore
 
 from taskspace.store import _meta, cache
-from taskspace.store._atomic import file_lock, read_json, remove_temporaries, write_json_atomic
 from taskspace.store._layout import compressors_for, open_array
+from taskspace.store.atomic import file_lock, read_json, remove_temporaries, write_json_atomic
 
 
 def create_run(store, run_id: str, info: dict) -> None:

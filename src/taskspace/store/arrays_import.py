@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.geometry._validation import as_labels, check_array_like, check_rows
+from taskspace.geometry.validation import as_labels, check_array_like, check_rows
 from taskspace.store import _meta
 from taskspace.store._resume import records_done
 from taskspace.store.files import ARRAY_SUFFIXES, load_array, read_list, read_table

@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from taskspace.store._atomic import file_lock, read_json, remove_temporaries, write_json_atomic
 from taskspace.store._layout import open_array
 from taskspace.store._meta import check_name
+from taskspace.store.atomic import file_lock, read_json, remove_temporaries, write_json_atomic
 from taskspace.store.integrity import CHECKSUM, CheckedMatrix, CorruptStoreError, text_digest
 
 CACHE_KEY = "taskspace_distances"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from taskspace.store import _meta, cache, integrity
-from taskspace.store._atomic import read_json
+from taskspace.store.atomic import read_json
 from taskspace.store.collection import open_run
 from taskspace.store.integrity import CorruptStoreError
 

@@ -23,9 +23,9 @@ import zarr
 from zarr.storage import LocalStore
 
 from taskspace.store import integrity
-from taskspace.store._atomic import read_json
 from taskspace.store._layout import open_array
 from taskspace.store._meta import RECORDS_KEY
+from taskspace.store.atomic import read_json
 from taskspace.store.integrity import CorruptStoreError
 
 

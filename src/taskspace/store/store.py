@@ -32,10 +32,11 @@ import pandas as pd
 from zarr.storage import LocalStore
 
 from taskspace._version import __version__
-from taskspace.geometry._validation import check_array_like, check_rows
+from taskspace.geometry.validation import check_array_like, check_rows
 from taskspace.store import _meta, _probe, _tables, _writer, cache, integrity
-from taskspace.store._atomic import Private, file_lock, read_json
+from taskspace.store._atomic import Private
 from taskspace.store._layout import make_header, open_array, read_header, write_new_store
+from taskspace.store.atomic import file_lock, read_json
 from taskspace.store.collection import LazyCollection
 from taskspace.store.integrity import CorruptStoreError
 

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.store._atomic import PRIVATE_DIR, write_json_atomic
+from taskspace.store._atomic import PRIVATE_DIR
 from taskspace.store._meta import check_name
+from taskspace.store.atomic import write_json_atomic
 
 
 def job_id(description: dict) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from taskspace.data.dataset import dataset_key
 from taskspace.methods.config import make_config
 from taskspace.study.config import RunSpec, StudyConfig, run_config, study_error
 from taskspace.tasks import Task
@@ -39,13 +40,6 @@ class PlannedRun:
     config: dict = field(hash=False)
     parent: str | None = None
     parent_step: int | None = None
-
-
-def dataset_key(name: str) -> str:
-    from taskspace.data.dataset import _ALIASES
-
-    key = name.strip().lower().replace("_", "-")
-    return _ALIASES.get(key, key)
 
 
 def hierarchy_name(study: StudyConfig) -> str | None:
