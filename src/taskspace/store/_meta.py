@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from taskspace.store import hashes
+
 #: Layout version written into every store; bumped on incompatible changes.
 FORMAT_VERSION = 1
 HEADER_KEY = "taskspace"
@@ -47,21 +49,17 @@ def check_name(kind: str, name) -> str:
 
 
 def probe_set_hash(labels, probe_ids=None) -> str:
-    """The store's default probe-set hash: ``taskspace.data.probe_hash(ids, labels)`` with the
-    probe ids, or the positions 0..N-1 when the store has none, so that a store and the
-    ``Split`` that made its probe set agree."""
-    from taskspace.data.splits import probe_hash
-
+    """The store's default probe-set hash: ``hashes.probe_hash(ids, labels)`` with the probe ids,
+    or the positions 0..N-1 when the store has none, so that a store and the ``Split`` that made
+    its probe set agree."""
     labels = np.asarray(labels)
     ids = range(labels.shape[0]) if probe_ids is None else np.asarray(probe_ids).tolist()
-    return probe_hash(ids, labels)
+    return hashes.probe_hash(ids, labels)
 
 
 def label_space_hash(class_names: Sequence[str]) -> str:
-    """The store's default label-space hash: ``taskspace.data.label_space_hash``."""
-    from taskspace.data.splits import label_space_hash as data_label_space_hash
-
-    return data_label_space_hash(class_names)
+    """The store's default label-space hash: ``taskspace.store.hashes.label_space_hash``."""
+    return hashes.label_space_hash(class_names)
 
 
 def to_json(name: str, value):
