@@ -88,9 +88,8 @@ def case(name: str, store: str) -> dict:
         return {"time": elapsed, "peak_mb": peak_mb(), **extra}
     elif name == "inpca-mem":
         from taskspace.geometry import InPCA
-        from taskspace.geometry.inpca_ooc import cached_distance_array
 
-        arr, _ = cached_distance_array(Store.open(store))
+        arr = Store.open(store).cached_distances()
         D = arr[:]
         t0 = time.perf_counter()
         model = InPCA(n_components=3, metric="precomputed", solver="partial",
@@ -98,10 +97,9 @@ def case(name: str, store: str) -> dict:
         extra["eigenvalues"] = model.eigenvalues_.tolist()
     elif name == "landmarks":
         from taskspace.geometry import InPCA
-        from taskspace.geometry.inpca_ooc import cached_distance_array
         from taskspace.geometry.landmarks import landmark_error, landmark_inpca
 
-        arr, _ = cached_distance_array(Store.open(store))
+        arr = Store.open(store).cached_distances()
         D = arr[:]
         _, table = Store.open(store).collection()
         # Errors are measured on 2,000 random models (the full M×M reconstruction is M² floats).
@@ -118,9 +116,9 @@ def case(name: str, store: str) -> dict:
                     "time": time.perf_counter() - t0,
                     "error": landmark_error(D_sub, res.embedding[sub], res.signature)}
     elif name == "inpca-ooc":
-        from taskspace.geometry.inpca_ooc import cached_distance_array, inpca_out_of_core
+        from taskspace.geometry.inpca_ooc import inpca_out_of_core
 
-        arr, _ = cached_distance_array(Store.open(store))
+        arr = Store.open(store).cached_distances()
         model = inpca_out_of_core(arr, 3, random_state=0)
         extra["eigenvalues"] = model.eigenvalues_.tolist()
         extra["passes"] = model.n_passes_
@@ -131,10 +129,9 @@ def case(name: str, store: str) -> dict:
 
 def streamed_sum(store: str) -> float:
     """Sum of the cached matrix, read 1,000 rows at a time (after timing)."""
-    from taskspace.geometry.inpca_ooc import cached_distance_array
     from taskspace.store import Store
 
-    arr, _ = cached_distance_array(Store.open(store))
+    arr = Store.open(store).cached_distances()
     return float(sum(arr[r:r + 1000].sum() for r in range(0, arr.shape[0], 1000)))
 
 

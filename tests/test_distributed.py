@@ -12,7 +12,6 @@ distributed = pytest.importorskip("distributed")
 
 from taskspace.distributed import compute_tile, distributed_distances, plan_tiles  # noqa: E402
 from taskspace.geometry import pairwise_distances  # noqa: E402
-from taskspace.geometry.inpca_ooc import cached_distance_array  # noqa: E402
 from taskspace.store import Store, tiles  # noqa: E402
 from taskspace.store.cache import cached_ids  # noqa: E402
 from tests.helpers import random_models  # noqa: E402
@@ -114,7 +113,7 @@ def test_fill_cache_only_and_another_writer_in_between(client, tmp_path, monkeyp
                                  progress=False, return_matrix=False) is None
     _, table = Store.open(path).collection("run_id == 'a'")
     assert cached_ids(path, "bhattacharyya") == list(table["model_id"])
-    arr, _ = cached_distance_array(Store.open(path))
+    arr = Store.open(path).cached_distances()
     np.testing.assert_allclose(arr[:], reference(path, "run_id == 'a'"), rtol=0, atol=1e-12)
 
     # Another writer extends the cache while the job runs: the job's tiles no longer fit it, so

@@ -8,7 +8,6 @@ import zarr
 from taskspace.geometry import InPCA, pairwise_distances
 from taskspace.geometry.inpca_ooc import (
     _Streamed,
-    cached_distance_array,
     centering_stats,
     inpca_out_of_core,
 )
@@ -93,8 +92,8 @@ def test_from_the_store_cache(tmp_path):
     store.add_run("a", task="t", classes=None, method="m", seed=0)
     store.append("a", random_models(np.random.default_rng(0), (30, 20, 3)), np.arange(30))
     full = store.distance_matrix()
-    arr, ids = cached_distance_array(store)
-    assert ids == list(store.runs()["model_id"])
+    arr = store.cached_distances()
+    assert arr.model_ids == list(store.runs()["model_id"])
     ooc = inpca_out_of_core(arr, 3, block_rows=8, random_state=1)
     ref = InPCA(n_components=3, metric="precomputed", solver="dense").fit(full)
     np.testing.assert_allclose(ooc.eigenvalues_, ref.eigenvalues_,

@@ -235,9 +235,55 @@ def test_commit_blocks_never_holds_the_new_rows_together(tmp_path):
         tracemalloc.stop()
     # The crc32c codec copies each 2 MiB chunk it encodes (measured peak: 25 MiB).
     assert peak < 32 * 2**20, f"peak {peak / 2**20:.1f} MiB while committing"
-    from taskspace.geometry.inpca_ooc import cached_distance_array
-
-    arr, cached = cached_distance_array(s)
-    assert cached == ids
+    arr = s.cached_distances()
+    assert arr.model_ids == ids
     rows = arr[:7]
     np.testing.assert_allclose(rows, pairwise_distances(Xa[:7], Xa), rtol=0, atol=1e-12)
+
+
+def test_cached_distances_is_a_lazy_view_in_any_order(store):
+    _add(store, "a", 6, 0)
+    _add(store, "b", 5, 1)
+    full = store.distance_matrix(metric="bhattacharyya")
+    ids = list(store.runs()["model_id"])
+    view = store.cached_distances()
+    assert view.shape == full.shape and view.model_ids == ids and view.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(view), full)
+    np.testing.assert_array_equal(view[2:5], full[2:5])
+    order = np.random.default_rng(3).permutation(len(ids))[:7]
+    sub = store.cached_distances([ids[i] for i in order])
+    ref = full[np.ix_(order, order)]
+    np.testing.assert_array_equal(sub[:], ref)
+    np.testing.assert_array_equal(sub[1:4], ref[1:4])
+    np.testing.assert_array_equal(sub[3], ref[3])
+    np.testing.assert_array_equal(sub.get_orthogonal_selection((slice(None), [5, 0, 5])),
+                                  ref[:, [5, 0, 5]])
+    # A DataFrame of models works as for distance_matrix.
+    table = store.runs().iloc[order]
+    np.testing.assert_array_equal(store.cached_distances(table)[:], ref)
+
+
+def test_cached_distances_hides_an_uncommitted_extension(store):
+    from taskspace.store._layout import open_array
+    from taskspace.store.cache import _matrix_path, as_key
+
+    _add(store, "a", 6, 0)
+    full = store.distance_matrix(metric="bhattacharyya")
+    k = len(full)
+    arr = open_array(store._zstore, path=_matrix_path(as_key("bhattacharyya")), mode="r+")
+    arr.resize((k + 3, k + 3))          # what a writer killed mid-extension leaves
+    view = store.cached_distances()
+    assert view.shape == (k, k)
+    np.testing.assert_array_equal(view[0:k], full)
+    np.testing.assert_array_equal(view.get_orthogonal_selection(([k - 1], slice(None))),
+                                  full[[k - 1]])
+
+
+def test_cached_distances_errors(store):
+    _add(store, "a", 6, 0)
+    with pytest.raises(ValueError, match="no cached distances 'bhattacharyya'"):
+        store.cached_distances()
+    store.distance_matrix(store.runs().iloc[:3], metric="bhattacharyya")
+    missing = store.runs()["model_id"].iloc[3]   # the first of the three not cached
+    with pytest.raises(ValueError, match=f"3 of the 6 models are not in .*{missing}"):
+        store.cached_distances(list(store.runs()["model_id"].iloc[:6]))

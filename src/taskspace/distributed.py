@@ -194,7 +194,7 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
     return_matrix : bool
         False: only fill the cache and return None. For collections whose M×M matrix does not
         fit in memory: the tiles are committed one at a time, and
-        ``taskspace.geometry.inpca_ooc.cached_distance_array`` reads the result lazily.
+        ``Store.cached_distances`` reads the result lazily.
     task_delay : float
         Seconds each task sleeps before computing. For tests (killing a worker mid-task).
 

@@ -204,33 +204,9 @@ def _landmark_fit(store_path: Path, query, metric, n_landmarks, rule, components
 
 def _cached_view(store_path: Path, metric: str, ids: list[str]):
     """Rows of the cached matrix for ``ids`` (in that order), read on demand."""
-    from taskspace.geometry.inpca_ooc import cached_distance_array
     from taskspace.store import Store
 
-    arr, cached = cached_distance_array(Store.open(store_path), metric)
-    if cached == ids:
-        return arr
-    index = {m: i for i, m in enumerate(cached)}
-    return _Rows(arr, np.array([index[m] for m in ids], dtype=np.int64))
-
-
-class _Rows:
-    """A square sub-matrix ``arr[pos][:, pos]`` of a Zarr array, read by blocks of rows."""
-
-    def __init__(self, arr, pos: np.ndarray):
-        self.arr, self.pos = arr, pos
-        self.shape, self.dtype = (len(pos), len(pos)), arr.dtype
-
-    def __getitem__(self, rows: slice):
-        r0, r1, _ = rows.indices(self.shape[0])
-        return self.get_orthogonal_selection((slice(r0, r1), slice(None)))
-
-    def get_orthogonal_selection(self, selection) -> np.ndarray:
-        """``sub[rows][:, cols]`` for slices or integer arrays, reading only what they name."""
-        from taskspace.store.cache import read_block
-
-        rows, cols = (self.pos[s] for s in selection)
-        return read_block(self.arr, rows, cols)
+    return Store.open(store_path).cached_distances(ids, metric)
 
 
 def _write(out: Path, ids, E, values, signature, stress) -> None:

@@ -143,38 +143,3 @@ def inpca_out_of_core(D, n_components: int = 3, *, block_rows: int | None = None
     model.n_features_in_ = m
     model.n_passes_ = S.passes
     return model
-
-
-def cached_distance_array(store, key="bhattacharyya"):
-    """The store's cached (K, K) distance matrix as a lazily read Zarr array (rows and columns
-    in the order of the cache's committed model ids), and those ids.
-
-    ``key`` is a ``taskspace.store.cache.CacheKey``, or a metric name for its default eps and
-    precision. Feed the array to :func:`inpca_out_of_core`; nothing is read until it streams.
-    """
-    from taskspace.store.cache import cached_ids, open_matrix
-
-    ids = cached_ids(store.path, key)
-    if not ids:
-        raise ValueError(f"store {store.path} has no cached distances {key}; compute them "
-                         "first (Store.distance_matrix or `taskspace distances`)")
-    arr = open_matrix(store._zstore, key)
-    k = len(ids)
-    view = arr if arr.shape == (k, k) else _Prefix(arr, k)
-    return view, ids
-
-
-class _Prefix:
-    """The committed (K, K) corner of a cache matrix that an interrupted extension enlarged."""
-
-    def __init__(self, arr, k: int):
-        self.arr, self.shape, self.dtype = arr, (k, k), arr.dtype
-
-    def __getitem__(self, rows: slice):
-        r0, r1, _ = rows.indices(self.shape[0])
-        return self.arr[r0:r1, : self.shape[1]]
-
-    def get_orthogonal_selection(self, selection) -> np.ndarray:
-        """``corner[rows][:, cols]`` (slices or integer arrays), like Zarr's."""
-        rows, cols = (np.arange(n)[s] for n, s in zip(self.shape, selection, strict=True))
-        return self.arr.get_orthogonal_selection((rows, cols))

@@ -183,6 +183,83 @@ def read_block(arr, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return block[np.ix_(ir.reshape(-1), ic.reshape(-1))]
 
 
+class CachedDistances:
+    """A lazy (M, M) view of a distance cache: rows and columns are ``model_ids``, in order.
+
+    Nothing is read until asked: ``D[r0:r1]`` reads one block of rows (what the out-of-core
+    InPCA streams), ``D.get_orthogonal_selection((rows, cols))`` any rows and columns (what the
+    landmark InPCA reads), ``np.asarray(D)`` everything. It reads as NumPy and Zarr arrays do,
+    float64, and never sees entries past the cache's commit (an interrupted extension).
+    Get one from `Store.cached_distances`.
+
+    Attributes
+    ----------
+    model_ids : list of str, length M
+    shape : (M, M)
+    dtype : float64
+    """
+
+    ndim = 2
+
+    def __init__(self, arr, model_ids: list[str], positions: np.ndarray | None):
+        self._arr, self._pos = arr, positions
+        self.model_ids = list(model_ids)
+        self.shape = (len(self.model_ids), len(self.model_ids))
+        self.dtype = np.dtype(np.float64)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"<CachedDistances {self.shape[0]}×{self.shape[1]}>"
+
+    def _index(self, key, n: int) -> np.ndarray:
+        return np.arange(n)[key] if isinstance(key, slice) else np.asarray(key, dtype=np.int64)
+
+    def get_orthogonal_selection(self, selection) -> np.ndarray:
+        """``D[rows][:, cols]`` for slices or integer arrays, reading only the chunks they touch."""
+        rows, cols = (self._index(s, n) for s, n in zip(selection, self.shape, strict=True))
+        if self._pos is not None:
+            rows, cols = self._pos[rows], self._pos[cols]
+        return read_block(self._arr, rows, cols)
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows, cols = key if isinstance(key, tuple) else (key, slice(None))
+        if isinstance(rows, int | np.integer):
+            return self.get_orthogonal_selection(([rows], cols))[0]
+        if self._pos is None and isinstance(rows, slice) and cols == slice(None):
+            # The committed corner in cache order: a contiguous read.
+            r0, r1, step = rows.indices(self.shape[0])
+            if step == 1:
+                return np.asarray(self._arr[r0:r1, : self.shape[1]], dtype=np.float64)
+        return self.get_orthogonal_selection((rows, cols))
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+
+def cached_distances(store, ids, key) -> CachedDistances:
+    """The lazy view of cache ``key`` (a :class:`CacheKey`, or a metric name for its default eps
+    and precision) over ``ids`` (None: every cached model, in cache order); reads are verified
+    against the cache's checksums (`CheckedMatrix`)."""
+    key = as_key(key)
+    known = cached_ids(store.path, key)
+    if not known:
+        raise ValueError(f"store {store.path} has no cached distances {key.metric!r} ({key}); "
+                         "compute them first (Store.distance_matrix or `taskspace distances`)")
+    arr = open_matrix(store._zstore, key)
+    if ids is None or list(ids) == known:
+        return CachedDistances(arr, known, None)
+    index = {m: i for i, m in enumerate(known)}
+    missing = [m for m in ids if m not in index]
+    if missing:
+        raise ValueError(f"{len(missing)} of the {len(ids)} models are not in the distance cache "
+                         f"{key} of store {store.path} (first: {missing[0]!r}); compute them "
+                         "first (Store.distance_matrix or `taskspace distances`)")
+    return CachedDistances(arr, ids, np.array([index[m] for m in ids], dtype=np.int64))
+
+
 def _new_rows(compute, collect, new: list[str], others: list[str], key: CacheKey) -> np.ndarray:
     """(k, len(others) + k): distances of the k ``new`` models to ``others``, then to each
     other."""

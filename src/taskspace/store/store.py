@@ -557,6 +557,35 @@ class Store:
             compute = cache.default_compute(key, progress)
         return cache.distance_matrix(self, ids, key, compute, self.models)
 
+    def cached_distances(self, ids=None, metric: str = "bhattacharyya") -> cache.CachedDistances:
+        """The cached distance matrix as a lazy (M, M) array-like; nothing is computed or read.
+
+        Parameters
+        ----------
+        ids : sequence of str, or a DataFrame with a ``model_id`` column, optional
+            Rows and columns, in this order. Default: every cached model, in cache order.
+        metric : str
+            The cache key (as in :meth:`distance_matrix`).
+
+        Returns
+        -------
+        CachedDistances
+            Slices like NumPy and Zarr (``D[r0:r1]``, ``D.get_orthogonal_selection``), so it
+            feeds ``InPCA(solver="out-of-core")`` and ``LandmarkInPCA`` directly; ``model_ids``
+            names its rows.
+
+        Raises
+        ------
+        ValueError
+            If the cache is empty or lacks one of ``ids`` (compute them with
+            :meth:`distance_matrix` or ``taskspace distances`` first).
+        """
+        if isinstance(ids, pd.DataFrame):
+            ids = list(ids["model_id"])
+        elif ids is not None:
+            ids = [str(m) for m in ids]
+        return cache.cached_distances(self, ids, metric)
+
     def _check_hashes(self, probe_hash, label_space_hash) -> None:
         _check_hash("probe set", self.probe_hash, probe_hash)
         _check_hash("label space", self.label_space_hash, label_space_hash)
