@@ -6,7 +6,7 @@ For each M (N = 1000 probe samples, C = 10 classes, runs of 50 records in one st
 * distances, Dask: ``distributed_distances`` on a 2-worker ``LocalCluster`` (1 thread each),
   written to the store's cache tile by tile (``return_matrix=False``: the client never holds D);
 * InPCA, in memory: ``InPCA(metric="precomputed", solver="partial")`` of the cached D (k = 3);
-* InPCA, out of core: ``inpca_out_of_core`` streaming the cached Zarr D (k = 3);
+* InPCA, out of core: ``InPCA(solver="out-of-core")`` streaming the cached Zarr D (k = 3);
 * landmark InPCA (k = 3, L = 250 and 1000, farthest-point and stratified): time, and the relative
   error of the distances it reconstructs against the full fit's, on 2,000 random models.
 
@@ -96,8 +96,8 @@ def case(name: str, store: str) -> dict:
                       random_state=0).fit(D)
         extra["eigenvalues"] = model.eigenvalues_.tolist()
     elif name == "landmarks":
-        from taskspace.geometry import InPCA
-        from taskspace.geometry.landmarks import landmark_error, landmark_inpca
+        from taskspace.geometry import InPCA, LandmarkInPCA
+        from taskspace.geometry.landmarks import landmark_error
 
         arr = Store.open(store).cached_distances()
         D = arr[:]
@@ -110,16 +110,17 @@ def case(name: str, store: str) -> dict:
         for rule in ("farthest", "stratified"):
             for n_landmarks in (250, 1000):
                 t0 = time.perf_counter()
-                res = landmark_inpca(D=D, n_landmarks=n_landmarks, n_components=3, rule=rule,
-                                     meta=table, random_state=0)
+                res = LandmarkInPCA(n_components=3, n_landmarks=n_landmarks, rule=rule,
+                                    metric="precomputed", random_state=0).fit(D, meta=table)
                 extra[f"{rule}-{n_landmarks}"] = {
                     "time": time.perf_counter() - t0,
-                    "error": landmark_error(D_sub, res.embedding[sub], res.signature)}
+                    "error": landmark_error(D_sub, res.embedding_[sub], res.signature_)}
     elif name == "inpca-ooc":
-        from taskspace.geometry.inpca_ooc import inpca_out_of_core
+        from taskspace.geometry import InPCA
 
         arr = Store.open(store).cached_distances()
-        model = inpca_out_of_core(arr, 3, random_state=0)
+        model = InPCA(n_components=3, metric="precomputed", solver="out-of-core",
+                      random_state=0).fit(arr)
         extra["eigenvalues"] = model.eigenvalues_.tolist()
         extra["passes"] = model.n_passes_
     else:

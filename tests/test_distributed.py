@@ -299,13 +299,13 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_cli_embed_landmarks_from_predictions_or_cache(tmp_path, rule):
     from typer.testing import CliRunner
 
-    from taskspace.geometry.landmarks import landmark_inpca
+    from taskspace.geometry import LandmarkInPCA
 
     path = tmp_path / "s"
     make_store(path, [("a", 9, 0), ("b", 7, 1), ("c", 8, 2)])
     X, table = Store.open(path).collection()
-    ref = landmark_inpca(np.asarray(X), n_landmarks=6, n_components=2, rule=rule, meta=table,
-                         random_state=0)
+    ref = LandmarkInPCA(n_components=2, n_landmarks=6, rule=rule,
+                        random_state=0).fit(np.asarray(X), meta=table)
     runner = CliRunner()
     for step in ("predictions", "cache"):
         if step == "cache":
@@ -318,7 +318,7 @@ def test_cli_embed_landmarks_from_predictions_or_cache(tmp_path, rule):
         assert res.exit_code == 0, res.output
         assert f"on 6 {rule} landmarks" in res.output
         saved = np.load(out)
-        np.testing.assert_allclose(np.abs(saved["embedding"]), np.abs(ref.embedding),
+        np.testing.assert_allclose(np.abs(saved["embedding"]), np.abs(ref.embedding_),
                                    rtol=0, atol=1e-9)
         assert list(saved["model_id"]) == list(table["model_id"])
     # A subset of the cached models (rows and columns picked out of the cache).
@@ -327,9 +327,9 @@ def test_cli_embed_landmarks_from_predictions_or_cache(tmp_path, rule):
                                  str(tmp_path / "sub.npz")])
     assert res.exit_code == 0, res.output
     X_sub, t_sub = Store.open(path).collection("run_id != 'b'")
-    ref_sub = landmark_inpca(np.asarray(X_sub), n_landmarks=4, n_components=2, rule=rule,
-                             meta=t_sub, random_state=0)
+    ref_sub = LandmarkInPCA(n_components=2, n_landmarks=4, rule=rule,
+                            random_state=0).fit(np.asarray(X_sub), meta=t_sub)
     np.testing.assert_allclose(np.abs(np.load(tmp_path / "sub.npz")["embedding"]),
-                               np.abs(ref_sub.embedding), rtol=0, atol=1e-9)
+                               np.abs(ref_sub.embedding_), rtol=0, atol=1e-9)
     bad = runner.invoke(_app(), ["embed", str(path), "--landmarks", "4", "--rule", "nope"])
     assert isinstance(bad.exception, ValueError) and "--rule must be one of" in str(bad.exception)

@@ -325,8 +325,9 @@ def test_transform_validation(D):
     ({"n_components": 0}, "n_components"),
     ({"n_components": 2.5}, "n_components"),
     ({"n_components": True}, "n_components"),
-    ({"metric": "euclidean"}, "unknown metric 'euclidean'"),
-    ({"solver": "arpack"}, "unknown solver 'arpack'"),
+    ({"metric": "euclidean"}, "'metric' parameter of InPCA must be a str among .* Got 'euclidean'"),
+    ({"solver": "arpack"}, "'solver' parameter of InPCA must be a str among .* Got 'arpack'"),
+    ({"block_rows": 0}, "block_rows"),
     ({"eps": 0.0}, "eps"),
 ])
 def test_parameter_validation(D, params, message):
@@ -346,7 +347,7 @@ def test_collection_validation_goes_through_pairwise():
 def test_sklearn_conventions(D):
     model = ts.InPCA(n_components=2, metric="precomputed", solver="dense", random_state=3)
     assert model.get_params() == {"n_components": 2, "metric": "precomputed", "solver": "dense",
-                                  "eps": 1e-9, "random_state": 3}
+                                  "eps": 1e-9, "random_state": 3, "block_rows": None}
     with pytest.raises(NotFittedError):
         model.transform(D)
     copy = clone(model.set_params(n_components=4))

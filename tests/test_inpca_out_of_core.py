@@ -5,15 +5,10 @@ import pandas as pd
 import pytest
 import zarr
 
-from taskspace.geometry import InPCA, pairwise_distances
-from taskspace.geometry.inpca_ooc import (
-    _Streamed,
-    centering_stats,
-    inpca_out_of_core,
-)
+from taskspace.geometry import InPCA, LandmarkInPCA, pairwise_distances
+from taskspace.geometry.inpca_ooc import _Streamed, centering_stats
 from taskspace.geometry.landmarks import (
     landmark_error,
-    landmark_inpca,
     reconstructed_distances,
     stratified_landmarks,
 )
@@ -53,7 +48,8 @@ def w_plain(D):
 def test_matches_in_memory(D, tmp_path, block_rows):
     z = zarr.create_array(tmp_path / "d.zarr", shape=D.shape, chunks=(16, 16), dtype="float64")
     z[:] = D
-    ooc = inpca_out_of_core(z, 4, block_rows=block_rows, random_state=0)
+    ooc = InPCA(n_components=4, metric="precomputed", solver="out-of-core",
+                block_rows=block_rows, random_state=0).fit(z)
     ref = InPCA(n_components=4, metric="precomputed", solver="dense").fit(D)
     scale = np.abs(ref.eigenvalues_[0])
     assert np.max(np.abs(ooc.eigenvalues_ - ref.eigenvalues_)) <= 1e-8 * scale
@@ -76,15 +72,59 @@ def test_streamed_frobenius_and_operator(D):
     np.testing.assert_allclose(centred_operator(S, means, g).matmat(V), W @ V, atol=1e-12)
 
 
+def ooc(k, **kw):
+    return InPCA(n_components=k, metric="precomputed", solver="out-of-core", **kw)
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="square"):
-        inpca_out_of_core(np.zeros((3, 4)), 1)
+        ooc(1).fit(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="n_components"):
-        inpca_out_of_core(np.zeros((5, 5)), 4)
+        ooc(4).fit(np.zeros((5, 5)))
+    with pytest.raises(ValueError, match="n_components"):
+        ooc(None).fit(np.zeros((5, 5)))
+    with pytest.raises(ValueError, match="metric='precomputed'"):
+        InPCA(n_components=2, solver="out-of-core").fit(np.full((4, 3, 2), 0.5))
     bad = np.ones((6, 6))
     bad[2, 3] = np.nan
     with pytest.raises(ValueError, match=r"non-finite value at index \(2, 3\)"):
-        inpca_out_of_core(bad, 2)
+        ooc(2).fit(bad)
+
+
+def test_refit_with_another_solver_clears_out_of_core_attributes(D):
+    model = ooc(3, random_state=0).fit(D)
+    assert model.n_passes_ > 0
+    model.set_params(solver="dense").fit(D)
+    assert model.solver_ == "dense" and not hasattr(model, "n_passes_")
+
+
+def test_landmark_estimator_conventions(D):
+    X, _ = trajectories()
+    est = LandmarkInPCA(n_components=2, n_landmarks=10, random_state=0)
+    E = est.fit_transform(X)
+    np.testing.assert_array_equal(E, est.embedding_)
+    # transform of the fitted models gives back their rows (landmark MDS is exact on its input).
+    np.testing.assert_allclose(est.transform(X[:7]), E[:7], atol=1e-9)
+    # precomputed: transform takes the (M', L) distances to the landmarks.
+    pre = LandmarkInPCA(n_components=2, n_landmarks=10, metric="precomputed",
+                        random_state=0).fit(D)
+    np.testing.assert_allclose(pre.embedding_, E, atol=1e-9)
+    np.testing.assert_allclose(pre.transform(D[:7][:, pre.landmarks_]), E[:7], atol=1e-9)
+    assert list(pre.get_feature_names_out()) == ["landmarkinpca0", "landmarkinpca1"]
+    assert est.get_params()["n_landmarks"] == 10
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"n_landmarks": 0}, "n_landmarks"),
+    ({"n_landmarks": 100}, r"\[n_components, M\] = \[3, 72\]"),
+    ({"n_landmarks": True}, "n_landmarks"),
+    ({"rule": "random"}, "'rule' parameter of LandmarkInPCA must be a str among"),
+    ({"metric": "euclidean"}, "'metric' parameter"),
+    ({"rule": "stratified"}, "needs `meta`"),
+])
+def test_landmark_parameter_validation(D, params, message):
+    with pytest.raises(ValueError, match=message):
+        LandmarkInPCA(**{"metric": "precomputed", "n_landmarks": 10, **params}).fit(D)
 
 
 def test_from_the_store_cache(tmp_path):
@@ -94,7 +134,8 @@ def test_from_the_store_cache(tmp_path):
     full = store.distance_matrix()
     arr = store.cached_distances()
     assert arr.model_ids == list(store.runs()["model_id"])
-    ooc = inpca_out_of_core(arr, 3, block_rows=8, random_state=1)
+    ooc = InPCA(n_components=3, metric="precomputed", solver="out-of-core", block_rows=8,
+                random_state=1).fit(arr)
     ref = InPCA(n_components=3, metric="precomputed", solver="dense").fit(full)
     np.testing.assert_allclose(ooc.eigenvalues_, ref.eigenvalues_,
                                atol=1e-8 * abs(ref.eigenvalues_[0]))
@@ -102,21 +143,25 @@ def test_from_the_store_cache(tmp_path):
 
 def test_landmarks_all_points_is_the_full_fit(D):
     full = InPCA(n_components=3, metric="precomputed", solver="dense").fit(D)
-    res = landmark_inpca(D=D, n_landmarks=len(D), n_components=3, solver="dense")
-    assert sorted(res.landmarks) == list(range(len(D)))
-    # Same points, another order: the same embedding row by row.
-    np.testing.assert_allclose(res.embedding, full.embedding_, atol=1e-9)
+    res = LandmarkInPCA(n_components=3, n_landmarks=len(D), metric="precomputed",
+                        solver="dense").fit(D)
+    assert sorted(res.landmarks_) == list(range(len(D)))
+    # Same points, another order: the same embedding row by row, and the same spectrum.
+    np.testing.assert_allclose(res.embedding_, full.embedding_, atol=1e-9)
+    np.testing.assert_allclose(res.eigenvalues_, full.eigenvalues_, rtol=1e-10)
+    np.testing.assert_allclose(res.explained_stress_, full.explained_stress_, atol=1e-12)
+    np.testing.assert_array_equal(res.signature_, full.signature_)
 
 
 def test_farthest_point_rule(D):
-    res = landmark_inpca(D=D, n_landmarks=5, n_components=2)
-    lm = list(res.landmarks)
+    res = LandmarkInPCA(n_components=2, n_landmarks=5, metric="precomputed").fit(D)
+    lm = list(res.landmarks_)
     assert lm[0] == int(np.argmax(D[0]))
     for i in range(1, 5):
         nearest = D[:, lm[:i]].min(axis=1)
         nearest[lm[:i]] = -np.inf
         assert lm[i] == int(np.argmax(nearest))
-    np.testing.assert_array_equal(res.columns, D[:, res.landmarks])
+    np.testing.assert_array_equal(res.columns_, D[:, res.landmarks_])
 
 
 @pytest.mark.parametrize("rule", ["farthest", "stratified"])
@@ -126,14 +171,14 @@ def test_landmark_error_is_reported_and_small(rule):
     k = 3
     full = InPCA(n_components=k, metric="precomputed", solver="dense").fit(D)
     full_err = landmark_error(D, full.embedding_, full.signature_)
-    res = landmark_inpca(X, n_landmarks=24, n_components=k, rule=rule, meta=meta)
-    err = landmark_error(D, res.embedding, res.signature)
+    res = LandmarkInPCA(n_components=k, n_landmarks=24, rule=rule).fit(X, meta=meta)
+    err = landmark_error(D, res.embedding_, res.signature_)
     # Landmark fit on 24 of 72 models: within a few % of the full fit's own error.
     print(f"{rule}: landmark error {err:.4f}, full-fit error {full_err:.4f}")
     assert full_err <= err + 1e-9
     assert err <= full_err + 0.05
     # the error is a plain formula: compare with a loop over pairs
-    E, s = res.embedding, res.signature
+    E, s = res.embedding_, res.signature_
     i, j = 3, 40
     assert reconstructed_distances(E, s)[i, j] == pytest.approx(np.sum(s * (E[i] - E[j]) ** 2))
 

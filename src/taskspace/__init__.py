@@ -15,10 +15,10 @@ from taskspace._version import __version__  # noqa: F401 (in __all__, built belo
 # The public names are imported on first use (PEP 562), not with the package: `import taskspace`
 # and every `taskspace ...` command, `--help` included, would otherwise pay for NumPy, SciPy,
 # scikit-learn, numba, Zarr and pandas (2.7 s on two cores) before reading a single argument.
-_GEOMETRY = ("InPCA", "average", "bhattacharyya", "compare_trajectories", "distance_to_trajectory",
-             "exp_map", "frechet_distance", "geodesic_distance", "hellinger", "interpolate",
-             "length", "log_map", "pairwise_distances", "progress", "reparameterize",
-             "symmetric_kl", "velocity")
+_GEOMETRY = ("InPCA", "LandmarkInPCA", "average", "bhattacharyya", "compare_trajectories",
+             "distance_to_trajectory", "exp_map", "frechet_distance", "geodesic_distance",
+             "hellinger", "interpolate", "length", "log_map", "pairwise_distances", "progress",
+             "reparameterize", "symmetric_kl", "velocity")
 #: Public name → the module that defines it.
 _HOMES = {**dict.fromkeys(_GEOMETRY, "taskspace.geometry"),
           "Recorder": "taskspace.record", "checkpoint_schedule": "taskspace.record",
@@ -30,6 +30,7 @@ __all__ = sorted([*_HOMES, "__version__"])
 if TYPE_CHECKING:   # what static tools see: the names as if imported here
     from taskspace.geometry import (  # noqa: F401
         InPCA,
+        LandmarkInPCA,
         average,
         bhattacharyya,
         compare_trajectories,

@@ -133,12 +133,11 @@ def embed(
     if landmarks is not None:
         res, ids = _landmark_fit(store, query, metric, landmarks, rule, components, scheduler,
                                  workers, tile)
-        model, E, values, signature = res.model, res.embedding, res.model.eigenvalues_, \
-            res.signature
-        _write(out, ids, E, values, signature, model.explained_stress_)
-        console.print(f"landmark InPCA of {len(ids)} models on {len(res.landmarks)} {rule} "
+        values = res.eigenvalues_
+        _write(out, ids, res.embedding_, values, res.signature_, res.explained_stress_)
+        console.print(f"landmark InPCA of {len(ids)} models on {len(res.landmarks_)} {rule} "
                       f"landmarks, {len(values)} axes → {out}")
-        _print_axes(values, model.explained_stress_, "of the landmarks' stress")
+        _print_axes(values, res.explained_stress_, "of the landmarks' stress")
         return
     from taskspace.geometry.inpca import InPCA
 
@@ -146,10 +145,9 @@ def embed(
     if metric in ("hellinger", "geodesic"):
         D = D * D   # InPCA is classical MDS on the squared metric (SPEC §10)
     if out_of_core:
-        from taskspace.geometry.inpca_ooc import inpca_out_of_core
-
         del D
-        model = inpca_out_of_core(_cached_view(store, metric, ids), components, random_state=0)
+        model = InPCA(n_components=components, metric="precomputed", solver="out-of-core",
+                      random_state=0).fit(_cached_view(store, metric, ids))
         E, values, signature = model.embedding_, model.eigenvalues_, model.signature_
     else:
         model = InPCA(n_components=components, metric="precomputed", random_state=0).fit(D)
@@ -176,7 +174,8 @@ def _landmark_fit(store_path: Path, query, metric, n_landmarks, rule, components
     they are computed from the predictions (``farthest``: one pass over them per landmark;
     ``stratified``: one pass).
     """
-    from taskspace.geometry.landmarks import RULES, landmark_inpca
+    from taskspace.geometry import LandmarkInPCA
+    from taskspace.geometry.landmarks import RULES
     from taskspace.store import Store
     from taskspace.store.cache import cached_ids
 
@@ -194,11 +193,11 @@ def _landmark_fit(store_path: Path, query, metric, n_landmarks, rule, components
     cached = set(cached_ids(store.path, metric)) if metric == "bhattacharyya" else set()
     if cached.issuperset(ids):
         D = _cached_view(store_path, metric, ids)
-        res = landmark_inpca(D=D, n_landmarks=L, n_components=components, rule=rule,
-                             meta=table, random_state=0, progress=True)
+        res = LandmarkInPCA(n_components=components, n_landmarks=L, rule=rule,
+                            metric="precomputed", random_state=0, progress=True).fit(D, meta=table)
     else:
-        res = landmark_inpca(X, n_landmarks=L, n_components=components, rule=rule, meta=table,
-                             metric=metric, random_state=0, progress=True)
+        res = LandmarkInPCA(n_components=components, n_landmarks=L, rule=rule, metric=metric,
+                            random_state=0, progress=True).fit(X, meta=table)
     return res, ids
 
 

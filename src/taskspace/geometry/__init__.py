@@ -18,6 +18,7 @@ from taskspace.geometry.distances import (
 )
 from taskspace.geometry.geodesic import interpolate
 from taskspace.geometry.inpca import InPCA
+from taskspace.geometry.landmarks import LandmarkInPCA
 from taskspace.geometry.pairwise import pairwise_distances
 from taskspace.geometry.progress import progress
 from taskspace.geometry.tangent import exp_map, log_map, velocity
@@ -33,6 +34,7 @@ from taskspace.geometry.trajectories import (
 __all__ = [
     "DEFAULT_EPS",
     "InPCA",
+    "LandmarkInPCA",
     "average",
     "bhattacharyya",
     "bhattacharyya_coefficients",

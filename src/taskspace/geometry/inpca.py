@@ -7,11 +7,13 @@ become "time-like" axes of a Minkowski-like embedding that reproduces D exactly.
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from taskspace.geometry._eigen import (
@@ -22,7 +24,7 @@ from taskspace.geometry._eigen import (
     explained_stress,
 )
 from taskspace.geometry._kernels_inpca import distance_matrix_faults, row_max_abs
-from taskspace.geometry._validation import METRICS, check_eps, check_metric
+from taskspace.geometry._validation import METRICS
 from taskspace.geometry.pairwise import pairwise_distances
 
 #: A precomputed D may be asymmetric, have a non-zero diagonal or negative entries by this much,
@@ -52,17 +54,23 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         distance, ``d_B ≈ d_H²`` for nearby models). ``"hellinger"``, ``"geodesic"``: ``D = d²``,
         i.e. classical MDS on that metric (``W`` is then positive semi-definite for Hellinger).
         ``"precomputed"``: ``X`` is D itself, on the scale of ``d_B`` (or of a squared distance).
-    solver : {"auto", "dense", "partial"}, default="auto"
+    solver : {"auto", "dense", "partial", "out-of-core"}, default="auto"
         ``"dense"``: ``scipy.linalg.eigh`` of W, O(M³). ``"partial"``: Lanczos
         (``scipy.sparse.linalg.eigsh``, ``which="LM"``) for the k eigenvalues of largest magnitude
         from both ends of the spectrum; falls back to dense when ``k ≥ M − 1``. ``"auto"``: partial
         when ``M ≥ 200`` and ``k ≤ M/6``, else dense (measured crossover,
-        ``benchmarks/bench_inpca.py --crossover``). The fitted ``solver_`` says which ran.
+        ``benchmarks/bench_inpca.py --crossover``). ``"out-of-core"`` (``metric="precomputed"``
+        only, ``1 ≤ k ≤ M − 2``): Lanczos on W as an operator, D any array-like that slices rows
+        (a Zarr array, ``Store.cached_distances``, a memmap) read in blocks and never held whole
+        (`taskspace.geometry.inpca_ooc`); D is checked for finiteness block by block, not for
+        symmetry. The fitted ``solver_`` says which ran.
     eps : float, default=1e-9
         Floor of the Bhattacharyya coefficient (SPEC §3); used with ``metric="bhattacharyya"``.
     random_state : int, RandomState or None, default=None
         Seeds the Lanczos starting vector. Eigenvector signs are fixed afterwards (largest entry of
         each column positive), so results agree across seeds and solvers up to rounding.
+    block_rows : int or None, default=None
+        Rows of D per block for ``solver="out-of-core"`` (default: 128 MiB of float64).
 
     Attributes
     ----------
@@ -83,8 +91,10 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Mean of all entries of D.
     n_components_ : int
         k actually used.
-    solver_ : {"dense", "partial"}
+    solver_ : {"dense", "partial", "out-of-core"}
         The solver that ran.
+    n_passes_ : int
+        Passes over D (``solver="out-of-core"`` only).
     X_fit_ : array-like of shape (M, N, C)
         The fitted collection (a reference, not a copy), for ``transform``; absent when
         ``metric="precomputed"``.
@@ -99,13 +109,23 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ((20, 2), dtype('int64'))
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "metric": [StrOptions({*METRICS, "precomputed"})],
+        "solver": [StrOptions({*SOLVERS, "out-of-core"})],
+        "eps": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+        "block_rows": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
     def __init__(self, n_components=3, metric="bhattacharyya", solver="auto", eps=1e-9,
-                 random_state=None):
+                 random_state=None, block_rows=None):
         self.n_components = n_components
         self.metric = metric
         self.solver = solver
         self.eps = eps
         self.random_state = random_state
+        self.block_rows = block_rows
 
     def fit(self, X, y=None):
         """Fit the embedding of a collection, or of a precomputed distance matrix.
@@ -121,6 +141,10 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : InPCA
         """
         self._validate_params()
+        if self.solver == "out-of-core":
+            return self._fit_out_of_core(X)
+        if hasattr(self, "n_passes_"):
+            del self.n_passes_
         if self.metric == "precomputed":
             D = check_distance_matrix("X", X)
             self.n_features_in_ = D.shape[1]
@@ -141,8 +165,27 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         return self._set_fitted(values, vectors, frobenius_sq, means, grand_mean, solver)
 
+    def _fit_out_of_core(self, D):
+        from taskspace.geometry.inpca_ooc import eigen_out_of_core
+
+        if self.metric != "precomputed":
+            raise ValueError("solver='out-of-core' needs metric='precomputed': X is then the "
+                             "(M, M) distance matrix, any array-like that slices rows")
+        if self.n_components is None:
+            raise ValueError("`n_components` must be an integer in [1, M − 2] for the "
+                             "out-of-core solver, got None")
+        values, vectors, frobenius_sq, means, grand_mean, passes = eigen_out_of_core(
+            D, int(self.n_components), block_rows=self.block_rows,
+            random_state=self.random_state)
+        self._set_fitted(values, vectors, frobenius_sq, means, grand_mean, "out-of-core")
+        self.n_features_in_ = len(means)
+        self.n_passes_ = passes
+        if hasattr(self, "X_fit_"):
+            del self.X_fit_
+        return self
+
     def _set_fitted(self, values, vectors, frobenius_sq, means, grand_mean, solver):
-        """Set the fitted attributes from the eigenpairs of W (shared with the out-of-core fit)."""
+        """Set the fitted attributes from the eigenpairs of W (every solver)."""
         self.eigenvalues_ = values
         self.eigenvectors_ = vectors
         self.signature_ = np.sign(values).astype(np.int64)
@@ -194,15 +237,11 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     # -- internals -------------------------------------------------------------------------------
 
     def _validate_params(self) -> None:
-        check_metric(self.metric, (*METRICS, "precomputed"))
-        if self.solver not in SOLVERS:
-            raise ValueError(
-                f"unknown solver {self.solver!r}; choose one of {', '.join(map(repr, SOLVERS))}"
-            )
-        check_eps(self.eps)
-        n = self.n_components
-        if n is not None and (isinstance(n, bool) or not isinstance(n, Integral) or n < 1):
-            raise ValueError(f"`n_components` must be an integer ≥ 1 or None, got {n!r}")
+        super()._validate_params()
+        # scikit-learn's Interval(Integral) admits bools; a bool here is a mistake.
+        if isinstance(self.n_components, bool):
+            raise ValueError(f"The 'n_components' parameter of InPCA must be an int ≥ 1 or None, "
+                             f"got {self.n_components!r}")
 
     def _check_n_components(self, n_points: int) -> int:
         if self.n_components is None:

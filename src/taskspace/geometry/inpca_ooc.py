@@ -91,15 +91,17 @@ def centred_operator(S: _Streamed, means: np.ndarray, g: float) -> LinearOperato
                           dtype=np.float64)
 
 
-def inpca_out_of_core(D, n_components: int = 3, *, block_rows: int | None = None,
+def eigen_out_of_core(D, n_components: int, *, block_rows: int | None = None,
                       random_state=None, tol: float = 0.0):
-    """Fit InPCA on a distance matrix read in blocks of rows (never held whole).
+    """The k eigenpairs of largest ``|λ|`` of ``W = −½ J D J``, D read in blocks of rows.
+
+    The solver behind ``InPCA(metric="precomputed", solver="out-of-core")``.
 
     Parameters
     ----------
     D : array-like, shape (M, M)
         Symmetric distance matrix on the scale of ``d_B``, sliceable by rows (``D[r0:r1]``):
-        a Zarr array (the store's distance cache), ``numpy.memmap``, h5py dataset or ndarray.
+        a Zarr array, ``Store.cached_distances``, ``numpy.memmap``, h5py dataset or ndarray.
     n_components : int
         ``k``, ``1 ≤ k < M − 1`` (Lanczos needs a Krylov space larger than k).
     block_rows : int, optional
@@ -111,14 +113,18 @@ def inpca_out_of_core(D, n_components: int = 3, *, block_rows: int | None = None
 
     Returns
     -------
-    InPCA
-        Fitted as with ``metric="precomputed"`` (``embedding_``, ``eigenvalues_``,
-        ``signature_``, ``explained_stress_``, ``eigenvectors_``, ``distance_means_``,
-        ``distance_grand_mean_``), with ``solver_ = "out-of-core"`` and ``n_passes_`` (passes over
-        D); ``transform`` places new models from their (M', M) distances to the fitted ones.
+    values : ndarray, shape (k,)
+        ``|λ|`` descending, those zero to rounding exactly 0.
+    vectors : ndarray, shape (M, k)
+        Orthonormal, largest-magnitude entry of each column positive.
+    frobenius_sq : float
+        ``‖W‖_F²``.
+    means : ndarray, shape (M,)
+        Row means of the symmetrised D.
+    grand_mean : float
+    passes : int
+        Passes over D.
     """
-    from taskspace.geometry.inpca import InPCA
-
     S = _Streamed(D, block_rows)
     m = S.m
     k = n_components
@@ -137,9 +143,4 @@ def inpca_out_of_core(D, n_components: int = 3, *, block_rows: int | None = None
         # Zero to rounding → exactly 0, as in the in-memory path.
         values[np.abs(values) <= m * np.finfo(np.float64).eps * abs(values[0])] = 0.0
         vectors = flip_signs(vectors)
-    model = InPCA(n_components=int(k), metric="precomputed", solver="partial",
-                  random_state=random_state)
-    model._set_fitted(values, vectors, frob, means, g, "out-of-core")
-    model.n_features_in_ = m
-    model.n_passes_ = S.passes
-    return model
+    return values, vectors, frob, means, g, S.passes

@@ -13,18 +13,25 @@ landmarks:
   runs evenly spaced in the table's order), and within a run taken at evenly spaced records from
   the first to the last (the run's progress in training time).
 
-``landmark_error`` measures what the approximation costs: the relative error of the distances the
-embedding reconstructs, to be compared with that of the full fit with the same k.
+`LandmarkInPCA` is the estimator. ``landmark_error`` measures what the approximation costs: the
+relative error of the distances the embedding reconstructs, to be compared with that of the full
+fit with the same k.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
+from taskspace.geometry._eigen import SOLVERS
+from taskspace.geometry._validation import METRICS
 from taskspace.geometry.distances import DEFAULT_EPS
 
 RULES = ("farthest", "stratified")
@@ -105,94 +112,188 @@ def stratified_landmarks(meta: pd.DataFrame, n_landmarks: int) -> np.ndarray:
     return np.sort(np.array(out, dtype=np.int64))
 
 
-@dataclass
-class LandmarkInPCA:
-    """Result of :func:`landmark_inpca`.
-
-    Attributes
-    ----------
-    embedding : ndarray, shape (M, k)
-        Every model, landmarks included (their rows equal the landmark fit's ``embedding_``).
-    landmarks : ndarray of int, shape (L,)
-    model : InPCA
-        Fitted on the L × L landmark distances (``metric="precomputed"``).
-    columns : ndarray, shape (M, L)
-        ``D[:, landmarks]``, the only distances computed.
-    rule : str
-    """
-
-    embedding: np.ndarray
-    landmarks: np.ndarray
-    model: object
-    columns: np.ndarray
-    rule: str
-
-    @property
-    def signature(self) -> np.ndarray:
-        return self.model.signature_
-
-
-def landmark_inpca(X=None, *, D=None, n_landmarks: int, n_components: int = 3,
-                   rule: str = "farthest", meta: pd.DataFrame | None = None,
-                   metric: str = "bhattacharyya", eps: float = DEFAULT_EPS,
-                   solver: str = "auto", random_state=None,
-                   progress: bool = False) -> LandmarkInPCA:
+class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """InPCA of M models fitted on ``n_landmarks`` of them, the rest placed out of sample.
+
+    The InPCA of the L × L landmark block of D, then `InPCA.transform` of every model from its
+    distances to the landmarks (landmark MDS): M·L distances instead of M²/2. Fitted attributes
+    are those of `InPCA` (for the landmark fit) with ``embedding_`` holding every model.
 
     Parameters
     ----------
-    X : array-like, shape (M, N, C), optional
-        The models (a ``LazyCollection`` works); columns of D are computed from it on demand.
-    D : array-like, shape (M, M), optional
-        Or the distances themselves (only the landmark columns are read).
-    n_landmarks : int
+    n_components : int, default=3
+        Number of axes k, ``1 ≤ k ≤ L``.
+    n_landmarks : int, default=1000
         L, ``n_components ≤ L ≤ M``.
-    rule : {"farthest", "stratified"}
-        See the module docstring; ``"stratified"`` needs ``meta`` (``Store.collection``'s table).
-    metric : str
-        With ``X``: ``"bhattacharyya"`` (D = d_B) or ``"hellinger"``/``"geodesic"`` (D = d²).
-    progress : bool
+    rule : {"farthest", "stratified"}, default="farthest"
+        How the landmarks are chosen (module docstring); ``"stratified"`` needs ``meta`` in `fit`.
+    metric : {"bhattacharyya", "hellinger", "geodesic", "precomputed"}, default="bhattacharyya"
+        As for `InPCA`: ``X`` models (columns of D computed on demand, ``D = d²`` for Hellinger
+        and geodesic), or ``"precomputed"``: ``X`` is D, any (M, M) array-like of which only the
+        landmark columns are read (``Store.cached_distances``, a Zarr array, a memmap).
+    eps : float, default=1e-9
+        Floor of the Bhattacharyya coefficient (SPEC §3).
+    solver : {"auto", "dense", "partial"}, default="auto"
+        Eigen-solver of the landmark fit (`InPCA`).
+    random_state : int, RandomState or None, default=None
+        Seeds the Lanczos starting vector of the landmark fit.
+    progress : bool, default=False
         Progress bars: over the landmarks (farthest), or over samples while the landmark columns
-        are computed from ``X`` (stratified).
-    """
-    from taskspace.geometry.inpca import InPCA
-    from taskspace.geometry.pairwise import pairwise_distances
+        are computed from models (stratified).
 
-    if (X is None) == (D is None):
-        raise ValueError("give exactly one of `X` (models) and `D` (distances)")
-    if rule not in RULES:
-        raise ValueError(f"unknown landmark rule {rule!r}; choose one of {RULES}")
-    m = int(X.shape[0] if X is not None else D.shape[0])
-    if isinstance(n_landmarks, bool) or not isinstance(n_landmarks, int | np.integer) or \
-            not n_components <= n_landmarks <= m:
-        raise ValueError(f"`n_landmarks` must be an integer in [n_components, M] = "
-                         f"[{n_components}, {m}], got {n_landmarks!r}")
-    if X is not None:
-        def distances_to(idx):
-            d = pairwise_distances(X, np.asarray(X[np.asarray(idx)]), metric=metric, eps=eps,
-                                   progress=progress and rule == "stratified")
-            return d * d if metric in ("hellinger", "geodesic") else d
-    else:
-        def distances_to(idx):
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (M, k)
+        Every model, landmarks included (their rows are the landmark fit's own embedding).
+    eigenvalues_, signature_, explained_stress_, eigenvectors_ : ndarray
+        Of the landmark fit (`InPCA`); ``explained_stress_`` is the landmarks' stress.
+    landmarks_ : ndarray of int of shape (L,)
+        Row positions of the landmarks, in the order chosen.
+    columns_ : ndarray of shape (M, L)
+        ``D[:, landmarks_]``, the only distances computed or read.
+    inpca_ : InPCA
+        The fit on the L × L landmark block (``metric="precomputed"``).
+    n_components_ : int
+    solver_ : str
+        The solver of the landmark fit.
+    n_features_in_ : int
+        L with ``metric="precomputed"``: what `transform` takes.
+    landmark_models_ : array of shape (L, N, C)
+        The landmark models, for `transform` (absent with ``metric="precomputed"``).
+
+    Examples
+    --------
+    >>> import numpy as np, taskspace as ts
+    >>> P = np.random.default_rng(0).dirichlet(np.ones(3), size=(40, 5))   # 40 models, N=5, C=3
+    >>> est = ts.LandmarkInPCA(n_components=2, n_landmarks=10).fit(P)
+    >>> est.embedding_.shape, est.landmarks_.shape
+    ((40, 2), (10,))
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_landmarks": [Interval(Integral, 1, None, closed="left")],
+        "rule": [StrOptions(set(RULES))],
+        "metric": [StrOptions({*METRICS, "precomputed"})],
+        "eps": [Interval(Real, 0, 1, closed="neither")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+    }
+
+    def __init__(self, n_components=3, n_landmarks=1000, rule="farthest",
+                 metric="bhattacharyya", eps=DEFAULT_EPS, solver="auto", random_state=None,
+                 progress=False):
+        self.n_components = n_components
+        self.n_landmarks = n_landmarks
+        self.rule = rule
+        self.metric = metric
+        self.eps = eps
+        self.solver = solver
+        self.random_state = random_state
+        self.progress = progress
+
+    def fit(self, X, y=None, meta: pd.DataFrame | None = None):
+        """Choose the landmarks, fit InPCA on them and place every model.
+
+        Parameters
+        ----------
+        X : array-like of shape (M, N, C), or (M, M) with ``metric="precomputed"``
+            Models (a ``LazyCollection`` works), or D.
+        y : ignored
+        meta : pandas.DataFrame, optional
+            One row per model with ``run_id`` and ``record`` columns (``Store.collection``'s
+            table); required by ``rule="stratified"``.
+
+        Returns
+        -------
+        self : LandmarkInPCA
+        """
+        from taskspace.geometry.inpca import InPCA
+
+        self._validate_params()
+        for name in ("n_components", "n_landmarks"):
+            if isinstance(getattr(self, name), bool):
+                raise ValueError(f"The {name!r} parameter of LandmarkInPCA must be an int, got "
+                                 f"{getattr(self, name)!r}")
+        m = int(X.shape[0])
+        if not self.n_components <= self.n_landmarks <= m:
+            raise ValueError(f"`n_landmarks` must be an integer in [n_components, M] = "
+                             f"[{self.n_components}, {m}], got {self.n_landmarks!r}")
+        distances_to = self._columns_of(X)
+        if self.rule == "farthest":
+            landmarks, columns = farthest_point_landmarks(distances_to, m, int(self.n_landmarks),
+                                                          progress=self.progress)
+        else:
+            if meta is None or len(meta) != m:
+                raise ValueError("rule 'stratified' needs `meta`, one row per model")
+            landmarks = stratified_landmarks(meta, int(self.n_landmarks))
+            columns = np.asarray(distances_to(landmarks), dtype=np.float64)
+        block = columns[landmarks]
+        block = 0.5 * (block + block.T)
+        np.fill_diagonal(block, 0.0)
+        inner = InPCA(n_components=self.n_components, metric="precomputed", solver=self.solver,
+                      random_state=self.random_state).fit(block)
+        self.inpca_, self.landmarks_, self.columns_ = inner, landmarks, columns
+        self.embedding_ = inner.transform(columns)
+        for name in ("eigenvalues_", "eigenvectors_", "signature_", "explained_stress_",
+                     "n_components_", "solver_"):
+            setattr(self, name, getattr(inner, name))
+        if self.metric == "precomputed":
+            self.n_features_in_ = len(landmarks)
+            if hasattr(self, "landmark_models_"):
+                del self.landmark_models_
+        else:
+            self.landmark_models_ = np.asarray(X[landmarks])
+            if hasattr(self, "n_features_in_"):
+                del self.n_features_in_
+        return self
+
+    def fit_transform(self, X, y=None, meta: pd.DataFrame | None = None):
+        """Fit and return ``embedding_``, shape (M, k)."""
+        return self.fit(X, y, meta=meta).embedding_
+
+    def transform(self, X):
+        """Place new models from their distances to the landmarks.
+
+        Parameters
+        ----------
+        X : array-like of shape (M', N, C), or (M', L) with ``metric="precomputed"``
+            New models, or their distances to the landmarks (columns in ``landmarks_`` order).
+
+        Returns
+        -------
+        ndarray of shape (M', k)
+        """
+        check_is_fitted(self)
+        if self.metric == "precomputed":
+            return self.inpca_.transform(X)
+        return self.inpca_.transform(self._distances(X, self.landmark_models_))
+
+    # -- internals -------------------------------------------------------------------------------
+    def _distances(self, X, Y, progress: bool = False) -> np.ndarray:
+        from taskspace.geometry.pairwise import pairwise_distances
+
+        d = pairwise_distances(X, Y, metric=self.metric, eps=self.eps, progress=progress)
+        return d * d if self.metric in ("hellinger", "geodesic") else d
+
+    def _columns_of(self, X) -> Callable:
+        """``distances_to(idx)``: the (M, len(idx)) distances of every model to models idx."""
+        if self.metric != "precomputed":
+            stream = self.progress and self.rule == "stratified"
+            return lambda idx: self._distances(X, np.asarray(X[np.asarray(idx)]), stream)
+
+        def from_matrix(idx):
             idx = np.asarray(idx)
-            if hasattr(D, "get_orthogonal_selection"):
-                return D.get_orthogonal_selection((slice(None), idx))
-            return np.asarray(D[:, idx])
-    if rule == "farthest":
-        landmarks, columns = farthest_point_landmarks(distances_to, m, int(n_landmarks),
-                                                      progress=progress)
-    else:
-        if meta is None or len(meta) != m:
-            raise ValueError("rule 'stratified' needs `meta`, one row per model")
-        landmarks = stratified_landmarks(meta, int(n_landmarks))
-        columns = np.asarray(distances_to(landmarks), dtype=np.float64)
-    block = columns[landmarks]
-    block = 0.5 * (block + block.T)
-    np.fill_diagonal(block, 0.0)
-    model = InPCA(n_components=n_components, metric="precomputed", solver=solver,
-                  random_state=random_state).fit(block)
-    embedding = model.transform(columns)
-    return LandmarkInPCA(embedding, landmarks, model, columns, rule)
+            if hasattr(X, "get_orthogonal_selection"):
+                return X.get_orthogonal_selection((slice(None), idx))
+            return np.asarray(X[:, idx])
+
+        return from_matrix
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.eigenvalues_.shape[0]
 
 
 def reconstructed_distances(embedding: np.ndarray, signature: np.ndarray) -> np.ndarray:
