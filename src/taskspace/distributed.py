@@ -169,8 +169,9 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
 
     Parameters
     ----------
-    store_path : path
-        A taskspace store, visible at this path to every worker.
+    store_path : path or Store
+        A taskspace store, visible at this path to every worker (a `Store` opened for
+        appending is used as it is, not opened again).
     query : str, dict, callable or None
         Selects the models, as in ``Store.collection`` (None: every model).
     metric : {"bhattacharyya", "hellinger", "geodesic"}
@@ -213,7 +214,10 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int | np.integer)
                              or tile < 1):
         raise ValueError(f"`tile` must be a positive integer, got {tile!r}")
-    store = Store.open(store_path, mode="a")
+    if isinstance(store_path, Store) and store_path.mode == "a":
+        store = store_path
+    else:
+        store = Store.open(getattr(store_path, "path", store_path), mode="a")
     _, table = store.collection(query)
     ids = list(table["model_id"])
     key = cache.CacheKey(metric, eps, precision)

@@ -2,7 +2,9 @@
 
 ``distances`` fills the store's distance cache, on a Dask cluster (``--scheduler`` an existing
 one, ``--workers N`` a local one) or in this process; ``embed`` runs InPCA on the cached matrix
-(computing what is missing first) and writes the embedding to ``.npz`` or ``.csv``.
+(computing what is missing first) and writes the embedding to ``.npz`` or ``.csv``. What they
+decide is `taskspace.embedding`'s; here the arguments are read, the store opened once, and the
+result printed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from taskspace.cli._console import make_console
@@ -32,42 +33,15 @@ _TILE = typer.Option(None, "--tile", min=1, metavar="T",
 RANGE_MAX_MODELS = 20_000
 
 
-def _compute(store_path: Path, query, metric, scheduler, workers, tile,
-             materialise: bool = True) -> tuple[np.ndarray | None, list]:
-    """Distances of the query's models: on Dask when asked, else in this process (both cached).
-
-    With ``materialise=False`` the Dask path only fills the cache (tile by tile, never the whole
-    matrix in memory) and returns None for the matrix; the in-process path always builds it.
-    """
-    from taskspace.store import Store
-
+def _open(store: Path, scheduler, workers):
+    """The store, opened once for the whole command (after every argument is checked)."""
     if scheduler is not None and workers is not None:
         raise ValueError("give --scheduler or --workers, not both")
-    store = Store.open(store_path, mode="a")
-    _, table = store.collection(query)
-    ids = list(table["model_id"])
-    if scheduler is None and workers is None:
-        return store.distance_matrix(ids, metric=metric, progress=True), ids
-    from taskspace.distributed import distributed_distances
+    if not store.exists():
+        raise FileNotFoundError(f"no taskspace store at {store}: the path does not exist")
+    from taskspace.store import Store
 
-    D = distributed_distances(store_path, query, metric, scheduler=scheduler, n_workers=workers,
-                              tile=tile, progress=True, return_matrix=materialise)
-    return D, ids
-
-
-def _off_diagonal_range(D) -> tuple[float, float] | None:
-    """(min, max) of the off-diagonal entries of a square matrix or row-block view, read one
-    block of rows at a time; None for a single model."""
-    m = D.shape[0]
-    if m < 2:
-        return None
-    lo, hi = np.inf, -np.inf
-    step = max(1, (1 << 24) // m)     # ~128 MB of float64 rows per block
-    for r0 in range(0, m, step):
-        block = np.array(D[r0:min(m, r0 + step)], dtype=np.float64)   # a copy: NaN goes in
-        block[np.arange(len(block)), np.arange(r0, r0 + len(block))] = np.nan
-        lo, hi = min(lo, np.nanmin(block)), max(hi, np.nanmax(block))
-    return float(lo), float(hi)
+    return Store.open(store, mode="a")
 
 
 def distances(
@@ -79,15 +53,17 @@ def distances(
     Only pairs the cache lacks are computed. With --scheduler or --workers the work is split into
     tiles on Dask (an interrupted run resumes with the missing tiles); otherwise it runs here.
     """
+    from taskspace.embedding import compute_distances, off_diagonal_range
+
     t0 = time.perf_counter()
-    D, ids = _compute(store, query, metric, scheduler, workers, tile, materialise=False)
+    s = _open(store, scheduler, workers)
+    D, ids = compute_distances(s, query, metric, scheduler=scheduler, n_workers=workers,
+                               tile=tile, return_matrix=False, progress=True)
     # The range is a check a person can read; past RANGE_MAX_MODELS it would mean reading the
     # whole M × M matrix back (180 GB at 150,000 models) just to print two numbers.
-    span = None
-    if D is not None:
-        span = _off_diagonal_range(D)
-    elif len(ids) <= RANGE_MAX_MODELS:
-        span = _off_diagonal_range(_cached_view(store, metric, ids))
+    if D is None and len(ids) <= RANGE_MAX_MODELS:
+        D = s.cached_distances(ids, metric)
+    span = off_diagonal_range(D) if D is not None else None
     rng = f", range [{span[0]:.4g}, {span[1]:.4g}]" if span else ""
     console.print(f"{metric} distances of {len(ids)} models cached in {store} "
                   f"({time.perf_counter() - t0:.1f} s{rng})")
@@ -128,34 +104,25 @@ def embed(
 
         if rule not in RULES:
             raise ValueError(f"--rule must be one of {', '.join(RULES)}, got {rule!r}")
-    if not store.exists():
-        raise FileNotFoundError(f"no taskspace store at {store}: the path does not exist")
-    if landmarks is not None:
-        res, ids = _landmark_fit(store, query, metric, landmarks, rule, components, scheduler,
-                                 workers, tile)
-        values = res.eigenvalues_
-        _write(out, ids, res.embedding_, values, res.signature_, res.explained_stress_)
-        console.print(f"landmark InPCA of {len(ids)} models on {len(res.landmarks_)} {rule} "
-                      f"landmarks, {len(values)} axes → {out}")
-        _print_axes(values, res.explained_stress_, "of the landmarks' stress")
-        return
-    from taskspace.geometry.inpca import InPCA
+    s = _open(store, scheduler, workers)
+    from taskspace.embedding import embed_store
 
-    D, ids = _compute(store, query, metric, scheduler, workers, tile, materialise=not out_of_core)
-    if metric in ("hellinger", "geodesic"):
-        D = D * D   # InPCA is classical MDS on the squared metric (SPEC §10)
-    if out_of_core:
-        del D
-        model = InPCA(n_components=components, metric="precomputed", solver="out-of-core",
-                      random_state=0).fit(_cached_view(store, metric, ids))
-        E, values, signature = model.embedding_, model.eigenvalues_, model.signature_
-    else:
-        model = InPCA(n_components=components, metric="precomputed", random_state=0).fit(D)
-        E, values, signature = model.embedding_, model.eigenvalues_, model.signature_
-    stress = model.explained_stress_
-    _write(out, ids, E, values, signature, stress)
-    console.print(f"InPCA of {len(ids)} models, {len(values)} axes → {out}")
-    _print_axes(values, stress)
+    method = "landmark" if landmarks is not None else "out-of-core" if out_of_core else "dense"
+    result = embed_store(s, query, metric, components,
+                         method=method, n_landmarks=landmarks, rule=rule, scheduler=scheduler,
+                         n_workers=workers, tile=tile, random_state=0, progress=True)
+    result.save(out)
+    est, n = result.estimator, len(result.model_ids)
+    if method == "landmark":
+        if landmarks > n:
+            console.print(f"--landmarks {landmarks} is more than the {n} models selected: "
+                          f"used all {n} as landmarks")
+        console.print(f"landmark InPCA of {n} models on {len(est.landmarks_)} {rule} "
+                      f"landmarks, {len(est.eigenvalues_)} axes → {out}")
+        _print_axes(est.eigenvalues_, est.explained_stress_, "of the landmarks' stress")
+        return
+    console.print(f"InPCA of {n} models, {len(est.eigenvalues_)} axes → {out}")
+    _print_axes(est.eigenvalues_, est.explained_stress_)
 
 
 def _print_axes(values, stress, of: str = "") -> None:
@@ -163,62 +130,6 @@ def _print_axes(values, stress, of: str = "") -> None:
         kind = "space-like" if lam > 0 else "time-like" if lam < 0 else "null"
         console.print(f"  axis {i + 1}: λ = {lam:+.5g} ({kind}), explained stress {s:.4f}"
                       + (f" {of}" if of else ""))
-
-
-def _landmark_fit(store_path: Path, query, metric, n_landmarks, rule, components, scheduler,
-                  workers, tile):
-    """Landmark InPCA of the query's models, reading only M·L distances.
-
-    With a Dask cluster the missing distances are computed into the cache first; then (or when
-    the cache already holds every model) the landmark columns are read from the cache. Otherwise
-    they are computed from the predictions (``farthest``: one pass over them per landmark;
-    ``stratified``: one pass).
-    """
-    from taskspace.geometry import LandmarkInPCA
-    from taskspace.geometry.landmarks import RULES
-    from taskspace.store import Store
-    from taskspace.store.cache import cached_ids
-
-    if rule not in RULES:
-        raise ValueError(f"--rule must be one of {', '.join(RULES)}, got {rule!r}")
-    if scheduler is not None or workers is not None:
-        _compute(store_path, query, metric, scheduler, workers, tile, materialise=False)
-    store = Store.open(store_path)
-    X, table = store.collection(query)
-    ids = list(table["model_id"])
-    L = min(n_landmarks, len(ids))
-    if L < n_landmarks:
-        console.print(f"--landmarks {n_landmarks} is more than the {len(ids)} models selected: "
-                      f"using all {len(ids)} as landmarks")
-    cached = set(cached_ids(store.path, metric)) if metric == "bhattacharyya" else set()
-    if cached.issuperset(ids):
-        D = _cached_view(store_path, metric, ids)
-        res = LandmarkInPCA(n_components=components, n_landmarks=L, rule=rule,
-                            metric="precomputed", random_state=0, progress=True).fit(D, meta=table)
-    else:
-        res = LandmarkInPCA(n_components=components, n_landmarks=L, rule=rule, metric=metric,
-                            random_state=0, progress=True).fit(X, meta=table)
-    return res, ids
-
-
-def _cached_view(store_path: Path, metric: str, ids: list[str]):
-    """Rows of the cached matrix for ``ids`` (in that order), read on demand."""
-    from taskspace.store import Store
-
-    return Store.open(store_path).cached_distances(ids, metric)
-
-
-def _write(out: Path, ids, E, values, signature, stress) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npz":
-        np.savez(out, model_id=np.array(ids), embedding=E, eigenvalues=values,
-                 signature=signature, explained_stress=stress)
-        return
-    import pandas as pd
-
-    frame = pd.DataFrame(E, columns=[f"axis_{i + 1}" for i in range(E.shape[1])])
-    frame.insert(0, "model_id", ids)
-    frame.to_csv(out, index=False)
 
 
 def register(app: typer.Typer) -> None:
