@@ -20,8 +20,9 @@ from taskspace.study.config import (
     TaskSpec,
 )
 from taskspace.study.loading import load_study, parse_study
+from taskspace.study.outputs import StudyRun, load_split, read_study, study_of_store
 from taskspace.study.plan import PlannedRun, expand_runs, resolve_tasks
-from taskspace.study.runner import StudyRun, load_split, read_study, run_study, study_of_store
+from taskspace.study.runner import run_study
 
 #: The demo study shipped with the package (`taskspace demo`).
 DEMO_STUDY = Path(__file__).parent / "builtin" / "digits-demo.toml"

@@ -34,17 +34,17 @@ import uuid
 from pathlib import Path
 
 from taskspace.study.config import StudyConfig
-from taskspace.study.plan import PlannedRun
-from taskspace.study.run_task import train_planned
-from taskspace.study.runner import (
+from taskspace.study.outputs import (
     RUNS_FILE,
     STUDY_FILE,
     StudyRun,
-    _clock,
+    clock,
     load_split,
     open_store,
     select_runs,
 )
+from taskspace.study.plan import PlannedRun
+from taskspace.study.run_task import train_planned
 
 #: Seconds between two looks at the tasks' states and events in the client's loop.
 POLL_S = 0.1
@@ -116,7 +116,7 @@ def run_study_distributed(study: StudyConfig, out, *, n_workers: int | None = No
     (out / RUNS_FILE).write_text(json.dumps(run_ids, indent=1), encoding="utf-8")
     seconds = time.perf_counter() - started
     console.print(f"{len(planned)} runs ({graph.trained} trained, {graph.skipped} already "
-                  f"complete) in {_clock(seconds)}; store: {out / 'store'}", highlight=False,
+                  f"complete) in {clock(seconds)}; store: {out / 'store'}", highlight=False,
                   markup=False)
     return StudyRun(out, out / "store", run_ids, graph.trained, graph.skipped, seconds)
 

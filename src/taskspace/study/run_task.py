@@ -29,8 +29,8 @@ LOCK_POLL_S = 1.0
 def prepared(study_json: str):
     """``(study, split, tasks, runs by key)`` of a study, built once per worker process."""
     from taskspace.study.config import StudyConfig
+    from taskspace.study.outputs import load_split
     from taskspace.study.plan import expand_runs, load_hierarchy, resolve_tasks
-    from taskspace.study.runner import load_split
 
     study = StudyConfig.model_validate_json(study_json)
     split = load_split(study)
