@@ -27,7 +27,12 @@ LOCK_POLL_S = 1.0
 
 @functools.lru_cache(maxsize=2)
 def prepared(study_json: str):
-    """``(study, split, tasks, runs by key)`` of a study, built once per worker process."""
+    """``(study, split, tasks, runs by key)`` of a study, built once per worker process.
+
+    It also loads the training loop (and torch, seconds on a busy machine) so that a worker
+    warmed with it starts a run at once: `taskspace.study` itself no longer imports torch.
+    """
+    import taskspace.methods.runner  # noqa: F401
     from taskspace.study.config import StudyConfig
     from taskspace.study.outputs import load_split
     from taskspace.study.plan import expand_runs, load_hierarchy, resolve_tasks
