@@ -116,7 +116,7 @@ def embed(
     if method == "landmark":
         if landmarks > n:
             console.print(f"--landmarks {landmarks} is more than the {n} models selected: "
-                          f"used all {n} as landmarks")
+                          f"using all {n} as landmarks")
         console.print(f"landmark InPCA of {n} models on {len(est.landmarks_)} {rule} "
                       f"landmarks, {len(est.eigenvalues_)} axes → {out}")
         _print_axes(est.eigenvalues_, est.explained_stress_, "of the landmarks' stress")
