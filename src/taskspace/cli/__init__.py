@@ -92,7 +92,7 @@ from taskspace.cli.study import register as _register_study  # noqa: E402
 
 _register_study(app)
 
-from taskspace._cli_check import register as _register_check  # noqa: E402
+from taskspace.cli.check import register as _register_check  # noqa: E402
 
 _register_check(app)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from taskspace._console import make_console
+from taskspace.cli._console import make_console
 
 console = make_console()
 
