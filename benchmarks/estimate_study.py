@@ -22,7 +22,7 @@ import json
 from collections import defaultdict
 
 from taskspace.record import checkpoint_schedule
-from taskspace.study import load_study
+from taskspace.study import expand_runs, load_study
 
 
 def network_key(network: str | None, options: dict) -> str:
@@ -42,7 +42,7 @@ def main() -> None:
     study = load_study(args.study, quick=args.quick)
     specs = {name: spec for name, spec in study.runs.items()}
     rows = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, ""])
-    for run in study.expand():
+    for run in expand_runs(study):
         spec = specs[run.spec]
         source = spec if spec.parent is None else specs[spec.parent]
         net = network_key(source.network, source.config.get("network_options", {}))
