@@ -292,12 +292,15 @@ def test_worker_killed_mid_run_resumes_from_checkpoint(study, serial, client, tm
     assert steps in (10, 20, 30), line
 
 
+# One worker: the runs then follow one another, so a finished run and a supervised run half-way
+# through exist at the same moment whatever the machine's speed (with two workers both supervised
+# runs ran side by side and finished together on a quiet machine, leaving nothing to kill).
 CLIENT = """
 import sys
 from taskspace.study import parse_study
 from taskspace.study.distributed_runner import run_study_distributed
 if __name__ == "__main__":
-    run_study_distributed(parse_study({study!r}), sys.argv[1], n_workers=2, progress=False,
+    run_study_distributed(parse_study({study!r}), sys.argv[1], n_workers=1, progress=False,
                           step_delay={delay!r})
 """
 
