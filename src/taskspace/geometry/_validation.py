@@ -158,6 +158,12 @@ def as_array(name: str, X):
     else ``np.asarray(X)``; a ragged or non-numeric nested list is a ValueError naming ``name``."""
     if hasattr(X, "shape") and hasattr(X, "dtype"):
         return X
+    return as_numeric_array(name, X)
+
+
+def as_numeric_array(name: str, X) -> np.ndarray:
+    """``np.asarray(X)``; a ragged or non-numeric nested list is a ValueError naming ``name``
+    (NumPy's own message names no argument)."""
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged nested lists and the like
@@ -186,15 +192,7 @@ def as_probabilities(name: str, P, *, ndim: int | tuple[int, ...] | None = None,
     -------
     ndarray
     """
-    if isinstance(P, np.ndarray | np.generic):
-        arr = P
-    else:
-        try:
-            arr = np.asarray(P)
-        except Exception as exc:  # ragged nested lists and the like
-            raise ValueError(f"`{name}` cannot be read as an array: {exc}") from exc
-    if arr.dtype == object:
-        raise ValueError(f"`{name}` cannot be read as a numeric array (ragged or non-numeric)")
+    arr = as_numeric_array(name, P)  # an ndarray comes back as itself, uncopied
     check_array_like(name, arr, ndim=ndim, min_ndim=min_ndim)
     check_rows(name, arr)
     if dtype is None:

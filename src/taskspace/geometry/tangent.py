@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from taskspace.geometry._validation import (
+    as_numeric_array,
     as_probabilities,
     check_array_like,
     check_broadcast,
@@ -167,12 +168,7 @@ def velocity(trajectory, steps) -> np.ndarray:
 
 def _as_tangent(name: str, V) -> np.ndarray:
     """Validate a tangent array: finite reals of rank ≥ 2, as float64."""
-    try:
-        arr = np.asarray(V)
-    except Exception as exc:  # ragged nested lists and the like
-        raise ValueError(f"`{name}` cannot be read as an array: {exc}") from exc
-    if arr.dtype == object:
-        raise ValueError(f"`{name}` cannot be read as a numeric array (ragged or non-numeric)")
+    arr = as_numeric_array(name, V)
     check_array_like(name, arr)
     arr = arr.astype(np.float64)
     finite = np.isfinite(arr)
