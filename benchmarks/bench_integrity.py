@@ -10,7 +10,6 @@ this version still reads; its reads then only look for missing chunks (NaN).
 
 import argparse
 import contextlib
-import platform
 import shutil
 import tempfile
 import time
@@ -18,17 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _machine import cpu_model
 from taskspace.store import Store, _writer, integrity
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 @contextlib.contextmanager

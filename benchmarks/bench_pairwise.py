@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import re
-import subprocess
 import time
 
 import numpy as np
 
 import taskspace as ts
+from _machine import cpu_model
 from taskspace.geometry import _numba_target
 
 EPS = 1e-9
@@ -115,17 +113,6 @@ def best_time(fn, repeat):
     return best, result
 
 
-def cpu_model() -> str:
-    try:
-        info = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        info = ""
-    model = re.search(r"Model name:\s*(.*)", info)
-    flags = re.search(r"Flags:\s*(.*)", info)
-    isa = [f for f in ("avx2", "avx512f", "amx_tile") if flags and f in flags.group(1).split()]
-    return f"{model.group(1) if model else platform.processor()} ({', '.join(isa)})"
-
-
 def dgemm_rate(repeat=3):
     """Measured practical peak: NumPy float64 matmul (BLAS, all threads), GFMA/s."""
     A = np.random.default_rng(1).random((2000, 2000))
@@ -148,8 +135,8 @@ def main(argv=None):
     torch.set_num_threads(threads)
     cases = QUICK if args.quick else CASES
     print(f"# pairwise d_B benchmark ({'quick' if args.quick else 'full'} sizes)")
-    print(f"machine: {cpu_model()}, {threads} cores; taskspace {ts.__version__}, numpy "
-          f"{np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
+    print(f"machine: {cpu_model(with_isa=True)}, {threads} cores; taskspace {ts.__version__}, "
+          f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
           f"Numba 512-bit vectors: {_numba_target.STATUS}; no GPU used\n")
     rows = []
     for name, M, N, C in cases:

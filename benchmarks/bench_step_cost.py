@@ -81,7 +81,7 @@ def main() -> None:
                     help="largest batch timed (the per-image cost is what is used; on 2 CPU "
                          "cores a ResNet-50 step of 256 images would take minutes)")
     args = ap.parse_args()
-    from bench_study_workers import cpu_model
+    from _machine import cpu_model
 
     where = torch.cuda.get_device_name() if args.device == "cuda" else cpu_model()
     print(f"{where}; torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _machine import cpu_model
 
 CHILD = """
 import json, sys, time
@@ -42,16 +43,6 @@ else:
     run_study_distributed(study, out, n_workers=int(mode.removeprefix("workers")), progress=False)
 print(json.dumps({"wall": time.perf_counter() - t0}))
 """
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_speeds(store_path: Path) -> dict[str, list[float]]:

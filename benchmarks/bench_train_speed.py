@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
 import statistics
 import time
 
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from _machine import cpu_model
 from taskspace.data import load_dataset
 from taskspace.nets import build_network
 
@@ -37,16 +37,6 @@ CLOCK = {"f": time.perf_counter}
 NETWORKS = {"small-cnn w32": ("small-cnn", {"width": 32}),
             "small-cnn w16": ("small-cnn", {"width": 16}),
             "mlp h256": ("mlp", {"hidden": 256})}
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def train(name, x, y, probe, steps, *, threads=None, channels_last=False, bf16=False):
