@@ -155,3 +155,25 @@ def test_plateau_table_on_runs(tmp_path, flat_end, converged):
     t = plateau_table(store, run_table(store))
     assert bool(t["converged"].iloc[0]) is converged
     assert bool(t["change"].iloc[0] < 0.02) is converged
+
+
+def test_progress_of_runs_that_never_moved_warns_nothing(tmp_path):
+    # Runs that make no progress on their own task (own progress 0: relative progress undefined
+    # everywhere) get NaN transfer, said in the table, instead of NumPy's "Mean of empty slice".
+    import warnings
+
+    from taskspace.study.analyses import progress_on_other_tasks
+
+    labels = np.repeat(np.arange(10), N_PER_CLASS)
+    store = Store.create(tmp_path / "s", labels, NAMES, hierarchy=FASHION.to_dict())
+    uniform = np.full((3, len(labels), 10), 0.1)
+    for classes in ([0, 1], [2, 3], [4, 5]):
+        for seed in (0, 1):
+            run = store.add_run(task="+".join(NAMES[c] for c in classes),
+                                classes=[NAMES[c] for c in classes], method="supervised",
+                                seed=seed)
+            store.append(run, uniform, [0, 50, 100])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = progress_on_other_tasks(store, n_boot=5, n_perm=99)
+    assert np.all(r.table["own_progress"] == 0) and r.table["relative"].isna().all()

@@ -107,11 +107,11 @@ def progress_on_other_tasks(store, study=None, method: str = "supervised",
         mean = {(a, b): np.mean([end[r][b] for r in pick[a]]) for a in tasks for b in tasks}
         rel = {(a, b): mean[a, b] / mean[b, b] if mean[b, b] > 0 else np.nan
                for a in tasks for b in tasks}
-        transfer = np.array([np.nanmean([rel[a, b] for b in disjoint[a]]) for a in names])
+        transfer = np.array([_nanmean([rel[a, b] for b in disjoint[a]]) for a in names])
         within = {k: spearman(div[size == k], transfer[size == k]) for k in sizes}
         pooled = (spearman_test(div, transfer, strata=size, n_perm=0).statistic
                   if sizes else np.nan)
-        others = np.nanmean([rel[a, b] for a in tasks for b in tasks if a != b])
+        others = _nanmean([rel[a, b] for a in tasks for b in tasks if a != b])
         return mean, rel, transfer, within, pooled, others
 
     mean, rel, transfer, within, pooled, others = summarise(seeds)
@@ -174,6 +174,14 @@ def progress_on_other_tasks(store, study=None, method: str = "supervised",
 #: Columns of the figure's grid: the heatmap takes 2 × 2 cells, one panel per training task the
 #: others (small multiples: 64 curves of an 8-task study in one panel cannot be read).
 GRID_COLUMNS = 4
+
+
+def _nanmean(values) -> float:
+    """Mean of the finite values; NaN, without NumPy's "Mean of empty slice" warning, if none
+    (every own progress 0, as in runs too short to move)."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else np.nan
 
 
 def small_multiple_cells(n: int, cols: int = GRID_COLUMNS) -> list[tuple[int, int]]:
