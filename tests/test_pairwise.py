@@ -330,3 +330,31 @@ def test_integer_one_hot_input():
     disagree = (labels[0] != labels[1]).mean()
     assert ts.pairwise_distances(onehot)[0, 1] == pytest.approx(-np.log(1e-9) * disagree)
 
+
+
+def test_refined_square_root_of_every_kind_of_float32():
+    # The Gram path's float32 roots plus one Newton step: ~1e-14 relative for any float32
+    # probability, subnormals and exact zeros included (the contract needs 1e-9 on d_B).
+    rng = np.random.default_rng(12)
+    x = np.concatenate([
+        10.0 ** rng.uniform(-45, 0, 5000), rng.random(5000), [0.0, 1.0, 1.0 + 1e-6, 1e-45],
+    ]).astype(np.float32)
+    row = x / x.sum(dtype=np.float64)  # one valid probability row of float32 entries
+    raw = row.astype(np.float32).reshape(1, 1, -1)
+    psi = np.empty((1, x.size))
+    assert K.pack_sample(raw, 0, psi, 1e-4) == 0
+    p = raw[0, 0].astype(np.float64)
+    exact = np.sqrt(p / p.sum())
+    nonzero = exact > 0
+    assert np.all(psi[0, ~nonzero] == 0.0)
+    assert np.max(np.abs(psi[0, nonzero] / exact[nonzero] - 1.0)) < 1e-13
+
+
+def test_float64_input_keeps_exact_square_roots_of_tiny_probabilities():
+    # float64 probabilities below float32's range (1e-300) are rooted exactly, not via float32:
+    # with eps = 1e-300 their coefficient BC = 2·sqrt(1e-300) decides d_B.
+    p = np.zeros((2, 1, 300))
+    p[0, 0, 0], p[0, 0, 1] = 1.0, 1e-300
+    p[1, 0, 0], p[1, 0, 1] = 1e-300, 1.0
+    D = ts.pairwise_distances(p, eps=1e-300)
+    assert D[0, 1] == pytest.approx(-np.log(2e-150), rel=1e-13)

@@ -34,19 +34,29 @@ import math
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
-from taskspace.geometry._kernels_pairwise_micro import COLS, ROWS, bc_block, chord_block
+from taskspace.geometry._kernels_pairwise_micro import (
+    COLS,
+    ROWS,
+    bc_block,
+    bc_block_logs,
+    chord_block,
+)
 
 #: Class counts with a compiled "blocks" kernel; C is zero-padded up to the next one.
 SMALL_CLASS_SIZES = (4, 8, 10, 12, 16, 24, 32)
 #: Models per panel: a tile of TILE×TILE pairs is one task (a multiple of ROWS and COLS).
 TILE = 48
+#: Columns of a tile done together for every row of it: their block (L1_COLUMNS × C_spec × L
+#: doubles, 30 KiB at C_spec = 10, L = 32) stays in L1 while the rows stream past. Row by row
+#: over the whole tile, each micro-tile read its COLS rows of B from L2 (123 KiB a tile), which
+#: bound the kernel by L2 bandwidth, not by the multiply-adds.
+L1_COLUMNS = 12
 #: Largest block of samples multiplied before a rescale or a logarithm.
 MAX_BLOCK = 32
 
-_RESCALE = 2.0**960
-_LOG_RESCALE = 960.0 * math.log(2.0)
-_SMALLEST_KEPT = 2.0**-65
 _FAST = {"reassoc", "contract", "nsz"}
 
 
@@ -164,6 +174,83 @@ def pack_samples(raw, n0, n, out, m0, m1, tolerance):  # pragma: no cover - comp
     return bad
 
 
+@numba.njit(inline="always", fastmath=_FAST, error_model="numpy")
+def sqrt_refined(x):  # pragma: no cover - compiled
+    """``sqrt(x)`` for ``0 ≤ x ≤ ~1`` (float64) from a float32 root and one Newton step.
+
+    ``y0 = sqrtf(x·2^100)·2^-50`` and ``r ≈ 1/y0`` are float32 operations (16 lanes an AVX-512
+    instruction, against 8 for a float64 square root, at a fraction of its cost); the step
+    ``y0 + r·(x − y0²)/2`` in float64 squares their relative error (~6e-8): the result is within
+    ~1e-14 relative of ``sqrt(x)`` (measured 3.5e-15 on softmax outputs). The 2^100 scaling
+    keeps ``x`` down to 2^-226 a normal float32 — every float32 value, so :func:`root_of` uses
+    it for float32 input only (a float64 probability of 1e-300 would lose its digits). ``x = 0``
+    gives 0.
+    """
+    s32 = math.sqrt(np.float32(x * 1.2676506002282294e30))  # 2^100
+    r = np.float64(np.float32(1.0) / max(s32, np.float32(1e-30))) * 1.125899906842624e15  # 2^50
+    y = np.float64(s32) * 8.881784197001252e-16  # 2^-50
+    return y + (0.5 * r) * (x - y * y)
+
+
+def root_of(value):
+    """``sqrt(value)`` as float64: :func:`sqrt_refined` for a float32 value, ``math.sqrt``
+    otherwise (compiled only: an overload chooses by type)."""
+    raise NotImplementedError("compiled only (numba overload)")
+
+
+@overload(root_of, inline="always")
+def _root_of_overload(value):
+    if value == types.float32:
+        return lambda value: sqrt_refined(np.float64(value))
+    return lambda value: math.sqrt(np.float64(value))
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def pack_sample(raw, s, out, tolerance):  # pragma: no cover - compiled
+    """Fill ``out`` (M, C) float64 with ψ of sample ``s`` of ``raw`` (M, ≥ s + 1, C).
+
+    Rows are validated as in :func:`pack_blocks`; an invalid row is packed as e_0 and counted.
+    Returns the number of invalid rows. One sample's ψ (M·C doubles) is meant to stay in cache
+    for the Gram matrix that follows (``_pairwise_blas``). ``ψ = sqrt(p)·sqrt(1/row sum)``, the
+    first root by :func:`root_of` (for float32 input 27% faster packing than float64 square
+    roots, measured at C = 1000).
+    """
+    n_models, n_classes = raw.shape[0], raw.shape[2]
+    bad = 0
+    for m in range(n_models):
+        scale = _row_scale(raw, m, s, tolerance)
+        if scale == 0.0:
+            bad += 1
+            for c in range(n_classes):
+                out[m, c] = 0.0
+            out[m, 0] = 1.0
+            continue
+        root = math.sqrt(scale)
+        for c in range(np.uint64(0), np.uint64(n_classes)):
+            out[m, c] = root_of(raw[m, s, c]) * root
+    return bad
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def pack_sample_float32(raw, s, out, tolerance):  # pragma: no cover - compiled
+    """:func:`pack_sample` for ``out`` float32 (``precision="float32"``): the renormalised
+    probability is rounded to float32 and its square root taken in float32 (correctly rounded,
+    16 per AVX-512 instruction instead of 8)."""
+    n_models, n_classes = raw.shape[0], raw.shape[2]
+    bad = 0
+    for m in range(n_models):
+        scale = _row_scale(raw, m, s, tolerance)
+        if scale == 0.0:
+            bad += 1
+            for c in range(n_classes):
+                out[m, c] = 0.0
+            out[m, 0] = 1.0
+            continue
+        for c in range(np.uint64(0), np.uint64(n_classes)):
+            out[m, c] = math.sqrt(np.float32(np.float64(raw[m, s, c]) * scale))
+    return bad
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def pack_probabilities(raw, n0, n, out, m0, m1, tolerance, eps):  # pragma: no cover - compiled
     """Fill models ``m0:m1`` of ``out`` (2, M, n, C): renormalised P and ``log max(P, eps)``.
@@ -199,17 +286,27 @@ def pack_probabilities(raw, n0, n, out, m0, m1, tolerance, eps):  # pragma: no c
 # ---------------------------------------------------------------------------------------------
 
 
+@numba.njit(inline="always")
+def _rows_view(A):  # pragma: no cover - compiled
+    """The blocks layout ``(P, n_blocks, TILE, C_spec, L)`` as 2-D ``(P·n_blocks·TILE, C_spec·L)``:
+    row ``(p·n_blocks + k)·TILE + t`` is block ``k`` of model ``t`` of panel ``p``."""
+    return A.reshape(A.shape[0] * A.shape[1] * A.shape[2], A.shape[3] * A.shape[4])
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def bc_products(A, B, groups, classes, eps, rescale, upper, mant, out):  # pragma: no cover
+def bc_products(A, B, groups, classes, lanes, eps, rescale, upper, mant, out):  # pragma: no cover
     """Multiply one chunk's ``max(BC_n, eps)`` into the running products of the pairs in ``groups``.
 
-    ``A`` (Pa, n_blocks, TILE, C_spec, L) and ``B`` (Pb, ...) hold panels of TILE models.
+    ``A`` (Pa, n_blocks, TILE, C_spec, L) and ``B`` (Pb, ...) hold panels of TILE models;
+    ``classes`` and ``lanes`` are tuples of lengths C_spec and L (compile-time constants).
     ``groups`` (G, 4) lists rectangles of panels ``[p0, p1) × [q0, q1)``; with ``upper`` only
     tiles ``p ≤ q`` are done, and on a diagonal tile only pairs above the diagonal are
     guaranteed. The product of a pair (a, b) is ``mant[a, b] · exp(out[a, b])``: ``mant``
     (Pa·TILE, Pb·TILE) starts at 1, and whenever it drops below ``2^-65`` it is multiplied by
     ``2^960`` (exactly) while ``960·log 2`` is taken off ``out`` (M, M'), so that the next block
-    product (``≥ eps^L ≥ 2^-957``) cannot underflow. The caller adds ``log(mant)`` at the end.
+    product (``≥ eps^L ≥ 2^-957``) cannot underflow; the micro-kernel does it as it multiplies
+    (a pass over the tile after every block cost 13% of the call, reading ``out`` from memory).
+    The caller adds ``log(mant)`` at the end.
     ``rescale`` False (floors below 2^-957): ``out`` gets one logarithm per block instead.
 
     Loop order: the block loop is outside the loop over the group's tiles, so that each panel's
@@ -217,74 +314,55 @@ def bc_products(A, B, groups, classes, eps, rescale, upper, mant, out):  # pragm
     """
     n_blocks = A.shape[1]
     n_rows, n_cols = out.shape
+    A2, B2 = _rows_view(A), _rows_view(B)
     for g in range(groups.shape[0]):
         p0, p1, q0, q1 = groups[g, 0], groups[g, 1], groups[g, 2], groups[g, 3]
         for k in range(n_blocks):
             for p in range(p0, p1):
                 for q in range(max(p, q0) if upper else q0, q1):
                     i0, j0 = p * TILE, q * TILE
-                    Ap, Bq = A[p], B[q]
+                    ra0, rb0 = (p * n_blocks + k) * TILE, (q * n_blocks + k) * TILE
                     diagonal = upper and p == q
                     # micro-tiles past the last real model are skipped
                     r_end = min(TILE, -(-(n_rows - i0) // ROWS) * ROWS)
                     c_end = min(TILE, -(-(n_cols - j0) // COLS) * COLS)
-                    for r in range(0, r_end, ROWS):
-                        for c in range(0, c_end, COLS):
-                            if diagonal and c + COLS - 1 <= r:
-                                continue
-                            v = bc_block(Ap, Bq, r, c, k, classes, eps)
-                            if rescale:
-                                a, b = i0 + r, j0 + c
-                                mant[a, b] *= v[0]
-                                mant[a, b + 1] *= v[1]
-                                mant[a, b + 2] *= v[2]
-                                mant[a + 1, b] *= v[3]
-                                mant[a + 1, b + 1] *= v[4]
-                                mant[a + 1, b + 2] *= v[5]
-                                mant[a + 2, b] *= v[6]
-                                mant[a + 2, b + 1] *= v[7]
-                                mant[a + 2, b + 2] *= v[8]
-                                mant[a + 3, b] *= v[9]
-                                mant[a + 3, b + 1] *= v[10]
-                                mant[a + 3, b + 2] *= v[11]
-                            else:
-                                for x in range(ROWS * COLS):
-                                    a, b = i0 + r + x // COLS, j0 + c + x % COLS
-                                    if a < n_rows and b < n_cols:
-                                        out[a, b] += math.log(v[x])
-                    if rescale:
-                        for a in range(i0, i0 + min(TILE, n_rows - i0)):
-                            for b in range(j0, j0 + min(TILE, n_cols - j0)):
-                                small = mant[a, b] < _SMALLEST_KEPT
-                                mant[a, b] *= 1.0 + small * (_RESCALE - 1.0)
-                                out[a, b] -= small * _LOG_RESCALE
+                    for c0 in range(0, c_end, L1_COLUMNS):
+                        for r in range(0, r_end, ROWS):
+                            for c in range(c0, min(c0 + L1_COLUMNS, c_end), COLS):
+                                if diagonal and c + COLS - 1 <= r:
+                                    continue
+                                if rescale:
+                                    bc_block(A2, B2, ra0 + r, rb0 + c, classes, lanes, eps,
+                                             mant, out, i0 + r, j0 + c)
+                                else:
+                                    bc_block_logs(A2, B2, ra0 + r, rb0 + c, classes, lanes, eps,
+                                                  out, i0 + r, j0 + c)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def chord_sums(A, B, groups, classes, geodesic, upper, out):  # pragma: no cover - compiled
+def chord_sums(A, B, groups, classes, lanes, geodesic, upper, out):  # pragma: no cover - compiled
     """``out[a, b] += Σ_n s_n(a, b)`` (or ``θ_n²`` if ``geodesic``) over one chunk (blocks).
 
     Same panels, groups and loop order as :func:`bc_products`.
     """
     n_blocks = A.shape[1]
     n_rows, n_cols = out.shape
+    A2, B2 = _rows_view(A), _rows_view(B)
     for g in range(groups.shape[0]):
         p0, p1, q0, q1 = groups[g, 0], groups[g, 1], groups[g, 2], groups[g, 3]
         for k in range(n_blocks):
             for p in range(p0, p1):
                 for q in range(max(p, q0) if upper else q0, q1):
                     i0, j0 = p * TILE, q * TILE
-                    Ap, Bq = A[p], B[q]
+                    ra0, rb0 = (p * n_blocks + k) * TILE, (q * n_blocks + k) * TILE
                     diagonal = upper and p == q
                     rows, cols = min(TILE, n_rows - i0), min(TILE, n_cols - j0)
                     r_end = -(-rows // ROWS) * ROWS
                     c_end = -(-cols // COLS) * COLS
-                    for r in range(0, r_end, ROWS):
-                        for c in range(0, c_end, COLS):
-                            if diagonal and c + COLS - 1 <= r:
-                                continue
-                            v = chord_block(Ap, Bq, r, c, k, classes, geodesic)
-                            for x in range(ROWS * COLS):
-                                a, b = r + x // COLS, c + x % COLS
-                                if a < rows and b < cols:
-                                    out[i0 + a, j0 + b] += v[x]
+                    for c0 in range(0, c_end, L1_COLUMNS):
+                        for r in range(0, r_end, ROWS):
+                            for c in range(c0, min(c0 + L1_COLUMNS, c_end), COLS):
+                                if diagonal and c + COLS - 1 <= r:
+                                    continue
+                                chord_block(A2, B2, ra0 + r, rb0 + c, classes, lanes, geodesic,
+                                            out, i0 + r, j0 + c)

@@ -29,14 +29,14 @@ import math
 import numba
 import numpy as np
 
-from taskspace.geometry._kernels_pairwise_micro import COLS, ROWS
-
 #: Models per tile side and classes per block (measured: 16-17.5 GFMA/s per thread for C = 1000
 #: with (96..192, 256..1024); smaller tiles read more bytes per multiply-add, smaller class blocks
 #: pay more horizontal reductions).
 TILE = 192
 CLASS_BLOCK = 512
 BHATTACHARYYA, HELLINGER, GEODESIC = 0, 1, 2
+#: The register tile of ``_dots`` and ``_chords``: 4 × 3 pairs, 7 class vectors per 12 products.
+ROWS, COLS = 4, 3
 
 _FAST = {"reassoc", "contract", "nsz"}
 _SQRT_HALF = math.sqrt(0.5)

@@ -9,7 +9,11 @@ Called only through ``pairwise.py``; chunks are read, validated and packed by
   (NumPy's ``matmul`` recognises the transposed operand and computes one triangle), ``Ψ_n @ Φ_nᵀ``
   a ``gemm`` against a second collection. Our threads split the samples of a chunk (each with
   its own running products and sums, as the rows kernels do) and call BLAS limited to one thread
-  (``threadpoolctl``, for the duration of the call), so that one pool owns the cores.
+  (``threadpoolctl``, for the duration of the call), so that one pool owns the cores. Each
+  thread validates and square-roots its samples itself, a few at a time into a buffer that
+  stays in its cache (``PACKED_BYTES``), right before their Gram matrices: packing a whole chunk
+  first wrote 8 bytes per float32 input entry to memory and read them back, which at C = 1000
+  made the memory traffic, not the multiply-adds, the cost (docs/decisions.md).
   Floored coefficients are multiplied over up to ``log_block_length(eps)`` samples
   (``eps^L ≥ 2^-1022``: the product stays a normal float) and then logged, as in the rows
   kernels. ``precision="float32"``: square roots and their products in float32 (``sgemm``, twice
@@ -31,10 +35,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from taskspace.geometry import _kernels_pairwise as K
-from taskspace.geometry._pairwise_stream import n_threads, packed_chunks, run_parts, split_range
+from taskspace.geometry._pairwise_stream import (
+    n_threads,
+    packed_chunks,
+    raw_chunks,
+    run_parts,
+    split_range,
+)
+from taskspace.geometry._validation import ROW_SUM_TOLERANCE
 
-#: Gram matrices formed by one ``matmul`` call (a stack), to amortise the call overhead.
+#: Gram matrices formed by one ``matmul`` call (a stack), to amortise the call overhead ...
 GRAM_BATCH = 16
+#: ... as long as their packed square roots fit this many bytes (a core's share of L2).
+PACKED_BYTES = 2**20
 #: Who runs the per-sample products in parallel: "pool" (our threads split the samples, BLAS
 #: limited to one thread meanwhile) or "blas" (one caller, BLAS's own threads). One owner of the
 #: cores either way; "blas" pays a thread hand-off per 0.3 ms product and collapsed on a loaded
@@ -77,47 +90,70 @@ def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
     """``sums += Σ_n log max(BC_n, eps)`` from per-sample BLAS Gram matrices (``dtype`` products).
 
     With ``Y`` None only the upper triangle (diagonal included) of ``sums`` is meaningful.
+    Chunks are read unpacked; each thread validates and packs the square roots of a few samples
+    into its own buffer (sized to stay in cache) just before their Gram matrices, so the packed
+    values are never written to and read back from memory (at C = 1000 a packed chunk is 8× the
+    float32 input it comes from).
     """
     m, m_y = sums.shape
     upper = Y is None
     length = K.log_block_length(eps)
     threads = n_threads() if GRAM_THREADS == "pool" else 1
-    parts = [_GramPart(m, m_y, dtype, sums if t == 0 else np.zeros_like(sums))
-             for t in range(threads)]
+    dtype = np.dtype(dtype)
+    n_classes = int(X.shape[2])
+    batch = max(1, min(GRAM_BATCH, PACKED_BYTES // ((m + (0 if upper else m_y)) * n_classes
+                                                    * dtype.itemsize)))
+    parts = [_GramPart(m, m_y, n_classes, batch, dtype, upper,
+                       sums if t == 0 else np.zeros_like(sums)) for t in range(threads)]
     limit = threadpool_limits(1, user_api="blas") if threads > 1 else contextlib.nullcontext()
     with limit:
-        for A, B in packed_chunks(X, Y, "samples", chunk_size, progress=progress, dtype=dtype):
-            ranges = split_range(A.shape[0], threads)
-            run_parts(_GramPart.add, [(parts[t], A, B, s0, s1, eps, length, upper)
-                                      for t, (s0, s1) in enumerate(ranges)])
+        for n0, n1, chunks in raw_chunks(X, Y, chunk_size, progress=progress):
+            ranges = split_range(n1 - n0, threads)
+            sources = [(raw, start) for _, raw, start in chunks]
+            bad = run_parts(_GramPart.add, [(parts[t], sources, s0, s1, eps, length)
+                                            for t, (s0, s1) in enumerate(ranges)])
+            for index, (packer, raw, start) in enumerate(chunks):
+                if any(b[index] for b in bad):
+                    packer.fail(raw, start, n0, n1)
     for part in parts:
-        part.finish(upper)
+        part.finish()
         if part.out is not sums:
             sums += part.out
 
 
 class _GramPart:
-    """One thread's running products and sums over the samples it is given."""
+    """One thread's packing buffers, running products and sums over the samples it is given."""
 
-    def __init__(self, m, m_y, dtype, out):
+    def __init__(self, m, m_y, n_classes, batch, dtype, upper, out):
+        self.upper = upper
+        self.pack = K.pack_sample_float32 if dtype == np.float32 else K.pack_sample
+        self.psi = [np.empty((batch, m, n_classes), dtype=dtype)]
+        if not upper:
+            self.psi.append(np.empty((batch, m_y, n_classes), dtype=dtype))
         self.state = np.ones((m, m_y))
-        self.G = np.empty((GRAM_BATCH, m, m_y), dtype=dtype)
+        self.G = np.empty((batch, m, m_y), dtype=dtype)
         self.count = 0
         self.out = out
 
-    def add(self, A, B, s0, s1, eps, length, upper):
-        m, m_y = self.out.shape
-        for t0 in range(s0, s1, GRAM_BATCH):
-            t1 = min(t0 + GRAM_BATCH, s1)
-            a = A[t0:t1, :m]
-            b = a if upper else B[t0:t1, :m_y]
+    def add(self, sources, s0, s1, eps, length):
+        """Samples ``s0:s1`` of the chunk; returns the invalid-row count per source."""
+        batch = self.G.shape[0]
+        bad = [0] * len(sources)
+        for t0 in range(s0, s1, batch):
+            t1 = min(t0 + batch, s1)
+            for index, ((raw, start), psi) in enumerate(zip(sources, self.psi, strict=True)):
+                for t in range(t0, t1):
+                    bad[index] += self.pack(raw, start + t, psi[t - t0], ROW_SUM_TOLERANCE)
+            a = self.psi[0][: t1 - t0]
+            b = a if self.upper else self.psi[1][: t1 - t0]
             np.matmul(a, b.transpose(0, 2, 1), out=self.G[: t1 - t0])
             self.count = fold_coefficients(self.G, t1 - t0, self.state, self.count, length, eps,
-                                           upper, self.out)
+                                           self.upper, self.out)
+        return bad
 
-    def finish(self, upper):
+    def finish(self):
         if self.count:
-            flush_logs(self.state, upper, self.out)
+            flush_logs(self.state, self.upper, self.out)
             self.count = 0
 
 

@@ -165,8 +165,10 @@ class ChunkPacker:
 
     layout "blocks": ``(Mp/TILE, ceil(n/L), TILE, C_spec, L)`` (panels of TILE models);
     "samples": ``(n, Mp, C)``; "probabilities": ``(2, M, n, C)``, the renormalised rows and their
-    logarithms floored at ``eps`` (no square roots). ``Mp`` is M padded to a multiple of TILE
-    (blocks) or of the 4×3 register tile (samples); padding rows are e_0. ``dtype`` is that of the
+    logarithms floored at ``eps`` (no square roots); "raw": nothing packed, the caller packs
+    from :meth:`read` itself (``_pairwise_blas``, a few samples at a time, while in cache).
+    ``Mp`` is M padded to a multiple of TILE (blocks) or of 12 (samples: the rows kernels' 4×3
+    register tile); padding rows are e_0. ``dtype`` is that of the
     packed values (float32 only for "samples": ``precision="float32"``).
     """
 
@@ -193,14 +195,14 @@ class ChunkPacker:
             convert = 0
         else:
             convert = dtype.itemsize if native else (4 if dtype == np.float16 else 8)
-        packed = self.mp * self.classes * self.dtype.itemsize
+        packed = 0 if self.layout == "raw" else self.mp * self.classes * self.dtype.itemsize
         return self.m * self.c * (read + convert) + packed * (2 if self._extra else 1)
 
     def _in_place(self) -> bool:
         return isinstance(self.X, np.ndarray) and self.X.flags.c_contiguous
 
     def __call__(self, n0: int, n1: int) -> np.ndarray:
-        raw, start = self._read(n0, n1)
+        raw, start = self.read(n0, n1)
         n = n1 - n0
         out = self._buffer(n)
         kernel = {"blocks": K.pack_blocks, "samples": K.pack_samples,
@@ -208,8 +210,7 @@ class ChunkPacker:
         parts = [(raw, start, n, out, a, b, ROW_SUM_TOLERANCE, *self._extra)
                  for a, b in split_range(self.mp, n_threads())]
         if sum(run_parts(kernel, parts)):
-            check_rows(self.name, raw[:, start:start + n], offset=(0, n0))
-            raise ValueError(f"`{self.name}` has an invalid row in samples [{n0}, {n1})")
+            self.fail(raw, start, n0, n1)
         release_pages(self.X)
         return out
 
@@ -217,7 +218,12 @@ class ChunkPacker:
         if self._file is not None:
             self._file.close()
 
-    def _read(self, n0: int, n1: int) -> tuple[np.ndarray, int]:
+    def fail(self, raw: np.ndarray, start: int, n0: int, n1: int) -> None:
+        """Raise the error for an invalid row of the chunk ``raw[:, start:start + n1 - n0]``."""
+        check_rows(self.name, raw[:, start:start + n1 - n0], offset=(0, n0))
+        raise ValueError(f"`{self.name}` has an invalid row in samples [{n0}, {n1})")
+
+    def read(self, n0: int, n1: int) -> tuple[np.ndarray, int]:
         """``(raw, start)``: the chunk is ``raw[:, start:start + n1 - n0]``, raw a C-contiguous
         float32/float64 ndarray (X itself when it is one: no copy; else a reused buffer)."""
         if self._file is not None:
@@ -272,6 +278,31 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
     chunk to the next, so each chunk is valid until the next one is asked for. ``dtype`` and
     ``eps``: see :class:`ChunkPacker`.
     """
+    for n0, n1, packers in _chunks(X, Y, layout, chunk_size, length, classes, extra, progress,
+                                   dtype, eps):
+        A = packers[0](n0, n1)
+        yield A, (A if Y is None else packers[1](n0, n1))
+
+
+def raw_chunks(X, Y, chunk_size: int | None, *, extra: int = 0, progress: bool = False
+               ) -> Iterator[tuple[int, int, list[tuple[ChunkPacker, np.ndarray, int]]]]:
+    """Yield ``(n0, n1, parts)``: per collection (``X``, then ``Y`` if given) its packer and the
+    chunk as read, ``raw[:, start:start + n1 - n0]`` (float32/float64, C-contiguous), unpacked.
+
+    For kernels that validate and pack a few samples at a time right before using them, so that
+    the square roots never leave the cache (``_pairwise_blas``). An invalid row is reported with
+    ``packer.fail(raw, start, n0, n1)``. Chunks as in :func:`packed_chunks`.
+    """
+    for n0, n1, packers in _chunks(X, Y, "raw", chunk_size, 1, None, extra, progress,
+                                   np.float64, 1e-9):
+        yield n0, n1, [(p, *p.read(n0, n1)) for p in packers]
+        for p in packers:
+            release_pages(p.X)
+
+
+def _chunks(X, Y, layout, chunk_size, length, classes, extra, progress, dtype, eps
+            ) -> Iterator[tuple[int, int, list[ChunkPacker]]]:
+    """The chunk loop shared by :func:`packed_chunks` and :func:`raw_chunks`."""
     n_samples = int(X.shape[1])
     names = [("X", X)] + ([] if Y is None else [("Y", Y)])
     packers = [ChunkPacker(name, A, layout, 1, length=length, classes=classes, dtype=dtype,
@@ -283,8 +314,7 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
             p.chunk = chunk
         with ProgressBar(progress, n_samples, "pairwise distances (samples)") as bar:
             for n0, n1 in chunk_bounds(n_samples, chunk):
-                A = packers[0](n0, n1)
-                yield A, (A if Y is None else packers[1](n0, n1))
+                yield n0, n1, packers
                 bar.advance(n1 - n0)
     finally:
         for p in packers:

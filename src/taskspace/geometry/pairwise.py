@@ -219,6 +219,7 @@ def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
         length, rescale = K.block_length(eps)
     else:
         length, rescale = K.MAX_BLOCK, True
+    lanes = (0,) * length  # its length is the compile-time block length
     upper = Y is None
     groups = _panel_groups(*sums.shape, upper, panel_bytes=K.TILE * spec * length * 8)
     if metric == "bhattacharyya" and rescale:
@@ -228,15 +229,20 @@ def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
                               progress=progress):
         if metric == "bhattacharyya":
             target = mant if rescale else sums
-            run_parts(K.bc_products,
-                      [(A, B, g, classes, eps, rescale, upper, target, sums) for g in groups])
+            run_parts(K.bc_products, [(A, B, g, classes, lanes, eps, rescale, upper, target, sums)
+                                      for g in groups])
         else:
             geodesic = metric == "geodesic"
-            run_parts(K.chord_sums, [(A, B, g, classes, geodesic, upper, sums) for g in groups])
+            run_parts(K.chord_sums,
+                      [(A, B, g, classes, lanes, geodesic, upper, sums) for g in groups])
     if metric == "bhattacharyya" and rescale:
         # in place: at M = 20,000 a temporary of the logarithms would be another 3.2 GB
         products = mant[: sums.shape[0], : sums.shape[1]]
         sums += np.log(products, out=products)
+
+
+#: Bytes of one block of a group's panels (both sides), meant to stay in cache (see below).
+GROUP_BYTES = 4 * 2**20
 
 
 def _panel_groups(n_a: int, n_b: int, upper: bool, panel_bytes: int) -> list[np.ndarray]:
@@ -247,7 +253,7 @@ def _panel_groups(n_a: int, n_b: int, upper: bool, panel_bytes: int) -> list[np.
     and there should be a few groups per thread to balance the load.
     """
     pa, pb = -(-n_a // K.TILE), -(-n_b // K.TILE)
-    fit = max(1, (4 * 2**20) // (2 * panel_bytes))
+    fit = max(1, GROUP_BYTES // (2 * panel_bytes))
     size = max(1, min(fit, -(-max(pa, pb) // (2 * n_threads()))))
     groups = [
         (p0, min(p0 + size, pa), q0, min(q0 + size, pb))
