@@ -225,6 +225,9 @@ def test_small_multiple_cells_fill_the_grid_around_the_heatmap():
     cells = small_multiple_cells(8)
     assert cells[:4] == [(0, 2), (0, 3), (1, 2), (1, 3)] and cells[4:] == [(2, c) for c in range(4)]
     assert len(set(small_multiple_cells(25))) == 25
+    # a taller heatmap block (many tasks): panels beside its three rows, then full rows
+    tall = small_multiple_cells(7, block_rows=3)
+    assert tall[:6] == [(r, c) for r in range(3) for c in (2, 3)] and tall[6] == (3, 0)
 
 
 def test_figure_description_rejects_bad_input():

@@ -184,11 +184,12 @@ def _nanmean(values) -> float:
     return float(finite.mean()) if finite.size else np.nan
 
 
-def small_multiple_cells(n: int, cols: int = GRID_COLUMNS) -> list[tuple[int, int]]:
-    """Grid cells ``(row, col)`` of ``n`` panels placed beside a 2 × 2 block at the top left,
-    then in full rows below it."""
-    cells = [(r, c) for r in range(2) for c in range(2, cols)]
-    r = 2
+def small_multiple_cells(n: int, cols: int = GRID_COLUMNS, block_rows: int = 2
+                         ) -> list[tuple[int, int]]:
+    """Grid cells ``(row, col)`` of ``n`` panels placed beside a ``block_rows`` × 2 block at the
+    top left (the heatmap, and room for its labels), then in full rows below it."""
+    cells = [(r, c) for r in range(block_rows) for c in range(2, cols)]
+    r = block_rows
     while len(cells) < n:
         cells.extend((r, c) for c in range(cols))
         r += 1
@@ -201,15 +202,19 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     tasks = unique(table["train_task"])
     grid = table.pivot(index="train_task", columns="eval_task", values="relative")
     grid = grid.loc[tasks, tasks]
+    # Beyond ten tasks the heatmap's rotated task names reach a row further down than the
+    # heatmap: that row stays empty below it (in the reference study's report, 20 tasks, they
+    # ran into the small multiples' titles).
+    block = 3 if len(tasks) > 10 else 2
     heat = Panel([Heatmap(grid.to_numpy(), x=tasks, y=tasks, zmin=0, colorbar="relative",
                           hover_names=("eval", "train", "relative"))],
                  title="end progress on B / B's own", xlabel="evaluation task B",
                  ylabel="training task A", rowspan=2, colspan=2)
     colour = colours(tasks)
     mean = curves.groupby(["train_task", "eval_task", "fraction"], sort=False)["progress"].mean()
-    cells = small_multiple_cells(len(tasks))
-    # the heatmap spans rows 0-1 even when every small multiple fits beside it in row 0
-    last_row = max(1, max(r for r, _ in cells))
+    cells = small_multiple_cells(len(tasks), block_rows=block)
+    # the heatmap spans its rows even when every small multiple fits beside it in row 0
+    last_row = max(block - 1, max(r for r, _ in cells))
     # one y range for all small multiples, so that their curves compare at a glance
     lo, hi = float(np.nanmin(mean.to_numpy())), float(np.nanmax(mean.to_numpy()))
     pad = 0.05 * (hi - lo) if hi > lo else 0.05
@@ -223,7 +228,7 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
                 width=3.0 if a == b else 1.3,
                 hover=[f"train {a}, eval {b}\nfraction {f:.2f}\nprogress {v:.3f}"
                        for f, v in zip(part.index, part, strict=True)]))
-        leftmost = col == 0 or (row < 2 and col == 2)
+        leftmost = col == 0 or (row < block and col == 2)
         bottom = (row + 1, col) not in cells
         panels.append(Panel(series, title=f"trained on {a}", row=row, col=col,
                             xlabel="fraction of training" if bottom else "",
