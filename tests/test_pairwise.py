@@ -39,8 +39,8 @@ def off_diagonal(D):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-# 40: the class-vectorised kernels; 300: the BLAS Gram path of d_B (GRAM_MIN_CLASSES)
-@pytest.mark.parametrize("n_classes", [3, 10, 20, 40, 300])
+# 40: the class-vectorised kernels; 150 and 300: the BLAS Gram path of d_B (GRAM_MIN_CLASSES = 128)
+@pytest.mark.parametrize("n_classes", [3, 10, 20, 40, 150, 300])
 def test_matches_direct_formula(metric, n_classes):
     rng = np.random.default_rng(n_classes)
     X = random_models(rng, (7, 45, n_classes), sharpness=2.0)

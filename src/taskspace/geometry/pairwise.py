@@ -50,7 +50,7 @@ PRECISIONS = ("float64", "float32")
 #: From this many classes on, the kernels vectorise over classes (``_kernels_pairwise_rows``).
 ROWS_MIN_CLASSES = max(K.SMALL_CLASS_SIZES) + 1
 #: From this many classes on, float64 d_B uses per-sample BLAS Gram matrices (docs/decisions.md).
-GRAM_MIN_CLASSES = 256
+GRAM_MIN_CLASSES = 128
 
 
 def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DEFAULT_EPS, *,
