@@ -126,7 +126,6 @@ class _GramPart:
 
     def __init__(self, m, m_y, n_classes, batch, dtype, upper, out):
         self.upper = upper
-        self.pack = K.pack_sample_float32 if dtype == np.float32 else K.pack_sample
         self.psi = [np.empty((batch, m, n_classes), dtype=dtype)]
         if not upper:
             self.psi.append(np.empty((batch, m_y, n_classes), dtype=dtype))
@@ -143,7 +142,7 @@ class _GramPart:
             t1 = min(t0 + batch, s1)
             for index, ((raw, start), psi) in enumerate(zip(sources, self.psi, strict=True)):
                 for t in range(t0, t1):
-                    bad[index] += self.pack(raw, start + t, psi[t - t0], ROW_SUM_TOLERANCE)
+                    bad[index] += K.pack_sample(raw, start + t, psi[t - t0], ROW_SUM_TOLERANCE)
             a = self.psi[0][: t1 - t0]
             b = a if self.upper else self.psi[1][: t1 - t0]
             np.matmul(a, b.transpose(0, 2, 1), out=self.G[: t1 - t0])
