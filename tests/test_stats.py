@@ -25,12 +25,19 @@ def _tree_distances(n_groups=4, per_group=3, rng=None):
     return D
 
 
-def test_mantel_finds_planted_structure():
-    rng = np.random.default_rng(1)
-    W = _tree_distances()
+def _noisy(W, rng):
+    """``W`` plus symmetric Gaussian noise (σ 0.3), zero diagonal: a distance matrix that keeps
+    ``W``'s structure."""
     noise = rng.normal(0, 0.3, W.shape)
     A = W + (noise + noise.T) / 2
     np.fill_diagonal(A, 0)
+    return A
+
+
+def test_mantel_finds_planted_structure():
+    rng = np.random.default_rng(1)
+    W = _tree_distances()
+    A = _noisy(W, rng)
     r = mantel(A, W, n_perm=999)
     assert r.statistic > 0.8 and r.p_value < 0.01
     assert r.n == 12 and r.p_value >= 1 / 1000        # the +1 correction: never 0
@@ -39,9 +46,7 @@ def test_mantel_finds_planted_structure():
 def test_mantel_rejects_shuffled_structure():
     rng = np.random.default_rng(2)
     W = _tree_distances()
-    noise = rng.normal(0, 0.3, W.shape)
-    A = W + (noise + noise.T) / 2
-    np.fill_diagonal(A, 0)
+    A = _noisy(W, rng)
     perm = rng.permutation(W.shape[0])
     shuffled = A[np.ix_(perm, perm)]      # same distances, objects relabelled at random
     r = mantel(shuffled, W, n_perm=999)
