@@ -168,19 +168,17 @@ class ChunkPacker:
     logarithms floored at ``eps`` (no square roots); "raw": nothing packed, the caller packs
     from :meth:`read` itself (``_pairwise_blas``, a few samples at a time, while in cache).
     ``Mp`` is M padded to a multiple of TILE (blocks) or of 12 (samples: the rows kernels' 4×3
-    register tile); padding rows are e_0. ``dtype`` is that of the
-    packed values (float32 only for "samples": ``precision="float32"``).
+    register tile); padding rows are e_0. Packed values are float64.
     """
 
     def __init__(self, name: str, X, layout: str, chunk: int, *, length: int = 1,
-                 classes: int | None = None, dtype=np.float64, eps: float = 1e-9):
+                 classes: int | None = None, eps: float = 1e-9):
         self.name, self.X, self.layout = name, X, layout
         self.m, _, self.c = (int(s) for s in X.shape)
         multiple = {"blocks": K.TILE, "samples": 12}.get(layout, 1)
         self.mp = padded(self.m, multiple)
         self.chunk, self.length = chunk, length
         self.classes = classes or self.c
-        self.dtype = np.dtype(dtype)
         self._extra = (eps,) if layout == "probabilities" else ()
         self._file = FileChunks.open(X)
         self._buffers: dict[str, np.ndarray] = {}
@@ -195,7 +193,7 @@ class ChunkPacker:
             convert = 0
         else:
             convert = dtype.itemsize if native else (4 if dtype == np.float16 else 8)
-        packed = 0 if self.layout == "raw" else self.mp * self.classes * self.dtype.itemsize
+        packed = 0 if self.layout == "raw" else self.mp * self.classes * 8
         return self.m * self.c * (read + convert) + packed * (2 if self._extra else 1)
 
     def _in_place(self) -> bool:
@@ -263,23 +261,23 @@ class ChunkPacker:
                 shape = (n, self.mp, self.c)
             else:
                 shape = (2, self.m, n, self.c)
-            self._out[n] = np.empty(shape, dtype=self.dtype)
+            self._out[n] = np.empty(shape)
         return self._out[n]
 
 
 def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
                   classes: int | None = None, extra: int = 0, progress: bool = False,
-                  dtype=np.float64, eps: float = 1e-9
+                  eps: float = 1e-9
                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(A, B)``, the packed chunks of ``X`` and ``Y`` (``B is A`` when ``Y`` is None).
 
     The chunk size is ``chunk_size`` or what fits ``MEMORY_BUDGET`` (packing buffers plus
     ``extra`` bytes per sample), rounded to a multiple of ``length``. Buffers are reused from one
-    chunk to the next, so each chunk is valid until the next one is asked for. ``dtype`` and
-    ``eps``: see :class:`ChunkPacker`.
+    chunk to the next, so each chunk is valid until the next one is asked for. ``eps``:
+    see :class:`ChunkPacker`.
     """
     for n0, n1, packers in _chunks(X, Y, layout, chunk_size, length, classes, extra, progress,
-                                   dtype, eps):
+                                   eps):
         A = packers[0](n0, n1)
         yield A, (A if Y is None else packers[1](n0, n1))
 
@@ -293,20 +291,19 @@ def raw_chunks(X, Y, chunk_size: int | None, *, extra: int = 0, progress: bool =
     the square roots never leave the cache (``_pairwise_blas``). An invalid row is reported with
     ``packer.fail(raw, start, n0, n1)``. Chunks as in :func:`packed_chunks`.
     """
-    for n0, n1, packers in _chunks(X, Y, "raw", chunk_size, 1, None, extra, progress,
-                                   np.float64, 1e-9):
+    for n0, n1, packers in _chunks(X, Y, "raw", chunk_size, 1, None, extra, progress, 1e-9):
         yield n0, n1, [(p, *p.read(n0, n1)) for p in packers]
         for p in packers:
             release_pages(p.X)
 
 
-def _chunks(X, Y, layout, chunk_size, length, classes, extra, progress, dtype, eps
+def _chunks(X, Y, layout, chunk_size, length, classes, extra, progress, eps
             ) -> Iterator[tuple[int, int, list[ChunkPacker]]]:
     """The chunk loop shared by :func:`packed_chunks` and :func:`raw_chunks`."""
     n_samples = int(X.shape[1])
     names = [("X", X)] + ([] if Y is None else [("Y", Y)])
-    packers = [ChunkPacker(name, A, layout, 1, length=length, classes=classes, dtype=dtype,
-                           eps=eps) for name, A in names]
+    packers = [ChunkPacker(name, A, layout, 1, length=length, classes=classes, eps=eps)
+               for name, A in names]
     try:
         per_sample = sum(p.bytes_per_sample() for p in packers) + extra
         chunk = chunk_size or budget_chunk(per_sample, n_samples, length)
