@@ -358,3 +358,28 @@ def test_float64_input_keeps_exact_square_roots_of_tiny_probabilities():
     p[1, 0, 0], p[1, 0, 1] = 1e-300, 1.0
     D = ts.pairwise_distances(p, eps=1e-300)
     assert D[0, 1] == pytest.approx(-np.log(2e-150), rel=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4),
+       dtype=st.sampled_from([np.float64, np.float32, np.int8]))
+def test_aligned_empty_starts_on_a_cache_line(shape, dtype):
+    from taskspace.geometry._pairwise_stream import ALIGNMENT, aligned_empty
+
+    A = aligned_empty(tuple(shape), dtype)
+    assert A.shape == tuple(shape) and A.dtype == dtype and A.flags.c_contiguous
+    assert A.flags.writeable and A.ctypes.data % ALIGNMENT == 0
+    A[...] = 1  # the whole array is writable memory of its own
+    assert A.sum() == A.size
+
+
+def test_packed_panels_are_aligned_for_vector_loads():
+    """Every row of the blocks layout starts on a cache line (the kernels' vector loads)."""
+    from taskspace.geometry._pairwise_stream import ALIGNMENT, ChunkPacker
+
+    X = random_models(np.random.default_rng(3), (50, 64, 10))
+    length, _ = K.block_length(1e-9)
+    packer = ChunkPacker("X", X, "blocks", 64, length=length, classes=10)
+    A = packer(0, 64)
+    assert A.ctypes.data % ALIGNMENT == 0
+    assert (A.strides[2] % ALIGNMENT, A.strides[3] * A.shape[3] % ALIGNMENT) == (0, 0)

@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from taskspace.geometry import _kernels_pairwise as K
 from taskspace.geometry._pairwise_stream import (
+    aligned_empty,
     n_threads,
     packed_chunks,
     raw_chunks,
@@ -126,11 +127,11 @@ class _GramPart:
 
     def __init__(self, m, m_y, n_classes, batch, dtype, upper, out):
         self.upper = upper
-        self.psi = [np.empty((batch, m, n_classes), dtype=dtype)]
+        self.psi = [aligned_empty((batch, m, n_classes), dtype)]
         if not upper:
-            self.psi.append(np.empty((batch, m_y, n_classes), dtype=dtype))
+            self.psi.append(aligned_empty((batch, m_y, n_classes), dtype))
         self.state = np.ones((m, m_y))
-        self.G = np.empty((batch, m, m_y), dtype=dtype)
+        self.G = aligned_empty((batch, m, m_y), dtype)
         self.count = 0
         self.out = out
 
