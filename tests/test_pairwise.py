@@ -383,3 +383,38 @@ def test_packed_panels_are_aligned_for_vector_loads():
     A = packer(0, 64)
     assert A.ctypes.data % ALIGNMENT == 0
     assert (A.strides[2] % ALIGNMENT, A.strides[3] * A.shape[3] % ALIGNMENT) == (0, 0)
+
+
+@pytest.mark.parametrize("metric", ["bhattacharyya", "hellinger", "geodesic"])
+def test_packed_parts_change_nothing(metric, monkeypatch):
+    """Packing a chunk in parts (a small reused buffer) gives the same bits as packing it whole."""
+    from taskspace.geometry import pairwise as PW
+
+    rng = np.random.default_rng(12)
+    X = random_models(rng, (70, 200, 10)).astype(np.float32)
+    Y = random_models(rng, (20, 200, 10))
+    whole = [ts.pairwise_distances(X, metric=metric), ts.pairwise_distances(X, Y, metric=metric)]
+    length, _ = K.block_length(1e-9)
+    monkeypatch.setattr(PW, "BLOCKS_PACKED_BYTES", 1)  # parts of one block each
+    parts = [ts.pairwise_distances(X, metric=metric), ts.pairwise_distances(X, Y, metric=metric)]
+    for a, b in zip(whole, parts, strict=True):
+        np.testing.assert_array_equal(a, b)
+    X[40, 150, 3] = -0.25  # in a later part: the index is the user's
+    with pytest.raises(ValueError, match=r"`X` .*negative entry.*\(40, 150, 3\)"):
+        ts.pairwise_distances(X, metric=metric)
+    assert 150 // length > 1
+
+
+def test_packed_chunks_parts_cover_the_chunk():
+    from taskspace.geometry._pairwise_stream import packed_chunks
+
+    X = random_models(np.random.default_rng(13), (30, 100, 10))
+    length = 8
+    per_sample = 48 * 10 * 8  # one panel of 48 models, 10 classes, float64
+    seen = []
+    for A, B in packed_chunks(X, None, "blocks", 64, length=length, classes=10,
+                              packed_bytes=3 * length * per_sample):
+        assert A is B
+        seen.append(A.shape[1] * length)
+    # chunks of 64 and 36 samples, each cut into parts of at most 24 samples (3 blocks)
+    assert seen == [24, 24, 16, 24, 16]

@@ -102,22 +102,32 @@ def _row_scale(raw, m, s, tolerance):  # pragma: no cover - compiled
     return 0.0
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def pack_blocks(raw, n0, n, out, m0, m1, tolerance):  # pragma: no cover - compiled
     """Fill models ``m0:m1`` of ``out`` (Mp/TILE, n_blocks, TILE, C_spec, L) with ψ of a chunk.
 
     The chunk is ``raw[:, n0:n0 + n]`` (``raw`` C-contiguous (M, ≥ n0 + n, C), so the compiled
     code knows its strides); model ``m`` goes to panel ``m // TILE``, row ``m % TILE``. Rows are
     validated as ``_validation._row_status`` does (finite, ≥ 0, sum within ``tolerance`` of 1: a
-    NaN or inf makes the sum non-finite), renormalised and square-rooted. Returns the number of
-    invalid rows (packed as ψ = e_0, for the caller to report). Padding: classes ``≥ C`` get
-    ψ = 0; samples past ``n`` and models past ``M`` get ψ = e_0, so a padded sample contributes
-    BC = 1 and s = 0 between two padded rows, and padded models are never reported.
+    NaN or inf makes the sum non-finite), renormalised and square-rooted:
+    ``ψ = root(p)·sqrt(1/row sum)``, the root by :func:`root_as` (float32 input: the refined
+    float32 root, 20% faster packing at C = 10). Returns the number of invalid rows (packed as
+    ψ = e_0, for the caller to report). Padding: classes ``≥ C`` get ψ = 0; samples past ``n``
+    and models past ``M`` get ψ = e_0, so a padded sample contributes BC = 1 and s = 0 between
+    two padded rows, and padded models are never reported.
+
+    Each block is transposed in with its row sums (its L rows of C classes are contiguous in
+    ``raw``), then rooted class by class (vectorised over the block's samples). Loop indices are
+    unsigned: no negative-index fix-ups in the transposing loop.
     """
     n_models, n_classes = raw.shape[0], raw.shape[2]
     n_blocks, n_spec, length = out.shape[1], out.shape[3], out.shape[4]
-    scale = np.zeros(length)
+    root = np.zeros(length)
+    u0, u_classes, u_length = np.uint64(0), np.uint64(n_classes), np.uint64(length)
     bad = 0
+    if raw.size == 0:
+        return bad
+    like = raw[0, 0, 0]  # its type chooses the square root
     for m in range(m0, m1):
         panel = out[m // TILE]
         row = m % TILE
@@ -125,28 +135,31 @@ def pack_blocks(raw, n0, n, out, m0, m1, tolerance):  # pragma: no cover - compi
             block = panel[k, row]  # (C_spec, L), contiguous
             s0 = k * length
             lanes = max(0, min(length, n - s0)) if m < n_models else 0
-            for lane in range(lanes):  # transpose the rows in, with their sums
-                total = 0.0
-                negative = 0
-                for c in range(n_classes):
-                    v = np.float64(raw[m, n0 + s0 + lane, c])
-                    block[c, lane] = v
-                    total += v
-                    negative += v < 0.0
-                valid = negative == 0 and abs(total - 1.0) <= tolerance
-                scale[lane] = 1.0 / total if valid else 0.0
-                bad += not valid
+            if lanes > 0:
+                rows = raw[m, n0 + s0:n0 + s0 + lanes]  # (lanes, C), contiguous
+                for lane in range(u0, np.uint64(lanes)):  # transpose the rows in, with sums
+                    sum_ = 0.0
+                    negatives = 0
+                    for c in range(u0, u_classes):
+                        v = np.float64(rows[lane, c])
+                        block[c, lane] = v
+                        sum_ += v
+                        negatives += v < 0.0
+                    valid = negatives == 0 and abs(sum_ - 1.0) <= tolerance
+                    root[lane] = math.sqrt(1.0 / sum_) if valid else 0.0
+                    bad += not valid
             for lane in range(lanes, length):
-                scale[lane] = 0.0
-            for c in range(n_classes):  # contiguous: vectorised square roots
-                for lane in range(length):
-                    v = block[c, lane] if lane < lanes else 0.0
-                    block[c, lane] = math.sqrt(v * scale[lane])
+                root[lane] = 0.0
+                for c in range(n_classes):
+                    block[c, lane] = 0.0
+            for c in range(u0, u_classes):  # contiguous: vectorised square roots
+                for lane in range(u0, u_length):
+                    block[c, lane] = root_as(block[c, lane], like) * root[lane]
             for c in range(n_classes, n_spec):
                 for lane in range(length):
                     block[c, lane] = 0.0
             for lane in range(length):
-                if scale[lane] == 0.0:  # padding or invalid row: e_0
+                if root[lane] == 0.0:  # padding or invalid row: e_0
                     block[0, lane] = 1.0
     return bad
 
@@ -190,6 +203,20 @@ def sqrt_refined(x):  # pragma: no cover - compiled
     r = np.float64(np.float32(1.0) / max(s32, np.float32(1e-30))) * 1.125899906842624e15  # 2^50
     y = np.float64(s32) * 8.881784197001252e-16  # 2^-50
     return y + (0.5 * r) * (x - y * y)
+
+
+def root_as(x, like):
+    """``sqrt(x)`` for a float64 ``x`` that holds a value of ``like``'s type: :func:`sqrt_refined`
+    if ``like`` is float32 (``x`` is then exactly a float32 value), ``math.sqrt`` otherwise
+    (compiled only: an overload chooses by type)."""
+    raise NotImplementedError("compiled only (numba overload)")
+
+
+@overload(root_as, inline="always")
+def _root_as_overload(x, like):
+    if like == types.float32:
+        return lambda x, like: sqrt_refined(x)
+    return lambda x, like: math.sqrt(x)
 
 
 def root_of(value):

@@ -219,6 +219,12 @@ class ChunkPacker:
 
     def __call__(self, n0: int, n1: int) -> np.ndarray:
         raw, start = self.read(n0, n1)
+        out = self.pack(raw, start, n0, n1)
+        release_pages(self.X)
+        return out
+
+    def pack(self, raw: np.ndarray, start: int, n0: int, n1: int) -> np.ndarray:
+        """Pack samples ``n0:n1``, read as ``raw[:, start:start + n1 - n0]`` (see :meth:`read`)."""
         n = n1 - n0
         out = self._buffer(n)
         kernel = {"blocks": K.pack_blocks, "samples": K.pack_samples,
@@ -227,8 +233,10 @@ class ChunkPacker:
                  for a, b in split_range(self.mp, n_threads())]
         if sum(run_parts(kernel, parts)):
             self.fail(raw, start, n0, n1)
-        release_pages(self.X)
         return out
+
+    def packed_bytes_per_sample(self) -> int:
+        return self.mp * self.classes * 8 * (2 if self._extra else 1)
 
     def close(self) -> None:
         if self._file is not None:
@@ -269,10 +277,10 @@ class ChunkPacker:
         return buffer
 
     def _buffer(self, n: int) -> np.ndarray:
-        """The packed buffer for a chunk of ``n`` samples (kept: full chunk and the last one)."""
+        """The packed buffer for ``n`` samples (kept: the largest size and the last other one)."""
         if n not in self._out:
             if len(self._out) > 1:
-                self._out.pop(next(key for key in self._out if key != self.chunk))
+                self._out.pop(min(self._out))
             if self.layout == "blocks":
                 shape = (self.mp // K.TILE, -(-n // self.length), K.TILE, self.classes, self.length)
             elif self.layout == "samples":
@@ -285,19 +293,33 @@ class ChunkPacker:
 
 def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
                   classes: int | None = None, extra: int = 0, progress: bool = False,
-                  eps: float = 1e-9
+                  eps: float = 1e-9, packed_bytes: int | None = None
                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(A, B)``, the packed chunks of ``X`` and ``Y`` (``B is A`` when ``Y`` is None).
 
     The chunk size is ``chunk_size`` or what fits ``MEMORY_BUDGET`` (packing buffers plus
-    ``extra`` bytes per sample), rounded to a multiple of ``length``. Buffers are reused from one
+    ``extra`` bytes per sample), rounded to a multiple of ``length``. With ``packed_bytes``, each
+    chunk as read is packed and yielded in parts of at most that many packed bytes (a multiple
+    of ``length`` samples, at least ``length``): a small packed buffer reused from part to part
+    stays mapped, while a fresh 80 MB one cost more in page faults than the packing (C = 10,
+    M = N = 1000: 0.12 s of page faults against 0.017 s of packing). Buffers are reused from one
     chunk to the next, so each chunk is valid until the next one is asked for. ``eps``:
     see :class:`ChunkPacker`.
     """
     for n0, n1, packers in _chunks(X, Y, layout, chunk_size, length, classes, extra, progress,
                                    eps):
-        A = packers[0](n0, n1)
-        yield A, (A if Y is None else packers[1](n0, n1))
+        step = n1 - n0
+        if packed_bytes is not None:
+            per_sample = max(p.packed_bytes_per_sample() for p in packers)
+            step = min(step, max(length, packed_bytes // per_sample // length * length))
+        reads = [p.read(n0, n1) for p in packers]
+        for s0 in range(n0, n1, step):
+            s1 = min(s0 + step, n1)
+            parts = [p.pack(raw, start + s0 - n0, s0, s1)
+                     for p, (raw, start) in zip(packers, reads, strict=True)]
+            yield parts[0], parts[-1]
+        for p in packers:
+            release_pages(p.X)
 
 
 def raw_chunks(X, Y, chunk_size: int | None, *, extra: int = 0, progress: bool = False

@@ -226,7 +226,7 @@ def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
         pa, pb = (-(-m // K.TILE) * K.TILE for m in sums.shape)
         mant = np.ones((pa, pb))  # running products, continued from chunk to chunk
     for A, B in packed_chunks(X, Y, "blocks", chunk_size, length=length, classes=spec,
-                              progress=progress):
+                              progress=progress, packed_bytes=BLOCKS_PACKED_BYTES):
         if metric == "bhattacharyya":
             target = mant if rescale else sums
             run_parts(K.bc_products, [(A, B, g, classes, lanes, eps, rescale, upper, target, sums)
@@ -243,6 +243,10 @@ def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
 
 #: Bytes of one block of a group's panels (both sides), meant to stay in cache (see below).
 GROUP_BYTES = 4 * 2**20
+#: Largest packed part of a chunk for the blocks kernels: a buffer this size is reused from
+#: part to part (C = 10, M = N = 1000, two threads: 0.196-0.213 s with the whole chunk packed at
+#: once, 0.147-0.157 s with parts of 96-192 samples; docs/decisions.md).
+BLOCKS_PACKED_BYTES = 8 * 2**20
 
 
 def _panel_groups(n_a: int, n_b: int, upper: bool, panel_bytes: int) -> list[np.ndarray]:
