@@ -418,3 +418,23 @@ def test_packed_chunks_parts_cover_the_chunk():
         seen.append(A.shape[1] * length)
     # chunks of 64 and 36 samples, each cut into parts of at most 24 samples (3 blocks)
     assert seen == [24, 24, 16, 24, 16]
+
+
+def test_prefetch_is_only_a_hint():
+    """Prefetching any address, even past the array's end, changes nothing and never faults."""
+    import numba
+
+    from taskspace.geometry._prefetch import prefetch
+
+    @numba.njit
+    def total(a, ahead):
+        s = 0.0
+        for i in range(a.size):
+            prefetch(a, i + ahead)
+            s += a[i]
+        return s
+
+    a = np.arange(1000.0)
+    for ahead in (0, 8, 10**6, -(10**6)):
+        assert total(a, ahead) == a.sum()
+    assert "prefetch" in next(iter(total.inspect_asm().values()))
