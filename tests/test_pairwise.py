@@ -39,7 +39,7 @@ def off_diagonal(D):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-# 40: the class-vectorised kernels; 150 and 300: the BLAS Gram path of d_B (GRAM_MIN_CLASSES = 128)
+# 40: the class-vectorised kernels; 150 and 300: the Gram path of d_B (GRAM_MIN_CLASSES = 64)
 @pytest.mark.parametrize("n_classes", [3, 10, 20, 40, 150, 300])
 def test_matches_direct_formula(metric, n_classes):
     rng = np.random.default_rng(n_classes)

@@ -16,10 +16,10 @@ the pair's running quantity:
 
 Threads split the samples of a chunk (each adds to its own matrix of sums), so tiles can be large
 and need no balancing. For d_B from ``pairwise.GRAM_MIN_CLASSES`` classes on (and with
-``precision="float32"``) ``_pairwise_blas`` is used instead: BLAS Gram matrices per sample, with
-BLAS limited to one thread while our threads split the samples. An earlier BLAS path, whose
-OpenBLAS threads spun between calls beside ours, was erratic on two cores (0.06-0.9 s for the
-same 2.6e9 multiply-adds); with one owner of the threads it is not (docs/decisions.md).
+``precision="float32"``) ``_pairwise_blas.gram_sums`` is used instead: a Gram matrix per sample
+(``_kernels_gram``), our threads splitting the samples. An earlier BLAS path, whose OpenBLAS
+threads spun between calls beside ours, was erratic on two cores (0.06-0.9 s for the same 2.6e9
+multiply-adds); the Numba Gram kernel that replaced BLAS there has no threads of its own.
 """
 
 from __future__ import annotations

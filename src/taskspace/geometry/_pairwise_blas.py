@@ -1,23 +1,22 @@
-"""BLAS paths of ``pairwise_distances``: per-sample Gram matrices (d_B, many classes) and one
-matrix product per chunk (the symmetrised KL).
+"""Gram and BLAS paths of ``pairwise_distances``: per-sample Gram matrices (d_B, many classes)
+and one matrix product per chunk (the symmetrised KL).
 
 Called only through ``pairwise.py``; chunks are read, validated and packed by
 ``_pairwise_stream`` exactly as for the Numba kernels.
 
 * **d_B for many classes.** For one sample the coefficients of all pairs are a Gram matrix,
-  ``BC_n = Ψ_n Ψ_nᵀ`` with ``Ψ_n`` the (M, C) square roots: ``Ψ_n @ Ψ_nᵀ`` is a BLAS ``syrk``
-  (NumPy's ``matmul`` recognises the transposed operand and computes one triangle), ``Ψ_n @ Φ_nᵀ``
-  a ``gemm`` against a second collection. Our threads split the samples of a chunk (each with
-  its own running products and sums, as the rows kernels do) and call BLAS limited to one thread
-  (``threadpoolctl``, for the duration of the call), so that one pool owns the cores. Each
+  ``BC_n = Ψ_n Ψ_nᵀ`` with ``Ψ_n`` the (M, C) square roots: its upper triangle (one collection)
+  or the whole ``Ψ_n Φ_nᵀ`` (two) comes from ``_kernels_gram.gram``, a Numba kernel 27-35% faster
+  than OpenBLAS's ``syrk``/``gemm`` at these shapes (docs/decisions.md). Our threads split the
+  samples of a chunk, each with its own running products and sums, as the rows kernels do. Each
   thread validates and square-roots its samples itself, a few at a time into a buffer that
   stays in its cache (``PACKED_BYTES``), right before their Gram matrices: packing a whole chunk
   first wrote 8 bytes per float32 input entry to memory and read them back, which at C = 1000
   made the memory traffic, not the multiply-adds, the cost (docs/decisions.md).
   Floored coefficients are multiplied over up to ``log_block_length(eps)`` samples
   (``eps^L ≥ 2^-1022``: the product stays a normal float) and then logged, as in the rows
-  kernels. ``precision="float32"``: square roots and their products in float32 (``sgemm``, twice
-  the rate), floors, products, logarithms and sums in float64.
+  kernels. ``precision="float32"``: square roots and their products in float32 (16 lanes a
+  vector instead of 8), floors, products, logarithms and sums in float64.
 * **Symmetrised KL.** ``Σ_n ½ Σ_c (p_a − p_b)(l_a − l_b)`` with ``l = log max(p, eps)`` is
   bilinear: ``h_a + h_b − <p_a, l_b> − <p_b, l_a>`` with ``h_a = Σ p_a l_a``, summed over the
   samples and classes of a chunk at once, so one ``gemm`` of (M, n·C) by (n·C, M') per chunk
@@ -27,33 +26,29 @@ Called only through ``pairwise.py``; chunks are read, validated and packed by
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from taskspace.geometry import _kernels_gram as KG
 from taskspace.geometry import _kernels_pairwise as K
 from taskspace.geometry._pairwise_stream import (
+    ALIGNMENT,
     aligned_empty,
     n_threads,
     packed_chunks,
+    padded,
     raw_chunks,
     run_parts,
     split_range,
 )
 from taskspace.geometry._validation import ROW_SUM_TOLERANCE
 
-#: Gram matrices formed by one ``matmul`` call (a stack), to amortise the call overhead ...
+#: Samples packed and multiplied per batch ...
 GRAM_BATCH = 16
 #: ... as long as their packed square roots fit this many bytes (a core's share of L2).
 PACKED_BYTES = 2**20
-#: Who runs the per-sample products in parallel: "pool" (our threads split the samples, BLAS
-#: limited to one thread meanwhile) or "blas" (one caller, BLAS's own threads). One owner of the
-#: cores either way; "blas" pays a thread hand-off per 0.3 ms product and collapsed on a loaded
-#: machine (> 200 s against 6.5 s for "pool", docs/decisions.md).
-GRAM_THREADS = "pool"
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -88,7 +83,7 @@ def flush_logs(state, upper, out):  # pragma: no cover - compiled
 
 
 def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
-    """``sums += Σ_n log max(BC_n, eps)`` from per-sample BLAS Gram matrices (``dtype`` products).
+    """``sums += Σ_n log max(BC_n, eps)`` from per-sample Gram matrices (``dtype`` products).
 
     With ``Y`` None only the upper triangle (diagonal included) of ``sums`` is meaningful.
     Chunks are read unpacked; each thread validates and packs the square roots of a few samples
@@ -99,23 +94,21 @@ def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
     m, m_y = sums.shape
     upper = Y is None
     length = K.log_block_length(eps)
-    threads = n_threads() if GRAM_THREADS == "pool" else 1
+    threads = n_threads()
     dtype = np.dtype(dtype)
     n_classes = int(X.shape[2])
     batch = max(1, min(GRAM_BATCH, PACKED_BYTES // ((m + (0 if upper else m_y)) * n_classes
                                                     * dtype.itemsize)))
     parts = [_GramPart(m, m_y, n_classes, batch, dtype, upper,
                        sums if t == 0 else np.zeros_like(sums)) for t in range(threads)]
-    limit = threadpool_limits(1, user_api="blas") if threads > 1 else contextlib.nullcontext()
-    with limit:
-        for n0, n1, chunks in raw_chunks(X, Y, chunk_size, progress=progress):
-            ranges = split_range(n1 - n0, threads)
-            sources = [(raw, start) for _, raw, start in chunks]
-            bad = run_parts(_GramPart.add, [(parts[t], sources, s0, s1, eps, length)
-                                            for t, (s0, s1) in enumerate(ranges)])
-            for index, (packer, raw, start) in enumerate(chunks):
-                if any(b[index] for b in bad):
-                    packer.fail(raw, start, n0, n1)
+    for n0, n1, chunks in raw_chunks(X, Y, chunk_size, progress=progress):
+        ranges = split_range(n1 - n0, threads)
+        sources = [(raw, start) for _, raw, start in chunks]
+        bad = run_parts(_GramPart.add, [(parts[t], sources, s0, s1, eps, length)
+                                        for t, (s0, s1) in enumerate(ranges)])
+        for index, (packer, raw, start) in enumerate(chunks):
+            if any(b[index] for b in bad):
+                packer.fail(raw, start, n0, n1)
     for part in parts:
         part.finish()
         if part.out is not sums:
@@ -123,15 +116,23 @@ def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
 
 
 class _GramPart:
-    """One thread's packing buffers, running products and sums over the samples it is given."""
+    """One thread's packing buffers, running products and sums over the samples it is given.
+
+    The square roots of a sample are packed into (Mp, Cp) rows as ``_kernels_gram`` wants them:
+    64-byte aligned, Mp a multiple of its tile, Cp of a vector; padding rows and columns stay 0.
+    """
 
     def __init__(self, m, m_y, n_classes, batch, dtype, upper, out):
         self.upper = upper
-        self.psi = [aligned_empty((batch, m, n_classes), dtype)]
-        if not upper:
-            self.psi.append(aligned_empty((batch, m_y, n_classes), dtype))
+        cp = padded(n_classes, ALIGNMENT // dtype.itemsize)
+        sizes = [m] if upper else [m, m_y]
+        self.psi = []
+        for size in sizes:
+            psi = aligned_empty((batch, padded(size, KG.TILE_ROWS), cp), dtype)
+            psi[...] = 0.0
+            self.psi.append(psi)
         self.state = np.ones((m, m_y))
-        self.G = aligned_empty((batch, m, m_y), dtype)
+        self.G = aligned_empty((batch, self.psi[0].shape[1], self.psi[-1].shape[1]), dtype)
         self.count = 0
         self.out = out
 
@@ -144,9 +145,8 @@ class _GramPart:
             for index, ((raw, start), psi) in enumerate(zip(sources, self.psi, strict=True)):
                 for t in range(t0, t1):
                     bad[index] += K.pack_sample(raw, start + t, psi[t - t0], ROW_SUM_TOLERANCE)
-            a = self.psi[0][: t1 - t0]
-            b = a if self.upper else self.psi[1][: t1 - t0]
-            np.matmul(a, b.transpose(0, 2, 1), out=self.G[: t1 - t0])
+            for t in range(t1 - t0):
+                KG.gram(self.psi[0][t], self.psi[-1][t], self.upper, self.G[t])
             self.count = fold_coefficients(self.G, t1 - t0, self.state, self.count, length, eps,
                                            self.upper, self.out)
         return bad

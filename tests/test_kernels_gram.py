@@ -1,0 +1,72 @@
+"""The Numba Gram kernel of the many-class d_B path against NumPy's products."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from taskspace.geometry import _kernels_gram as KG
+from taskspace.geometry._pairwise_stream import ALIGNMENT, aligned_empty, padded
+
+
+def packed(rng, m, c, dtype):
+    """Square roots of random rows in the kernel's layout: zero padding rows and columns."""
+    P = aligned_empty((padded(m, KG.TILE_ROWS), padded(c, ALIGNMENT // np.dtype(dtype).itemsize)),
+                      dtype)
+    P[...] = 0.0
+    P[:m, :c] = np.sqrt(rng.dirichlet(np.ones(c), size=m))
+    return P
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 40), m_y=st.integers(1, 40), c=st.integers(1, 1300),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16))
+def test_gram_matches_the_matrix_product(m, m_y, c, dtype, seed):
+    rng = np.random.default_rng(seed)
+    P, Q = packed(rng, m, c, dtype), packed(rng, m_y, c, dtype)
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    G = aligned_empty((P.shape[0], Q.shape[0]), dtype)
+    KG.gram(P, Q, False, G)
+    exact = P.astype(np.float64) @ Q.astype(np.float64).T
+    np.testing.assert_allclose(G, exact, rtol=0, atol=tol)
+    S = aligned_empty((P.shape[0], P.shape[0]), dtype)
+    KG.gram(P, P, True, S)
+    upper = np.triu_indices(m)
+    exact = P.astype(np.float64) @ P.astype(np.float64).T
+    np.testing.assert_allclose(S[:m, :m][upper], exact[:m, :m][upper], rtol=0, atol=tol)
+    assert S.dtype == dtype
+
+
+def test_gram_blocks_classes_exactly_once():
+    """Classes beyond one block (and a partial last block) are all counted, once."""
+    c = 2 * KG.CLASS_BLOCK + 40
+    P = aligned_empty((8, padded(c, 8)))
+    P[...] = 0.0
+    P[:, :c] = 1.0  # each inner product counts the classes
+    G = aligned_empty((8, 8))
+    KG.gram(P, P, False, G)
+    assert np.all(G == c)
+
+
+def test_gram_overwrites_the_output():
+    P = packed(np.random.default_rng(1), 12, 30, np.float64)
+    G = aligned_empty((12, 12))
+    G[...] = np.nan
+    KG.gram(P, P, False, G)
+    np.testing.assert_allclose(G, P @ P.T, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gram_path_distances_match_the_formula(dtype):
+    """End to end: the many-class path through the Gram kernel, against SPEC §3 in float64."""
+    import taskspace as ts
+
+    rng = np.random.default_rng(2)
+    X = rng.dirichlet(np.full(300, 0.3), size=(9, 40)).astype(dtype)
+    S = np.sqrt(X.astype(np.float64) / X.astype(np.float64).sum(-1, keepdims=True))
+    bc = np.einsum("anc,bnc->abn", S, S)
+    exact = -np.mean(np.log(np.clip(bc, 1e-9, None)), axis=-1)
+    np.fill_diagonal(exact, 0.0)
+    np.testing.assert_allclose(ts.pairwise_distances(X), exact, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ts.pairwise_distances(X, precision="float32"), exact, rtol=0,
+                               atol=1e-6)
