@@ -70,3 +70,19 @@ def test_gram_path_distances_match_the_formula(dtype):
     np.testing.assert_allclose(ts.pairwise_distances(X), exact, rtol=0, atol=1e-12)
     np.testing.assert_allclose(ts.pairwise_distances(X, precision="float32"), exact, rtol=0,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gram_path_between_two_collections(dtype):
+    """X against Y (the full Gram matrix, no symmetry) through the many-class path."""
+    import taskspace as ts
+
+    rng = np.random.default_rng(4)
+    X = rng.dirichlet(np.full(130, 0.3), size=(7, 30)).astype(dtype)
+    Y = rng.dirichlet(np.full(130, 0.3), size=(5, 30)).astype(dtype)
+    SX, SY = (np.sqrt(A.astype(np.float64) / A.astype(np.float64).sum(-1, keepdims=True))
+              for A in (X, Y))
+    exact = -np.mean(np.log(np.clip(np.einsum("anc,bnc->abn", SX, SY), 1e-9, None)), axis=-1)
+    np.testing.assert_allclose(ts.pairwise_distances(X, Y), exact, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ts.pairwise_distances(X, Y, precision="float32"), exact, rtol=0,
+                               atol=1e-6)

@@ -232,7 +232,7 @@ def test_block_length_keeps_block_products_normal():
 @settings(max_examples=25, deadline=None)
 @given(
     m=st.integers(1, 6), m_y=st.integers(1, 5), n=st.integers(1, 40),
-    n_classes=st.sampled_from([1, 2, 3, 4, 10, 33]),
+    n_classes=st.sampled_from([1, 2, 3, 4, 10, 33, 70]),
     dtype=st.sampled_from([np.float32, np.float64]),
     metric=st.sampled_from(METRICS), symmetric=st.booleans(),
     chunk=st.sampled_from([None, 1, 5, 32]), seed=st.integers(0, 2**32 - 1),
