@@ -438,3 +438,16 @@ def test_prefetch_is_only_a_hint():
     for ahead in (0, 8, 10**6, -(10**6)):
         assert total(a, ahead) == a.sum()
     assert "prefetch" in next(iter(total.inspect_asm().values()))
+
+
+def test_gram_path_choice_by_classes_and_size():
+    """The Gram path from GRAM_MIN_CLASSES classes on, but below GRAM_ANY_SIZE_CLASSES only for
+    collections small enough that its per-thread M × M' matrices stay small."""
+    from taskspace.geometry import pairwise as PW
+
+    small, large = 1000, 10_000
+    assert not PW._gram_pays(PW.GRAM_MIN_CLASSES - 1, small, small)
+    assert PW._gram_pays(PW.GRAM_MIN_CLASSES, small, small)
+    assert not PW._gram_pays(PW.GRAM_ANY_SIZE_CLASSES - 1, large, large)
+    assert PW._gram_pays(PW.GRAM_ANY_SIZE_CLASSES, large, large)
+    assert small * small <= PW.GRAM_SMALL_PAIRS < large * large

@@ -51,8 +51,14 @@ PRECISIONS = ("float64", "float32")
 ROWS_MIN_CLASSES = max(K.SMALL_CLASS_SIZES) + 1
 #: From this many classes on, float64 d_B uses per-sample Gram matrices (docs/decisions.md: with
 #: the Numba Gram kernel, M = 150, N = 2000: C = 64 0.092 s against 0.097 for the rows kernel,
-#: C = 40 0.084 against 0.081).
+#: C = 40 0.084 against 0.081) ...
 GRAM_MIN_CLASSES = 64
+#: ... below this many only while M·M' is at most GRAM_SMALL_PAIRS: each thread of the Gram path
+#: holds three M × M' float64 matrices (sums, running products, Gram matrix) against one for the
+#: rows kernel, which at M = 10,000 is 4.8 GB against 1.6 on two threads. From 128 classes on
+#: the Gram path is taken at any M, as before the Numba kernel.
+GRAM_ANY_SIZE_CLASSES = 128
+GRAM_SMALL_PAIRS = 2**22  # 32 MiB a matrix
 
 
 def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DEFAULT_EPS, *,
@@ -207,11 +213,19 @@ def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision) -> 
         BLAS.kl_sums(X, Y, eps, chunk_size, progress, sums)
     elif n_classes < ROWS_MIN_CLASSES:
         _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums)
-    elif metric == "bhattacharyya" and (precision == "float32" or n_classes >= GRAM_MIN_CLASSES):
+    elif metric == "bhattacharyya" and (precision == "float32" or _gram_pays(n_classes, m, m_y)):
         BLAS.gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.dtype(precision))
     else:
         _rows_sums(X, Y, metric, eps, chunk_size, progress, sums)
     return sums
+
+
+def _gram_pays(n_classes: int, m: int, m_y: int) -> bool:
+    """Whether float64 d_B takes the Gram path (faster from GRAM_MIN_CLASSES classes on; below
+    GRAM_ANY_SIZE_CLASSES only for M·M' ≤ GRAM_SMALL_PAIRS, for its memory)."""
+    if n_classes >= GRAM_ANY_SIZE_CLASSES:
+        return True
+    return n_classes >= GRAM_MIN_CLASSES and m * m_y <= GRAM_SMALL_PAIRS
 
 
 def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
