@@ -380,7 +380,7 @@ def test_packed_panels_are_aligned_for_vector_loads():
     X = random_models(np.random.default_rng(3), (50, 64, 10))
     length, _ = K.block_length(1e-9)
     packer = ChunkPacker("X", X, "blocks", 64, length=length, classes=10)
-    A = packer(0, 64)
+    A = packer.pack(*packer.read(0, 64), 0, 64)
     assert A.ctypes.data % ALIGNMENT == 0
     assert (A.strides[2] % ALIGNMENT, A.strides[3] * A.shape[3] % ALIGNMENT) == (0, 0)
 

@@ -196,7 +196,7 @@ def sqrt_refined(x):  # pragma: no cover - compiled
     instruction, against 8 for a float64 square root, at a fraction of its cost); the step
     ``y0 + r·(x − y0²)/2`` in float64 squares their relative error (~6e-8): the result is within
     ~1e-14 relative of ``sqrt(x)`` (measured 3.5e-15 on softmax outputs). The 2^100 scaling
-    keeps ``x`` down to 2^-226 a normal float32 — every float32 value, so :func:`root_of` uses
+    keeps ``x`` down to 2^-226 a normal float32 — every float32 value, so :func:`root_as` uses
     it for float32 input only (a float64 probability of 1e-300 would lose its digits). ``x = 0``
     gives 0.
     """
@@ -220,25 +220,13 @@ def _root_as_overload(x, like):
     return lambda x, like: math.sqrt(x)
 
 
-def root_of(value):
-    """``sqrt(value)`` as float64: :func:`sqrt_refined` for a float32 value, ``math.sqrt``
-    otherwise (compiled only: an overload chooses by type)."""
-    raise NotImplementedError("compiled only (numba overload)")
-
-
-@overload(root_of, inline="always")
-def _root_of_overload(value):
-    if value == types.float32:
-        return lambda value: sqrt_refined(np.float64(value))
-    return lambda value: math.sqrt(np.float64(value))
-
-
 def psi_entry(value, scale, root, like):
     """One packed square root ψ = sqrt(value·scale), in the type of ``like`` (compiled only).
 
-    float64 ``like``: ``root_of(value)·root`` with ``root = sqrt(scale)``; float32 ``like``
-    (``precision="float32"``): the renormalised probability rounded to float32 and its square
-    root taken in float32 (correctly rounded, 16 per AVX-512 instruction instead of 8).
+    float64 ``like``: the root of ``value`` by :func:`root_as`, times ``root = sqrt(scale)``;
+    float32 ``like`` (``precision="float32"``): the renormalised probability rounded to float32
+    and its square root taken in float32 (correctly rounded, 16 per AVX-512 instruction
+    instead of 8).
     """
     raise NotImplementedError("compiled only (numba overload)")
 
@@ -247,7 +235,7 @@ def psi_entry(value, scale, root, like):
 def _psi_entry_overload(value, scale, root, like):
     if like == types.float32:
         return lambda value, scale, root, like: math.sqrt(np.float32(np.float64(value) * scale))
-    return lambda value, scale, root, like: root_of(value) * root
+    return lambda value, scale, root, like: root_as(np.float64(value), value) * root
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
@@ -257,7 +245,7 @@ def pack_sample(raw, s, out, tolerance):  # pragma: no cover - compiled
     Rows are validated as in :func:`pack_blocks`; an invalid row is packed as e_0 and counted.
     Returns the number of invalid rows. One sample's ψ (M·C values) is meant to stay in cache
     for the Gram matrix that follows (``_pairwise_blas``). Entries by :func:`psi_entry`: for
-    float64 ``out`` ``ψ = sqrt(p)·sqrt(1/row sum)``, the first root by :func:`root_of` (for
+    float64 ``out`` ``ψ = sqrt(p)·sqrt(1/row sum)``, the first root by :func:`root_as` (for
     float32 input 27% faster packing than float64 square roots, measured at C = 1000).
     """
     n_models, n_classes = raw.shape[0], raw.shape[2]

@@ -211,17 +211,11 @@ class ChunkPacker:
             convert = 0
         else:
             convert = dtype.itemsize if native else (4 if dtype == np.float16 else 8)
-        packed = 0 if self.layout == "raw" else self.mp * self.classes * 8
-        return self.m * self.c * (read + convert) + packed * (2 if self._extra else 1)
+        packed = 0 if self.layout == "raw" else self.packed_bytes_per_sample()
+        return self.m * self.c * (read + convert) + packed
 
     def _in_place(self) -> bool:
         return isinstance(self.X, np.ndarray) and self.X.flags.c_contiguous
-
-    def __call__(self, n0: int, n1: int) -> np.ndarray:
-        raw, start = self.read(n0, n1)
-        out = self.pack(raw, start, n0, n1)
-        release_pages(self.X)
-        return out
 
     def pack(self, raw: np.ndarray, start: int, n0: int, n1: int) -> np.ndarray:
         """Pack samples ``n0:n1``, read as ``raw[:, start:start + n1 - n0]`` (see :meth:`read`)."""
@@ -236,6 +230,7 @@ class ChunkPacker:
         return out
 
     def packed_bytes_per_sample(self) -> int:
+        """Bytes of packed float64 values per sample (two arrays for "probabilities")."""
         return self.mp * self.classes * 8 * (2 if self._extra else 1)
 
     def close(self) -> None:
