@@ -1,4 +1,5 @@
-"""The Numba Gram kernel of the many-class d_B path against NumPy's products."""
+"""The Gram kernels of the many-class d_B path (Numba's and BLAS's) against NumPy's products,
+and the choice between them."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskspace.geometry import _kernels_gram as KG
+from taskspace.geometry import _pairwise_blas as PB
 from taskspace.geometry._pairwise_stream import ALIGNMENT, aligned_empty, padded
 
 
@@ -56,9 +58,16 @@ def test_gram_overwrites_the_output():
     np.testing.assert_allclose(G, P @ P.T, rtol=0, atol=1e-15)
 
 
+@pytest.fixture(params=["numba", "blas"])
+def gram_kernel(request, monkeypatch):
+    """Run the test through each Gram kernel, whichever this machine would choose."""
+    monkeypatch.setattr(PB, "gram_kernel", lambda: request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gram_path_distances_match_the_formula(dtype):
-    """End to end: the many-class path through the Gram kernel, against SPEC §3 in float64."""
+def test_gram_path_distances_match_the_formula(dtype, gram_kernel):
+    """End to end: the many-class path through each Gram kernel, against SPEC §3 in float64."""
     import taskspace as ts
 
     rng = np.random.default_rng(2)
@@ -73,7 +82,7 @@ def test_gram_path_distances_match_the_formula(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gram_path_between_two_collections(dtype):
+def test_gram_path_between_two_collections(dtype, gram_kernel):
     """X against Y (the full Gram matrix, no symmetry) through the many-class path."""
     import taskspace as ts
 
@@ -86,3 +95,45 @@ def test_gram_path_between_two_collections(dtype):
     np.testing.assert_allclose(ts.pairwise_distances(X, Y), exact, rtol=0, atol=1e-12)
     np.testing.assert_allclose(ts.pairwise_distances(X, Y, precision="float32"), exact, rtol=0,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize(("registers", "kernel"), [(32, "numba"), (16, "blas")])
+def test_gram_kernel_follows_the_register_file(registers, kernel, monkeypatch):
+    """Numba's 4 × 4 tile where it fits in registers (AVX-512), BLAS where it spills (AVX2)."""
+    monkeypatch.setattr(PB, "vector_registers", lambda: registers)
+    assert PB.gram_kernel() == kernel
+
+
+def test_blas_gram_runs_single_threaded_inside_our_threads(monkeypatch):
+    """Our threads own the cores: BLAS is limited to one thread during the call, then restored."""
+    from threadpoolctl import threadpool_info
+
+    import taskspace as ts
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    seen = []
+
+    def recording_gram(P, Q, upper, G):
+        seen.append(blas_threads())
+        np.matmul(P, Q.T, out=G)
+
+    before = blas_threads()
+    monkeypatch.setattr(PB, "gram_kernel", lambda: "blas")
+    monkeypatch.setattr(PB, "blas_gram", recording_gram)
+    X = np.random.default_rng(5).dirichlet(np.ones(200), size=(6, 20))
+    ts.pairwise_distances(X)
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
+
+
+def test_blas_gram_is_the_whole_product():
+    """``syrk`` (Q is P) fills the whole matrix, so it serves ``upper`` as the Numba kernel does."""
+    rng = np.random.default_rng(6)
+    P, Q = packed(rng, 10, 70, np.float64), packed(rng, 7, 70, np.float64)
+    for A, B, upper in ((P, P, True), (P, Q, False)):
+        G = aligned_empty((A.shape[0], B.shape[0]))
+        G[...] = np.nan
+        PB.blas_gram(A, B, upper, G)
+        np.testing.assert_allclose(G, A @ B.T, rtol=0, atol=1e-15)

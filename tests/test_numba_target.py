@@ -21,6 +21,7 @@ X = np.random.default_rng(0).dirichlet(np.ones(10), size=(20, 40))
 D = ts.pairwise_distances(X)
 asm = "".join(K.bc_products.inspect_asm().values())
 print(json.dumps({"status": _numba_target.STATUS, "D": D.tolist(),
+                  "registers": _numba_target.vector_registers(),
                   "features": cpu_target.target_context.codegen()._tm_features,
                   "zmm_fma": len(re.findall(r"vfmadd\\w+\\s+%zmm", asm)),
                   "ymm_fma": len(re.findall(r"vfmadd\\w+\\s+%ymm", asm))}))
@@ -40,12 +41,13 @@ def run_probe(tmp_path, **env):
 @pytest.mark.skipif(not AVX512, reason="the host has no AVX-512")
 def test_512_bit_vectors_on_avx512_hosts_and_opt_out(tmp_path):
     wide = run_probe(tmp_path)
-    assert wide["status"] == "applied"
+    assert wide["status"] == "applied" and wide["registers"] == 32
     assert wide["features"].endswith(",-prefer-256-bit") and wide["zmm_fma"] > 0
     # same cache directory: the features are part of Numba's cache key, so the 256-bit build
     # is compiled afresh rather than loaded from the 512-bit one
     narrow = run_probe(tmp_path, TASKSPACE_NUMBA_PREFER_256_BIT="1")
     assert narrow["status"] == "opted out"
+    assert narrow["registers"] == 32  # 256-bit vectors, but AVX-512's 32 registers still
     assert "prefer-256-bit" not in narrow["features"]
     assert narrow["zmm_fma"] == 0 and narrow["ymm_fma"] > 0  # compiled, not loaded
     np.testing.assert_allclose(wide["D"], narrow["D"], rtol=0, atol=1e-14)
@@ -59,3 +61,15 @@ def test_user_settings_are_left_alone(tmp_path):
     features = ll.get_host_cpu_features().flatten()
     got = run_probe(tmp_path, NUMBA_CPU_FEATURES=features)
     assert got["status"] == "user setting" and got["features"] == features
+    assert got["registers"] == (32 if AVX512 else 16)
+
+
+def test_register_count_follows_the_compiled_features(tmp_path):
+    """Compiled without AVX-512 (whatever the host), the kernels are told of 16 registers and
+    give the same distances as the host's own build."""
+    host = run_probe(tmp_path / "host")
+    features = ",".join(f"-{f[1:]}" if f.startswith("+avx512") else f
+                        for f in ll.get_host_cpu_features().flatten().split(","))
+    avx2 = run_probe(tmp_path / "avx2", NUMBA_CPU_FEATURES=features)
+    assert avx2["registers"] == 16 and avx2["zmm_fma"] == 0
+    np.testing.assert_allclose(avx2["D"], host["D"], rtol=0, atol=1e-14)

@@ -17,10 +17,13 @@ its CPU code generator (at the first compilation or cache load in the process), 
 The features are part of Numba's cache key (``CPUCodegen.magic_tuple``), so ``cache=True``
 entries compiled with and without the setting never mix. Other Numba code in the same process
 gets 512-bit vectors too when taskspace is imported first.
+
+:func:`vector_registers` tells the kernels how many vector registers that target has.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 OPT_OUT = "TASKSPACE_NUMBA_PREFER_256_BIT"
@@ -56,3 +59,22 @@ def prefer_512_bit_vectors() -> str:
 
 
 STATUS = prefer_512_bit_vectors()
+
+
+@functools.cache
+def vector_registers() -> int:
+    """Vector registers of the instruction set Numba compiles for: 32 with AVX-512, else 16.
+
+    The kernels choose their register tiles by it (``_kernels_pairwise_micro.register_tile``,
+    ``_pairwise_blas``): a tile sized for 32 registers spills on AVX2 machines, and one sized
+    for 16 leaves AVX-512 half idle. Read from the features of Numba's code generator (created
+    here if need be), which are also part of its cache key, so the choice always matches the
+    code that runs.
+    """
+    from numba.core import codegen, config, registry
+
+    generator = registry.cpu_target.target_context.codegen()
+    features = getattr(generator, "_tm_features", None)  # Numba's own; else as Numba derives it
+    if features is None:
+        features = config.CPU_FEATURES or codegen.get_host_cpu_features()
+    return 32 if "+avx512f" in features.split(",") else 16

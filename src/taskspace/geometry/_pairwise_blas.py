@@ -6,13 +6,16 @@ Called only through ``pairwise.py``; chunks are read, validated and packed by
 
 * **d_B for many classes.** For one sample the coefficients of all pairs are a Gram matrix,
   ``BC_n = Ψ_n Ψ_nᵀ`` with ``Ψ_n`` the (M, C) square roots: its upper triangle (one collection)
-  or the whole ``Ψ_n Φ_nᵀ`` (two) comes from ``_kernels_gram.gram``, a Numba kernel 27-35% faster
-  than OpenBLAS's ``syrk``/``gemm`` at these shapes (docs/decisions.md). Our threads split the
-  samples of a chunk, each with its own running products and sums, as the rows kernels do. Each
-  thread validates and square-roots its samples itself, a few at a time into a buffer that
-  stays in its cache (``PACKED_BYTES``), right before their Gram matrices: packing a whole chunk
-  first wrote 8 bytes per float32 input entry to memory and read them back, which at C = 1000
-  made the memory traffic, not the multiply-adds, the cost (docs/decisions.md).
+  or the whole ``Ψ_n Φ_nᵀ`` (two) comes, with AVX-512's 32 vector registers, from
+  ``_kernels_gram.gram``, a Numba kernel 27-35% faster than OpenBLAS's ``syrk``/``gemm`` at these
+  shapes on an Intel Xeon; with 16 (AVX2) from BLAS itself, whose kernel was 1.3-1.9× faster
+  than any register tile Numba compiled there (``gram_kernel``; docs/decisions.md). BLAS then
+  runs single-threaded inside each of our threads, for the duration of the call. Our threads
+  split the samples of a chunk, each with its own running products and sums, as the rows kernels
+  do. Each thread validates and square-roots its samples itself, a few at a time into a buffer
+  that stays in its cache (``PACKED_BYTES``), right before their Gram matrices: packing a whole
+  chunk first wrote 8 bytes per float32 input entry to memory and read them back, which at
+  C = 1000 made the memory traffic, not the multiply-adds, the cost (docs/decisions.md).
   Floored coefficients are multiplied over up to ``log_block_length(eps)`` samples
   (``eps^L ≥ 2^-1022``: the product stays a normal float) and then logged, as in the rows
   kernels. ``precision="float32"``: square roots and their products in float32 (16 lanes a
@@ -26,6 +29,7 @@ Called only through ``pairwise.py``; chunks are read, validated and packed by
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numba
@@ -33,6 +37,7 @@ import numpy as np
 
 from taskspace.geometry import _kernels_gram as KG
 from taskspace.geometry import _kernels_pairwise as K
+from taskspace.geometry._numba_target import vector_registers
 from taskspace.geometry._pairwise_stream import (
     ALIGNMENT,
     aligned_empty,
@@ -82,15 +87,35 @@ def flush_logs(state, upper, out):  # pragma: no cover - compiled
             state[i, j] = 1.0
 
 
-def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
+def gram_kernel() -> str:
+    """Which code computes the per-sample Gram matrices here: ``"numba"`` or ``"blas"``.
+
+    ``_kernels_gram``'s 4 × 4 tile holds 16 inner products and 8 loaded vectors: it fits
+    AVX-512's 32 vector registers, and there beat OpenBLAS by 27-35% (Intel Xeon). With AVX2's
+    16 every tile Numba compiled spilled, and OpenBLAS's hand-written kernel was 1.3-1.9× faster
+    (AMD EPYC, C = 1000, M = 150; docs/decisions.md).
+    """
+    return "numba" if vector_registers() >= 32 else "blas"
+
+
+def blas_gram(P, Q, upper, G):
+    """``G = P Qᵀ`` by BLAS (``syrk`` when ``Q is P``; then all of ``G`` is exact, not only the
+    upper triangle). Arguments as :func:`_kernels_gram.gram`'s."""
+    np.matmul(P, Q.T, out=G)
+
+
+def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64, kernel=None) -> None:
     """``sums += Σ_n log max(BC_n, eps)`` from per-sample Gram matrices (``dtype`` products).
 
     With ``Y`` None only the upper triangle (diagonal included) of ``sums`` is meaningful.
     Chunks are read unpacked; each thread validates and packs the square roots of a few samples
     into its own buffer (sized to stay in cache) just before their Gram matrices, so the packed
     values are never written to and read back from memory (at C = 1000 a packed chunk is 8× the
-    float32 input it comes from).
+    float32 input it comes from). ``kernel``: ``"numba"`` or ``"blas"``; default
+    :func:`gram_kernel`.
     """
+    kernel = kernel or gram_kernel()
+    product = KG.gram if kernel == "numba" else blas_gram
     m, m_y = sums.shape
     upper = Y is None
     length = K.log_block_length(eps)
@@ -99,20 +124,29 @@ def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
     n_classes = int(X.shape[2])
     batch = max(1, min(GRAM_BATCH, PACKED_BYTES // ((m + (0 if upper else m_y)) * n_classes
                                                     * dtype.itemsize)))
-    parts = [_GramPart(m, m_y, n_classes, batch, dtype, upper,
+    parts = [_GramPart(m, m_y, n_classes, batch, dtype, upper, product,
                        sums if t == 0 else np.zeros_like(sums)) for t in range(threads)]
-    for n0, n1, chunks in raw_chunks(X, Y, chunk_size, progress=progress):
-        ranges = split_range(n1 - n0, threads)
-        sources = [(raw, start) for _, raw, start in chunks]
-        bad = run_parts(_GramPart.add, [(parts[t], sources, s0, s1, eps, length)
-                                        for t, (s0, s1) in enumerate(ranges)])
-        for index, (packer, raw, start) in enumerate(chunks):
-            if any(b[index] for b in bad):
-                packer.fail(raw, start, n0, n1)
+    with _single_threaded_blas() if kernel == "blas" else contextlib.nullcontext():
+        for n0, n1, chunks in raw_chunks(X, Y, chunk_size, progress=progress):
+            ranges = split_range(n1 - n0, threads)
+            sources = [(raw, start) for _, raw, start in chunks]
+            bad = run_parts(_GramPart.add, [(parts[t], sources, s0, s1, eps, length)
+                                            for t, (s0, s1) in enumerate(ranges)])
+            for index, (packer, raw, start) in enumerate(chunks):
+                if any(b[index] for b in bad):
+                    packer.fail(raw, start, n0, n1)
     for part in parts:
         part.finish()
         if part.out is not sums:
             sums += part.out
+
+
+def _single_threaded_blas():
+    """BLAS on one thread while our threads each call it (two owners of the same cores made a
+    call on a loaded machine take minutes instead of seconds; docs/decisions.md)."""
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency; only needed here
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 class _GramPart:
@@ -122,8 +156,8 @@ class _GramPart:
     64-byte aligned, Mp a multiple of its tile, Cp of a vector; padding rows and columns stay 0.
     """
 
-    def __init__(self, m, m_y, n_classes, batch, dtype, upper, out):
-        self.upper = upper
+    def __init__(self, m, m_y, n_classes, batch, dtype, upper, product, out):
+        self.upper, self.product = upper, product
         cp = padded(n_classes, ALIGNMENT // dtype.itemsize)
         sizes = [m] if upper else [m, m_y]
         self.psi = []
@@ -146,7 +180,7 @@ class _GramPart:
                 for t in range(t0, t1):
                     bad[index] += K.pack_sample(raw, start + t, psi[t - t0], ROW_SUM_TOLERANCE)
             for t in range(t1 - t0):
-                KG.gram(self.psi[0][t], self.psi[-1][t], self.upper, self.G[t])
+                self.product(self.psi[0][t], self.psi[-1][t], self.upper, self.G[t])
             self.count = fold_coefficients(self.G, t1 - t0, self.state, self.count, length, eps,
                                            self.upper, self.out)
         return bad
