@@ -44,6 +44,7 @@ from taskspace.geometry._kernels_pairwise_micro import (
     bc_block_logs,
     chord_block,
 )
+from taskspace.geometry._numba_target import vector_registers
 from taskspace.geometry._prefetch import prefetch
 
 #: Class counts with a compiled "blocks" kernel; C is zero-padded up to the next one.
@@ -208,14 +209,20 @@ def sqrt_refined(x):  # pragma: no cover - compiled
 
 def root_as(x, like):
     """``sqrt(x)`` for a float64 ``x`` that holds a value of ``like``'s type: :func:`sqrt_refined`
-    if ``like`` is float32 (``x`` is then exactly a float32 value), ``math.sqrt`` otherwise
-    (compiled only: an overload chooses by type)."""
+    if ``like`` is float32 (``x`` is then exactly a float32 value) and the target has AVX-512,
+    ``math.sqrt`` otherwise (compiled only: an overload chooses by type and target).
+
+    The refined root pays where a float32 square root does 16 lanes an instruction (Intel Xeon,
+    AVX-512: packing 157 → 132 µs a sample at C = 1000); on an AMD EPYC with AVX2 the float64
+    root was faster (150-170 against 190-240 µs; docs/decisions.md). The target's features are
+    part of Numba's cache key, so a cached build never runs on the other kind of target.
+    """
     raise NotImplementedError("compiled only (numba overload)")
 
 
 @overload(root_as, inline="always")
 def _root_as_overload(x, like):
-    if like == types.float32:
+    if like == types.float32 and vector_registers() >= 32:
         return lambda x, like: sqrt_refined(x)
     return lambda x, like: math.sqrt(x)
 
