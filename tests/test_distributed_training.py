@@ -2,6 +2,7 @@
 fine-tuning child started at its parent's record, a worker killed mid-run, a client killed
 mid-study; no process left behind."""
 
+import contextlib
 import copy
 import io
 import json
@@ -23,7 +24,7 @@ from rich.console import Console
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
-from taskspace.distributed import host_threads_of  # noqa: E402
+from taskspace.distributed import host_cores, host_threads_of  # noqa: E402
 from taskspace.methods._checkpoint import RunCheckpoints, default_root  # noqa: E402
 from taskspace.store import Store  # noqa: E402
 from taskspace.study import parse_study, run_study  # noqa: E402
@@ -53,6 +54,8 @@ STUDY = {
     },
 }
 STEP_DELAY = 0.05
+#: Workers of the module's cluster (one thread each).
+N_WORKERS = 3
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +63,26 @@ def study():
     return parse_study(copy.deepcopy(STUDY))
 
 
+@contextlib.contextmanager
+def threads_of_a_worker_run(n_workers: int):
+    """Torch threads as each run on one of ``n_workers`` one-thread workers of this host gets
+    (``threads_per_task``): predictions are the same bit for bit only at equal threads (on an
+    AMD EPYC a serial run on two threads differed from one-thread worker runs by 3e-8)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, host_cores() // n_workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def serial(study, tmp_path_factory):
     out = tmp_path_factory.mktemp("serial")
-    run = run_study(study, out, progress=False)
+    with threads_of_a_worker_run(N_WORKERS):
+        run = run_study(study, out, progress=False)
     return run
 
 
@@ -116,7 +135,7 @@ def client(study):
     """Three warm workers (torch imported, the study's split loaded: a child then starts in well
     under the 1.5 s its parent needs for its last 30 steps)."""
     environ, before = dict(os.environ), descendants()
-    cluster = distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
+    cluster = distributed.LocalCluster(n_workers=N_WORKERS, threads_per_worker=1, processes=True,
                                        host="127.0.0.1", dashboard_address=None)
     c = distributed.Client(cluster)
     c.run(prepared, study.model_dump_json())
@@ -294,9 +313,13 @@ def test_worker_killed_mid_run_resumes_from_checkpoint(study, serial, client, tm
 
 # One worker: the runs then follow one another, so a finished run and a supervised run half-way
 # through exist at the same moment whatever the machine's speed (with two workers both supervised
-# runs ran side by side and finished together on a quiet machine, leaving nothing to kill).
+# runs ran side by side and finished together on a quiet machine, leaving nothing to kill). It
+# runs on as many cores as a run on the module's cluster gets, so that its runs train with the
+# same torch threads as the serial reference (`threads_of_a_worker_run`).
 CLIENT = """
+import os
 import sys
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cores}])
 from taskspace.study import parse_study
 from taskspace.study.distributed_runner import run_study_distributed
 if __name__ == "__main__":
@@ -308,7 +331,8 @@ if __name__ == "__main__":
 def test_client_killed_then_rerun_finishes_without_redoing(study, serial, client, tmp_path):
     out = tmp_path / "killed-client"
     script = tmp_path / "client.py"
-    script.write_text(CLIENT.format(study=STUDY, delay=STEP_DELAY))
+    script.write_text(CLIENT.format(study=STUDY, delay=STEP_DELAY,
+                                    cores=max(1, host_cores() // N_WORKERS)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, str(script), str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -385,6 +409,7 @@ def test_cli_run_workers(tmp_path):
     out = cli("run", config, "--workers", "2", "--out", tmp_path / "o")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3 runs (3 trained, 0 already complete)" in out.stdout
-    serial = run_study(parse_study(tomllib.loads(TOML)), tmp_path / "serial", progress=False)
+    with threads_of_a_worker_run(2):
+        serial = run_study(parse_study(tomllib.loads(TOML)), tmp_path / "serial", progress=False)
     assert_same_store(tmp_path / "o" / "store", serial.store_path)
     assert (tmp_path / "o" / "report.html").is_file()
