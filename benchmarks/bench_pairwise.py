@@ -16,9 +16,12 @@ Run side by side in one process on the same float32 input (issue 12), per case:
   run; the "limit" of a case is its M²·N·C/2 multiply-adds at that rate, and each implementation's
   fraction is ``limit / its time``.
 
+Timing is round-robin: each round runs every implementation and dgemm once, in turn, and each
+gets the best of its rounds, so that a drift of the machine's speed moves them all together.
+
 Usage::
 
-    python benchmarks/bench_pairwise.py            # the issue's sizes (run behind the lock)
+    python benchmarks/bench_pairwise.py            # the issue's sizes, 3 rounds
     python benchmarks/bench_pairwise.py --quick    # small sizes, to check that it works
 """
 
@@ -104,30 +107,38 @@ def models(M, N, C, seed=0):
     return X
 
 
-def best_time(fn, repeat):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+def round_robin(functions, rounds, pause=0.5):
+    """Best time and last result of each function, timed in turn, one call each per round.
+
+    This machine's speed drifts by 15-20% over minutes; interleaving puts every implementation
+    (and the dgemm rate) under the same conditions, so the ratios between them hold even when
+    the absolute times move. Before each call, ``pause`` seconds let the spinning threads of
+    BLAS, torch and our pool go idle, so that no call starts with another's threads still busy.
+    """
+    best = dict.fromkeys(functions, float("inf"))
+    results = {}
+    for _ in range(rounds):
+        for label, fn in functions.items():
+            time.sleep(pause)
+            t0 = time.perf_counter()
+            results[label] = fn()
+            best[label] = min(best[label], time.perf_counter() - t0)
+    return {label: (best[label], results[label]) for label in functions}
 
 
-def dgemm_rate(repeat=3):
-    """Measured practical peak: NumPy float64 matmul (BLAS, all threads), GFMA/s."""
+def dgemm_product():
+    """A 2000 × 2000 float64 matmul (BLAS, all threads) and its multiply-adds."""
     A = np.random.default_rng(1).random((2000, 2000))
     A @ A
-    seconds, _ = best_time(lambda: A @ A, repeat)
-    return 2000**3 / seconds / 1e9
+    return (lambda: A @ A), 2000**3
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it works")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs of taskspace and dgemm (best of them)")
-    parser.add_argument("--peer-repeat", type=int, default=2,
-                        help="timed runs of the straightforward, PoST and LDD algorithms")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of timing; each round runs every implementation and dgemm "
+                             "once, in turn (best of the rounds)")
     args = parser.parse_args(argv)
     import torch
 
@@ -145,18 +156,16 @@ def main(argv=None):
         for precision in ("float64", "float32"):  # compile (or load from cache) first
             ts.pairwise_distances(small, precision=precision)
         straightforward(small), post_algorithm(small), ldd_algorithm(small, torch)
-        gemm = dgemm_rate(args.repeat)
-        time.sleep(0.5)  # let BLAS's spinning threads go to sleep before our kernels run
-        results = {}
-        results["taskspace float64"] = best_time(lambda X=X: ts.pairwise_distances(X),
-                                                 args.repeat)
-        results["taskspace float32"] = best_time(
-            lambda X=X: ts.pairwise_distances(X, precision="float32"), args.repeat)
-        results["straightforward"] = best_time(lambda X=X: straightforward(X), args.peer_repeat)
-        results["PoST's algorithm"] = best_time(lambda X=X: post_algorithm(X), args.peer_repeat)
-        results["LDD's algorithm"] = best_time(lambda X=X: ldd_algorithm(X, torch),
-                                               args.peer_repeat)
-        gemm = max(gemm, dgemm_rate(args.repeat))  # before and after: the better of the two
+        product, gemm_fma = dgemm_product()
+        results = round_robin({
+            "taskspace float64": lambda X=X: ts.pairwise_distances(X),
+            "taskspace float32": lambda X=X: ts.pairwise_distances(X, precision="float32"),
+            "straightforward": lambda X=X: straightforward(X),
+            "PoST's algorithm": lambda X=X: post_algorithm(X),
+            "LDD's algorithm": lambda X=X: ldd_algorithm(X, torch),
+            "dgemm": product,
+        }, args.rounds)
+        gemm = gemm_fma / results.pop("dgemm")[0] / 1e9
         D64 = results["taskspace float64"][1]
         subset = min(M, 40)
         exact = direct_float64(X[:subset])
