@@ -214,7 +214,7 @@ def root_as(x, like):
 
     The refined root pays where a float32 square root does 16 lanes an instruction (Intel Xeon,
     AVX-512: packing 157 → 132 µs a sample at C = 1000); on an AMD EPYC with AVX2 the float64
-    root was faster (150-170 against 190-240 µs; docs/decisions.md). The target's features are
+    root was faster (146-161 against 184-194 µs; docs/decisions.md). The target's features are
     part of Numba's cache key, so a cached build never runs on the other kind of target.
     """
     raise NotImplementedError("compiled only (numba overload)")

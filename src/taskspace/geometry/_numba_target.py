@@ -65,11 +65,10 @@ STATUS = prefer_512_bit_vectors()
 def vector_registers() -> int:
     """Vector registers of the instruction set Numba compiles for: 32 with AVX-512, else 16.
 
-    The kernels choose their register tiles by it (``_kernels_pairwise_micro.register_tile``,
-    ``_pairwise_blas``): a tile sized for 32 registers spills on AVX2 machines, and one sized
-    for 16 leaves AVX-512 half idle. Read from the features of Numba's code generator (created
-    here if need be), which are also part of its cache key, so the choice always matches the
-    code that runs.
+    The kernels choose code by it (``_pairwise_blas.gram_kernel``, ``_kernels_pairwise.root_as``):
+    a register tile sized for 32 registers spills on AVX2 machines, where OpenBLAS's own kernel
+    is faster. Read from the features of Numba's code generator (created here if need be), which
+    are also part of its cache key, so the choice always matches the code that runs.
     """
     from numba.core import codegen, config, registry
 
