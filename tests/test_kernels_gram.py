@@ -104,6 +104,20 @@ def test_gram_kernel_follows_the_register_file(registers, kernel, monkeypatch):
     assert PB.gram_kernel() == kernel
 
 
+def test_blas_gram_only_for_calls_from_the_main_thread(monkeypatch):
+    """threadpoolctl's limit reaches OpenBLAS's threads only when set from the main thread, so
+    a call from any other thread (a Dask worker's) takes the Numba kernel, not oversubscribed
+    BLAS."""
+    import threading
+
+    monkeypatch.setattr(PB, "vector_registers", lambda: 16)
+    seen = []
+    caller = threading.Thread(target=lambda: seen.append(PB.gram_kernel()))
+    caller.start()
+    caller.join()
+    assert PB.gram_kernel() == "blas" and seen == ["numba"]
+
+
 def test_blas_gram_runs_single_threaded_inside_our_threads(monkeypatch):
     """Our threads own the cores: BLAS is limited to one thread during the call, then restored."""
     from threadpoolctl import threadpool_info

@@ -10,12 +10,14 @@ Called only through ``pairwise.py``; chunks are read, validated and packed by
   ``_kernels_gram.gram``, a Numba kernel 27-35% faster than OpenBLAS's ``syrk``/``gemm`` at these
   shapes on an Intel Xeon; with 16 (AVX2) from BLAS itself, whose kernel was 1.3-1.9× faster
   than any register tile Numba compiled there (``gram_kernel``; docs/decisions.md). BLAS then
-  runs single-threaded inside each of our threads, for the duration of the call. Our threads
-  split the samples of a chunk, each with its own running products and sums, as the rows kernels
-  do. Each thread validates and square-roots its samples itself, a few at a time into a buffer
-  that stays in its cache (``PACKED_BYTES``), right before their Gram matrices: packing a whole
-  chunk first wrote 8 bytes per float32 input entry to memory and read them back, which at
-  C = 1000 made the memory traffic, not the multiply-adds, the cost (docs/decisions.md).
+  runs single-threaded inside each of our threads, for the duration of the call, which
+  threadpoolctl can arrange only from the main thread: other callers get the Numba kernel.
+  Our threads split the samples of a chunk, each with its own running products and sums, as the
+  rows kernels do. Each thread validates and square-roots its samples itself, a few at a time
+  into a buffer that stays in its cache (``PACKED_BYTES``), right before their Gram matrices:
+  packing a whole chunk first wrote 8 bytes per float32 input entry to memory and read them
+  back, which at C = 1000 made the memory traffic, not the multiply-adds, the cost
+  (docs/decisions.md).
   Floored coefficients are multiplied over up to ``log_block_length(eps)`` samples
   (``eps^L ≥ 2^-1022``: the product stays a normal float) and then logged, as in the rows
   kernels. ``precision="float32"``: square roots and their products in float32 (16 lanes a
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 
 import numba
 import numpy as np
@@ -93,9 +96,14 @@ def gram_kernel() -> str:
     ``_kernels_gram``'s 4 × 4 tile holds 16 inner products and 8 loaded vectors: it fits
     AVX-512's 32 vector registers, and there beat OpenBLAS by 27-35% (Intel Xeon). With AVX2's
     16 every tile Numba compiled spilled, and OpenBLAS's hand-written kernel was 1.3-1.9× faster
-    (AMD EPYC, C = 1000, M = 150; docs/decisions.md).
+    (AMD EPYC, C = 1000, M = 150; docs/decisions.md) — but only while BLAS runs on one thread
+    inside each of ours, and threadpoolctl's limit reaches OpenBLAS's threads only when it is
+    set from the main thread (called from another thread, as on a Dask worker, the BLAS path
+    took twice as long: oversubscribed). So BLAS only for calls from the main thread.
     """
-    return "numba" if vector_registers() >= 32 else "blas"
+    if vector_registers() >= 32 or threading.current_thread() is not threading.main_thread():
+        return "numba"
+    return "blas"
 
 
 def blas_gram(P, Q, upper, G):
