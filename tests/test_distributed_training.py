@@ -63,15 +63,21 @@ def study():
     return parse_study(copy.deepcopy(STUDY))
 
 
+def worker_run_threads(n_workers: int) -> int:
+    """Torch threads each run gets on one of ``n_workers`` one-thread workers of this host
+    (``threads_per_task``)."""
+    return max(1, host_cores() // n_workers)
+
+
 @contextlib.contextmanager
 def threads_of_a_worker_run(n_workers: int):
-    """Torch threads as each run on one of ``n_workers`` one-thread workers of this host gets
-    (``threads_per_task``): predictions are the same bit for bit only at equal threads (on an
-    AMD EPYC a serial run on two threads differed from one-thread worker runs by 3e-8)."""
+    """Torch threads as a worker run gets them (`worker_run_threads`): predictions are the same
+    bit for bit only at equal threads (on an AMD EPYC a serial run on two threads differed from
+    one-thread worker runs by 3e-8)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, host_cores() // n_workers))
+    torch.set_num_threads(worker_run_threads(n_workers))
     try:
         yield
     finally:
@@ -332,7 +338,7 @@ def test_client_killed_then_rerun_finishes_without_redoing(study, serial, client
     out = tmp_path / "killed-client"
     script = tmp_path / "client.py"
     script.write_text(CLIENT.format(study=STUDY, delay=STEP_DELAY,
-                                    cores=max(1, host_cores() // N_WORKERS)))
+                                    cores=worker_run_threads(N_WORKERS)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, str(script), str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
