@@ -151,7 +151,7 @@ def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
 def _single_threaded_blas():
     """BLAS on one thread while our threads each call it (two owners of the same cores made a
     call on a loaded machine take minutes instead of seconds; docs/decisions.md)."""
-    from threadpoolctl import threadpool_limits  # scikit-learn's dependency; only needed here
+    from threadpoolctl import threadpool_limits  # only needed here: imported lazily
 
     return threadpool_limits(limits=1, user_api="blas")
 
