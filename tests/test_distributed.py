@@ -333,3 +333,23 @@ def test_cli_embed_landmarks_from_predictions_or_cache(tmp_path, rule):
                                np.abs(ref_sub.embedding_), rtol=0, atol=1e-9)
     bad = runner.invoke(_app(), ["embed", str(path), "--landmarks", "4", "--rule", "nope"])
     assert isinstance(bad.exception, ValueError) and "--rule must be one of" in str(bad.exception)
+
+
+def test_cli_embed_landmarks_leaves_the_store_as_it_is(tmp_path):
+    """`embed --landmarks` without a cluster only reads: it opens the store read only, so it
+    does not repair (delete) what a writer left in the staging area, as opening for appending
+    does; `distances`, which fills the cache, still opens for appending and repairs."""
+    from typer.testing import CliRunner
+
+    path = tmp_path / "s"
+    make_store(path, [("a", 9, 0), ("b", 7, 1)])
+    leftover = path / ".taskspace" / "staging" / "run-being-created"
+    leftover.mkdir(parents=True)
+    runner = CliRunner()
+    res = runner.invoke(_app(), ["embed", str(path), "-k", "2", "--landmarks", "4",
+                                 "--out", str(tmp_path / "e.npz")])
+    assert res.exit_code == 0, res.output
+    assert leftover.is_dir()
+    assert cached_ids(path, "bhattacharyya") == []
+    assert runner.invoke(_app(), ["distances", str(path)]).exit_code == 0
+    assert not leftover.exists()

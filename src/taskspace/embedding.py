@@ -142,7 +142,8 @@ def embed_store(store, query=None, metric: str = "bhattacharyya", n_components: 
     Parameters
     ----------
     store : Store
-        Opened for appending.
+        Opened for appending; read only is enough for ``method="landmark"`` without a cluster,
+        which writes nothing to the store.
     query, metric, scheduler, n_workers, tile
         As in `compute_distances`.
     n_components : int

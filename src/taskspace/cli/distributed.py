@@ -33,15 +33,17 @@ _TILE = typer.Option(None, "--tile", min=1, metavar="T",
 RANGE_MAX_MODELS = 20_000
 
 
-def _open(store: Path, scheduler, workers):
-    """The store, opened once for the whole command (after every argument is checked)."""
+def _open(store: Path, scheduler, workers, mode: str = "a"):
+    """The store, opened once for the whole command (after every argument is checked): for
+    appending where the command fills the cache, else read only (opening for appending repairs
+    what killed writers left, which a command that only reads has no business doing)."""
     if scheduler is not None and workers is not None:
         raise ValueError("give --scheduler or --workers, not both")
     if not store.exists():
         raise FileNotFoundError(f"no taskspace store at {store}: the path does not exist")
     from taskspace.store import Store
 
-    return Store.open(store, mode="a")
+    return Store.open(store, mode=mode)
 
 
 def distances(
@@ -104,7 +106,10 @@ def embed(
 
         if rule not in RULES:
             raise ValueError(f"--rule must be one of {', '.join(RULES)}, got {rule!r}")
-    s = _open(store, scheduler, workers)
+    # A landmark embedding without a cluster reads the cache or the predictions and writes
+    # nothing to the store; everything else fills the cache first.
+    reads_only = landmarks is not None and scheduler is None and workers is None
+    s = _open(store, scheduler, workers, mode="r" if reads_only else "a")
     from taskspace.embedding import embed_store
 
     method = "landmark" if landmarks is not None else "out-of-core" if out_of_core else "dense"
