@@ -449,5 +449,44 @@ def test_gram_path_choice_by_classes_and_size():
     assert not PW._gram_pays(PW.GRAM_MIN_CLASSES - 1, small, small)
     assert PW._gram_pays(PW.GRAM_MIN_CLASSES, small, small)
     assert not PW._gram_pays(PW.GRAM_ANY_SIZE_CLASSES - 1, large, large)
-    assert PW._gram_pays(PW.GRAM_ANY_SIZE_CLASSES, large, large)
+    assert PW._gram_pays(PW.GRAM_ANY_SIZE_CLASSES, large, large) == \
+        (PW.gram_bytes(large, large) <= PW.GRAM_MEMORY_SHARE * PW.physical_memory())
     assert small * small <= PW.GRAM_SMALL_PAIRS < large * large
+
+
+def test_gram_path_memory_bound(monkeypatch):
+    """From GRAM_ANY_SIZE_CLASSES classes on, the Gram path only while its 3·threads M × M'
+    matrices take at most GRAM_MEMORY_SHARE of the machine's memory; past it the rows kernel,
+    with the same distances (to rounding)."""
+    from taskspace.geometry import _pairwise_blas as BLAS
+    from taskspace.geometry import pairwise as PW
+
+    threads = PW.n_threads()
+    assert PW.gram_bytes(10, 20) == 3 * threads * 10 * 20 * 8
+    assert 2**30 <= PW.physical_memory() < 2**50   # read from the machine: a plausible size
+    c = PW.GRAM_ANY_SIZE_CLASSES
+    # A machine with just enough memory for a 30 × 30 Gram path.
+    monkeypatch.setattr(PW, "physical_memory",
+                        lambda: int(PW.gram_bytes(30, 30) / PW.GRAM_MEMORY_SHARE))
+    assert PW._gram_pays(c, 30, 30) and PW._gram_pays(c, 20, 45)
+    assert not PW._gram_pays(c, 31, 30) and not PW._gram_pays(10 * c, 40, 40)
+
+    rng = np.random.default_rng(3)
+    X = rng.dirichlet(np.full(c, 0.5), size=(40, 25))
+    calls = []
+    gram = BLAS.gram_sums
+    monkeypatch.setattr(BLAS, "gram_sums", lambda *a, **k: calls.append(1) or gram(*a, **k))
+    big = ts.pairwise_distances(X)           # 40 × 40: past the bound, rows kernel
+    small = ts.pairwise_distances(X[:30])    # 30 × 30: Gram path
+    assert len(calls) == 1
+    expected = direct(X, X, "bhattacharyya")
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(big, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(small, expected[:30, :30], rtol=0, atol=1e-12)
+    # float32 mode too: its float32 products only while the Gram path fits, else float64 rows.
+    calls.clear()
+    big32 = ts.pairwise_distances(X, precision="float32")
+    small32 = ts.pairwise_distances(X[:30], precision="float32")
+    assert len(calls) == 1
+    np.testing.assert_allclose(big32, expected, rtol=0, atol=1e-12)
+    assert 1e-12 < np.max(np.abs(small32 - expected[:30, :30])) < 1e-6

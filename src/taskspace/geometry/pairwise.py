@@ -16,8 +16,10 @@ Two families of kernels, chosen by C (all metrics; 4×3 register tiles of model 
   layout), threads taking samples, with the chord ``Σ_c (ψ_a − ψ_b)²`` directly, because
   ``2 − 2·<ψ_a, ψ_b>`` loses every digit for nearby models. For d_B, ``BC = <ψ_a, ψ_b>`` (exact
   for renormalised rows; the floor and the logarithm make its rounding irrelevant): from
-  ``GRAM_MIN_CLASSES`` classes on (and always with ``precision="float32"``) a Gram matrix per
-  sample (``_pairwise_blas.gram_sums``, Numba's ``_kernels_gram``), below it the rows kernel.
+  ``GRAM_MIN_CLASSES`` classes on (and at any C with ``precision="float32"``) a Gram matrix per
+  sample (``_pairwise_blas.gram_sums``, Numba's ``_kernels_gram``), below it the rows kernel —
+  and the rows kernel too where the Gram path's per-thread M × M' matrices would not fit its
+  share of memory (``_gram_pays``).
 
 The symmetrised KL (any C) is bilinear in (p, log p) and costs one BLAS ``gemm`` per chunk
 (``_pairwise_blas.kl_sums``).
@@ -26,6 +28,7 @@ The symmetrised KL (any C) is bilinear in (p, log p) and costs one BLAS ``gemm``
 from __future__ import annotations
 
 import operator
+import os
 
 import numpy as np
 
@@ -59,6 +62,12 @@ GRAM_MIN_CLASSES = 64
 #: the Gram path is taken at any M, as before the Numba kernel.
 GRAM_ANY_SIZE_CLASSES = 128
 GRAM_SMALL_PAIRS = 2**22  # 32 MiB a matrix
+#: From GRAM_ANY_SIZE_CLASSES classes on, the Gram path's matrices (three M × M' float64 a
+#: thread) may take at most this share of the machine's memory; past it the rows kernel (one a
+#: thread), which at those sizes is about as fast: M = 5000, 2 threads, C = 1000 Gram 6.3-8.2 s
+#: against 8.4, C = 256 6.9 s against 5.4-6.2 (the fold passes over M × M' matrices that no
+#: longer fit any cache; docs/decisions.md).
+GRAM_MEMORY_SHARE = 0.25
 
 
 def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DEFAULT_EPS, *,
@@ -100,7 +109,9 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
         logarithms and sums in float64. Each coefficient is then within ~C·2⁻²⁴ relative; the
         error measured on real predictions is in docs/performance.md. Not for lengths or progress,
         where consecutive models are 1e-5 apart. With C ≤ 32 the float64 kernels run anyway
-        (there the floors and products per pair, not the inner products, dominate the cost).
+        (there the floors and products per pair, not the inner products, dominate the cost),
+        and so do they where the float32 products' per-thread M × M' matrices would take more
+        than ``GRAM_MEMORY_SHARE`` of the machine's memory.
     progress : bool, default False
         Show a progress bar over chunks of samples (``rich``).
 
@@ -213,7 +224,10 @@ def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision) -> 
         BLAS.kl_sums(X, Y, eps, chunk_size, progress, sums)
     elif n_classes < ROWS_MIN_CLASSES:
         _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums)
-    elif metric == "bhattacharyya" and (precision == "float32" or _gram_pays(n_classes, m, m_y)):
+    elif metric == "bhattacharyya" and (_gram_pays(n_classes, m, m_y) or (
+            precision == "float32" and _gram_fits(m, m_y))):
+        # float32 products exist only on the Gram path; past its memory bound the float64 rows
+        # kernel gives float32 mode more precision than it asked for.
         BLAS.gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.dtype(precision))
     else:
         _rows_sums(X, Y, metric, eps, chunk_size, progress, sums)
@@ -222,10 +236,30 @@ def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision) -> 
 
 def _gram_pays(n_classes: int, m: int, m_y: int) -> bool:
     """Whether float64 d_B takes the Gram path (faster from GRAM_MIN_CLASSES classes on; below
-    GRAM_ANY_SIZE_CLASSES only for M·M' ≤ GRAM_SMALL_PAIRS, for its memory)."""
+    GRAM_ANY_SIZE_CLASSES only for M·M' ≤ GRAM_SMALL_PAIRS, from it while its matrices take at
+    most GRAM_MEMORY_SHARE of the machine's memory)."""
     if n_classes >= GRAM_ANY_SIZE_CLASSES:
-        return True
+        return _gram_fits(m, m_y)
     return n_classes >= GRAM_MIN_CLASSES and m * m_y <= GRAM_SMALL_PAIRS
+
+
+def _gram_fits(m: int, m_y: int) -> bool:
+    return gram_bytes(m, m_y) <= GRAM_MEMORY_SHARE * physical_memory()
+
+
+def gram_bytes(m: int, m_y: int) -> int:
+    """Bytes of the Gram path's float64 (M, M') matrices on ``n_threads()`` threads: the sums,
+    and per thread the running products, the Gram matrices and (all but the first thread) its
+    own sums: ``3·threads`` matrices."""
+    return 3 * n_threads() * m * m_y * 8
+
+
+def physical_memory() -> int:
+    """The machine's memory in bytes (16 GiB where the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):   # no sysconf (Windows) or no such name
+        return 16 * 2**30
 
 
 def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
