@@ -1,5 +1,6 @@
 """Cost of the store's integrity checks (crc32c chunk checksums, per-chunk digests) on append
-and read: the same store written and read with and without them, in one run.
+and read: the same store written and read with and without them, in one run; and of the
+distance cache's chunk digests on filling, extending and reading a cache.
 
     python benchmarks/bench_integrity.py [--quick]
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from _machine import cpu_model
-from taskspace.store import Store, _writer, integrity
+from taskspace.store import Store, _writer, cache, integrity
 
 
 @contextlib.contextmanager
@@ -67,6 +68,51 @@ def stream(store: Store) -> float:
     return time.perf_counter() - t
 
 
+@contextlib.contextmanager
+def without_cache_digests():
+    """Commit caches as before chunk digests (their reads then verify no chunk's place)."""
+    real = cache.chunk_digests
+    cache.chunk_digests = lambda arr, k, old, k_old: None
+    try:
+        yield
+    finally:
+        cache.chunk_digests = real
+
+
+def constant_distances(X, Y):
+    """A distance function that costs nothing, so that only the cache's own work is timed."""
+    m = X.shape[0]
+    out = np.full((m, m if Y is None else Y.shape[0]), 0.5)
+    if Y is None:
+        np.fill_diagonal(out, 0.0)
+    return out
+
+
+def cache_times(path: Path, models: int, extra: int) -> dict[str, float]:
+    """Fill a cache of ``models`` models in one go, extend it by ``extra``, then read it back
+    whole and as row blocks (the out-of-core InPCA's pass) from a freshly opened store."""
+    store = Store.create(path, np.arange(4) % 2, ["a", "b"])
+    block = np.full((100, 4, 2), 0.5, dtype=np.float32)
+    for r in range(-(-(models + extra) // 100)):
+        store.add_run(f"r{r}", task="t", classes=None, method="m", seed=r)
+        store.append(f"r{r}", block, np.arange(100))
+    ids = list(store.runs()["model_id"])[:models + extra]
+    out = {}
+    for name, chosen in (("cache fill", ids[:models]), ("cache extension", ids)):
+        t = time.perf_counter()
+        store.distance_matrix(chosen, metric="constant", compute=constant_distances)
+        out[name] = time.perf_counter() - t
+    t = time.perf_counter()
+    np.asarray(Store.open(path).cached_distances(metric="constant"))
+    out["cache read, whole"] = time.perf_counter() - t
+    D = Store.open(path).cached_distances(metric="constant")
+    t = time.perf_counter()
+    for r0 in range(0, D.shape[0], cache.CHUNK):
+        D[r0:r0 + cache.CHUNK]
+    out["cache read, row blocks"] = time.perf_counter() - t
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -89,6 +135,20 @@ def main():
                 times[label]["trajectory read"].append(read_all(store))
                 times[label]["sample-block read"].append(stream(store))
                 shutil.rmtree(path)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    models, extra = (1500, 100) if args.quick else (4000, 200)
+    print(f"distance cache: {models} models filled at once, then {extra} more; chunks of "
+          f"{cache.CHUNK}; with and without its chunk digests")
+    root = Path(tempfile.mkdtemp(prefix="bench-integrity-cache-"))
+    cache_modes = {"without": without_cache_digests, "with": contextlib.nullcontext}
+    try:
+        for rep in range(3):
+            for label, ctx in cache_modes.items():
+                with ctx():
+                    for op, t in cache_times(root / f"{label}-{rep}", models, extra).items():
+                        times[label].setdefault(op, []).append(t)
+                shutil.rmtree(root / f"{label}-{rep}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     results = {m: {op: min(v) for op, v in t.items()} for m, t in times.items()}

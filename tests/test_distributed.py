@@ -1,6 +1,7 @@
 """Distributed distances on a real LocalCluster: equal to the single-process path, resumable,
 robust to a worker killed mid-job; the `distances` and `embed` commands."""
 
+import json
 import os
 import signal
 import time
@@ -353,3 +354,26 @@ def test_cli_embed_landmarks_leaves_the_store_as_it_is(tmp_path):
     assert cached_ids(path, "bhattacharyya") == []
     assert runner.invoke(_app(), ["distances", str(path)]).exit_code == 0
     assert not leftover.exists()
+
+
+def test_tiled_commits_keep_the_cache_chunk_digests(client, tmp_path, monkeypatch):
+    """The streaming commit (tiles written block by block) records each chunk's digest as the
+    in-process extension does: chunks of 4 models here, so the tiles straddle them."""
+    import zarr
+
+    from taskspace.store import cache
+
+    monkeypatch.setattr(cache, "CHUNK", 4)
+    path = tmp_path / "s"
+    store = make_store(path, [("a", 9, 0), ("b", 5, 1)])
+    distributed_distances(path, client=client, tile=5, progress=False, return_matrix=False)
+    store.add_run("c", task="t", classes=None, method="m", seed=2)
+    store.append("c", random_models(np.random.default_rng(2), (6, N, C), 2.0), np.arange(6))
+    D = distributed_distances(path, client=client, tile=5, progress=False)
+    np.testing.assert_allclose(D, reference(path), rtol=0, atol=1e-12)
+    key = cache.CacheKey("bhattacharyya")
+    record = json.loads((path / "distances" / key.name / "zarr.json").read_text())
+    arr = zarr.open_array(str(path / "distances" / key.name / "matrix"), mode="r")
+    assert record["attributes"][cache.CACHE_KEY]["chunk_digests"] == \
+        cache.chunk_digests(arr, 20, None, 0)
+    assert Store.open(path).check().ok

@@ -262,3 +262,101 @@ def test_a_store_without_checksums_or_digests_still_opens_reads_and_checks(tmp_p
 def test_check_reads_a_store_on_which_open_for_reading_works(store):
     os.chmod(store.path / "runs/r/zarr.json", 0o444)   # nothing is written by check
     assert Store.open(store.path).check().ok
+
+
+# --- places of cache chunks: a chunk moved within a cache (chunks of 4 models here) ----------
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(cache, "CHUNK", 4)   # the 8 models of `store`: 2 × 2 chunks
+
+
+def _record(store):
+    return json.loads((_cache_dir(store) / "zarr.json").read_text())["attributes"][
+        cache.CACHE_KEY]
+
+
+@pytest.mark.parametrize("move", ["copy a diagonal chunk", "swap mirror chunks"])
+def test_a_cache_chunk_moved_within_the_cache_is_named(store, small_chunks, move):
+    """Each moved chunk is internally sound (its own checksum passes) and, for the diagonal copy,
+    even symmetric with a zero diagonal: only the digest kept at its place tells."""
+    good = store.distance_matrix()
+    d = _cache_dir(store)
+    assert sorted(p.relative_to(d / "matrix/c").as_posix()
+                  for p in (d / "matrix/c").rglob("*") if p.is_file()) == \
+        ["0/0", "0/1", "1/0", "1/1"]
+    c = d / "matrix/c"
+    if move == "copy a diagonal chunk":
+        shutil.copyfile(c / "0/0", c / "1/1")
+        files = {f"distances/{d.name}/matrix/c/1/1"}
+    else:
+        a, b = (c / "0/1").read_bytes(), (c / "1/0").read_bytes()
+        (c / "0/1").write_bytes(b)
+        (c / "1/0").write_bytes(a)
+        files = {f"distances/{d.name}/matrix/c/0/1", f"distances/{d.name}/matrix/c/1/0"}
+    reads = {"distance_matrix": lambda: Store.open(store.path, "a").distance_matrix(),
+             "cached_distances": lambda: np.asarray(Store.open(store.path).cached_distances()),
+             "one row": lambda: Store.open(store.path).cached_distances()[5]}
+    for name, read in reads.items():
+        with pytest.raises(CorruptStoreError, match="not the one committed at its place") as info:
+            read()
+        assert info.value.file in files and info.value.cache == d.name, name
+        assert "clear_cache" in str(info.value)
+    report = _check(store)
+    assert report.damaged_caches == [d.name] and report.damage[0].file in files
+    out = _cli("check", store.path, "--repair")
+    assert out.returncode == 0, out.stdout + out.stderr
+    np.testing.assert_array_equal(Store.open(store.path, "a").distance_matrix(), good)
+    assert Store.open(store.path).check().ok
+
+
+def test_cache_chunk_digests_follow_every_extension(store, small_chunks):
+    """Extending the cache (a new run: 8 → 11 models, 2 × 2 → 3 × 3 chunks) keeps each chunk's
+    digest equal to one computed from scratch, and the reads verify them."""
+    import zarr
+
+    ids = list(store.runs()["model_id"])
+    store.distance_matrix(ids[:6])                        # 6 models: the second chunks partial
+    assert len(_record(store)["chunk_digests"]) == 2
+    store.distance_matrix()                               # 8
+    store.add_run("p", task="t", classes=None, method="m", seed=7)
+    store.append("p", random_models(np.random.default_rng(7), (3, N, C)), np.arange(3))
+    D = store.distance_matrix()                           # 11
+    record = _record(store)
+    arr = zarr.open_array(str(_cache_dir(store) / "matrix"), mode="r")
+    assert record["chunk_digests"] == cache.chunk_digests(arr, 11, None, 0)
+    assert len(record["chunk_digests"]) == 3
+    X, _ = store.collection()
+    np.testing.assert_allclose(D, ts.pairwise_distances(X), rtol=0, atol=1e-12)
+    assert Store.open(store.path).check().ok
+
+
+def test_a_cache_without_chunk_digests_still_reads_and_gains_them_when_extended(store,
+                                                                                 small_chunks):
+    """As written before chunk digests existed: read as before, noted by check, and given
+    digests by its next extension."""
+    good = store.distance_matrix()
+    meta_path = _cache_dir(store) / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["attributes"][cache.CACHE_KEY]["chunk_digests"]
+    meta_path.write_text(json.dumps(meta))
+    np.testing.assert_array_equal(Store.open(store.path, "a").distance_matrix(), good)
+    report = Store.open(store.path).check()
+    assert report.ok and any("before chunk digests" in n for n in report.notes)
+    store.add_run("p", task="t", classes=None, method="m", seed=7)
+    store.append("p", random_models(np.random.default_rng(7), (2, N, C)), np.arange(2))
+    store.distance_matrix()
+    assert len(_record(store)["chunk_digests"]) == 3
+    report = Store.open(store.path).check()
+    assert report.ok and not report.notes
+
+
+def test_a_garbled_chunk_digest_list_is_a_damaged_commit_record(store, small_chunks):
+    store.distance_matrix()
+    meta_path = _cache_dir(store) / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    meta["attributes"][cache.CACHE_KEY]["chunk_digests"] = [[1, 2]]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CorruptStoreError, match="commit record cannot be read"):
+        Store.open(store.path, "a").distance_matrix()
+    assert _check(store).damaged_caches == [_cache_dir(store).name]

@@ -41,7 +41,13 @@ import zarr
 from taskspace.store._layout import open_array
 from taskspace.store._meta import check_name
 from taskspace.store.atomic import file_lock, read_json, remove_temporaries, write_json_atomic
-from taskspace.store.integrity import CHECKSUM, CheckedMatrix, CorruptStoreError, text_digest
+from taskspace.store.integrity import (
+    CHECKSUM,
+    CheckedMatrix,
+    CorruptStoreError,
+    block_digest,
+    text_digest,
+)
 
 CACHE_KEY = "taskspace_distances"
 CHUNK = 512
@@ -128,15 +134,24 @@ def _cache_dir(root: Path, key: CacheKey) -> Path:
 def cached_ids(root: Path, key) -> list[str]:
     """The committed model ids of cache ``key`` (a :class:`CacheKey`, or a metric name for its
     default eps and precision); empty if there is no such cache yet."""
-    key = as_key(key)
+    return _read_record(root, as_key(key))[0]
+
+
+def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] | None]:
+    """The cache's commit record, verified: its model ids, and the digests of its chunks (None
+    for a cache written before they existed); ``([], None)`` if there is no such cache yet."""
     try:
         meta = read_json(_cache_dir(root, key) / "zarr.json")
     except FileNotFoundError:
-        return []
+        return [], None
     file = f"distances/{key.name}/zarr.json"
     try:
         attrs = meta["attributes"][CACHE_KEY]
         ids, spec = list(attrs["model_ids"]), attrs["spec"]
+        digests = attrs.get("chunk_digests")
+        n = -(-len(ids) // CHUNK)
+        if digests is not None and (len(digests) != n or any(len(row) != n for row in digests)):
+            raise ValueError(f"{n} × {n} chunk digests expected")
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptStoreError(root, "the commit record cannot be read", cache=key.name,
                                 file=file) from exc
@@ -148,7 +163,30 @@ def cached_ids(root: Path, key) -> list[str]:
         raise CorruptStoreError(root, "its model ids do not match their digest (edited: the "
                                 "rows would be served for the wrong models)", cache=key.name,
                                 file=file)
-    return ids
+    return ids, digests
+
+
+def chunk_digests(arr, k: int, old: list[list[int]] | None, k_old: int) -> list[list[int]]:
+    """Digests of the committed part of every chunk of a cache of ``k`` models: ``[i][j]`` is
+    the crc32c (``integrity.block_digest``) of ``arr[i·CHUNK:(i+1)·CHUNK, j·CHUNK:(j+1)·CHUNK]``
+    cut to the first k rows and columns.
+
+    A chunk's own checksum says its bytes are intact; this digest, kept at the chunk's place in
+    the commit record, says it is the chunk committed *there* (not another chunk of the cache
+    copied or moved over it). Chunks wholly inside the first ``k_old`` rows and columns, which
+    an extension from ``k_old`` models never writes, keep their ``old`` digests; the others are
+    read back (the band the extension wrote).
+    """
+    n, n_kept = -(-k // CHUNK), (k_old // CHUNK if old is not None else 0)
+    out = [[0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(n):
+            if i < n_kept and j < n_kept:
+                out[i][j] = int(old[i][j])
+            else:
+                out[i][j] = block_digest(arr[i * CHUNK:min(k, (i + 1) * CHUNK),
+                                             j * CHUNK:min(k, (j + 1) * CHUNK)])
+    return out
 
 
 def _matrix_path(key: CacheKey) -> str:
@@ -160,13 +198,14 @@ def open_matrix(zstore, key) -> CheckedMatrix:
     K = ``len(cached_ids)``, are committed)."""
     key = as_key(key)
     root = Path(zstore.root)
+    ids, digests = _read_record(root, key)
     try:
         arr = open_array(zstore, path=_matrix_path(key), mode="r")
     except Exception as exc:   # a missing or garbled zarr.json: several Zarr and JSON types
         raise CorruptStoreError(root, f"the matrix cannot be opened ({type(exc).__name__}: "
                                 f"{exc})", cache=key.name,
                                 file=f"{_matrix_path(key)}/zarr.json") from exc
-    return CheckedMatrix(arr, root, key.name, CHUNK)
+    return CheckedMatrix(arr, root, key.name, CHUNK, committed=len(ids), digests=digests)
 
 
 def _read_block(zstore, key: CacheKey, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -310,12 +349,14 @@ def distance_matrix(store, ids: list[str], key,
 
 def _extend(store, key: CacheKey, known: list[str], new: list[str], compute, collect) -> None:
     block = _new_rows(compute, collect, new, known, key)
+    old_digests = _read_record(store.path, key)[1]
     arr = _grown_matrix(store, key, len(known) + len(new))
     n_old = len(known)
     arr[n_old:, :] = block
     if n_old:
         arr[:n_old, n_old:] = block[:, :n_old].T
-    _commit(store.path, key, known + new)
+    _commit(store.path, key, known + new,
+            chunk_digests(arr, n_old + len(new), old_digests, n_old))
 
 
 def _grown_matrix(store, key: CacheKey, total: int):
@@ -335,12 +376,15 @@ def _grown_matrix(store, key: CacheKey, total: int):
     return arr
 
 
-def _commit(root: Path, key: CacheKey, everything: list[str]) -> None:
-    """The commit record: the group's ``zarr.json`` with the longer id list, replaced atomically."""
+def _commit(root: Path, key: CacheKey, everything: list[str],
+            digests: list[list[int]]) -> None:
+    """The commit record: the group's ``zarr.json`` with the longer id list and the digests of
+    the chunks (:func:`chunk_digests`), replaced atomically."""
     meta = {"zarr_format": 3, "node_type": "group",
             "attributes": {CACHE_KEY: {"key": key.name, "spec": key.spec,
                                        "model_ids": everything,
-                                       "ids_digest": text_digest(everything)}}}
+                                       "ids_digest": text_digest(everything),
+                                       "chunk_digests": digests}}}
     write_json_atomic(_cache_dir(root, key) / "zarr.json", meta)
 
 
@@ -380,7 +424,8 @@ def commit_blocks(store, key, known: list[str], new: list[str],
     root, private = store.path, store._private
     lock_name = f"distances.{key.name}"
     with file_lock(private.lock(lock_name)):
-        if cached_ids(root, key) != list(known):
+        committed, old_digests = _read_record(root, key)
+        if committed != list(known):
             return False
         with private.pending_write(lock_name):
             n_old = len(known)
@@ -392,7 +437,9 @@ def commit_blocks(store, key, known: list[str], new: list[str],
                 arr[rows, cols] = values
                 if cols != rows:
                     arr[cols, rows] = values.T
-            _commit(root, key, list(known) + list(new))
+            total = n_old + len(new)
+            _commit(root, key, list(known) + list(new),
+                    chunk_digests(arr, total, old_digests, n_old))
     return True
 
 

@@ -2,8 +2,8 @@
 
 A full pass: the header and probe set, every run's commit record and every chunk of its
 committed records (present, its checksum, its digest), and every distance cache (its key, its
-id list, the models it names, every committed chunk). Reading stops at nothing: each damaged
-place becomes one :class:`Damage`, and the report lists them all.
+id list, the models it names, every committed chunk and its place). Reading stops at nothing:
+each damaged place becomes one :class:`Damage`, and the report lists them all.
 """
 
 from __future__ import annotations
@@ -189,7 +189,11 @@ def _check_cache(store, name: str, models: set[str], report: CheckReport) -> Non
             report.notes.append(f"distance cache {name} was computed by kernels v{key.kernel} "
                                 f"(now v{cache.KERNEL_VERSION}): never served; "
                                 f"Store.clear_cache({name!r}) frees its space")
-        matrix = cache.open_matrix(store._zstore, key)
+        matrix = cache.open_matrix(store._zstore, key)   # reads below verify chunk digests
+        if matrix.digests is None and ids:
+            report.notes.append(f"distance cache {name} was written before chunk digests: "
+                                "its chunks' places could not be verified (its next extension "
+                                "adds them)")
         k = len(ids)
         for r0 in range(0, k, cache.CHUNK):
             block = matrix[r0:min(k, r0 + cache.CHUNK), :k]

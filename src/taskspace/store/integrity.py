@@ -9,6 +9,9 @@ Three layers, each catching what the one before cannot:
    decoded values of record ``t``, sample block ``b``, in the store's dtype). A chunk file that
    is internally sound but not the one committed (another record's chunk copied over it) fails
    here; so does a missing chunk, which Zarr would silently read as its fill value (NaN).
+   Likewise each distance cache's commit record keeps ``chunk_digests[i][j]``, the crc32c of
+   chunk (i, j) of its matrix cut to the committed models, checked at a chunk's first read:
+   a chunk of the cache moved or copied to another place fails there.
 3. Digests of the small metadata a chunk checksum does not cover: the probe labels
    (``header["labels_digest"]``, checked on every open) and the cache's id list
    (``attributes["ids_digest"]``).
@@ -122,12 +125,18 @@ def first_nan(block: np.ndarray) -> tuple[int, ...] | None:
 class CheckedMatrix:
     """A distance-cache matrix (square chunks of side ``chunk``) that reads like its Zarr array
     (``shape``, ``dtype``, ``[rows]``, ``get_orthogonal_selection``) and raises
-    :class:`CorruptStoreError`, naming the chunk file, for a chunk that fails its checksum or is
-    missing (read as NaN: a committed distance is finite)."""
+    :class:`CorruptStoreError`, naming the chunk file, for a chunk that fails its checksum, is
+    missing (read as NaN: a committed distance is finite) or, where the commit record has
+    ``digests`` (``digests[i][j]``: :func:`block_digest` of chunk (i, j) cut to the first
+    ``committed`` rows and columns), is not the chunk committed at its place. Each chunk's
+    digest is checked once, at its first read through this object."""
 
-    def __init__(self, arr, root, name: str, chunk: int):
+    def __init__(self, arr, root, name: str, chunk: int, *, committed: int | None = None,
+                 digests: list[list[int]] | None = None):
         self.arr, self.root, self.name, self.chunk = arr, root, name, chunk
         self.shape, self.dtype, self.chunks = arr.shape, arr.dtype, arr.chunks
+        self.committed, self.digests = committed, digests
+        self._verified: set[tuple[int, int]] = set()
 
     def __getitem__(self, key) -> np.ndarray:
         return self._checked(lambda a: a[key], key)
@@ -143,7 +152,32 @@ class CheckedMatrix:
                                key) from exc
         if first_nan(np.asarray(block)) is not None:
             raise self._damage("a chunk is missing (its entries read as NaN)", key)
+        if self.digests is not None:
+            self._verify_places(key, np.asarray(block))
         return block
+
+    def _verify_places(self, key, block: np.ndarray) -> None:
+        """Compare each committed chunk ``key`` touches, once, with its digest: from ``block``
+        (what ``key`` read) where it holds the chunk's whole committed part, as whole reads and
+        reads of row blocks do; otherwise read again."""
+        k, c = self.committed, self.chunk
+        n = len(self.digests)
+        spans = self._spans(key)
+        for i, j in self._chunks_of(key):
+            if i >= n or j >= n or (i, j) in self._verified:
+                continue   # past the commit (an extension in progress): never served
+            r0, r1, c0, c1 = i * c, min(k, (i + 1) * c), j * c, min(k, (j + 1) * c)
+            if spans is not None and spans[0] <= r0 and r1 <= spans[1] and \
+                    spans[2] <= c0 and c1 <= spans[3]:
+                values = block[r0 - spans[0]:r1 - spans[0], c0 - spans[2]:c1 - spans[2]]
+            else:
+                values = self.arr[r0:r1, c0:c1]
+            if block_digest(values) != int(self.digests[i][j]):
+                raise CorruptStoreError(
+                    self.root, "a chunk is not the one committed at its place (another chunk "
+                    "of the cache moved or copied over it, or its values rewritten)",
+                    cache=self.name, file=f"distances/{self.name}/matrix/c/{i}/{j}")
+            self._verified.add((i, j))
 
     def _damage(self, problem: str, key) -> CorruptStoreError:
         """The error, naming the chunk where it can be told (the first damaged chunk found)."""
@@ -158,6 +192,21 @@ class CheckedMatrix:
             file = f"distances/{self.name}/matrix/c/{i}/{j}"
             break
         return CorruptStoreError(self.root, problem, cache=self.name, file=file)
+
+    def _spans(self, key) -> tuple[int, int, int, int] | None:
+        """``(r0, r1, c0, c1)`` when ``key`` reads the rectangle ``[r0, r1) × [c0, c1)`` in
+        order (slices of step 1, or runs of consecutive indices), else None."""
+        parts = key if isinstance(key, tuple) else (key, slice(None))
+        if len(parts) != 2:
+            return None
+        spans = []
+        for part, size in zip(parts, self.shape, strict=True):
+            idx = np.arange(size)[part] if isinstance(part, slice) else np.asarray(part)
+            if idx.ndim != 1 or not idx.size or not np.issubdtype(idx.dtype, np.integer) or \
+                    idx[-1] - idx[0] + 1 != idx.size or np.any(np.diff(idx) != 1):
+                return None
+            spans += [int(idx[0]), int(idx[-1]) + 1]
+        return tuple(spans)
 
     def _chunks_of(self, key):
         n = -(-self.shape[0] // self.chunk) if self.shape[0] else 0
