@@ -360,3 +360,24 @@ def test_a_garbled_chunk_digest_list_is_a_damaged_commit_record(store, small_chu
     with pytest.raises(CorruptStoreError, match="commit record cannot be read"):
         Store.open(store.path, "a").distance_matrix()
     assert _check(store).damaged_caches == [_cache_dir(store).name]
+
+
+def test_check_drops_damaged_runs_only_when_asked(store):
+    """A run whose commit record is garbage makes every read of the store's table fail; the
+    report names it, --repair keeps it (exit 1), --drop-damaged-runs drops it (and the caches
+    naming its models) and leaves the other run and a sound store (exit 0)."""
+    store.distance_matrix()
+    (store.path / "runs/q/zarr.json").write_text('{"garbage')
+    with pytest.raises(CorruptStoreError, match="--drop-damaged-runs"):
+        store.runs()
+    out = _cli("check", store.path, "--repair")
+    assert out.returncode == 1 and "runs/q/zarr.json" in out.stdout
+    assert (store.path / "runs/q").is_dir()
+    out = _cli("check", store.path, "--drop-damaged-runs")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "dropped damaged runs q" in out.stdout
+    s = Store.open(store.path)
+    assert list(s.runs("run")["run_id"]) == ["r"] and s.check().ok
+    assert cache.cache_names(store.path) == []   # the cache held q's models
+    assert len(s.trajectory("r")) == 4
+

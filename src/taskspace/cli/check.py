@@ -14,26 +14,36 @@ console = make_console()
 def check(
     store: Path = typer.Argument(..., help="The taskspace store to verify."),
     repair: bool = typer.Option(False, "--repair", help="Remove the damaged distance caches "
-                                "(they are recomputed when next needed); runs are never "
-                                "removed: drop or re-import them as the report says."),
+                                "(they are recomputed when next needed); runs are kept: drop "
+                                "or re-import them as the report says."),
+    drop_damaged_runs: bool = typer.Option(
+        False, "--drop-damaged-runs", help="As --repair, and also drop every damaged run (its "
+        "predictions are deleted: re-import or retrain it afterwards)."),
 ) -> None:
     """Verify everything on disk: probe set, every chunk of every committed record (present,
-    checksum, digest) and every distance cache. Exits with status 1 if anything is damaged."""
+    checksum, digest) and every distance cache. Exits with status 1 if damage is left."""
     from taskspace.store import Store
 
     if not store.exists():
         raise FileNotFoundError(f"store {store} does not exist")
+    repair = repair or drop_damaged_runs
     s = Store.open(store, mode="a" if repair else "r")
     report = s.check()
     # Paths, run ids and messages are user text: printed without markup.
     console.print(str(report), markup=False, highlight=False, soft_wrap=True)
-    if repair and report.damaged_caches:
-        removed = [n for name in report.damaged_caches for n in s.clear_cache(name)]
-        console.print(f"removed distance caches {', '.join(removed)}; they are recomputed when "
-                      "next needed", markup=False, highlight=False, soft_wrap=True)
-        if not report.damaged_runs:
-            return
-    if not report.ok:
+    left = not report.ok
+    if repair and not report.ok:
+        dropped, removed = s.repair_damage(report, drop_runs=drop_damaged_runs)
+        if removed:
+            console.print(f"removed distance caches {', '.join(removed)}; they are recomputed "
+                          "when next needed", markup=False, highlight=False, soft_wrap=True)
+        if dropped:
+            console.print(f"dropped damaged runs {', '.join(dropped)}; re-import or retrain "
+                          "them", markup=False, highlight=False, soft_wrap=True)
+        left = not s.check().ok
+        if left:
+            console.print("damage is left: see the report above", markup=False)
+    if left:
         raise typer.Exit(1)
 
 

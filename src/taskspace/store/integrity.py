@@ -80,8 +80,8 @@ def default_repair(store: str, run: str | None, cache: str | None) -> str:
         return (f"repair: remove the cache and recompute it (Store.clear_cache({cache!r}), or "
                 f"`taskspace check {store} --repair`, then `taskspace distances {store}`)")
     if run is not None:
-        return (f"repair: drop the run (Store.drop_run({run!r})) and re-import or retrain it; "
-                f"`taskspace check {store}` lists all damage")
+        return (f"repair: drop the run (Store.drop_run({run!r}), or `taskspace check {store} "
+                f"--drop-damaged-runs` for every damaged run) and re-import or retrain it")
     return "repair: restore the store from a copy; `taskspace check` lists all damage"
 
 

@@ -476,6 +476,25 @@ class Store:
 
         return check_store(self)
 
+    def repair_damage(self, report, drop_runs: bool = False) -> tuple[list[str], list[str]]:
+        """Repair what :meth:`check` found: remove the damaged distance caches (recomputed when
+        next needed) and, with ``drop_runs``, drop the damaged runs (:meth:`drop_run`: their
+        predictions are deleted, to be re-imported or retrained). Damage to the header or probe
+        set cannot be repaired here.
+
+        Returns
+        -------
+        dropped_runs, removed_caches : list of str
+        """
+        self._check_writable()
+        dropped = list(report.damaged_runs) if drop_runs else []
+        for run_id in dropped:
+            self.drop_run(run_id)   # also removes every cache naming one of its models
+        removed = [n for n in report.damaged_caches if (self.path / "distances" / n).is_dir()]
+        for name in removed:
+            self.clear_cache(name)
+        return dropped, removed
+
     def drop_run(self, run_id: str) -> None:
         """Remove a run, and every distance cache holding any of its models (a new run of the
         same id must never be served the old one's distances; the caches are recomputed when
