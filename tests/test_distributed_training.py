@@ -419,3 +419,42 @@ def test_cli_run_workers(tmp_path):
         serial = run_study(parse_study(tomllib.loads(TOML)), tmp_path / "serial", progress=False)
     assert_same_store(tmp_path / "o" / "store", serial.store_path)
     assert (tmp_path / "o" / "report.html").is_file()
+
+
+FAULTS = """
+import json, resource, sys
+import numpy as np
+from taskspace.distributed import reuse_freed_memory
+
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(100):
+        a = np.ones(2**18)   # 2 MiB: above the 128 KiB mmap threshold the variable freezes
+        del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+faults()
+before = faults()
+changed = reuse_freed_memory()
+faults()
+print(json.dumps([before, changed, faults()]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_reuse_freed_memory_undoes_the_nannys_malloc_setting():
+    """With MALLOC_TRIM_THRESHOLD_ set (as Dask's nannies do), every 2 MiB array is mapped afresh
+    and its 512 pages fault in again; after `reuse_freed_memory` the freed block is reused. Without
+    the variable nothing is changed."""
+
+    def run(env):
+        out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True,
+                             timeout=120, env=env, check=True)
+        return json.loads(out.stdout)
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    before, changed, after = run({**base, "MALLOC_TRIM_THRESHOLD_": "65536"})
+    assert changed is True
+    assert before >= 100 * 400 and after < 100 * 10, (before, after)
+    before, changed, after = run(base)
+    assert changed is False and before < 100 * 10 and after < 100 * 10, (before, after)
