@@ -1,6 +1,8 @@
 """The Gram kernels of the many-class d_B path (Numba's and BLAS's) against NumPy's products,
 and the choice between them."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -111,11 +113,34 @@ def test_blas_gram_only_for_calls_from_the_main_thread(monkeypatch):
     import threading
 
     monkeypatch.setattr(PB, "vector_registers", lambda: 16)
+    monkeypatch.setattr(PB, "_blas_single_threaded", lambda: False)
     seen = []
     caller = threading.Thread(target=lambda: seen.append(PB.gram_kernel()))
     caller.start()
     caller.join()
     assert PB.gram_kernel() == "blas" and seen == ["numba"]
+
+
+def test_blas_gram_from_any_thread_where_blas_is_single_threaded():
+    """Where BLAS already runs on one thread (a Dask worker: OPENBLAS_NUM_THREADS=1 from its
+    nanny) there is nothing to limit, and calls from other threads take BLAS too (measured 1.2-1.4×
+    faster there); with BLAS on more threads they do not."""
+    import subprocess
+    import sys
+
+    code = ("import threading\n"
+            "from taskspace.geometry import _pairwise_blas as PB\n"
+            "PB.vector_registers = lambda: 16\n"
+            "seen = []\n"
+            "t = threading.Thread(target=lambda: seen.append(PB.gram_kernel()))\n"
+            "t.start(); t.join()\n"
+            "print(seen[0], PB._blas_single_threaded())\n")
+    for threads, expected in (("1", "blas True"), ("2", "numba False")):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120, check=True, env={**env, "OPENBLAS_NUM_THREADS": threads})
+        assert out.stdout.split() == expected.split(), (threads, out.stdout, out.stderr)
 
 
 def test_blas_gram_runs_single_threaded_inside_our_threads(monkeypatch):

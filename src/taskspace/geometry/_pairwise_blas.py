@@ -99,11 +99,23 @@ def gram_kernel() -> str:
     (AMD EPYC, C = 1000, M = 150; docs/decisions.md) — but only while BLAS runs on one thread
     inside each of ours, and threadpoolctl's limit reaches OpenBLAS's threads only when it is
     set from the main thread (called from another thread, as on a Dask worker, the BLAS path
-    took twice as long: oversubscribed). So BLAS only for calls from the main thread.
+    took twice as long: oversubscribed). So BLAS only for calls from the main thread — or from
+    any thread where BLAS already runs on one thread (a Dask worker: its nanny sets
+    ``OPENBLAS_NUM_THREADS=1``).
     """
-    if vector_registers() >= 32 or threading.current_thread() is not threading.main_thread():
+    if vector_registers() >= 32:
         return "numba"
-    return "blas"
+    if threading.current_thread() is threading.main_thread() or _blas_single_threaded():
+        return "blas"
+    return "numba"
+
+
+def _blas_single_threaded() -> bool:
+    """Whether every BLAS library loaded runs on one thread (as threadpoolctl reads it)."""
+    from threadpoolctl import threadpool_info  # only needed here: imported lazily
+
+    pools = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return bool(pools) and all(pool["num_threads"] == 1 for pool in pools)
 
 
 def blas_gram(P, Q, upper, G):
