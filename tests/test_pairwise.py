@@ -490,3 +490,41 @@ def test_gram_path_memory_bound(monkeypatch):
     assert len(calls) == 1
     np.testing.assert_allclose(big32, expected, rtol=0, atol=1e-12)
     assert 1e-12 < np.max(np.abs(small32 - expected[:30, :30])) < 1e-6
+
+
+def test_default_chunks_follow_a_chunked_inputs_sample_chunks(tmp_path, monkeypatch):
+    """Reading part of a store chunk decodes all of it, so a default chunk is a multiple of the
+    store's sample chunks, or one whole store chunk where that fits ALIGNED_BUDGET; a NumPy
+    array keeps the budget's chunk. The distances do not depend on it."""
+    from taskspace.geometry import _pairwise_stream as PS
+    from taskspace.store import Store
+
+    rng = np.random.default_rng(8)
+    X = rng.dirichlet(np.ones(40), size=(6, 100))
+    store = Store.create(tmp_path / "s", np.arange(100) % 40, [f"c{i}" for i in range(40)],
+                         chunk_samples=16)
+    store.add_run("r", task="t", classes=None, method="m", seed=0)
+    store.append("r", X.astype(np.float32), np.arange(6))
+    lazy, _ = Store.open(tmp_path / "s").collection()
+    assert PS.sample_chunking(lazy) == 16 and PS.sample_chunking(X) is None
+    expected = ts.pairwise_distances(np.asarray(lazy))
+    seen = []
+    original = PS.chunk_bounds
+    monkeypatch.setattr(PS, "chunk_bounds",
+                        lambda n, chunk: seen.append(chunk) or original(n, chunk))
+    for budget_samples, aligned in ((5, 16), (40, 32), (100, 100)):
+        monkeypatch.setattr(PS, "budget_chunk", lambda *args, n=budget_samples, **kw: n)
+        seen.clear()
+        np.testing.assert_allclose(ts.pairwise_distances(lazy), expected, rtol=0, atol=1e-12)
+        assert seen[0] == aligned, (budget_samples, seen)
+    # One whole store chunk is too much for the aligned budget: the budget's chunk stays.
+    monkeypatch.setattr(PS, "budget_chunk", lambda *args, **kw: 5)
+    monkeypatch.setattr(PS, "ALIGNED_BUDGET", 1)
+    seen.clear()
+    np.testing.assert_allclose(ts.pairwise_distances(lazy), expected, rtol=0, atol=1e-12)
+    assert seen[0] == 5
+    monkeypatch.setattr(PS, "ALIGNED_BUDGET", 10**12)
+    seen.clear()
+    ts.pairwise_distances(X)
+    assert seen[0] == 5   # no sample chunks of its own
+

@@ -98,7 +98,9 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
         Floor of each ``BC_n`` in ``d_B``, of each probability inside the logarithms of ``d_J``
         (SPEC §3).
     chunk_size : int, optional
-        Samples per chunk. Default: as many as fit in ``MEMORY_BUDGET`` (128 MiB) of buffers.
+        Samples per chunk. Default: as many as fit in ``MEMORY_BUDGET`` (128 MiB) of buffers,
+        fitted to a chunked input's own sample chunks (a store collection, a Zarr array): a
+        multiple of them, or one whole chunk if that fits 384 MiB.
     backend : {"auto", "numba", "torch"}
         ``"auto"``/``"numba"``: compiled CPU kernels, multi-threaded over tiles of model pairs.
         ``"torch"``: PyTorch (CUDA when available, else CPU), float64; imported only when asked
