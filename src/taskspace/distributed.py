@@ -22,6 +22,7 @@ Nothing here imports ``dask`` at module import time, so ``import taskspace`` wor
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str
     """
     from taskspace.store import Store
 
-    if _on_dask_worker():
+    if current_worker() is not None:
         reuse_freed_memory()   # the nanny's malloc setting: 1.2-1.35× slower tiles
     _set_threads(host_threads)
     if delay:
@@ -110,14 +111,14 @@ def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str
     return cache.default_compute(key, chunk_size=chunk_size)(X, Y)
 
 
-def _on_dask_worker() -> bool:
+def current_worker():
+    """The Dask worker running this code, or None (not on a worker, or no ``distributed``)."""
     try:
         from distributed import get_worker
 
-        get_worker()
+        return get_worker()
     except (ImportError, ValueError):
-        return False
-    return True
+        return None
 
 
 def _set_threads(host_threads: dict | None) -> None:
@@ -136,6 +137,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES = 32 * 2**20, 64 * 2**20
 
 
+@functools.cache   # once a process: every training run and distance tile calls it
 def reuse_freed_memory() -> bool:
     """Let malloc keep freed blocks for reuse in this process, as glibc does by default, where
     ``MALLOC_TRIM_THRESHOLD_`` turned that off (Dask's nannies set it to 65536 for every worker).
@@ -148,12 +150,12 @@ def reuse_freed_memory() -> bool:
     against 17.7-18.1 (docs/scaling.md). It sets the thresholds glibc would reach by
     itself: blocks up to ``MMAP_THRESHOLD_BYTES`` come from the heap, and up to
     ``TRIM_THRESHOLD_BYTES`` free at its top stay there. Nothing changes elsewhere (the variable
-    not set, or not glibc); the setting lasts for the process.
+    not set, or not glibc); the setting lasts for the process, so only the first call acts.
 
     Returns
     -------
     bool
-        Whether the thresholds were changed.
+        Whether the thresholds were changed (by this process's first call).
     """
     import ctypes
     import platform
@@ -200,14 +202,10 @@ def threads_per_task(host_threads: dict | None) -> int | None:
     ``host_threads`` is `host_threads_of` the client. None when it is empty or when not called
     on a Dask worker.
     """
-    if not host_threads:
+    worker = current_worker()
+    if not host_threads or worker is None:   # nothing to share, or called directly
         return None
-    try:
-        from distributed import get_worker
-
-        host = get_worker().address.rsplit(":", 1)[0]
-    except (ImportError, ValueError):
-        return None   # not on a Dask worker (called directly)
+    host = worker.address.rsplit(":", 1)[0]
     return max(1, host_cores() // max(1, int(host_threads.get(host, 1))))
 
 

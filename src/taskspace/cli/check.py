@@ -31,16 +31,15 @@ def check(
     report = s.check()
     # Paths, run ids and messages are user text: printed without markup.
     console.print(str(report), markup=False, highlight=False, soft_wrap=True)
-    left = not report.ok
-    if repair and not report.ok:
-        dropped, removed = s.repair_damage(report, drop_runs=drop_damaged_runs)
+    left = report.damage
+    if repair and left:
+        dropped, removed, left = s.repair_damage(report, drop_runs=drop_damaged_runs)
         if removed:
             console.print(f"removed distance caches {', '.join(removed)}; they are recomputed "
                           "when next needed", markup=False, highlight=False, soft_wrap=True)
         if dropped:
             console.print(f"dropped damaged runs {', '.join(dropped)}; re-import or retrain "
                           "them", markup=False, highlight=False, soft_wrap=True)
-        left = not s.check().ok
         if left:
             console.print("damage is left: see the report above", markup=False)
     if left:

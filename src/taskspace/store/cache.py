@@ -336,20 +336,20 @@ def distance_matrix(store, ids: list[str], key,
         return _assemble_readonly(store._zstore, root, ids, key, compute, collect)
     lock_name = f"distances.{key.name}"
     with file_lock(private.lock(lock_name)):
-        known = cached_ids(root, key)
+        known, digests = _read_record(root, key)
         index = {m: i for i, m in enumerate(known)}
         new = [m for m in ids if m not in index]
         if new:
             with private.pending_write(lock_name):
-                _extend(store, key, known, new, compute, collect)
+                _extend(store, key, known, digests, new, compute, collect)
             index.update({m: len(known) + i for i, m in enumerate(new)})
         pos = np.array([index[m] for m in ids], dtype=np.int64)
         return _read_block(store._zstore, key, pos, pos)
 
 
-def _extend(store, key: CacheKey, known: list[str], new: list[str], compute, collect) -> None:
+def _extend(store, key: CacheKey, known: list[str], old_digests: list[list[int]] | None,
+            new: list[str], compute, collect) -> None:
     block = _new_rows(compute, collect, new, known, key)
-    old_digests = _read_record(store.path, key)[1]
     arr = _grown_matrix(store, key, len(known) + len(new))
     n_old = len(known)
     arr[n_old:, :] = block

@@ -476,7 +476,7 @@ class Store:
 
         return check_store(self)
 
-    def repair_damage(self, report, drop_runs: bool = False) -> tuple[list[str], list[str]]:
+    def repair_damage(self, report, drop_runs: bool = False):
         """Repair what :meth:`check` found: remove the damaged distance caches (recomputed when
         next needed) and, with ``drop_runs``, drop the damaged runs (:meth:`drop_run`: their
         predictions are deleted, to be re-imported or retrained). Damage to the header or probe
@@ -485,6 +485,8 @@ class Store:
         Returns
         -------
         dropped_runs, removed_caches : list of str
+        left : list of taskspace.store.check.Damage
+            The damage of ``report`` still there: the runs not dropped, the header and probe set.
         """
         self._check_writable()
         dropped = list(report.damaged_runs) if drop_runs else []
@@ -493,7 +495,8 @@ class Store:
         removed = [n for n in report.damaged_caches if (self.path / "distances" / n).is_dir()]
         for name in removed:
             self.clear_cache(name)
-        return dropped, removed
+        left = [d for d in report.damage if d.cache is None and d.run not in dropped]
+        return dropped, removed, left
 
     def drop_run(self, run_id: str) -> None:
         """Remove a run, and every distance cache holding any of its models (a new run of the

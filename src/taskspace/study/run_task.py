@@ -87,12 +87,9 @@ class _Reporter:
 
 
 def _current_worker():
-    try:
-        from distributed import get_worker
+    from taskspace.distributed import current_worker  # no dask at `import taskspace.study`
 
-        return get_worker()
-    except (ImportError, ValueError):
-        return None
+    return current_worker()
 
 
 def _threads(share_cores: str | None) -> int | None:
