@@ -4,10 +4,13 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import llvmlite.binding as ll
 import numpy as np
 import pytest
+
+from taskspace.geometry import _numba_target
 
 AVX512 = "+avx512f" in ll.get_host_cpu_features().flatten().split(",")
 
@@ -48,13 +51,37 @@ def test_512_bit_vectors_on_avx512_hosts_and_opt_out(tmp_path):
     narrow = run_probe(tmp_path, TASKSPACE_NUMBA_PREFER_256_BIT="1")
     assert narrow["status"] == "opted out"
     assert narrow["registers"] == 32  # 256-bit vectors, but AVX-512's 32 registers still
-    assert "prefer-256-bit" not in narrow["features"]
+    # asked for explicitly: LLVM's own tuning prefers 512-bit vectors on some CPUs (Zen 4)
+    assert narrow["features"].endswith(",+prefer-256-bit")
     assert narrow["zmm_fma"] == 0 and narrow["ymm_fma"] > 0  # compiled, not loaded
     np.testing.assert_allclose(wide["D"], narrow["D"], rtol=0, atol=1e-14)
     # and the 512-bit build loads from the cache afterwards (no assembly: not compiled again)
     again = run_probe(tmp_path)
     assert again["features"] == wide["features"] and again["zmm_fma"] + again["ymm_fma"] == 0
     assert again["D"] == wide["D"]
+
+
+@pytest.mark.parametrize(("host", "opted_out", "feature"), [
+    ("+avx2,+fma,+avx512f,+avx512bw", False, "-prefer-256-bit"),
+    ("+avx2,+fma,+avx512f,+avx512bw", True, "+prefer-256-bit"),
+    ("+avx2,+fma,-avx512f,-avx512bw", False, None),
+    ("+avx2,+fma,-avx512f,-avx512bw", True, None),
+    ("+neon", False, None),
+])
+def test_vector_width_feature_for_each_kind_of_host(host, opted_out, feature):
+    assert _numba_target.vector_width_feature(host, opted_out) == feature
+
+
+def test_missing_numba_internals_fall_back_to_numba_defaults(monkeypatch):
+    """A Numba release that moves the internals used here leaves Numba's own (correct) target."""
+    from numba.core import codegen, registry
+
+    monkeypatch.setattr(registry, "cpu_target", types.SimpleNamespace())
+    monkeypatch.delattr(codegen, "get_host_cpu_features")
+    monkeypatch.delenv("NUMBA_CPU_FEATURES", raising=False)
+    monkeypatch.delenv("NUMBA_CPU_NAME", raising=False)
+    assert _numba_target.prefer_512_bit_vectors() == "numba internals unavailable"
+    assert _numba_target.vector_registers.__wrapped__() == (32 if AVX512 else 16)
 
 
 def test_user_settings_are_left_alone(tmp_path):
