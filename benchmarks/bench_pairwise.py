@@ -35,7 +35,7 @@ import numpy as np
 
 import taskspace as ts
 from _machine import cpu_model
-from taskspace.geometry import _numba_target
+from taskspace.geometry import _numba_target, _pairwise_blas
 
 EPS = 1e-9
 # (name, M, N, C)
@@ -133,9 +133,22 @@ def dgemm_product():
     return (lambda: A @ A), 2000**3
 
 
+def with_gram_kernel(kernel, function, *args):
+    """``function(*args)`` with the Gram kernel forced to ``kernel`` (``"numba"`` or ``"blas"``)."""
+    chosen = _pairwise_blas.gram_kernel
+    _pairwise_blas.gram_kernel = lambda: kernel
+    try:
+        return function(*args)
+    finally:
+        _pairwise_blas.gram_kernel = chosen
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it works")
+    parser.add_argument("--gram", action="store_true",
+                        help="also time float64 with the other Gram kernel (BLAS where the "
+                             "register-count rule picks Numba's, and the reverse)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of timing; each round runs every implementation and dgemm "
                              "once, in turn (best of the rounds)")
@@ -157,7 +170,14 @@ def main(argv=None):
             ts.pairwise_distances(small, precision=precision)
         straightforward(small), post_algorithm(small), ldd_algorithm(small, torch)
         product, gemm_fma = dgemm_product()
+        contenders = {}
+        if args.gram:
+            other = "blas" if _pairwise_blas.gram_kernel() == "numba" else "numba"
+            contenders[f"taskspace float64, {other} Gram"] = (
+                lambda X=X: with_gram_kernel(other, ts.pairwise_distances, X))
+            with_gram_kernel(other, ts.pairwise_distances, small)
         results = round_robin({
+            **contenders,
             "taskspace float64": lambda X=X: ts.pairwise_distances(X),
             "taskspace float32": lambda X=X: ts.pairwise_distances(X, precision="float32"),
             "straightforward": lambda X=X: straightforward(X),
