@@ -16,7 +16,7 @@ from zarr.storage import LocalStore
 from taskspace._version import __version__
 from taskspace.geometry.validation import as_labels
 from taskspace.store import _meta
-from taskspace.store._atomic import Private
+from taskspace.store._private_dir import Private
 from taskspace.store.atomic import read_json
 from taskspace.store.integrity import CHECKSUM, CorruptStoreError, labels_digest, text_digest
 

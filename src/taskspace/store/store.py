@@ -10,7 +10,7 @@ Layout (Zarr v3; every ``zarr.json`` is a group or array node readable by plain 
                                    attributes["taskspace_records"] = {"count", "steps", "metrics"}
     <store>/runs/<run_id>/predictions  (T, N, C) float32 | float16, chunks (1, B, C)
     <store>/distances/<metric>/    the distance cache (``cache.py``)
-    <store>/.taskspace/            locks, pending-write markers, staging area (``_atomic.py``)
+    <store>/.taskspace/            locks, pending-write markers, staging area (``_private_dir.py``)
 
 A run's ``zarr.json`` is its commit record: ``count`` says how many records are valid, and readers
 never look past it. Appending writes the new records' chunks first and then replaces that file
@@ -34,7 +34,7 @@ from zarr.storage import LocalStore
 from taskspace._version import __version__
 from taskspace.geometry.validation import check_array_like, check_rows
 from taskspace.store import _meta, _probe, _tables, _writer, cache, integrity
-from taskspace.store._atomic import Private
+from taskspace.store._private_dir import Private
 from taskspace.store._layout import make_header, open_array, read_header, write_new_store
 from taskspace.store.atomic import file_lock, read_json
 from taskspace.store.collection import LazyCollection
