@@ -18,9 +18,9 @@ overwritten by the next one. The cache stays a full square matrix over every mod
 a request that names k new models computes their rows against every cached model,
 ``compute(X_new, X_cached)`` (k × K), and among themselves, ``compute(X_new, None)`` (k × k; None
 means "against itself", as in ``pairwise_distances``, which then computes only one triangle), so
-no later request computes a pair twice. Extending is "data first, commit last" (see ``_private_dir``):
-resize, write the new rows and columns, then replace the group's ``zarr.json`` with the longer
-id list.
+no later request computes a pair twice. Extending is "data first, commit last" (see
+``_private_dir``): resize, write the new rows and columns, then replace the group's
+``zarr.json`` with the longer id list.
 """
 
 from __future__ import annotations

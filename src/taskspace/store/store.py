@@ -34,8 +34,8 @@ from zarr.storage import LocalStore
 from taskspace._version import __version__
 from taskspace.geometry.validation import check_array_like, check_rows
 from taskspace.store import _meta, _probe, _tables, _writer, cache, integrity
-from taskspace.store._private_dir import Private
 from taskspace.store._layout import make_header, open_array, read_header, write_new_store
+from taskspace.store._private_dir import Private
 from taskspace.store.atomic import file_lock, read_json
 from taskspace.store.collection import LazyCollection
 from taskspace.store.integrity import CorruptStoreError

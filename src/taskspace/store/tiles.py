@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.store._private_dir import PRIVATE_DIR
 from taskspace.store._meta import check_name
+from taskspace.store._private_dir import PRIVATE_DIR
 from taskspace.store.atomic import write_json_atomic
 
 
