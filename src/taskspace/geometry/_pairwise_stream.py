@@ -24,8 +24,8 @@ import numba
 import numpy as np
 
 from taskspace.geometry import _kernels_pairwise as K
-from taskspace.geometry._validation import ROW_SUM_TOLERANCE, check_rows
 from taskspace.geometry.progressbar import ProgressBar
+from taskspace.geometry.validation import ROW_SUM_TOLERANCE, check_rows
 
 #: Bytes of chunk buffers (file read, conversion, packed square roots) that a default chunk uses.
 MEMORY_BUDGET = 128 * 2**20

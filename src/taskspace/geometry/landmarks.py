@@ -31,8 +31,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from taskspace.geometry._eigen import SOLVERS
-from taskspace.geometry._validation import METRICS
 from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.validation import METRICS
 
 RULES = ("farthest", "stratified")
 

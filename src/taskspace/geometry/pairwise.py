@@ -36,7 +36,8 @@ from taskspace.geometry import _kernels_pairwise as K
 from taskspace.geometry import _kernels_pairwise_rows as R
 from taskspace.geometry import _pairwise_blas as BLAS
 from taskspace.geometry._pairwise_stream import n_threads, packed_chunks, run_parts, split_range
-from taskspace.geometry._validation import (
+from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.validation import (
     METRICS,
     as_array,
     check_array_like,
@@ -44,7 +45,6 @@ from taskspace.geometry._validation import (
     check_metric,
     check_same_space,
 )
-from taskspace.geometry.distances import DEFAULT_EPS
 
 BACKENDS = ("auto", "numba", "torch")
 #: Metrics of ``pairwise_distances``: SPEC §3's four.
