@@ -114,8 +114,9 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
         (there the floors and products per pair, not the inner products, dominate the cost),
         and so do they where the float32 products' per-thread M × M' matrices would take more
         than ``GRAM_MEMORY_SHARE`` of the machine's memory.
-    progress : bool, default False
-        Show a progress bar over chunks of samples (``rich``).
+    progress : bool or callable, default False
+        Report progress over chunks of samples: a progress factory, or True for the default
+        one (`taskspace.geometry.callbacks`; a terminal bar once `taskspace.ui` is imported).
 
     Returns
     -------

@@ -48,6 +48,7 @@ from taskspace.store.integrity import (
     block_digest,
     text_digest,
 )
+from taskspace.ui.progress import as_factory as progress_factory
 
 CACHE_KEY = "taskspace_distances"
 CHUNK = 512
@@ -115,7 +116,8 @@ def default_compute(key: CacheKey, progress: bool = False,
     from taskspace.geometry import pairwise_distances
 
     def compute(X, Y):
-        return pairwise_distances(X, Y, metric=key.metric, eps=key.eps, progress=progress,
+        return pairwise_distances(X, Y, metric=key.metric, eps=key.eps,
+                                  progress=progress_factory(progress),
                                   chunk_size=chunk_size, precision=key.precision)
     return compute
 
