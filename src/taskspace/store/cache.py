@@ -41,7 +41,7 @@ import zarr
 from taskspace.store._layout import open_array
 from taskspace.store._meta import check_name
 from taskspace.store.atomic import file_lock, read_json, remove_temporaries, write_json_atomic
-from taskspace.store.integrity import (
+from taskspace.store.checksums import (
     CHECKSUM,
     CheckedMatrix,
     CorruptStoreError,
@@ -170,7 +170,7 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
 
 def chunk_digests(arr, k: int, old: list[list[int]] | None, k_old: int) -> list[list[int]]:
     """Digests of the committed part of every chunk of a cache of ``k`` models: ``[i][j]`` is
-    the crc32c (``integrity.block_digest``) of ``arr[i·CHUNK:(i+1)·CHUNK, j·CHUNK:(j+1)·CHUNK]``
+    the crc32c (``checksums.block_digest``) of ``arr[i·CHUNK:(i+1)·CHUNK, j·CHUNK:(j+1)·CHUNK]``
     cut to the first k rows and columns.
 
     A chunk's own checksum says its bytes are intact; this digest, kept at the chunk's place in
