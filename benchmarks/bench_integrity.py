@@ -20,19 +20,19 @@ from pathlib import Path
 import numpy as np
 
 from _machine import cpu_model
-from taskspace.store import Store, _writer, cache, integrity
+from taskspace.store import Store, _writer, cache, checksums
 
 
 @contextlib.contextmanager
 def without_checks():
     """Write as before integrity: no crc32c codec on new runs, no digests in commit records."""
-    codecs, digests = _writer.compressors_for, integrity.record_digests
+    codecs, digests = _writer.compressors_for, checksums.record_digests
     _writer.compressors_for = lambda compression: None
-    integrity.record_digests = lambda data, b: [None] * data.shape[0]
+    checksums.record_digests = lambda data, b: [None] * data.shape[0]
     try:
         yield
     finally:
-        _writer.compressors_for, integrity.record_digests = codecs, digests
+        _writer.compressors_for, checksums.record_digests = codecs, digests
 
 
 def build(path: Path, runs: int, T: int, N: int, C: int, k: int) -> tuple[Store, float]:

@@ -174,7 +174,7 @@ def main(argv=None):
         if args.gram:
             other = "blas" if _pairwise_blas.gram_kernel() == "numba" else "numba"
             contenders[f"taskspace float64, {other} Gram"] = (
-                lambda X=X: with_gram_kernel(other, ts.pairwise_distances, X))
+                lambda X=X, other=other: with_gram_kernel(other, ts.pairwise_distances, X))
             with_gram_kernel(other, ts.pairwise_distances, small)
         results = round_robin({
             **contenders,

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 import taskspace as ts
-from taskspace.geometry._validation import check_rows
+from taskspace.geometry.validation import check_rows
 
 EPS = 1e-9
 

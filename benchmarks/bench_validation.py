@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from taskspace.geometry._validation import ROW_SUM_TOLERANCE, check_rows
+from taskspace.geometry.validation import ROW_SUM_TOLERANCE, check_rows
 
 
 def straightforward(P):

@@ -148,8 +148,8 @@ def test_help_and_bad_arguments_import_nothing_heavy(tmp_path):
 def test_study_progress_prints_run_keys_literally(capsys):
     """The live view of a study on a cluster and the training bar take task names as text."""
     from taskspace.cli._console import make_console
-    from taskspace.methods._progress import TrainingProgress
     from taskspace.study._live import StudyView
+    from taskspace.ui.progress import TrainingProgress
 
     with StudyView(["[/red]a", "b[x]"], make_console()) as view:
         view.event({"key": "[/red]a", "step": 1, "total": 4, "t": 0.0, "start": True})

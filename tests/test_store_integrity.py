@@ -229,7 +229,7 @@ def test_a_legacy_cache_is_reported(store):
 def test_a_store_without_checksums_or_digests_still_opens_reads_and_checks(tmp_path,
                                                                           monkeypatch):
     """As written before integrity existed: no crc32c codec, no digests, no labels digest."""
-    from taskspace.store import _writer, integrity
+    from taskspace.store import _writer, checksums
 
     monkeypatch.setattr(_writer, "compressors_for", lambda compression: None)
     s = _store(tmp_path / "old")
@@ -249,7 +249,7 @@ def test_a_store_without_checksums_or_digests_still_opens_reads_and_checks(tmp_p
     expected = random_models(np.random.default_rng(0), (4, N, C)).astype(np.float32)
     np.testing.assert_array_equal(old.trajectory("r").predictions, expected)
     old.append("r", random_models(np.random.default_rng(5), (1, N, C)), [9])   # new record
-    assert integrity.block_digest(expected[0, :B]) is not None
+    assert checksums.block_digest(expected[0, :B]) is not None
     report = old.check()
     assert report.ok and any("from before digests" in n for n in report.notes), str(report)
     (s.path / "runs/r/predictions/c/1/0/0").unlink()   # still found: a NaN where none can be

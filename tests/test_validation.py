@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import taskspace as ts
-from taskspace.geometry._validation import as_labels, as_probabilities, check_rows
+from taskspace.geometry.validation import as_labels, as_probabilities, check_rows
 
 
 def good(shape=(3, 4, 5)):

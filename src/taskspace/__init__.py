@@ -65,6 +65,8 @@ def __getattr__(name: str):
                 raise
         raise AttributeError(f"module 'taskspace' has no attribute {name!r}")
     value = getattr(importlib.import_module(home), name)
+    # ``progress=True`` in the geometry draws the terminal bar once the UI has installed it.
+    importlib.import_module("taskspace.ui.progress")
     globals()[name] = value     # found once; later lookups are plain attribute reads
     return value
 

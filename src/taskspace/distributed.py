@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from taskspace.geometry.distances import DEFAULT_EPS
-from taskspace.geometry.progressbar import ProgressBar
 from taskspace.geometry.validation import check_eps, check_metric
 from taskspace.store import cache
 from taskspace.store.tiles import TileJob
+from taskspace.ui.progress import ProgressBar
 
 #: Tile side bounds (models). Small tiles re-read the store more (each task reads its two blocks
 #: whole: total reading is M²·N·C / tile values); large ones leave workers idle.

@@ -90,7 +90,7 @@ def log_block_length(eps: float) -> int:
 def _row_scale(raw, m, s, tolerance):  # pragma: no cover - compiled
     """1 / (row sum) of ``raw[m, s]``, or 0.0 if the row is not a probability vector.
 
-    Same test as ``_validation._row_status`` (finite, ≥ 0, sum within ``tolerance`` of 1), in one
+    Same test as ``validation._row_status`` (finite, ≥ 0, sum within ``tolerance`` of 1), in one
     vectorisable pass: a NaN or inf makes the sum non-finite.
     """
     total = 0.0
@@ -110,7 +110,7 @@ def pack_blocks(raw, n0, n, out, m0, m1, tolerance):  # pragma: no cover - compi
 
     The chunk is ``raw[:, n0:n0 + n]`` (``raw`` C-contiguous (M, ≥ n0 + n, C), so the compiled
     code knows its strides); model ``m`` goes to panel ``m // TILE``, row ``m % TILE``. Rows are
-    validated as ``_validation._row_status`` does (finite, ≥ 0, sum within ``tolerance`` of 1: a
+    validated as ``validation._row_status`` does (finite, ≥ 0, sum within ``tolerance`` of 1: a
     NaN or inf makes the sum non-finite), renormalised and square-rooted:
     ``ψ = root(p)·sqrt(1/row sum)``, the root by :func:`root_as` (float32 input: the refined
     float32 root, 20% faster packing at C = 10). Returns the number of invalid rows (packed as

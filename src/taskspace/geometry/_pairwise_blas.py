@@ -51,7 +51,7 @@ from taskspace.geometry._pairwise_stream import (
     run_parts,
     split_range,
 )
-from taskspace.geometry._validation import ROW_SUM_TOLERANCE
+from taskspace.geometry.validation import ROW_SUM_TOLERANCE
 
 #: Samples packed and multiplied per batch ...
 GRAM_BATCH = 16

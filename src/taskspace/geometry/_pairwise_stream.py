@@ -24,8 +24,8 @@ import numba
 import numpy as np
 
 from taskspace.geometry import _kernels_pairwise as K
-from taskspace.geometry._validation import ROW_SUM_TOLERANCE, check_rows
-from taskspace.geometry.progressbar import ProgressBar
+from taskspace.geometry.callbacks import reporting
+from taskspace.geometry.validation import ROW_SUM_TOLERANCE, check_rows
 
 #: Bytes of chunk buffers (file read, conversion, packed square roots) that a default chunk uses.
 MEMORY_BUDGET = 128 * 2**20
@@ -377,7 +377,7 @@ def _chunks(X, Y, layout, chunk_size, length, classes, extra, progress, eps
                                             sample_chunking(X), per_sample, n_samples)
         for p in packers:
             p.chunk = chunk
-        with ProgressBar(progress, n_samples, "pairwise distances (samples)") as bar:
+        with reporting(progress, n_samples, "pairwise distances (samples)") as bar:
             for n0, n1 in chunk_bounds(n_samples, chunk):
                 yield n0, n1, packers
                 bar.advance(n1 - n0)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from taskspace.geometry._validation import (
+from taskspace.geometry.validation import (
     as_probabilities,
     check_broadcast,
     check_eps,

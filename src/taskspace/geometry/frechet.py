@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from taskspace.geometry import _kernels_trajectories as kernels
-from taskspace.geometry._validation import (
+from taskspace.geometry.distances import DEFAULT_EPS, normalize_rows
+from taskspace.geometry.validation import (
     as_probabilities,
     check_eps,
     check_metric,
     check_same_space,
 )
-from taskspace.geometry.distances import DEFAULT_EPS, normalize_rows
 
 #: Entries of one block of the cost matrix (8 MB of float64).
 _BLOCK_ENTRIES = 1 << 20

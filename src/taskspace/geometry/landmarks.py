@@ -31,8 +31,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from taskspace.geometry._eigen import SOLVERS
-from taskspace.geometry._validation import METRICS
+from taskspace.geometry.callbacks import reporting
 from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.validation import METRICS
 
 RULES = ("farthest", "stratified")
 
@@ -57,9 +58,7 @@ def farthest_point_landmarks(distances_to: Callable, n_points: int, n_landmarks:
     columns : ndarray, shape (M, L)
         ``D[:, landmarks]``.
     """
-    from taskspace.geometry.progressbar import ProgressBar
-
-    with ProgressBar(progress, n_landmarks + 1,
+    with reporting(progress, n_landmarks + 1,
                      "farthest-point landmarks (columns of D)") as bar:
         first = int(np.argmax(_column(distances_to, 0, n_points)))
         bar.advance(1)
@@ -137,9 +136,10 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Eigen-solver of the landmark fit (`InPCA`).
     random_state : int, RandomState or None, default=None
         Seeds the Lanczos starting vector of the landmark fit.
-    progress : bool, default=False
-        Progress bars: over the landmarks (farthest), or over samples while the landmark columns
-        are computed from models (stratified).
+    progress : bool or callable, default=False
+        Progress: over the landmarks (farthest), or over samples while the landmark columns are
+        computed from models (stratified); a callable is a progress factory
+        (`taskspace.geometry.callbacks`).
 
     Attributes
     ----------
@@ -178,7 +178,7 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "eps": [Interval(Real, 0, 1, closed="neither")],
         "solver": [StrOptions(set(SOLVERS))],
         "random_state": ["random_state"],
-        "progress": ["boolean"],
+        "progress": ["boolean", callable],
     }
 
     def __init__(self, n_components=3, n_landmarks=1000, rule="farthest",

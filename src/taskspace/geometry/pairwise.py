@@ -36,7 +36,8 @@ from taskspace.geometry import _kernels_pairwise as K
 from taskspace.geometry import _kernels_pairwise_rows as R
 from taskspace.geometry import _pairwise_blas as BLAS
 from taskspace.geometry._pairwise_stream import n_threads, packed_chunks, run_parts, split_range
-from taskspace.geometry._validation import (
+from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.validation import (
     METRICS,
     as_array,
     check_array_like,
@@ -44,7 +45,6 @@ from taskspace.geometry._validation import (
     check_metric,
     check_same_space,
 )
-from taskspace.geometry.distances import DEFAULT_EPS
 
 BACKENDS = ("auto", "numba", "torch")
 #: Metrics of ``pairwise_distances``: SPEC §3's four.
@@ -114,8 +114,9 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
         (there the floors and products per pair, not the inner products, dominate the cost),
         and so do they where the float32 products' per-thread M × M' matrices would take more
         than ``GRAM_MEMORY_SHARE`` of the machine's memory.
-    progress : bool, default False
-        Show a progress bar over chunks of samples (``rich``).
+    progress : bool or callable, default False
+        Report progress over chunks of samples: a progress factory, or True for the default
+        one (`taskspace.geometry.callbacks`; a terminal bar once `taskspace.ui` is imported).
 
     Returns
     -------

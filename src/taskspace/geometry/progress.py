@@ -26,7 +26,8 @@ import math
 import numpy as np
 
 from taskspace.geometry import _kernels_progress as kernels
-from taskspace.geometry._validation import (
+from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.validation import (
     as_class_indices,
     as_labels,
     as_probabilities,
@@ -35,7 +36,6 @@ from taskspace.geometry._validation import (
     check_metric,
     check_same_space,
 )
-from taskspace.geometry.distances import DEFAULT_EPS
 
 PROGRESS_METRICS = ("bhattacharyya", "geodesic")
 

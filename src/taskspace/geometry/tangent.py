@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from taskspace.geometry._validation import (
+from taskspace.geometry.distances import _angles_from_chords, _pair, normalize_rows
+from taskspace.geometry.validation import (
     as_numeric_array,
     as_probabilities,
     check_array_like,
     check_broadcast,
     check_same_space,
 )
-from taskspace.geometry.distances import _angles_from_chords, _pair, normalize_rows
 
 #: A tangent row may lean out of its tangent plane by this much relative to its length (plus
 #: ``_TANGENT_ATOL``) and is then projected back; more is a ValueError (not a tangent at P).

@@ -10,12 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taskspace.geometry._validation import (
-    as_probabilities,
-    check_eps,
-    check_metric,
-    check_same_space,
-)
 from taskspace.geometry.distances import (
     DEFAULT_EPS,
     _angles_from_chords,
@@ -26,6 +20,12 @@ from taskspace.geometry.distances import (
 from taskspace.geometry.frechet import frechet_distance, iter_cost_blocks
 from taskspace.geometry.geodesic import _geodesic_points
 from taskspace.geometry.progress import progress
+from taskspace.geometry.validation import (
+    as_probabilities,
+    check_eps,
+    check_metric,
+    check_same_space,
+)
 
 __all__ = [
     "TrajectoryComparison",

@@ -54,7 +54,7 @@ def __getattr__(name):
     # The training loop needs torch; the registry and the configs do not (a study config is
     # validated, and `taskspace analyze` runs, without loading it).
     if name in ("RunLockedError", "resolve_device", "train_run"):
-        from taskspace.methods import runner
+        from taskspace.methods import training_loop
 
-        return getattr(runner, name)
+        return getattr(training_loop, name)
     raise AttributeError(f"module 'taskspace.methods' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """The interface every training method implements, and the optimiser and schedule they share.
 
 A method says what its network is, what one optimisation step's loss is, and how long an epoch
-is; `taskspace.methods.runner` does everything else (devices, mixed precision, the optimiser,
+is; `taskspace.methods.training_loop` does everything else (devices, mixed precision, the optimiser,
 recording, checkpoints, resuming, the progress bar). A new method is a subclass of `Method`
 registered in ``taskspace.methods.METHODS`` (`taskspace.methods.registry`).
 """

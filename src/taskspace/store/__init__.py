@@ -6,10 +6,9 @@ prediction files that the authors of the paper published, ``import_arrays`` a fo
 PyTorch) prediction arrays with a metadata table.
 """
 
-from taskspace.store.arrays_import import import_arrays
+from taskspace.store.checksums import CorruptStoreError
 from taskspace.store.collection import LazyCollection
-from taskspace.store.h5import import import_h5
-from taskspace.store.integrity import CorruptStoreError
+from taskspace.store.importers import import_arrays, import_h5
 from taskspace.store.store import Store, Trajectory
 
 __all__ = [

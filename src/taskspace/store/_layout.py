@@ -16,9 +16,9 @@ from zarr.storage import LocalStore
 from taskspace._version import __version__
 from taskspace.geometry.validation import as_labels
 from taskspace.store import _meta
-from taskspace.store._atomic import Private
+from taskspace.store._private_dir import Private
 from taskspace.store.atomic import read_json
-from taskspace.store.integrity import CHECKSUM, CorruptStoreError, labels_digest, text_digest
+from taskspace.store.checksums import CHECKSUM, CorruptStoreError, labels_digest, text_digest
 
 #: Target size of one predictions chunk (one record by a block of samples): large enough that
 #: reading is throughput-bound, small enough that a sample block of 10^4 models fits in memory.
@@ -38,7 +38,7 @@ def chunk_samples_for(n_samples: int, n_classes: int, dtype) -> int:
 
 def compressors_for(compression: str | None) -> list:
     """Bytes-to-bytes codecs of a predictions array: Blosc (optional), then the crc32c
-    checksum of the stored bytes (``integrity``)."""
+    checksum of the stored bytes (``checksums``)."""
     if compression is None:
         return [CHECKSUM]
     return [BloscCodec(cname=compression, clevel=5, shuffle="shuffle"), CHECKSUM]

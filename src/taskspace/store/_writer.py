@@ -1,4 +1,4 @@
-"""The store's write paths, each crash-safe (rules in ``_atomic``): creating a run, appending
+"""The store's write paths, each crash-safe (rules in ``_private_dir``): creating a run, appending
 records, and repairing what a killed writer left. Arguments arrive validated by ``Store``."""
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def atomic_open(path, mode: str = "w", *, fsync: bool = False) -> Iterator[IO]:
         Text (UTF-8) or binary.
     fsync : bool
         ``fsync`` the file before the replace (checkpoints: worth the cost when they are large
-        and rare; the store's small commit files skip it, see ``_atomic``).
+        and rare; the store's small commit files skip it, see ``_private_dir``).
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"`mode` must be 'w' or 'wb', got {mode!r}")

@@ -18,9 +18,9 @@ overwritten by the next one. The cache stays a full square matrix over every mod
 a request that names k new models computes their rows against every cached model,
 ``compute(X_new, X_cached)`` (k × K), and among themselves, ``compute(X_new, None)`` (k × k; None
 means "against itself", as in ``pairwise_distances``, which then computes only one triangle), so
-no later request computes a pair twice. Extending is "data first, commit last" (see ``_atomic``):
-resize, write the new rows and columns, then replace the group's ``zarr.json`` with the longer
-id list.
+no later request computes a pair twice. Extending is "data first, commit last" (see
+``_private_dir``): resize, write the new rows and columns, then replace the group's
+``zarr.json`` with the longer id list.
 """
 
 from __future__ import annotations
@@ -41,13 +41,14 @@ import zarr
 from taskspace.store._layout import open_array
 from taskspace.store._meta import check_name
 from taskspace.store.atomic import file_lock, read_json, remove_temporaries, write_json_atomic
-from taskspace.store.integrity import (
+from taskspace.store.checksums import (
     CHECKSUM,
     CheckedMatrix,
     CorruptStoreError,
     block_digest,
     text_digest,
 )
+from taskspace.ui.progress import as_factory as progress_factory
 
 CACHE_KEY = "taskspace_distances"
 CHUNK = 512
@@ -115,7 +116,8 @@ def default_compute(key: CacheKey, progress: bool = False,
     from taskspace.geometry import pairwise_distances
 
     def compute(X, Y):
-        return pairwise_distances(X, Y, metric=key.metric, eps=key.eps, progress=progress,
+        return pairwise_distances(X, Y, metric=key.metric, eps=key.eps,
+                                  progress=progress_factory(progress),
                                   chunk_size=chunk_size, precision=key.precision)
     return compute
 
@@ -168,7 +170,7 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
 
 def chunk_digests(arr, k: int, old: list[list[int]] | None, k_old: int) -> list[list[int]]:
     """Digests of the committed part of every chunk of a cache of ``k`` models: ``[i][j]`` is
-    the crc32c (``integrity.block_digest``) of ``arr[i·CHUNK:(i+1)·CHUNK, j·CHUNK:(j+1)·CHUNK]``
+    the crc32c (``checksums.block_digest``) of ``arr[i·CHUNK:(i+1)·CHUNK, j·CHUNK:(j+1)·CHUNK]``
     cut to the first k rows and columns.
 
     A chunk's own checksum says its bytes are intact; this digest, kept at the chunk's place in

@@ -5,7 +5,7 @@
 ``X[i:j]``, ``X[:, n0:n1]``, ``X[idx, n0:n1, c]``. Indexing reads, for each run involved, only the
 Zarr chunks that intersect the requested records and samples: one chunk holds one record and a
 block of samples (see ``Store.create``), so a sample block across M models costs M chunk reads,
-whatever the length of the runs. Every read is verified (``integrity``): a sample range is
+whatever the length of the runs. Every read is verified (``checksums``): a sample range is
 widened to whole chunks, whose values must match the digests committed for them; a chunk that
 fails its checksum, is missing or is not the committed one raises ``CorruptStoreError`` naming
 run, record and file. ``taskspace.pairwise_distances`` streams over such a collection
@@ -22,11 +22,11 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore
 
-from taskspace.store import integrity
+from taskspace.store import checksums
 from taskspace.store._layout import open_array
 from taskspace.store._meta import RECORDS_KEY
 from taskspace.store.atomic import read_json
-from taskspace.store.integrity import CorruptStoreError
+from taskspace.store.checksums import CorruptStoreError
 
 
 class LazyCollection:
@@ -149,11 +149,11 @@ class LazyCollection:
             for i, t in enumerate(records.tolist()):
                 for c0 in range(whole[0], whole[1], b):
                     values = block[i, c0 - whole[0]:c0 - whole[0] + b]
-                    if integrity.block_digest(values) != digests[t][c0 // b]:
+                    if checksums.block_digest(values) != digests[t][c0 // b]:
                         raise _damaged(self._root, name, t, c0 // b, values)
             s0, s1, _ = sample_key.indices(n)
             return block[:, s0 - whole[0]:s1 - whole[0]]
-        bad = integrity.first_nan(block)
+        bad = checksums.first_nan(block)
         if bad is not None:
             sample = _sample_of(sample_key, bad[1] if block.ndim > 2 else 0, n)
             raise _damaged(self._root, name, int(records[bad[0]]), sample // b, None)
@@ -219,7 +219,7 @@ def _sample_of(sample_key, j: int, n: int) -> int:
 
 
 def _damaged(root, run: str, record: int, block: int, values) -> CorruptStoreError:
-    file = integrity.chunk_file(run, record, block)
+    file = checksums.chunk_file(run, record, block)
     if not (Path(root) / file).is_file():
         problem = "a chunk of the committed record is missing"
     elif values is not None:
@@ -240,7 +240,7 @@ def _locate(root, run: str, arr, records: np.ndarray, n: int, b: int,
             except Exception as inner:   # any decoding failure is the damage
                 return CorruptStoreError(
                     root, f"a chunk cannot be decoded ({type(inner).__name__}: {inner})",
-                    run=run, record=t, file=integrity.chunk_file(run, t, s0 // b))
+                    run=run, record=t, file=checksums.chunk_file(run, t, s0 // b))
     return CorruptStoreError(root, f"reading failed ({type(exc).__name__}: {exc})", run=run,
                              file=f"runs/{run}/predictions")
 

@@ -10,7 +10,7 @@ Layout (Zarr v3; every ``zarr.json`` is a group or array node readable by plain 
                                    attributes["taskspace_records"] = {"count", "steps", "metrics"}
     <store>/runs/<run_id>/predictions  (T, N, C) float32 | float16, chunks (1, B, C)
     <store>/distances/<metric>/    the distance cache (``cache.py``)
-    <store>/.taskspace/            locks, pending-write markers, staging area (``_atomic.py``)
+    <store>/.taskspace/            locks, pending-write markers, staging area (``_private_dir.py``)
 
 A run's ``zarr.json`` is its commit record: ``count`` says how many records are valid, and readers
 never look past it. Appending writes the new records' chunks first and then replaces that file
@@ -33,12 +33,12 @@ from zarr.storage import LocalStore
 
 from taskspace._version import __version__
 from taskspace.geometry.validation import check_array_like, check_rows
-from taskspace.store import _meta, _probe, _tables, _writer, cache, integrity
-from taskspace.store._atomic import Private
+from taskspace.store import _meta, _probe, _tables, _writer, cache, checksums
 from taskspace.store._layout import make_header, open_array, read_header, write_new_store
+from taskspace.store._private_dir import Private
 from taskspace.store.atomic import file_lock, read_json
+from taskspace.store.checksums import CorruptStoreError
 from taskspace.store.collection import LazyCollection
-from taskspace.store.integrity import CorruptStoreError
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class Store:
                                     f"({type(exc).__name__}: {exc})", file="probe/ids") from exc
         expected = self._header.get("ids_digest")   # absent in stores from before digests
         if expected is not None and \
-                integrity.text_digest([str(v) for v in ids.tolist()]) != expected:
+                checksums.text_digest([str(v) for v in ids.tolist()]) != expected:
             raise CorruptStoreError(self.path, "the probe ids do not match the header's digest",
                                     file="probe/ids")
         return ids
@@ -351,7 +351,7 @@ class Store:
         steps = _meta.check_steps(steps, k)
         metrics = _meta.check_metrics(metrics, k)
         data = P.astype(self.dtype, copy=False)
-        digests = integrity.record_digests(data, int(self._header["chunk_samples"]))
+        digests = checksums.record_digests(data, int(self._header["chunk_samples"]))
         t = _writer.append_records(self, run_id, data, steps, metrics, digests)
         return [f"{run_id}/{t + i}" for i in range(k)]
 
@@ -467,12 +467,12 @@ class Store:
 
         Returns
         -------
-        taskspace.store.check.CheckReport
+        taskspace.store.damage_report.CheckReport
             ``.ok``, and ``.damage``: one entry per damaged place, naming run and record (or
             cache) and file, what is wrong and how to repair it (:meth:`drop_run` for a run,
             :meth:`clear_cache` for a cache).
         """
-        from taskspace.store.check import check_store
+        from taskspace.store.damage_report import check_store
 
         return check_store(self)
 
@@ -485,7 +485,7 @@ class Store:
         Returns
         -------
         dropped_runs, removed_caches : list of str
-        left : list of taskspace.store.check.Damage
+        left : list of taskspace.store.damage_report.Damage
             The damage of ``report`` still there: the runs not dropped, the header and probe set.
         """
         self._check_writable()

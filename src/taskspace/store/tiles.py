@@ -10,7 +10,7 @@ lost cluster) resumes with only the missing tiles, every finished tile is kept o
 ``<key>`` is the cache's name (``cache.CacheKey.name``) and ``<job>`` a hash of the job's
 description (the cache key, the cached and the new model ids, the tile size), so the same request
 against the same cache finds the same directory. A tile file is its own commit record: written
-to a temporary name, then ``os.replace``-d into place (see ``_atomic``), so a tile file that
+to a temporary name, then ``os.replace``-d into place (see ``_private_dir``), so a tile file that
 exists is complete. Several clients may run one job at once: they write identical tiles, and
 ``os.replace`` makes the last one win. After the job's matrix is committed to the cache, its
 directory is removed. It lives in the store's private directory, which Zarr does not read.
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.store._atomic import PRIVATE_DIR
 from taskspace.store._meta import check_name
+from taskspace.store._private_dir import PRIVATE_DIR
 from taskspace.store.atomic import write_json_atomic
 
 

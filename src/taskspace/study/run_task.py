@@ -32,7 +32,7 @@ def prepared(study_json: str):
     It also loads the training loop (and torch, seconds on a busy machine) so that a worker
     warmed with it starts a run at once: `taskspace.study` itself no longer imports torch.
     """
-    import taskspace.methods.runner  # noqa: F401
+    import taskspace.methods.training_loop  # noqa: F401
     from taskspace.study.config import StudyConfig
     from taskspace.study.outputs import load_split
     from taskspace.study.plan import expand_runs, load_hierarchy, resolve_tasks

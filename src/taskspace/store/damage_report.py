@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.store import _meta, cache, integrity
+from taskspace.store import _meta, cache, checksums
 from taskspace.store.atomic import read_json
+from taskspace.store.checksums import CorruptStoreError
 from taskspace.store.collection import open_run
-from taskspace.store.integrity import CorruptStoreError
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def _check_run(store, run: str, report: CheckReport) -> list[str]:
 
 
 def _check_chunk(store, run, arr, t, blk, s0, b, digests) -> Damage | None:
-    file = integrity.chunk_file(run, t, blk)
+    file = checksums.chunk_file(run, t, blk)
 
     def damage(problem):
         return Damage.of(CorruptStoreError(store.path, problem, run=run, record=t, file=file))
@@ -153,10 +153,10 @@ def _check_chunk(store, run, arr, t, blk, s0, b, digests) -> Damage | None:
         values = arr[t, s0:s0 + b]
     except Exception as exc:   # Zarr raises several types for a damaged chunk
         return damage(f"a chunk cannot be decoded ({type(exc).__name__}: {exc})")
-    if digests is not None and integrity.block_digest(values) != digests[t][blk]:
+    if digests is not None and checksums.block_digest(values) != digests[t][blk]:
         return damage("a chunk does not hold the values committed for it (its digest differs: "
                       "edited, or another chunk's bytes)")
-    if integrity.first_nan(values) is not None:
+    if checksums.first_nan(values) is not None:
         return damage("a chunk holds NaN, which no committed record does")
     return None
 
@@ -172,7 +172,7 @@ def _check_cache(store, name: str, models: set[str], report: CheckReport) -> Non
             report.damage.append(Damage(
                 f"distance cache {name}", f"distances/{name}/zarr.json",
                 "a cache from before cache keys: its eps and precision are unknown, so it is "
-                "never served", integrity.default_repair(str(store.path), None, name),
+                "never served", checksums.default_repair(str(store.path), None, name),
                 cache=name))
             return
         key = cache.CacheKey(spec["metric"], spec["eps"], spec["precision"], spec["kernel"])

@@ -32,10 +32,10 @@ import torch
 
 from taskspace.methods import _checkpoint
 from taskspace.methods._data import derive_seed, float_tensor
-from taskspace.methods._progress import TrainingProgress
 from taskspace.methods.base import make_optimizer, make_scheduler
 from taskspace.methods.config import make_config
 from taskspace.record import Recorder, checkpoint_schedule
+from taskspace.ui.progress import TrainingProgress
 
 _STATE_FORMAT = 1
 
