@@ -12,11 +12,63 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+#: errno values of a write that ran out of space (the disk, or the user's quota).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """A write ran out of space; raised by `disk_full_reported` in place of the bare OSError.
+
+    Its message is one line: what ran out, where, and that nothing half-written was committed
+    (every write path of the store and of checkpoints is atomic or rolled back on open), so that
+    freeing space and running the command again resumes.
+    """
+
+    def __init__(self, where, cause: OSError):
+        super().__init__(cause.errno, cause.strerror, cause.filename)
+        self.where = str(where)
+
+    def __str__(self) -> str:
+        what = "the disk quota is exhausted" if self.errno == errno.EDQUOT else \
+            "no space left on the device"
+        return (f"{what} while writing {self.where}; the store's writes are atomic, so it is "
+                "consistent: free some space and run the command again to resume")
+
+
+@contextlib.contextmanager
+def disk_full_reported(where) -> Iterator[None]:
+    """Turn an ``OSError`` of a full disk (`DISK_FULL`) raised in the block into a
+    `DiskFullError` naming ``where`` (a store, a run, a checkpoint file)."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise DiskFullError(where, exc) from exc
+        raise
+
+
+class _SecondaryDiskFullErrors(logging.Filter):
+    """Zarr writes the chunks of one assignment concurrently (``asyncio.gather``): on a full
+    disk every chunk write fails, the first error propagates, and asyncio logs each of the
+    others, when garbage-collected, as "Future exception was never retrieved" with a traceback.
+    They repeat the error already raised, so they are dropped; every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, OSError) and exc.errno in DISK_FULL
+                    and "never retrieved" in str(record.msg))
+
+
+logging.getLogger("asyncio").addFilter(_SecondaryDiskFullErrors())
 
 
 @contextlib.contextmanager
