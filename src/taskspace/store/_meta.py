@@ -264,12 +264,13 @@ def check_step(value, what: str = "step") -> int:
     """One training step as an int in [0, `MAX_STEP`]: an integer, or a float with an integer
     value; anything else (a bool, a fraction, NaN, a number past `MAX_STEP`) is a ValueError
     naming the value."""
+    integers = "integers" if what.endswith("s") else "an integer"
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer |
                                                              np.floating):
-        raise ValueError(f"`{what}` must be an integer, got {value!r}")
+        raise ValueError(f"`{what}` must be {integers}, got {value!r}")
     if isinstance(value, float | np.floating) and not (math.isfinite(value) and
                                                       float(value).is_integer()):
-        raise ValueError(f"`{what}` must be an integer, got {value!r}")
+        raise ValueError(f"`{what}` must be {integers}, got {value!r}")
     step = int(value)
     if step < 0:
         raise ValueError(f"`{what}` must be non-negative, got {step}")

@@ -12,7 +12,6 @@ import contextlib
 import errno
 import fcntl
 import json
-import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -54,21 +53,6 @@ def disk_full_reported(where) -> Iterator[None]:
         if exc.errno in DISK_FULL:
             raise DiskFullError(where, exc) from exc
         raise
-
-
-class _SecondaryDiskFullErrors(logging.Filter):
-    """Zarr writes the chunks of one assignment concurrently (``asyncio.gather``): on a full
-    disk every chunk write fails, the first error propagates, and asyncio logs each of the
-    others, when garbage-collected, as "Future exception was never retrieved" with a traceback.
-    They repeat the error already raised, so they are dropped; every other record passes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, OSError) and exc.errno in DISK_FULL
-                    and "never retrieved" in str(record.msg))
-
-
-logging.getLogger("asyncio").addFilter(_SecondaryDiskFullErrors())
 
 
 @contextlib.contextmanager
