@@ -384,10 +384,17 @@ def test_import_h5_refuses_bad_steps_before_creating_the_store(tmp_path):
     with h5py.File(folder / "preds_0.h5", "w") as f:
         f["data"] = np.stack([base.record("h", 0), base.record("h", 1)]).astype(np.float16)
     new = tmp_path / "new.zarr"
+    args = {"labels": base.labels(), "class_names": base.CLASSES}
     with pytest.raises(ValueError, match="9223372036854775808"):
-        import_h5(folder, new, labels=base.labels(), class_names=base.CLASSES,
-                  steps=lambda task, seed, t: [0, 2**63])
+        import_h5(folder, new, steps=lambda task, seed, t: [0, 2**63], **args)
+    with pytest.raises(ValueError, match="`classes` of task 'task'"):
+        import_h5(folder, new, classes={"task": ["nosuchclass"]}, **args)
     assert not new.exists()
+    with h5py.File(folder / "preds_1.h5", "w") as f:
+        f["data"] = np.full((2, base.N_SAMPLES, base.N_CLASSES), np.nan, dtype=np.float16)
+    with pytest.raises(ValueError, match=r"preds_1\.h5"):
+        import_h5(folder, new, **args)
+    assert not new.exists()           # values are checked as they are appended: rolled back
 
 
 # ----------------------------------------------------------------------- break 7: errors
@@ -433,3 +440,4 @@ def test_quick_overrides_are_validated_without_quick():
     raw["quick"]["runs"]["nosuchrun"] = {}
     with pytest.raises(ValueError, match="nosuchrun"):
         parse_study(raw)
+

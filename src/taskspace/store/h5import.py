@@ -11,6 +11,7 @@ otherwise.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -125,8 +126,28 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
                              f"and label space hold (T, N, C) = (T, {n}, {c})")
         _meta.check_name(f"{path}: run id", rid)
         all_steps.append(_run_steps(steps, task, seed, shape[0], path))
+        if (classes or {}).get(task) is not None:
+            names = store.class_names if isinstance(store, Store) else list(class_names)
+            try:
+                _meta.resolve_classes((classes or {})[task], names)
+            except ValueError as exc:
+                raise ValueError(f"`classes` of task {task!r}: {exc}") from exc
     if not isinstance(store, Store):
-        store = Store.create(store, labels, class_names, probe_ids=probe_ids)
+        new_store = Store.create(store, labels, class_names, probe_ids=probe_ids)
+        try:
+            return _import_all(h5py, new_store, plan, all_steps, method, dataset_key, classes,
+                               network, dataset, records_per_append)
+        except ValueError:
+            # Values are checked as they are appended (reading every file twice would double
+            # the import): a store this call created is not left behind.
+            shutil.rmtree(new_store.path, ignore_errors=True)
+            raise
+    return _import_all(h5py, store, plan, all_steps, method, dataset_key, classes, network,
+                       dataset, records_per_append)
+
+
+def _import_all(h5py, store, plan, all_steps, method, dataset_key, classes, network, dataset,
+                records_per_append) -> list[str]:
     existing = set(store.run_ids)
     imported = []
     for (task, seed, path, rid, (n_records, _, _)), run_steps in zip(plan, all_steps,
