@@ -42,6 +42,10 @@ def doc(**changes):
     return d
 
 
+# The study with its "sup" runs only ([quick] is checked always, so it must not name "ft").
+SUP_ONLY = doc(runs={"sup": TINY["runs"]["sup"]}, quick__runs={"sup": TINY["quick"]["runs"]["sup"]})
+
+
 # ------------------------------------------------------------------------------ validation
 @pytest.mark.parametrize("changes, key, allowed", [
     ({"colour": 1}, "`colour`", "data, tasks, runs"),
@@ -291,7 +295,7 @@ def cli(*args, cwd=None):
 
 
 def test_cli_info_and_errors(tmp_path):
-    run_study(parse_study(doc(runs={"sup": TINY["runs"]["sup"]})), tmp_path, progress=False)
+    run_study(parse_study(SUP_ONLY), tmp_path, progress=False)
     out = cli("info", tmp_path / "store")
     assert out.returncode == 0, out.stderr
     store = Store.open(tmp_path / "store")
@@ -391,7 +395,7 @@ def test_cli_output_is_never_hard_wrapped_off_a_terminal(tmp_path, columns, monk
     # A path far longer than any terminal: every message that names it must stay on one line,
     # and every run id in `info` must appear whole, whatever COLUMNS says.
     deep = tmp_path / ("a-very-long-folder-name-" * 6) / "nested"
-    run_study(parse_study(doc(runs={"sup": TINY["runs"]["sup"]})), deep, progress=False)
+    run_study(parse_study(SUP_ONLY), deep, progress=False)
     if columns is None:
         monkeypatch.delenv("COLUMNS", raising=False)
     else:

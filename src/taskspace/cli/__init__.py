@@ -116,5 +116,18 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         if _state["debug"] or "--debug" in (argv if argv is not None else sys.argv):
             raise
-        err_console.print(styled(("error:", "bold red"), " ", str(exc)))
+        err_console.print(styled(("error:", "bold red"), " ", _message(exc)))
         sys.exit(1)
+
+
+def _message(exc: Exception) -> str:
+    """The one line printed for an error: its text, or for a full disk not caught by a write
+    path of the store (which words it itself) what ran out and where."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        from taskspace.store.atomic import DiskFullError
+
+        if not isinstance(exc, DiskFullError):
+            return str(DiskFullError(exc.filename or "a file", exc))
+    return str(exc)

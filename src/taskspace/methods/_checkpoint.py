@@ -14,6 +14,14 @@ Every file is written to a temporary name in the same folder and moved into plac
 never a torn file. A stale temporary file (from a killed writer) is ignored and removed on the next
 save of the same name.
 
+Every file is verified on load: it is one header line, ``taskspace-checkpoint sha256=<64 hex>``,
+then the bytes of ``torch.save``, and the sha256 of those bytes must equal the header's (a flipped
+byte is a :class:`CorruptCheckpointError` naming the file, never a model used silently); the
+bytes are then loaded with ``torch.load(weights_only=True)``, which runs no code from the file.
+Files written before the header existed (a plain ``torch.save`` zip archive) are loaded
+unverified, with a warning naming them: the legacy path. ``torch.load`` alone does not read the
+new files; :func:`load` does.
+
 Disk cost: a model file is the network's float32 weights and buffers (MLP on digits 0.1 MB, the
 small CNN 0.3 MB, ResNet-18 45 MB, ResNet-50 100 MB), once per record step with
 ``keep_models="records"`` (20 records by default); ``state.pt`` adds the optimiser's buffers (one
@@ -23,12 +31,15 @@ more copy of the weights for SGD with momentum, two for Adam) while the run is u
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import re
+import warnings
 from pathlib import Path
 
 import torch
 
-from taskspace.store.atomic import atomic_open, file_lock
+from taskspace.store.atomic import atomic_open, disk_full_reported, file_lock
 
 _MODEL_FILE = re.compile(r"^model-(\d+)\.pt$")
 
@@ -38,19 +49,68 @@ def default_root(store) -> Path:
     return Path(str(store.path) + ".checkpoints")
 
 
+#: Start of a checkpoint file's header line; the sha256 (64 hex digits) and a newline follow.
+MAGIC = b"taskspace-checkpoint sha256="
+_HEADER = len(MAGIC) + 64 + 1
+#: A plain ``torch.save`` file (a zip archive): a checkpoint from before the header (legacy).
+_ZIP = b"PK\x03\x04"
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file does not hold the bytes that were saved (damaged or edited)."""
+
+
 def save_atomic(obj, path: Path) -> None:
-    """``torch.save`` to ``path`` atomically and fsync-ed (`taskspace.store.atomic.atomic_open`),
-    first removing what killed writers of the same file left."""
+    """``torch.save`` to ``path`` with its digest header, atomically and fsync-ed
+    (`taskspace.store.atomic.atomic_open`), first removing what killed writers of the same file
+    left. Serialised in memory first: the digest needs the bytes, and a full disk then fails in
+    a plain write (`taskspace.store.atomic.DiskFullError`), not inside torch's archive writer."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         with contextlib.suppress(OSError):
             stale.unlink()
-    with atomic_open(path, "wb", fsync=True) as f:
-        torch.save(obj, f)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getbuffer()
+    header = MAGIC + hashlib.sha256(data).hexdigest().encode("ascii") + b"\n"
+    with disk_full_reported(f"checkpoint {path}"), atomic_open(path, "wb", fsync=True) as f:
+        f.write(header)
+        f.write(data)
 
 
 def load(path: Path):
-    """Load a checkpoint file (tensors, numbers, strings, lists and dicts only)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint file, verified against its digest (tensors, numbers, strings, lists and
+    dicts only: ``torch.load(weights_only=True)``).
+
+    Raises
+    ------
+    CorruptCheckpointError
+        The file's bytes do not match its digest, or it is neither a checkpoint nor a legacy
+        ``torch.save`` file.
+    """
+    path = Path(path)
+    raw = memoryview(path.read_bytes())
+    if raw[:len(_ZIP)] == _ZIP:
+        warnings.warn(f"checkpoint {path} was written before checkpoint digests: loaded "
+                      "unverified (the legacy path; it gets a digest when saved again)",
+                      stacklevel=2)
+        body = raw
+    else:
+        expected = bytes(raw[len(MAGIC):_HEADER - 1])
+        if raw[:len(MAGIC)] != MAGIC or raw[_HEADER - 1:_HEADER] != b"\n":
+            raise CorruptCheckpointError(_damaged(path, "it does not start with the checkpoint "
+                                                  "header"))
+        body = raw[_HEADER:]
+        if hashlib.sha256(body).hexdigest().encode("ascii") != expected:
+            raise CorruptCheckpointError(_damaged(path, "its bytes do not match the digest in "
+                                                  "its header (damaged or edited)"))
+    return torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+
+
+def _damaged(path: Path, problem: str) -> str:
+    what = ("the resume state: delete it and the run trains again from step 0 (its stored "
+            "records are kept)") if path.name == "state.pt" else \
+        "a model checkpoint: delete it and retrain its run to make it again"
+    return f"checkpoint {path} is damaged: {problem}; it is {what}"
 
 
 class RunCheckpoints:

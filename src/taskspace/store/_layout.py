@@ -17,7 +17,7 @@ from taskspace._version import __version__
 from taskspace.geometry.validation import as_labels
 from taskspace.store import _meta
 from taskspace.store._private_dir import Private
-from taskspace.store.atomic import read_json
+from taskspace.store.atomic import disk_full_reported, read_json
 from taskspace.store.checksums import CHECKSUM, CorruptStoreError, labels_digest, text_digest
 
 #: Target size of one predictions chunk (one record by a block of samples): large enough that
@@ -99,6 +99,11 @@ def write_new_store(path: Path, header: dict, labels: np.ndarray, probe_ids) -> 
     """Build the store in a sibling staging directory, then rename it to ``path``: a store that
     exists is complete. Raises FileExistsError if ``path`` became a non-empty directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    with disk_full_reported(f"the new store {path}"):
+        _write_new_store(path, header, labels, probe_ids)
+
+
+def _write_new_store(path: Path, header: dict, labels: np.ndarray, probe_ids) -> None:
     staging = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex}")
     try:
         zs = LocalStore(staging)

@@ -254,19 +254,43 @@ def check_metrics(metrics, k: int) -> dict[str, list]:
     return out
 
 
+#: Largest training step a store takes: 2**53 - 1, the largest integer that every reader holds
+#: exactly, an int64 column, a float64 one (what pandas makes of a step column with a gap) and a
+#: JSON number in any language, so that a step read back is the step written.
+MAX_STEP = 2**53 - 1
+
+
+def check_step(value, what: str = "step") -> int:
+    """One training step as an int in [0, `MAX_STEP`]: an integer, or a float with an integer
+    value; anything else (a bool, a fraction, NaN, a number past `MAX_STEP`) is a ValueError
+    naming the value."""
+    integers = "integers" if what.endswith("s") else "an integer"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer |
+                                                             np.floating):
+        raise ValueError(f"`{what}` must be {integers}, got {value!r}")
+    if isinstance(value, float | np.floating) and not (math.isfinite(value) and
+                                                      float(value).is_integer()):
+        raise ValueError(f"`{what}` must be {integers}, got {value!r}")
+    step = int(value)
+    if step < 0:
+        raise ValueError(f"`{what}` must be non-negative, got {step}")
+    if step > MAX_STEP:
+        raise ValueError(f"`{what}` {step} is past the largest step a store holds, "
+                         f"2**53 - 1 = {MAX_STEP} (steps must read back exactly as int64, "
+                         "float64 and JSON numbers)")
+    return step
+
+
 def check_steps(steps, k: int, last: int | None = None) -> list[int]:
-    """k training steps as ints: non-negative and strictly increasing, also past ``last`` (the
-    run's last committed step), so that a step names one record and a trajectory runs forward."""
-    arr = np.atleast_1d(np.asarray(steps))
+    """k training steps as ints: in [0, `MAX_STEP`] and strictly increasing, also past ``last``
+    (the run's last committed step), so that a step names one record and a trajectory runs
+    forward."""
+    arr = np.atleast_1d(np.asarray(steps))   # an int past int64 makes uint64 or objects
     if arr.ndim != 1 or arr.shape[0] != k:
         raise ValueError(f"`steps` must hold {k} step(s), one per record, got shape {arr.shape}")
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-        arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "iu":
+    if arr.dtype.kind not in "iufO":
         raise ValueError(f"`steps` must be integers, got {arr.tolist()}")
-    out = [int(s) for s in arr]
-    if min(out) < 0:
-        raise ValueError(f"`steps` must be non-negative, got {min(out)}")
+    out = [check_step(s, "steps") for s in arr.tolist()]   # tolist: exact Python numbers
     for i, step in enumerate(out):
         before = out[i - 1] if i else last
         if before is not None and step <= before:

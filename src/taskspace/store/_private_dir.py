@@ -36,9 +36,12 @@ class Private:
         self.locks = self.dir / "locks"
         self.pending = self.dir / "pending"
         self.staging = self.dir / "staging"
+        # First fills of distance caches, removed by the cache's own repair (``cache.trim``)
+        # under the cache's lock: a fill can outlast many openings of the store.
+        self.cache_staging = self.dir / "caches"
 
     def make(self) -> None:
-        for d in (self.locks, self.pending, self.staging):
+        for d in (self.locks, self.pending, self.staging, self.cache_staging):
             d.mkdir(parents=True, exist_ok=True)
 
     def lock(self, name: str) -> Path:

@@ -14,7 +14,13 @@ from zarr.storage import LocalStore
 
 from taskspace.store import _meta, cache
 from taskspace.store._layout import compressors_for, open_array
-from taskspace.store.atomic import file_lock, read_json, remove_temporaries, write_json_atomic
+from taskspace.store.atomic import (
+    disk_full_reported,
+    file_lock,
+    read_json,
+    remove_temporaries,
+    write_json_atomic,
+)
 
 
 def create_run(store, run_id: str, info: dict) -> None:
@@ -23,7 +29,8 @@ def create_run(store, run_id: str, info: dict) -> None:
     deletes staging entries whose creator is gone."""
     private, header = store._private, store._header
     target = store.path / "runs" / run_id
-    with file_lock(private.lock("staging"), shared=True):
+    with file_lock(private.lock("staging"), shared=True), \
+            disk_full_reported(f"a new run of store {store.path}"):
         staging = private.staging / f"{run_id}.{uuid.uuid4().hex}"
         group = zarr.open_group(LocalStore(staging), mode="w", zarr_format=3, attributes={
             _meta.RUN_KEY: info, _meta.RECORDS_KEY: _meta.empty_records()})
@@ -54,7 +61,8 @@ def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
     run_dir = store.path / "runs" / run_id
     name = f"run.{run_id}"
     k = data.shape[0]
-    with file_lock(store._private.lock(name)), store._private.pending_write(name):
+    with file_lock(store._private.lock(name)), store._private.pending_write(name), \
+            disk_full_reported(f"run {run_id!r} of store {store.path}"):
         meta = read_json(run_dir / "zarr.json")
         records = meta["attributes"][_meta.RECORDS_KEY]
         t = records["count"]

@@ -18,6 +18,42 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+#: errno values of a write that ran out of space (the disk, or the user's quota).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """A write ran out of space; raised by `disk_full_reported` in place of the bare OSError.
+
+    Its message is one line: what ran out, where, and that nothing half-written was committed
+    (every write path of the store and of checkpoints is atomic or rolled back on open), so that
+    freeing space and running the command again resumes.
+    """
+
+    def __init__(self, where, cause: OSError):
+        super().__init__(cause.errno, cause.strerror, cause.filename)
+        self.where = str(where)
+
+    def __str__(self) -> str:
+        what = "the disk quota is exhausted" if self.errno == errno.EDQUOT else \
+            "no space left on the device"
+        return (f"{what} while writing {self.where}; the store's writes are atomic, so it is "
+                "consistent: free some space and run the command again to resume")
+
+
+@contextlib.contextmanager
+def disk_full_reported(where) -> Iterator[None]:
+    """Turn an ``OSError`` of a full disk (`DISK_FULL`) raised in the block into a
+    `DiskFullError` naming ``where`` (a store, a run, a checkpoint file)."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise DiskFullError(where, exc) from exc
+        raise
+
 
 @contextlib.contextmanager
 def atomic_open(path, mode: str = "w", *, fsync: bool = False) -> Iterator[IO]:

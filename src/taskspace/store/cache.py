@@ -25,22 +25,30 @@ no later request computes a pair twice. Extending is "data first, commit last" (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zarr
+from zarr.storage import LocalStore
 
 from taskspace.store._layout import open_array
 from taskspace.store._meta import check_name
-from taskspace.store.atomic import file_lock, read_json, remove_temporaries, write_json_atomic
+from taskspace.store.atomic import (
+    disk_full_reported,
+    file_lock,
+    read_json,
+    remove_temporaries,
+    write_json_atomic,
+)
 from taskspace.store.checksums import (
     CHECKSUM,
     CheckedMatrix,
@@ -146,6 +154,8 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
         meta = read_json(_cache_dir(root, key) / "zarr.json")
     except FileNotFoundError:
         return [], None
+    if unfinished(meta):
+        return [], None
     file = f"distances/{key.name}/zarr.json"
     try:
         attrs = meta["attributes"][CACHE_KEY]
@@ -166,6 +176,14 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
                                 "rows would be served for the wrong models)", cache=key.name,
                                 file=file)
     return ids, digests
+
+
+def unfinished(meta) -> bool:
+    """Whether a cache's ``zarr.json`` (parsed) is the bare group Zarr writes for the parent of
+    a new array: what a first fill killed before its commit leaves (by versions that built it in
+    place). It commits nothing, so it is no cache."""
+    return isinstance(meta, dict) and meta.get("node_type") == "group" and \
+        not meta.get("attributes")
 
 
 def chunk_digests(arr, k: int, old: list[list[int]] | None, k_old: int) -> list[list[int]]:
@@ -207,7 +225,13 @@ def open_matrix(zstore, key) -> CheckedMatrix:
         raise CorruptStoreError(root, f"the matrix cannot be opened ({type(exc).__name__}: "
                                 f"{exc})", cache=key.name,
                                 file=f"{_matrix_path(key)}/zarr.json") from exc
-    return CheckedMatrix(arr, root, key.name, CHUNK, committed=len(ids), digests=digests)
+    k = len(ids)
+    if arr.ndim != 2 or arr.shape[0] < k or arr.shape[1] < k or arr.chunks != (CHUNK, CHUNK):
+        raise CorruptStoreError(root, f"the matrix has shape {arr.shape} and chunks "
+                                f"{arr.chunks}; its commit record names {k} models in chunks of "
+                                f"{CHUNK} (the matrix's zarr.json was edited)", cache=key.name,
+                                file=f"{_matrix_path(key)}/zarr.json")
+    return CheckedMatrix(arr, root, key.name, CHUNK, committed=k, digests=digests)
 
 
 def _read_block(zstore, key: CacheKey, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -342,7 +366,8 @@ def distance_matrix(store, ids: list[str], key,
         index = {m: i for i, m in enumerate(known)}
         new = [m for m in ids if m not in index]
         if new:
-            with private.pending_write(lock_name):
+            with private.pending_write(lock_name), \
+                    disk_full_reported(f"distance cache {key.name} of store {root}"):
                 _extend(store, key, known, digests, new, compute, collect)
             index.update({m: len(known) + i for i, m in enumerate(new)})
         pos = np.array([index[m] for m in ids], dtype=np.int64)
@@ -352,42 +377,87 @@ def distance_matrix(store, ids: list[str], key,
 def _extend(store, key: CacheKey, known: list[str], old_digests: list[list[int]] | None,
             new: list[str], compute, collect) -> None:
     block = _new_rows(compute, collect, new, known, key)
-    arr = _grown_matrix(store, key, len(known) + len(new))
-    n_old = len(known)
-    arr[n_old:, :] = block
+    n_old, total = len(known), len(known) + len(new)
+    with _writable_matrix(store, key, n_old, total) as arr:
+        arr[n_old:, :] = block
+        if n_old:
+            arr[:n_old, n_old:] = block[:, :n_old].T
+        arr.commit(known + new, chunk_digests(arr.array, total, old_digests, n_old))
+
+
+class _Writing:
+    """The matrix being written (``array``, resized to the new size) and its ``commit``."""
+
+    def __init__(self, array, commit):
+        self.array, self.commit = array, commit
+
+    def __setitem__(self, key, values) -> None:
+        self.array[key] = values
+
+
+@contextlib.contextmanager
+def _writable_matrix(store, key: CacheKey, n_old: int, total: int) -> Iterator[_Writing]:
+    """The cache's matrix resized to (total, total), to write and then ``commit``; under the
+    cache's lock.
+
+    An extension (``n_old > 0``) writes in place: entries past the committed size stay
+    invisible until the commit replaces the group's ``zarr.json``. A first fill builds the whole
+    cache (matrix and commit record) in a directory of its own under ``.taskspace/``, which the
+    commit renames to ``distances/<name>``: Zarr writes a group ``zarr.json`` for every parent
+    of a new array, so a cache made in place would be visible, and unreadable, before its
+    commit. A killed first fill leaves its directory and a pending marker (``repair`` removes
+    both); one that fails (a full disk) removes its directory at once.
+    """
     if n_old:
-        arr[:n_old, n_old:] = block[:, :n_old].T
-    _commit(store.path, key, known + new,
-            chunk_digests(arr, n_old + len(new), old_digests, n_old))
+        arr = open_array(store._zstore, path=_matrix_path(key), mode="r+")
+        arr.resize((total, total))
+        yield _Writing(arr, lambda ids, digests: _commit(store.path, key, ids, digests))
+        return
+    _remove_staged(store, key.name)   # of writers of this cache that died: we hold its lock
+    staging = store._private.cache_staging / f"{key.name}.{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    try:
+        arr = zarr.create_array(LocalStore(staging), name="matrix", shape=(total, total),
+                                chunks=(CHUNK, CHUNK), dtype="float64", fill_value=np.nan,
+                                compressors=[CHECKSUM])
+
+        def commit(ids, digests):
+            write_json_atomic(staging / "zarr.json", _record(key, ids, digests))
+            target = _cache_dir(store.path, key)
+            if target.exists():   # what a killed first fill of an earlier version left
+                _discard(store, target)
+            os.rename(staging, target)
+
+        yield _Writing(arr, commit)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _grown_matrix(store, key: CacheKey, total: int):
-    """The cache's matrix array, created if need be and resized to (total, total); entries past
-    the committed size stay invisible until ``_commit``."""
-    d = _cache_dir(store.path, key)
-    if not (d / "zarr.json").exists():
-        # First use (or a first use that was killed): the group's zarr.json is written only by
-        # the commit, so a half-made cache is no cache.
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        zarr.create_array(store._zstore, name=_matrix_path(key), shape=(0, 0),
-                          chunks=(CHUNK, CHUNK), dtype="float64", fill_value=np.nan,
-                          compressors=[CHECKSUM])
-    arr = open_array(store._zstore, path=_matrix_path(key), mode="r+")
-    arr.resize((total, total))
-    return arr
+def _remove_staged(store, name: str) -> None:
+    for entry in store._private.cache_staging.glob(f"{name}.*"):
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _discard(store, directory: Path) -> None:
+    """Rename ``directory`` away (one step, so readers see all of it or none), then delete it."""
+    trash = store._private.staging / f".cache-{directory.name}.{uuid.uuid4().hex}"
+    os.rename(directory, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _record(key: CacheKey, everything: list[str], digests: list[list[int]]) -> dict:
+    return {"zarr_format": 3, "node_type": "group",
+            "attributes": {CACHE_KEY: {"key": key.name, "spec": key.spec,
+                                       "model_ids": everything,
+                                       "ids_digest": text_digest(everything),
+                                       "chunk_digests": digests}}}
 
 
 def _commit(root: Path, key: CacheKey, everything: list[str],
             digests: list[list[int]]) -> None:
     """The commit record: the group's ``zarr.json`` with the longer id list and the digests of
     the chunks (:func:`chunk_digests`), replaced atomically."""
-    meta = {"zarr_format": 3, "node_type": "group",
-            "attributes": {CACHE_KEY: {"key": key.name, "spec": key.spec,
-                                       "model_ids": everything,
-                                       "ids_digest": text_digest(everything),
-                                       "chunk_digests": digests}}}
-    write_json_atomic(_cache_dir(root, key) / "zarr.json", meta)
+    write_json_atomic(_cache_dir(root, key) / "zarr.json", _record(key, everything, digests))
 
 
 def commit_blocks(store, key, known: list[str], new: list[str],
@@ -429,9 +499,10 @@ def commit_blocks(store, key, known: list[str], new: list[str],
         committed, old_digests = _read_record(root, key)
         if committed != list(known):
             return False
-        with private.pending_write(lock_name):
-            n_old = len(known)
-            arr = _grown_matrix(store, key, n_old + len(new))
+        n_old, total = len(known), len(known) + len(new)
+        with private.pending_write(lock_name), \
+                disk_full_reported(f"distance cache {key.name} of store {root}"), \
+                _writable_matrix(store, key, n_old, total) as arr:
             for (r0, r1), (c0, c1), cached_cols, values in blocks:
                 values = _check_block(values, (r1 - r0, c1 - c0), key)
                 rows = slice(n_old + r0, n_old + r1)
@@ -439,9 +510,8 @@ def commit_blocks(store, key, known: list[str], new: list[str],
                 arr[rows, cols] = values
                 if cols != rows:
                     arr[cols, rows] = values.T
-            total = n_old + len(new)
-            _commit(root, key, list(known) + list(new),
-                    chunk_digests(arr, total, old_digests, n_old))
+            arr.commit(list(known) + list(new),
+                       chunk_digests(arr.array, total, old_digests, n_old))
     return True
 
 
@@ -495,16 +565,32 @@ def remove(store, name: str) -> None:
 
 
 def trim(store, name: str) -> None:
-    """Drop what an interrupted extension of the cache in ``distances/<name>`` left past its
-    committed size."""
+    """Drop what an interrupted write of the cache ``distances/<name>`` left: a first fill's
+    staging directory or bare group (no cache), an extension's entries past the committed size.
+
+    Never raises for a cache it cannot read: that is damage, which ``Store.check`` names and
+    ``check --repair`` removes; opening the store must not depend on it.
+    """
     d = store.path / "distances" / name
-    if not (d / "zarr.json").exists():
-        shutil.rmtree(d, ignore_errors=True)
+    _remove_staged(store, name)
+    try:
+        meta = read_json(d / "zarr.json")
+    except FileNotFoundError:
+        if d.exists():
+            _discard(store, d)
         return
-    k = len(read_json(d / "zarr.json")["attributes"][CACHE_KEY]["model_ids"])
-    if (d / "matrix" / "zarr.json").exists():
-        arr = open_array(store._zstore, path=f"distances/{name}/matrix", mode="r+")
-        if arr.shape != (k, k):
-            arr.resize((k, k))
+    except (OSError, ValueError):
+        return
+    if unfinished(meta):
+        _discard(store, d)
+        return
+    try:
+        k = len(meta["attributes"][CACHE_KEY]["model_ids"])
+        if (d / "matrix" / "zarr.json").exists():
+            arr = open_array(store._zstore, path=f"distances/{name}/matrix", mode="r+")
+            if arr.shape != (k, k) and arr.shape[0] >= k and arr.shape[1] >= k:
+                arr.resize((k, k))
+    except Exception:   # an unreadable record or matrix (several Zarr and JSON types): damage
+        return
     for directory in [d, *(p for p in d.rglob("*") if p.is_dir())]:
         remove_temporaries(directory)

@@ -92,6 +92,12 @@ def check_store(store) -> CheckReport:
         report.runs += 1
         models.update(_check_run(store, run, report))
     distances = store.path / "distances"
+    staged = sorted({p.name.rsplit(".", 1)[0] for p in store._private.cache_staging.glob("*")}) \
+        if store._private.cache_staging.is_dir() else []
+    for name in staged:
+        report.notes.append(f"distance cache {name}: a first fill is in progress or was killed "
+                            "(invisible to readers; the next command that writes to the store "
+                            "removes what a killed one left)")
     for entry in sorted(distances.iterdir()) if distances.is_dir() else []:
         if entry.is_dir() and not entry.name.startswith("."):
             report.caches += 1
@@ -166,7 +172,15 @@ def _check_cache(store, name: str, models: set[str], report: CheckReport) -> Non
     if not meta_file.is_file():
         return   # an extension killed before its first commit: no cache (repair removes it)
     try:
-        attrs = read_json(meta_file)["attributes"][cache.CACHE_KEY]
+        meta = read_json(meta_file)
+        if cache.unfinished(meta):
+            report.damage.append(Damage(
+                f"distance cache {name}", f"distances/{name}/zarr.json",
+                "an unfinished first fill (its writer was killed before the commit): no cache "
+                "is served from it", f"repair: `taskspace check {store.path} --repair` (or any "
+                "command that writes to the store) removes it", cache=name))
+            return
+        attrs = meta["attributes"][cache.CACHE_KEY]
         spec = attrs.get("spec")
         if spec is None:
             report.damage.append(Damage(

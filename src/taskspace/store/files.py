@@ -39,8 +39,10 @@ def read_list(path) -> list | np.ndarray:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read it ({exc})") from exc
+    except (OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
+        # EOFError: NumPy's answer to an empty .npy file.
+        raise ValueError(f"{path}: cannot read it ({type(exc).__name__}: {exc or 'empty file'})"
+                         ) from exc
     if path.suffix == ".json":
         try:
             value = json.loads(text)

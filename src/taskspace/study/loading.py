@@ -70,7 +70,8 @@ def parse_study(raw: dict, *, quick: bool = False, overrides: dict | None = None
     """
     if not isinstance(raw, dict):
         raise ValueError(f"a study config must be a table, got {type(raw).__name__}")
-    raw = _overlay(raw, raw.get("quick") or {}, "quick") if quick else dict(raw)
+    original, raw_quick = raw, raw.get("quick")
+    raw = _overlay(raw, raw_quick or {}, "quick") if quick else dict(raw)
     raw.pop("quick", None)
     if overrides:
         raw = _overlay(raw, overrides, "overrides")
@@ -79,6 +80,14 @@ def parse_study(raw: dict, *, quick: bool = False, overrides: dict | None = None
     except ValidationError as exc:
         raise pydantic_error(exc) from None
     check_study(study)
+    if not quick and raw_quick is not None:
+        # The [quick] overrides are checked always: a typo there must not wait for the day
+        # someone passes --quick.
+        try:
+            parse_study(original, quick=True, overrides=overrides, source=source)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (with the study's [quick] overrides applied; they are "
+                             "checked even without --quick)") from None
     return study
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from taskspace.data.dataset import dataset_key
 from taskspace.methods.config import make_config
-from taskspace.study.config import RunSpec, StudyConfig, run_config, study_error
+from taskspace.study.config import SAFE_NAME, RunSpec, StudyConfig, run_config, study_error
 from taskspace.tasks import Task
 
 #: Datasets whose class names are known without reading their files.
@@ -118,6 +118,12 @@ def resolve_tasks(study: StudyConfig, class_names, hierarchy) -> dict[str, Task]
 
 def _check_tasks(study: StudyConfig) -> None:
     for name, spec in study.tasks.items():
+        if not SAFE_NAME.match(name):
+            # A task's name starts the ids of its runs, which take only these characters: a
+            # name that cannot become a run id fails here, not in every run.
+            raise study_error(f"tasks.{name}", "a task name must be able to start a run id: use "
+                              "1-128 letters (a-z, A-Z), digits, '.', '_' or '-', starting with "
+                              "a letter or digit")
         given = [k for k in ("classes", "node", "k") if getattr(spec, k) is not None]
         if len(given) != 1:
             raise study_error(f"tasks.{name}", f"give exactly one of `classes`, `node`, `k` "

@@ -142,16 +142,28 @@ def import_arrays(directory, store, *, metadata=None, labels=None, class_names=N
 
     files = _OpenFile()
     for run in runs:
-        if run.run_id not in target.run_ids:
+        created = run.run_id not in target.run_ids
+        if created:
             target.add_run(run.run_id, **run.info, config={"source": str(table_path)})
-        todo = run.records[done[run.run_id]:]
-        for i in range(0, len(todo), records_per_append):
-            batch = todo[i:i + records_per_append]
-            P = np.stack([files.record(rec) for rec in batch])
-            names = sorted({k for rec in batch for k in rec.metrics})
-            metrics = {k: [rec.metrics.get(k) for rec in batch] for k in names}
-            target.append(run.run_id, P, [rec.step for rec in batch], metrics)
+        try:
+            _append_run(target, run, done[run.run_id], files, records_per_append)
+        except ValueError:
+            # Everything was checked above, so this is a surprise; still, a run this call
+            # created is not left empty or partial (an interrupted import keeps its records).
+            if created:
+                target.drop_run(run.run_id)
+            raise
     return [r.run_id for r in runs]
+
+
+def _append_run(target, run: _Run, done: int, files, records_per_append: int) -> None:
+    todo = run.records[done:]
+    for i in range(0, len(todo), records_per_append):
+        batch = todo[i:i + records_per_append]
+        P = np.stack([files.record(rec) for rec in batch])
+        names = sorted({k for rec in batch for k in rec.metrics})
+        metrics = {k: [rec.metrics.get(k) for rec in batch] for k in names}
+        target.append(run.run_id, P, [rec.step for rec in batch], metrics)
 
 
 def _integers(values) -> np.ndarray:
@@ -214,6 +226,10 @@ def _read_runs(table_path: Path, directory: Path, class_names: list[str]) -> lis
             raise ValueError(f"{where}: file {file} does not exist")
         index = None if row.get("index") is None else _integer(row["index"], where, "index")
         step = _integer(row["step"], where, "step")
+        try:
+            _meta.check_step(step)   # bounded as Store.append bounds it: refused before writing
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from exc
         metrics = {c: row[c] for c in extra}
         try:
             _meta.check_metrics(metrics, 1)
@@ -262,7 +278,9 @@ def _integer(value, where: str, column: str, minimum: int | None = 0) -> int:
     given = value
     if isinstance(value, str):
         try:
-            value = float(value)
+            # int first: float("10000000000000000001") rounds to another integer.
+            value = int(value.strip()) if value.strip().lstrip("+-").isdigit() else \
+                float(value)
         except ValueError:
             value = None
     ok = isinstance(value, int | float) and not isinstance(value, bool) and \

@@ -11,11 +11,13 @@ otherwise.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
+from taskspace.store import _meta
 from taskspace.store._resume import records_done
 
 
@@ -117,20 +119,39 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
             raise ValueError(f"store {store} does not exist; give `labels` and `class_names` "
                              "to create it")
         n, c = len(np.asarray(labels)), len(class_names)
-    for _, _, path, _, shape in plan:
+    all_steps = []
+    for task, seed, path, rid, shape in plan:
         if len(shape) != 3 or shape[1:] != (n, c):
             raise ValueError(f"{path}: dataset {dataset_key!r} has shape {shape}, the probe set "
                              f"and label space hold (T, N, C) = (T, {n}, {c})")
+        _meta.check_name(f"{path}: run id", rid)
+        all_steps.append(_run_steps(steps, task, seed, shape[0], path))
+        if (classes or {}).get(task) is not None:
+            names = store.class_names if isinstance(store, Store) else list(class_names)
+            try:
+                _meta.resolve_classes((classes or {})[task], names)
+            except ValueError as exc:
+                raise ValueError(f"`classes` of task {task!r}: {exc}") from exc
     if not isinstance(store, Store):
-        store = Store.create(store, labels, class_names, probe_ids=probe_ids)
+        new_store = Store.create(store, labels, class_names, probe_ids=probe_ids)
+        try:
+            return _import_all(h5py, new_store, plan, all_steps, method, dataset_key, classes,
+                               network, dataset, records_per_append)
+        except ValueError:
+            # Values are checked as they are appended (reading every file twice would double
+            # the import): a store this call created is not left behind.
+            shutil.rmtree(new_store.path, ignore_errors=True)
+            raise
+    return _import_all(h5py, store, plan, all_steps, method, dataset_key, classes, network,
+                       dataset, records_per_append)
+
+
+def _import_all(h5py, store, plan, all_steps, method, dataset_key, classes, network, dataset,
+                records_per_append) -> list[str]:
     existing = set(store.run_ids)
     imported = []
-    for task, seed, path, rid, (n_records, _, _) in plan:
-        run_steps = (np.arange(n_records) if steps is None
-                     else np.asarray(steps(task, seed, n_records)))
-        if run_steps.shape != (n_records,):
-            raise ValueError(f"`steps` returned shape {run_steps.shape} for {path}, "
-                             f"expected ({n_records},)")
+    for (task, seed, path, rid, (n_records, _, _)), run_steps in zip(plan, all_steps,
+                                                                   strict=True):
         done = records_done(store, rid, run_steps, path,
                             {"task": task, "method": method, "seed": seed})
         created = rid not in existing
@@ -149,6 +170,19 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
             raise
         imported.append(rid)
     return imported
+
+
+def _run_steps(steps, task, seed, n_records: int, path) -> list[int]:
+    """The T steps of one file's records, checked as ``Store.append`` checks them (before
+    anything is written)."""
+    run_steps = np.arange(n_records) if steps is None else steps(task, seed, n_records)
+    if np.shape(run_steps) != (n_records,):
+        raise ValueError(f"`steps` returned shape {np.shape(run_steps)} for {path}, "
+                         f"expected ({n_records},)")
+    try:
+        return _meta.check_steps(run_steps, n_records)
+    except ValueError as exc:
+        raise ValueError(f"`steps` for {path}: {exc}") from exc
 
 
 def _plan(h5py, directory: Path, pattern: str, dataset_key: str, run_id: str, method: str):
