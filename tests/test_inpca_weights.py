@@ -285,3 +285,53 @@ def test_landmarks_all_of_weight_zero(D):
     w[landmarks] = 0.0
     with pytest.raises(ValueError, match="every landmark has weight 0"):
         est.set_params(weights=w).fit(D)
+
+
+# ------------------------------------------------------- the low-dimension analysis and config
+def test_low_dimension_reports_distance_and_run_weighting(tmp_path):
+    from taskspace.geometry.weights import group_weights
+    from taskspace.study.analyses import run_analyses
+    from tests.test_analyses import build_store
+
+    store = build_store(tmp_path / "store")          # fine-tuning runs are shorter
+    D, records = store.distance_matrix(), store.runs()
+    results = {w: run_analyses(store, names=["low_dimension"], n_boot=5, weighting=w)[0]
+               for w in ("model", "run")}
+    for weighting, weights in (("model", None), ("run", group_weights(records["run_id"]))):
+        res = results[weighting]
+        ref = InPCA(n_components=10, metric="precomputed", random_state=0,
+                    weights=weights).fit(D)
+        np.testing.assert_allclose(res.table["explained_distance"], ref.explained_distance_)
+        np.testing.assert_allclose(res.table["explained_stress"], ref.explained_stress_)
+        assert res.summary["weighting"] == weighting
+        assert res.summary["distance_3"] == pytest.approx(ref.explained_distance_[2])
+        assert f"each {weighting} weighted equally" in res.figure.title
+        assert "explained distance" in res.finding
+    assert not np.allclose(results["run"].table["explained_distance"],
+                           results["model"].table["explained_distance"])
+    with pytest.raises(ValueError, match="weighting must be 'model' or 'run'"):
+        run_analyses(store, names=["low_dimension"], weighting="method")
+
+
+def test_study_config_checks_the_weighting():
+    import tomllib
+    from importlib.resources import files
+
+    from taskspace.study import parse_study
+
+    raw = tomllib.loads(files("taskspace.study.builtin").joinpath("digits-demo.toml")
+                        .read_text(encoding="utf-8"))
+    raw["analyses"] = {"options": {"low_dimension": {"weighting": "run"}}}
+    assert parse_study(raw).analyses.options["low_dimension"]["weighting"] == "run"
+    raw["analyses"] = {"options": {"low_dimension": {"weighting": "runs"}}}
+    with pytest.raises(ValueError, match=r"analyses.options.*weighting.*'model', 'run'.*'runs'"):
+        parse_study(raw)
+
+
+def test_group_weights():
+    from taskspace.geometry.weights import group_weights
+
+    w = group_weights(["a", "b", "a", "c", "a", "b"])
+    np.testing.assert_allclose(w, [1 / 9, 1 / 6, 1 / 9, 1 / 3, 1 / 9, 1 / 6])
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        group_weights([])

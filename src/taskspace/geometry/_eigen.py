@@ -41,7 +41,7 @@ def double_center(D: np.ndarray, weights: np.ndarray | None = None
     D : ndarray, shape (M, M)
         Validated distance matrix (finite, symmetric within tolerance); not modified.
     weights : ndarray of float64, shape (M,), optional
-        Normalised weights (`normalized_weights`); ``None``: all ones.
+        Normalised weights (`taskspace.geometry.weights.normalized_weights`); ``None``: all ones.
 
     Returns
     -------
@@ -80,49 +80,6 @@ def _weighted_sums(D: np.ndarray, weights: np.ndarray) -> np.ndarray:
         out[r0:r0 + step] += block @ weights
         out += weights[r0:r0 + step] @ block
     return out
-
-
-def normalized_weights(weights, n_points: int) -> np.ndarray | None:
-    """Check per-model weights and scale them to mean 1 (SPEC §10); ``None`` stays ``None``.
-
-    Parameters
-    ----------
-    weights : array-like of shape (M,) or None
-        Finite, non-negative, with a positive sum. A weight of 0 keeps the model out of the axes
-        (it is then placed out of sample).
-    n_points : int
-        M.
-
-    Returns
-    -------
-    ndarray of float64, shape (M,), or None
-        ``w · M / Σw``. ``None`` also when every weight is the same: uniform weights are the
-        unweighted fit, and take its code path.
-
-    Raises
-    ------
-    ValueError
-        Naming the problem (shape, dtype, first non-finite or negative index, zero sum).
-    """
-    if weights is None:
-        return None
-    w = np.asarray(weights)
-    if w.dtype == object or w.dtype.kind not in "fiu":
-        raise ValueError(f"`weights` must hold real numbers, got dtype {w.dtype}")
-    if w.shape != (n_points,):
-        raise ValueError(f"`weights` must have shape (M,) = ({n_points},), one weight per "
-                         f"model, got shape {w.shape}")
-    w = w.astype(np.float64)
-    for bad, problem in ((~np.isfinite(w), "a non-finite weight"), (w < 0, "a negative weight")):
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"`weights` has {problem} ({w[i]:.6g}) at index {i}")
-    total = float(w.sum())
-    if not total > 0.0:
-        raise ValueError("`weights` sum to 0: at least one model needs a positive weight")
-    if np.all(w == w[0]):
-        return None
-    return w * (n_points / total)
 
 
 def choose_solver(solver: str, n_points: int, n_components: int) -> str:

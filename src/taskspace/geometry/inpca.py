@@ -23,11 +23,11 @@ from taskspace.geometry._eigen import (
     eigen_by_magnitude,
     explained_distance,
     explained_stress,
-    normalized_weights,
 )
 from taskspace.geometry._kernels_inpca import distance_matrix_faults, row_max_abs
 from taskspace.geometry._validation import METRICS
 from taskspace.geometry.pairwise import pairwise_distances
+from taskspace.geometry.weights import normalized_weights
 
 #: A precomputed D may be asymmetric, have a non-zero diagonal or negative entries by this much,
 #: relative to its largest entry (float32 storage, distances computed in another order); beyond that

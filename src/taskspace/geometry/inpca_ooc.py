@@ -141,8 +141,8 @@ def eigen_out_of_core(D, n_components: int, *, block_rows: int | None = None,
     tol : float
         ``eigsh`` tolerance (0: machine precision).
     weights : ndarray of shape (M,), optional
-        Normalised weights (mean 1, `_eigen.normalized_weights`): the eigenpairs are then those
-        of ``W̃ = diag(√w) W diag(√w)``, W centred with ``J_w``.
+        Normalised weights (mean 1, `taskspace.geometry.weights.normalized_weights`): the
+        eigenpairs are then those of ``W̃ = diag(√w) W diag(√w)``, W centred with ``J_w``.
 
     Returns
     -------

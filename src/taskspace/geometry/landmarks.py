@@ -30,9 +30,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from taskspace.geometry._eigen import SOLVERS, normalized_weights
+from taskspace.geometry._eigen import SOLVERS
 from taskspace.geometry._validation import METRICS
 from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.weights import normalized_weights
 
 RULES = ("farthest", "stratified")
 
