@@ -106,7 +106,7 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         D_k. With weights, in the weighted norm ``‖A‖_w² = Σ_ij w_i w_j A_ij²``.
     eigenvectors_ : ndarray of shape (M, k)
         ``V_k`` (``U_k`` with weights), orthonormal columns, largest-magnitude entry of each
-        column positive.
+        column positive (with weights: of each column of ``embedding_``).
     weights_ : ndarray of shape (M,)
         The weights scaled to mean 1; all ones without weights.
     distance_means_ : ndarray of shape (M,)
@@ -233,6 +233,7 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             root = np.sqrt(weights)
             np.divide(self.embedding_, root[:, None], out=self.embedding_,
                       where=root[:, None] > 0)
+            self.embedding_[root == 0] = 0.0
             # Signs fixed on X rather than U (largest entry of each column positive), so that a
             # model of weight 2 gets the signs it would get as two copies.
             if values.size:

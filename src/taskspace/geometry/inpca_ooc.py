@@ -92,10 +92,12 @@ def centering_stats(S: _Streamed, weights: np.ndarray | None = None) -> Centring
         centred = block - means[r0:r1, None] - means[None, :] + g
         rows = np.arange(r1 - r0)
         diagonal[r0:r1] = -0.5 * centred[rows, r0 + rows] * root_w[r0:r1] ** 2
-        if weights is not None:
-            centred *= root_w[r0:r1, None]
-            centred *= root_w[None, :]
-        frob += 0.25 * float(np.einsum("ij,ij->", centred, centred))
+        if weights is None:
+            frob += 0.25 * float(np.einsum("ij,ij->", centred, centred))
+        else:
+            # ‖W̃‖² = ¼ Σ_ij w_i w_j c_ij²: square in place, then two BLAS products.
+            np.multiply(centred, centred, out=centred)
+            frob += 0.25 * float(weights[r0:r1] @ (centred @ weights))
     return CentringStats(means, g, frob, diagonal)
 
 
