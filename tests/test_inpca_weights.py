@@ -57,9 +57,9 @@ def D_real():
     return pairwise_distances(P), run_of
 
 
-def fit(D, k, solver="dense", weights=None, tmp_path=None):
+def fit(D, k, solver="dense", weights=None):
     if solver == "out-of-core":
-        D = zarr.array(D, chunks=(16, 16)) if tmp_path is None else D
+        D = zarr.array(D, chunks=(16, 16))       # read in blocks of rows, as from a store
     return InPCA(n_components=k, metric="precomputed", solver=solver, random_state=0,
                  weights=weights).fit(D)
 
