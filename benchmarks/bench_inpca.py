@@ -7,6 +7,9 @@ Usage::
     flock /tmp/taskspace-bench.lock .venv/bin/python benchmarks/bench_inpca.py --crossover
 
 ``--crossover`` times the two solvers over M and k: the measurement behind ``solver="auto"``.
+``--weighted`` times weighted against unweighted fits (issue 29: within 1.2×), side by side in one
+run: alternately, best of ``repeat``, for the partial (``"auto"`` at this size) and out-of-core
+solvers, with random weights in [0.5, 2] (uniform weights would take the unweighted path).
 
 The distance matrix is a genuine pairwise ``d_B`` matrix of a synthetic collection shaped like
 the paper's: ``runs`` training trajectories of ``steps`` models each, every run a path of softmax
@@ -107,6 +110,48 @@ def main_case(m: int, k: int, repeat: int) -> None:
           f"{t_ref / t_ours:.1f}× | {rel:.1e} | {stress_diff:.1e} | {alignment:.12f} |")
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def weighted_case(m: int, k: int, repeat: int) -> None:
+    """Weighted vs unweighted InPCA, timed alternately in one process (same load on both)."""
+    import os
+
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
+    D = bhattacharyya_matrix(synthetic_collection(m))
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, m)
+    InPCA(n_components=2, metric="precomputed", weights=weights[:300]).fit(D[:300, :300])
+    print("| solver | M | k | unweighted (s) | weighted (s) | weighted / unweighted "
+          "| passes over D (unw. / w.) |")
+    print("|---|---|---|---|---|---|---|")
+
+    def fit(solver, w):
+        return InPCA(n_components=k, metric="precomputed", solver=solver, random_state=0,
+                     weights=w).fit(D)
+
+    for solver in ("partial", "out-of-core"):
+        best = {"unweighted": np.inf, "weighted": np.inf}
+        passes = {}
+        for _ in range(repeat):
+            for name, w in (("unweighted", None), ("weighted", weights)):
+                t, model = best_of(lambda s=solver, w=w: fit(s, w), 1)
+                best[name] = min(best[name], t)
+                passes[name] = getattr(model, "n_passes_", "-")
+        print(f"| {solver} | {m} | {k} | {best['unweighted']:.2f} | {best['weighted']:.2f} | "
+              f"{best['weighted'] / best['unweighted']:.2f} | {passes['unweighted']} / "
+              f"{passes['weighted']} |", flush=True)
+
+
 def crossover(ms: list[int], ks: list[int], repeat: int) -> None:
     """Time the two solvers of ``eigen_by_magnitude`` on W alone, for the "auto" rule."""
     print("| M | k | dense (s) | partial (s) | dense / partial |")
@@ -129,8 +174,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
     parser.add_argument("--crossover", action="store_true",
                         help="time dense vs partial over M and k (the rule behind solver='auto')")
+    parser.add_argument("--weighted", action="store_true",
+                        help="weighted vs unweighted fits, side by side (issue 29)")
     args = parser.parse_args()
-    if args.crossover:
+    if args.weighted:
+        weighted_case(800 if args.quick else 8000, 10, repeat=1 if args.quick else 3)
+    elif args.crossover:
         ms = [50, 100, 200] if args.quick else [50, 100, 150, 200, 300, 400, 600, 1000, 2000]
         ks = [3, 10] if args.quick else [2, 3, 10, 30, 100]
         crossover(ms, ks, repeat=1 if args.quick else 3)

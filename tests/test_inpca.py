@@ -347,7 +347,8 @@ def test_collection_validation_goes_through_pairwise():
 def test_sklearn_conventions(D):
     model = ts.InPCA(n_components=2, metric="precomputed", solver="dense", random_state=3)
     assert model.get_params() == {"n_components": 2, "metric": "precomputed", "solver": "dense",
-                                  "eps": 1e-9, "random_state": 3, "block_rows": None}
+                                  "eps": 1e-9, "random_state": 3, "block_rows": None,
+                                  "weights": None}
     with pytest.raises(NotFittedError):
         model.transform(D)
     copy = clone(model.set_params(n_components=4))

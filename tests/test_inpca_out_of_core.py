@@ -64,7 +64,7 @@ def test_matches_in_memory(D, tmp_path, block_rows):
 def test_streamed_frobenius_and_operator(D):
     W = w_plain(D)
     S = _Streamed(D, 11)
-    means, g, frob = centering_stats(S)
+    means, g, frob, _ = centering_stats(S)
     assert frob == pytest.approx(np.sum(W * W), rel=1e-12)
     from taskspace.geometry.inpca_ooc import centred_operator
 

@@ -79,8 +79,11 @@ def distance_matrix_faults(D, tol):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def center_symmetrized(D, means, grand_mean, W):  # pragma: no cover - compiled
-    """``W_ij = W_ji = −½ (½(D_ij + D_ji) − (r_i + r_j) + g)``; returns ``‖W‖_F²``."""
+def center_symmetrized(D, means, grand_mean, root_w, W):  # pragma: no cover - compiled
+    """``W_ij = W_ji = −½ √w_i √w_j (½(D_ij + D_ji) − (r_i + r_j) + g)``; returns ``‖W‖_F²``.
+
+    ``root_w`` is ``√w`` of weighted InPCA, all ones without weights (a product with 1.0 is exact,
+    so the unweighted W is unchanged bit for bit)."""
     m = D.shape[0]
     nb = (m + TILE - 1) // TILE
     n_pairs = (nb + 1) // 2
@@ -96,9 +99,10 @@ def center_symmetrized(D, means, grand_mean, W):  # pragma: no cover - compiled
                 j0, j1 = bj * TILE, min((bj + 1) * TILE, m)
                 for i in range(i0, i1):
                     ri = means[i]
+                    si = -0.5 * root_w[i]
                     for j in range(j0 if bj != bi else i, j1):
                         s = 0.5 * (np.float64(D[i, j]) + np.float64(D[j, i]))
-                        w = -0.5 * ((s - (ri + means[j])) + grand_mean)
+                        w = si * ((s - (ri + means[j])) + grand_mean) * root_w[j]
                         W[i, j] = w
                         W[j, i] = w
                         acc += w * w if i == j else 2.0 * w * w

@@ -21,11 +21,13 @@ from taskspace.geometry._eigen import (
     choose_solver,
     double_center,
     eigen_by_magnitude,
+    explained_distance,
     explained_stress,
 )
 from taskspace.geometry._kernels_inpca import distance_matrix_faults, row_max_abs
 from taskspace.geometry.pairwise import pairwise_distances
 from taskspace.geometry.validation import METRICS
+from taskspace.geometry.weights import normalized_weights
 
 #: A precomputed D may be asymmetric, have a non-zero diagonal or negative entries by this much,
 #: relative to its largest entry (float32 storage, distances computed in another order); beyond that
@@ -42,6 +44,11 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``W = −½ J D J`` (``J = I − 11ᵀ/M``) is decomposed as ``V Λ Vᵀ`` with eigenvalues ordered by
     ``|λ|`` descending; the embedding is ``X = V |Λ|^{1/2}`` with signature ``s = sign(λ)``, so that
     with all components ``Σ_k s_k (X_ik − X_jk)² = D_ij``.
+
+    With ``weights`` (SPEC §10) the centring is weighted, ``W = −½ J_w D J_wᵀ`` with
+    ``J_w = I − 1wᵀ/M``, the eigenproblem is the symmetric ``W̃ = diag(√w) W diag(√w) = U Λ Uᵀ``
+    and ``X = diag(w)^{−1/2} U |Λ|^{1/2}``: a model of weight 2 sits where two copies of it
+    would, and pulls on the axes as much as they would.
 
     Parameters
     ----------
@@ -71,24 +78,41 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         each column positive), so results agree across seeds and solvers up to rounding.
     block_rows : int or None, default=None
         Rows of D per block for ``solver="out-of-core"`` (default: 128 MiB of float64).
+    weights : array-like of shape (M,) or None, default=None
+        Non-negative weight of each model (finite, positive sum), scaled to mean 1; ``None`` or
+        equal weights: the unweighted fit. For example ``1 / (runs × records of the run)`` so that
+        every run counts once whatever its number of records. A model of weight 0 does not shape
+        the axes and is placed out of sample (as `transform` would place it). Every solver
+        supports weights.
 
     Attributes
     ----------
     embedding_ : ndarray of shape (M, k)
-        ``X = V_k |Λ_k|^{1/2}``.
+        ``X = V_k |Λ_k|^{1/2}`` (``diag(w)^{−1/2} U_k |Λ_k|^{1/2}`` with weights).
     eigenvalues_ : ndarray of shape (k,)
-        ``λ_1..λ_k`` of W, ``|λ|`` descending; those zero to rounding are exactly 0.
+        ``λ_1..λ_k`` of W (of W̃ with weights), ``|λ|`` descending; those zero to rounding are
+        exactly 0. They grow with M (``λ/M`` is the variance along the axis): two copies of every
+        model double them.
     signature_ : ndarray of int of shape (k,)
         ``sign(λ)``: +1 for space-like axes, −1 for time-like ("imaginary") ones, 0 for null ones.
     explained_stress_ : ndarray of shape (k,)
         ``explained_stress_[k−1] = 1 − sqrt(1 − Σ_{i≤k} λ_i² / ‖W‖_F²)``, with ``‖W‖_F²`` computed
         from W (never from the whole spectrum); non-decreasing, 1 once all non-zero axes are in.
+        With weights, of W̃.
+    explained_distance_ : ndarray of shape (k,)
+        ``explained_distance_[k−1] = 1 − ‖D − D_k‖_F / ‖D‖_F``, D_k the distances the first k axes
+        reproduce, ``(D_k)_ij = Σ_{a≤k} s_a (X_ia − X_ja)²``: how faithful the picture's distances
+        are. In closed form from the k eigenpairs, ``diag(W)`` and ``‖W‖_F`` (SPEC §10), never from
+        D_k. With weights, in the weighted norm ``‖A‖_w² = Σ_ij w_i w_j A_ij²``.
     eigenvectors_ : ndarray of shape (M, k)
-        ``V_k``, orthonormal columns, largest-magnitude entry of each column positive.
+        ``V_k`` (``U_k`` with weights), orthonormal columns, largest-magnitude entry of each
+        column positive (with weights: of each column of ``embedding_``).
+    weights_ : ndarray of shape (M,)
+        The weights scaled to mean 1; all ones without weights.
     distance_means_ : ndarray of shape (M,)
-        Column means of (the symmetrised) D, for out-of-sample points.
+        (Weighted) column means of (the symmetrised) D, ``r = D w / M``, for out-of-sample points.
     distance_grand_mean_ : float
-        Mean of all entries of D.
+        (Weighted) mean of all entries of D, ``wᵀ r / M``.
     n_components_ : int
         k actually used.
     solver_ : {"dense", "partial", "out-of-core"}
@@ -119,13 +143,14 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, n_components=3, metric="bhattacharyya", solver="auto", eps=1e-9,
-                 random_state=None, block_rows=None):
+                 random_state=None, block_rows=None, weights=None):
         self.n_components = n_components
         self.metric = metric
         self.solver = solver
         self.eps = eps
         self.random_state = random_state
         self.block_rows = block_rows
+        self.weights = weights
 
     def fit(self, X, y=None):
         """Fit the embedding of a collection, or of a precomputed distance matrix.
@@ -157,13 +182,18 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 del self.n_features_in_
         n_points = D.shape[0]
         k = self._check_n_components(n_points)
+        weights = normalized_weights(self.weights, n_points)
 
-        W, means, grand_mean, frobenius_sq = double_center(D)
+        W, means, grand_mean, frobenius_sq = double_center(D, weights)
+        left_out = _rows_left_out(D, weights)
         del D
+        diagonal = np.diagonal(W).copy()     # the dense solver overwrites W
         solver = choose_solver(self.solver, n_points, k)
         values, vectors = eigen_by_magnitude(W, k, solver, check_random_state(self.random_state))
 
-        return self._set_fitted(values, vectors, frobenius_sq, means, grand_mean, solver)
+        self._set_fitted(values, vectors, frobenius_sq, means, grand_mean, solver, weights,
+                         diagonal)
+        return self._place_left_out(left_out)
 
     def _fit_out_of_core(self, D):
         from taskspace.geometry.inpca_ooc import eigen_out_of_core
@@ -174,27 +204,59 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if self.n_components is None:
             raise ValueError("`n_components` must be an integer in [1, M − 2] for the "
                              "out-of-core solver, got None")
-        values, vectors, frobenius_sq, means, grand_mean, passes = eigen_out_of_core(
+        weights = normalized_weights(self.weights, int(D.shape[0]))
+        values, vectors, frobenius_sq, means, grand_mean, passes, diagonal = eigen_out_of_core(
             D, int(self.n_components), block_rows=self.block_rows,
-            random_state=self.random_state)
-        self._set_fitted(values, vectors, frobenius_sq, means, grand_mean, "out-of-core")
+            random_state=self.random_state, weights=weights)
+        self._set_fitted(values, vectors, frobenius_sq, means, grand_mean, "out-of-core",
+                         weights, diagonal)
         self.n_features_in_ = len(means)
         self.n_passes_ = passes
         if hasattr(self, "X_fit_"):
             del self.X_fit_
-        return self
+        left_out = None
+        if weights is not None and not np.all(weights > 0):
+            # Rows of a symmetric D; one at a time, as any array-like can give them.
+            zero = np.flatnonzero(weights == 0)
+            left_out = (zero, np.stack([np.asarray(D[i], dtype=np.float64) for i in zero]))
+        return self._place_left_out(left_out)
 
-    def _set_fitted(self, values, vectors, frobenius_sq, means, grand_mean, solver):
-        """Set the fitted attributes from the eigenpairs of W (every solver)."""
+    def _set_fitted(self, values, vectors, frobenius_sq, means, grand_mean, solver, weights,
+                    diagonal):
+        """Set the fitted attributes from the eigenpairs of W or W̃ (every solver)."""
         self.eigenvalues_ = values
         self.eigenvectors_ = vectors
         self.signature_ = np.sign(values).astype(np.int64)
         self.embedding_ = vectors * np.sqrt(np.abs(values))
+        if weights is not None:
+            # X = diag(w)^{−1/2} U |Λ|^{1/2}; rows of weight 0 are placed by _place_left_out.
+            root = np.sqrt(weights)
+            np.divide(self.embedding_, root[:, None], out=self.embedding_,
+                      where=root[:, None] > 0)
+            self.embedding_[root == 0] = 0.0
+            # Signs fixed on X rather than U (largest entry of each column positive), so that a
+            # model of weight 2 gets the signs it would get as two copies.
+            if values.size:
+                biggest = np.argmax(np.abs(self.embedding_), axis=0)
+                signs = np.sign(self.embedding_[biggest, np.arange(values.size)])
+                signs[signs == 0] = 1.0
+                self.embedding_ *= signs
+                vectors *= signs
         self.explained_stress_ = explained_stress(values, frobenius_sq, len(vectors))
+        self.explained_distance_ = explained_distance(values, vectors, diagonal, frobenius_sq,
+                                                      weights)
+        self.weights_ = np.ones(len(vectors)) if weights is None else weights
         self.distance_means_ = means
         self.distance_grand_mean_ = grand_mean
         self.n_components_ = len(values)
         self.solver_ = solver
+        return self
+
+    def _place_left_out(self, left_out):
+        """Embed the models of weight 0 from their rows of D, as out-of-sample points."""
+        if left_out is not None:
+            rows, d = left_out
+            self.embedding_[rows] = self._project(d)
         return self
 
     def fit_transform(self, X, y=None):
@@ -206,8 +268,10 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         With ``d`` the (M', M) distances from the new points to the fitted ones,
         ``B' = −½ (d − rowmean(d) − colmean(D) + mean(D))`` and ``X' = B' V_k |Λ_k|^{−1/2} S_k``;
-        axes with eigenvalue 0 get coordinate 0. For a fitted point's own row of D this gives back
-        its row of ``embedding_`` (whatever k, since ``W V_k = V_k Λ_k``).
+        axes with eigenvalue 0 get coordinate 0. With weights the means are weighted
+        (``rowmean(d) = d w / M``, ...) and ``X' = B' diag(√w) U_k |Λ_k|^{−1/2} S_k``. For a
+        fitted point's own row of D this gives back its row of ``embedding_`` (whatever k, since
+        ``W V_k = V_k Λ_k``).
 
         Parameters
         ----------
@@ -225,14 +289,26 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             d = check_cross_distances("X", X, n_points)
         else:
             d = self._distances(X, self.X_fit_)
-        B = d - d.mean(axis=1, keepdims=True)
+        return self._project(d)
+
+    def _project(self, d: np.ndarray) -> np.ndarray:
+        """``X' = B' diag(√w) U_k |Λ_k|^{−1/2} S_k`` of (M', M) distances d (SPEC §10)."""
+        weights = self.weights_
+        uniform = bool(np.all(weights == 1.0))
+        if uniform:
+            B = d - d.mean(axis=1, keepdims=True)
+        else:
+            B = d - (d @ weights)[:, None] / len(weights)
         B -= self.distance_means_
         B += self.distance_grand_mean_
         B *= -0.5
         scale = np.zeros_like(self.eigenvalues_)
         nonzero = self.eigenvalues_ != 0.0
         scale[nonzero] = self.signature_[nonzero] / np.sqrt(np.abs(self.eigenvalues_[nonzero]))
-        return B @ (self.eigenvectors_ * scale)
+        projection = self.eigenvectors_ * scale
+        if not uniform:
+            projection *= np.sqrt(weights)[:, None]
+        return B @ projection
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -269,6 +345,15 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     @property
     def _n_features_out(self) -> int:
         return self.eigenvalues_.shape[0]
+
+
+def _rows_left_out(D: np.ndarray, weights: np.ndarray | None):
+    """``(rows, S[rows])``: the models of weight 0 and their rows of the symmetrised D, or None."""
+    if weights is None or np.all(weights > 0):
+        return None
+    rows = np.flatnonzero(weights == 0)
+    return rows, 0.5 * (np.asarray(D[rows], dtype=np.float64)
+                        + np.asarray(D[:, rows], dtype=np.float64).T)
 
 
 def _as_float_matrix(name: str, A) -> np.ndarray:

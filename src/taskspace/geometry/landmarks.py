@@ -34,6 +34,7 @@ from taskspace.geometry._eigen import SOLVERS
 from taskspace.geometry.callbacks import reporting
 from taskspace.geometry.distances import DEFAULT_EPS
 from taskspace.geometry.validation import METRICS
+from taskspace.geometry.weights import normalized_weights
 
 RULES = ("farthest", "stratified")
 
@@ -140,13 +141,18 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Progress: over the landmarks (farthest), or over samples while the landmark columns are
         computed from models (stratified); a callable is a progress factory
         (`taskspace.geometry.callbacks`).
+    weights : array-like of shape (M,) or None, default=None
+        Weight of every model (as for `InPCA`); the landmark fit uses the landmarks' weights
+        (at least one must be positive) and every model is placed with the weighted means.
+        The choice of landmarks does not depend on them.
 
     Attributes
     ----------
     embedding_ : ndarray of shape (M, k)
         Every model, landmarks included (their rows are the landmark fit's own embedding).
-    eigenvalues_, signature_, explained_stress_, eigenvectors_ : ndarray
-        Of the landmark fit (`InPCA`); ``explained_stress_`` is the landmarks' stress.
+    eigenvalues_, signature_, explained_stress_, explained_distance_, eigenvectors_ : ndarray
+        Of the landmark fit (`InPCA`); ``explained_stress_`` and ``explained_distance_`` are
+        the landmarks' (``landmark_error`` measures the distance error over all models).
     landmarks_ : ndarray of int of shape (L,)
         Row positions of the landmarks, in the order chosen.
     columns_ : ndarray of shape (M, L)
@@ -183,7 +189,7 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def __init__(self, n_components=3, n_landmarks=1000, rule="farthest",
                  metric="bhattacharyya", eps=DEFAULT_EPS, solver="auto", random_state=None,
-                 progress=False):
+                 progress=False, weights=None):
         self.n_components = n_components
         self.n_landmarks = n_landmarks
         self.rule = rule
@@ -192,6 +198,7 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.solver = solver
         self.random_state = random_state
         self.progress = progress
+        self.weights = weights
 
     def fit(self, X, y=None, meta: pd.DataFrame | None = None):
         """Choose the landmarks, fit InPCA on them and place every model.
@@ -220,6 +227,7 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if not self.n_components <= self.n_landmarks <= m:
             raise ValueError(f"`n_landmarks` must be an integer in [n_components, M] = "
                              f"[{self.n_components}, {m}], got {self.n_landmarks!r}")
+        weights = normalized_weights(self.weights, m)
         distances_to = self._columns_of(X)
         if self.rule == "farthest":
             landmarks, columns = farthest_point_landmarks(distances_to, m, int(self.n_landmarks),
@@ -232,12 +240,16 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         block = columns[landmarks]
         block = 0.5 * (block + block.T)
         np.fill_diagonal(block, 0.0)
+        inner_weights = None if weights is None else weights[landmarks]
+        if inner_weights is not None and not inner_weights.any():
+            raise ValueError("every landmark has weight 0: the landmark fit needs at least one "
+                             "positive weight among `weights[landmarks_]`")
         inner = InPCA(n_components=self.n_components, metric="precomputed", solver=self.solver,
-                      random_state=self.random_state).fit(block)
+                      random_state=self.random_state, weights=inner_weights).fit(block)
         self.inpca_, self.landmarks_, self.columns_ = inner, landmarks, columns
         self.embedding_ = inner.transform(columns)
         for name in ("eigenvalues_", "eigenvectors_", "signature_", "explained_stress_",
-                     "n_components_", "solver_"):
+                     "explained_distance_", "n_components_", "solver_"):
             setattr(self, name, getattr(inner, name))
         if self.metric == "precomputed":
             self.n_features_in_ = len(landmarks)

@@ -106,10 +106,28 @@ class ScheduleSpec(_Strict):
 
 
 class AnalysesSpec(_Strict):
-    """``[analyses]``: which analyses to run (default all) and options per analysis."""
+    """``[analyses]``: which analyses to run (default all) and options per analysis.
+
+    ``[analyses.options.<name>]`` holds keyword arguments of that analysis, for example
+    ``[analyses.options.low_dimension] weighting = "run"``: weighted InPCA in which every run
+    counts once, its records sharing a weight of ``1/(runs × records)`` (default ``"model"``:
+    every model counts once).
+    """
 
     names: list[str] | None = None
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _known_weighting(cls, options: dict) -> dict:
+        # Checked with the config, so that a typo fails before any run is trained.
+        from taskspace.study.analyses.low_dimension import WEIGHTINGS
+
+        weighting = options.get("low_dimension", {}).get("weighting", "model")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"`low_dimension.weighting` must be one of "
+                             f"{', '.join(map(repr, WEIGHTINGS))}, got {weighting!r}")
+        return options
 
 
 class StudyConfig(_Strict):

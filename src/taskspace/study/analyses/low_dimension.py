@@ -27,12 +27,21 @@ RANGE = "95% range over random 80% subsets of the runs:"
 #: agrees when the whole range of the 3-axis stress is above AGREE (the paper's 0.8 less a
 #: margin), disagrees when it is wholly below DISAGREE (most of the stress beyond 3 axes).
 PAPER, AGREE, DISAGREE = 0.8, 0.7, 0.5
+#: ``weighting`` option: every model counts once, or every run once (its records share 1/runs).
+WEIGHTINGS = {"model": "each model weighted equally", "run": "each run weighted equally"}
 
 
-def _stress(D: np.ndarray, k: int) -> np.ndarray:
+def _weights(records: pd.DataFrame, weighting: str) -> np.ndarray | None:
+    from taskspace.geometry.weights import group_weights
+
+    return group_weights(records["run_id"].to_numpy()) if weighting == "run" else None
+
+
+def _stress(D: np.ndarray, k: int, weights=None) -> np.ndarray:
     from taskspace import InPCA
 
-    return InPCA(n_components=k, metric="precomputed", random_state=0).fit(D).explained_stress_
+    return InPCA(n_components=k, metric="precomputed", random_state=0,
+                 weights=weights).fit(D).explained_stress_
 
 
 def _progress_of_records(store, runs: pd.DataFrame, records: pd.DataFrame) -> np.ndarray:
@@ -50,7 +59,7 @@ def _progress_of_records(store, runs: pd.DataFrame, records: pd.DataFrame) -> np
 
 
 def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOOT,
-                  color_by: str = "task") -> AnalysisResult:
+                  color_by: str = "task", weighting: str = "model") -> AnalysisResult:
     """InPCA (SPEC §10) of the store's pairwise ``d_B`` matrix.
 
     Table: one row per k = 1..n_components with the explained stress, its 95% range over
@@ -58,9 +67,15 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
     eigenvalue and its signature. Figure: 3-D lines, one per run, in the first three axes (axes
     with a negative eigenvalue are marked "imaginary"), coloured and in the legend by
     ``color_by`` (``"task"`` or ``"method"``; the interactive figure switches between them).
+    The table also has the explained distance (SPEC §10) of k axes. ``weighting``: ``"model"``
+    (every model counts once) or ``"run"`` (weighted InPCA, each run's records share a weight of
+    ``1/(runs × records)``, so that long runs do not dominate the axes); the figure's title says
+    which.
     """
     if color_by not in ("task", "method"):
         raise ValueError(f"color_by must be 'task' or 'method', got {color_by!r}")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be 'model' or 'run', got {weighting!r}")
     runs = run_table(store)
     records = store.runs()
     records = records[records["run_id"].isin(set(runs["run_id"]))].reset_index(drop=True)
@@ -72,15 +87,17 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
     k = min(n_components, M - 1)
     from taskspace import InPCA
 
-    inpca = InPCA(n_components=k, metric="precomputed", random_state=0).fit(D)
-    stress = inpca.explained_stress_
+    inpca = InPCA(n_components=k, metric="precomputed", random_state=0,
+                  weights=_weights(records, weighting)).fit(D)
+    stress, distance = inpca.explained_stress_, inpca.explained_distance_
 
-    stress_ci = _subsample_intervals(D, records, runs, k, n_boot, BOOT_SEED)
+    stress_ci = _subsample_intervals(D, records, runs, k, n_boot, BOOT_SEED, weighting)
     table = pd.DataFrame({
         "k": np.arange(1, k + 1),
         "explained_stress": stress,
         "ci_low": [lo for lo, _ in stress_ci],
         "ci_high": [hi for _, hi in stress_ci],
+        "explained_distance": distance,
         "eigenvalue": inpca.eigenvalues_,
         "signature": inpca.signature_,
     })
@@ -95,9 +112,9 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
         if rows.size < k3 + 2:
             continue
         sub = D[np.ix_(rows, rows)]
-        s3 = float(_stress(sub, k3)[-1])
-        ci = _subsample_intervals(sub, records.iloc[rows].reset_index(drop=True), mruns,
-                                  k3, n_boot, BOOT_SEED)[-1]
+        sub_records = records.iloc[rows].reset_index(drop=True)
+        s3 = float(_stress(sub, k3, _weights(sub_records, weighting))[-1])
+        ci = _subsample_intervals(sub, sub_records, mruns, k3, n_boot, BOOT_SEED, weighting)[-1]
         per_method.append({"method": method, "n_models": int(rows.size),
                            "n_runs": len(mruns), "stress_3": s3, "ci": ci})
     methods_text = "; ".join(f"{m['method']} ({m['n_models']} models) "
@@ -109,19 +126,24 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
     finding = (f"The first {k3} InPCA axes of {M} models from {len(runs)} runs explain "
                f"{fmt_ci(stress[k3 - 1], intervals[k3 - 1], label=RANGE)} of the stress; "
                f"{k} axes explain {fmt_ci(stress[-1], intervals[-1], label=RANGE)}; "
+               f"{k3} axes reproduce the distances with explained distance "
+               f"{distance[k3 - 1]:.3f} ({WEIGHTINGS[weighting]}); "
                f"{negative} of the first {k3} axes are imaginary (negative eigenvalue). Per "
                f"method, {k3} axes of its own InPCA: {methods_text or 'n/a'}. Verdict (agrees "
                f"when the range is above {AGREE}; the paper: ~{PAPER} on ImageNet): {call}.")
     records["progress"] = _progress_of_records(store, runs, records)
-    figure = _figure(records, inpca, color_by)
+    figure = _figure(records, inpca, color_by, weighting)
     return AnalysisResult(NAME, TITLE, table, figure, finding,
                           summary={"stress_3": float(stress[k3 - 1]),
                                    "stress_3_ci": intervals[k3 - 1],
+                                   "distance_3": float(distance[k3 - 1]),
+                                   "weighting": weighting,
                                    "n_models": M, "n_runs": len(runs),
                                    "per_method": per_method, "verdict": call})
 
 
-def _subsample_intervals(D, records, runs, k, n_boot, seed) -> list[tuple[float, float]]:
+def _subsample_intervals(D, records, runs, k, n_boot, seed,
+                         weighting="model") -> list[tuple[float, float]]:
     """95% ranges of the explained stress of 1..k axes over random 80% subsets of the runs.
 
     Whole runs are resampled (a run's records are strongly correlated), WITHOUT replacement:
@@ -137,7 +159,7 @@ def _subsample_intervals(D, records, runs, k, n_boot, seed) -> list[tuple[float,
                 rng.choice(len(rows_of), keep, replace=False))])
             if pick.size < k + 1:
                 continue
-            s = _stress(D[np.ix_(pick, pick)], k)
+            s = _stress(D[np.ix_(pick, pick)], k, _weights(records.iloc[pick], weighting))
             boot.append(np.pad(s, (0, k - s.size), constant_values=np.nan))
     boot = np.array(boot).reshape(-1, k)
     # ceil(0.8 n) = n for n <= 4 runs: no proper subset to resample, so no interval.
@@ -151,7 +173,7 @@ def _axis_title(i: int, eigenvalue: float, signature: int) -> str:
     return f"PC{i + 1} ({kind})"
 
 
-def _figure(records: pd.DataFrame, inpca, color_by: str) -> Figure:
+def _figure(records: pd.DataFrame, inpca, color_by: str, weighting: str = "model") -> Figure:
     """One 3-D series per run in the first three axes; legend and colour by task or by method
     (a menu switches), the run, step, accuracy and progress on hover."""
     X = inpca.embedding_
@@ -181,5 +203,6 @@ def _figure(records: pd.DataFrame, inpca, color_by: str) -> Figure:
     panel = Panel(series, xlabel=_axis_title(0, lam[0], sig[0]),
                   ylabel=_axis_title(1, lam[1], sig[1]), zlabel=_axis_title(2, lam[2], sig[2]),
                   colourings=colourings)
-    return Figure([panel], title="InPCA of all trajectories (first three axes)",
+    return Figure([panel], title=f"InPCA of all trajectories (first three axes; "
+                                 f"{WEIGHTINGS[weighting]})",
                   legend_title=keys[0], height=700)
