@@ -27,7 +27,10 @@ RANKS = {
     "data": 2, "nets": 2,
     "tasks": 3, "record": 3, "distributed": 3,
     "methods": 4, "embedding": 4,
-    "": 5, "integrations": 5,         # "": the root package taskspace/__init__.py
+    # The callbacks and trackers use the recorder and the store's embedding; the root package
+    # re-exports their `log_picture` (lazily).
+    "integrations": 4.5,
+    "": 5,                            # "": the root package taskspace/__init__.py
     "study": 6,
     "report": 7,
     "cli": 8,
@@ -88,10 +91,16 @@ def test_every_package_has_a_rank():
     assert packages <= set(RANKS), f"rank these in RANKS: {sorted(packages - set(RANKS))}"
 
 
+#: The one import that runs up: an analysis result draws itself in a notebook
+#: (``AnalysisResult._repr_html_``) with the report's figures, at display time only.
+DISPLAY_HOOKS = {("taskspace.study.analyses._common", "taskspace.report.notebook")}
+
+
 def test_no_import_runs_up_a_layer():
     bad = [f"{s}:{line} imports {t} (rank {RANKS[_package(t)]} ≥ {RANKS[_package(s)]})"
            for s, t, _, line in CROSS
-           if t != VERSION and RANKS[_package(t)] >= RANKS[_package(s)]]
+           if t != VERSION and RANKS[_package(t)] >= RANKS[_package(s)]
+           and (s, t) not in DISPLAY_HOOKS]
     assert not bad, "\n".join(bad)
 
 

@@ -23,7 +23,8 @@ _GEOMETRY = ("InPCA", "LandmarkInPCA", "average", "bhattacharyya", "compare_traj
 _HOMES = {**dict.fromkeys(_GEOMETRY, "taskspace.geometry"),
           "Recorder": "taskspace.record", "checkpoint_schedule": "taskspace.record",
           "Store": "taskspace.store", "CorruptStoreError": "taskspace.store",
-          "train_run": "taskspace.methods"}
+          "train_run": "taskspace.methods",
+          "log_picture": "taskspace.integrations.loggers"}
 
 __all__ = sorted([*_HOMES, "__version__"])
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:   # what static tools see: the names as if imported here
         symmetric_kl,
         velocity,
     )
+    from taskspace.integrations.loggers import log_picture  # noqa: F401
     from taskspace.methods import train_run  # noqa: F401
     from taskspace.record import Recorder, checkpoint_schedule  # noqa: F401
     from taskspace.store import CorruptStoreError, Store  # noqa: F401

@@ -161,6 +161,10 @@ class Recorder:
     progress : bool
         Print one line to standard error per record (step, records done of the schedule,
         probe accuracy and loss, time), and say at the start what a resumed run already holds.
+    loggers : sequence of trackers
+        Told of each record (``on_record``: progress, distances, length so far, probe metrics)
+        and of the schedule's completion (``on_run_end``: the InPCA picture); see
+        :mod:`taskspace.integrations.trackers` (TensorBoard, Weights & Biases).
 
     Examples
     --------
@@ -174,7 +178,7 @@ class Recorder:
 
     def __init__(self, store, run_id, *, model, probe, imprint=None, representation=None,
                  layer=None, head=None, mode="imprint", schedule=(), batch_size=512,
-                 progress=False):
+                 progress=False, loggers=()):
         if mode not in ("imprint", "head"):
             raise ValueError(f"unknown mode {mode!r}; choose 'imprint' or 'head'")
         if mode == "imprint" and imprint is None:
@@ -207,6 +211,11 @@ class Recorder:
         #: Seconds spent recording (the overhead on top of training).
         self.overhead_s = 0.0
         self.progress = bool(progress)
+        self.loggers = list(loggers)
+        for logger in self.loggers:
+            if not callable(getattr(logger, "on_record", None)):
+                raise TypeError(f"a {type(logger).__name__} is not a tracker: wrap it with "
+                                "taskspace.integrations.loggers.as_tracker")
         #: The run's last recorded step (None: it has no record yet).
         steps = store.steps(run_id)
         self.last_step = steps[-1] if steps else None
@@ -307,6 +316,11 @@ class Recorder:
         self.store.append(self.run_id, P[None], steps=[int(step)],
                           metrics={k: [v] for k, v in record.items()})
         self.last_step = int(step)
+        stored = P.astype(self.store.dtype)    # the loggers measure what the store holds
+        for logger in self.loggers:
+            logger.on_record(self.store, self.run_id, int(step), stored, record)
+            if self.schedule and self.complete:
+                logger.on_run_end(self.store, self.run_id, int(step))
         self.overhead_s += time.perf_counter() - t0
         if self.progress:
             done = len(self.schedule) - len(self.remaining)

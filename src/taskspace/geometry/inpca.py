@@ -25,6 +25,7 @@ from taskspace.geometry._eigen import (
     explained_stress,
 )
 from taskspace.geometry._kernels_inpca import distance_matrix_faults, row_max_abs
+from taskspace.geometry.labelled import is_data_array, labelled_embedding, labelled_models
 from taskspace.geometry.pairwise import pairwise_distances
 from taskspace.geometry.validation import METRICS
 from taskspace.geometry.weights import normalized_weights
@@ -122,6 +123,10 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     X_fit_ : array-like of shape (M, N, C)
         The fitted collection (a reference, not a copy), for ``transform``; absent when
         ``metric="precomputed"``.
+    records_ : LabelledModels or None
+        The fitted DataArray of models (dims record, sample, class) with its record
+        coordinates, when ``fit`` was given one; ``fit_transform`` and ``transform`` of a
+        DataArray then return DataArrays of dims (record, component) carrying them.
 
     Examples
     --------
@@ -166,6 +171,12 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : InPCA
         """
         self._validate_params()
+        self.records_ = None
+        if is_data_array(X):
+            if self.metric == "precomputed":
+                raise ValueError("a DataArray of models needs metric='bhattacharyya' (or "
+                                 "another metric), not 'precomputed'")
+            X = self.records_ = labelled_models("X", X)
         if self.solver == "out-of-core":
             return self._fit_out_of_core(X)
         if hasattr(self, "n_passes_"):
@@ -260,8 +271,15 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X, y=None):
-        """Fit and return ``embedding_``, shape (M, k), without computing distances twice."""
-        return self.fit(X, y).embedding_
+        """Fit and return ``embedding_``, shape (M, k), without computing distances twice.
+
+        For a DataArray ``X`` of dims (record, sample, class), a DataArray of dims (record,
+        component) carrying ``X``'s record coordinates.
+        """
+        self.fit(X, y)
+        if self.records_ is not None:
+            return labelled_embedding(self.embedding_, self.records_)
+        return self.embedding_
 
     def transform(self, X):
         """Place new models in the fitted embedding (SPEC §10, out-of-sample).
@@ -284,6 +302,9 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (M', k)
         """
         check_is_fitted(self)
+        if is_data_array(X) and self.metric != "precomputed":
+            records = labelled_models("X", X)
+            return labelled_embedding(self.transform(records), records)
         n_points = self.distance_means_.shape[0]
         if self.metric == "precomputed":
             d = check_cross_distances("X", X, n_points)
@@ -309,6 +330,23 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if not uniform:
             projection *= np.sqrt(weights)[:, None]
         return B @ projection
+
+    # -- notebook display ------------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        """Fitted: the interactive 3-D picture and the axes (``inpca_picture.inpca_html``);
+        else scikit-learn's display of the estimator."""
+        if not hasattr(self, "embedding_"):
+            return self._repr_html_inner()
+        from taskspace.geometry.inpca_picture import inpca_html
+
+        return inpca_html(self)
+
+    def _repr_mimebundle_(self, **kwargs):
+        # Jupyter asks for the bundle first; scikit-learn's would show the estimator diagram.
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if hasattr(self, "embedding_"):
+            bundle["text/html"] = self._repr_html_()
+        return bundle
 
     # -- internals -------------------------------------------------------------------------------
 

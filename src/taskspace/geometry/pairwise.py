@@ -37,6 +37,12 @@ from taskspace.geometry import _kernels_pairwise_rows as R
 from taskspace.geometry import _pairwise_blas as BLAS
 from taskspace.geometry._pairwise_stream import n_threads, packed_chunks, run_parts, split_range
 from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.labelled import (
+    LabelledModels,
+    is_data_array,
+    labelled_matrix,
+    labelled_models,
+)
 from taskspace.geometry.validation import (
     METRICS,
     as_array,
@@ -123,6 +129,10 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
     D : ndarray of float64, shape (M, M')
         ``D[a, b]`` = distance between ``X[a]`` and ``Y[b]``. Every chunk is accumulated in float64
         whatever the storage dtype; rows are renormalised to sum to 1 after validation.
+        An ``xarray.DataArray`` of dims (record, sample, class) as ``X`` or ``Y`` (for example
+        ``Store.to_xarray().predictions``) is read in sample blocks, and ``D`` is then a
+        DataArray of dims (record, record_other) — the record dimensions of ``X`` and ``Y``,
+        the second suffixed when they share a name — carrying their record coordinates.
 
     Raises
     ------
@@ -147,6 +157,12 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
     _check_precision(precision, metric)
     if backend == "torch" and metric == "symmetric_kl":
         raise ValueError("`backend`='torch' does not compute metric 'symmetric_kl'; use 'auto'")
+    labelled = is_data_array(X) or is_data_array(Y)
+    if is_data_array(X):
+        X = labelled_models("X", X)
+    if is_data_array(Y):
+        Y = labelled_models("Y", Y)
+    X_in, Y_in = X, Y
     X = as_array("X", X)
     shape_x = check_array_like("X", X, ndim=3)
     shape_y = None
@@ -161,7 +177,14 @@ def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DE
         sums = pairwise_sums_torch(X, Y, metric, eps, chunk_size, progress, precision)
     else:
         sums = _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision)
-    return finish(sums, metric, shape_x[1], symmetric=Y is None)
+    D = finish(sums, metric, shape_x[1], symmetric=Y is None)
+    if labelled:
+        return labelled_matrix(D, _labels_of(X_in), _labels_of(Y_in), symmetric=Y_in is None)
+    return D
+
+
+def _labels_of(X):
+    return X if isinstance(X, LabelledModels) else None
 
 
 def finish(sums: np.ndarray, metric: str, n_samples: int, *, symmetric: bool) -> np.ndarray:

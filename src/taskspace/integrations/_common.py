@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from taskspace.integrations.loggers import as_tracker
 from taskspace.record import Recorder, checkpoint_schedule
 
 SCHEDULE_KINDS = ("log", "linear")
@@ -25,7 +26,7 @@ class RecordingSession:
     def __init__(self, store, *, probe, imprint=None, schedule="log", n_records=20,
                  representation=None, layer=None, head=None, run_id=None, task=None,
                  classes=None, method=None, seed=None, network=None, dataset=None,
-                 batch_size=512):
+                 batch_size=512, loggers=()):
         if isinstance(schedule, str):
             if schedule not in SCHEDULE_KINDS:
                 raise ValueError(f"unknown `schedule` {schedule!r}; choose 'log', 'linear' or a "
@@ -50,6 +51,7 @@ class RecordingSession:
         self.run_id, self.batch_size = run_id, batch_size
         self.meta = {"task": task, "classes": classes, "method": method, "seed": seed,
                      "network": network, "dataset": dataset}
+        self.loggers = list(loggers)
         self.recorder: Recorder | None = None
         self.recorded: set[int] = set()
 
@@ -96,8 +98,18 @@ class RecordingSession:
         self.recorder = Recorder(
             store, self.run_id, model=model, probe=self.probe, imprint=self.imprint,
             representation=self.representation, layer=self.layer, head=self.head,
-            mode=self.mode, schedule=self.steps(total_steps), batch_size=self.batch_size)
+            mode=self.mode, schedule=self.steps(total_steps), batch_size=self.batch_size,
+            loggers=[as_tracker(lg) for lg in self.loggers])
         self.step(step, epoch)
+
+    def end(self, step: int, epoch=None) -> None:
+        """Training ended: record ``step`` if scheduled; if the schedule stopped short (early
+        stopping, an interrupted fit), tell the loggers the run ended all the same."""
+        self.step(step, epoch)
+        recorder = self.recorder
+        if recorder is not None and not recorder.complete and recorder.last_step is not None:
+            for logger in recorder.loggers:
+                logger.on_run_end(self.store, self.run_id, recorder.last_step)
 
     def step(self, step: int, epoch=None) -> bool:
         """Record the current model if ``step`` is scheduled and not yet recorded."""

@@ -70,6 +70,11 @@ class RecorderCallback(pl.Callback):
         Records of a "log" or "linear" schedule.
     batch_size : int
         Inference batch size.
+    loggers : sequence, optional
+        Where to log each record's progress, distances, length so far and probe metrics, and at
+        the end of training the InPCA picture of the store's runs
+        (:mod:`taskspace.integrations.trackers`): Lightning ``TensorBoardLogger`` or
+        ``WandbLogger`` objects (the trainer's own), SummaryWriters, wandb runs or trackers.
 
     Attributes
     ----------
@@ -84,13 +89,14 @@ class RecorderCallback(pl.Callback):
 
     def __init__(self, store, *, probe, imprint=None, schedule="log", representation=None,
                  layer=None, head=None, run_id=None, task=None, classes=None, method=None,
-                 seed=None, network=None, dataset=None, n_records=20, batch_size=512):
+                 seed=None, network=None, dataset=None, n_records=20, batch_size=512,
+                 loggers=()):
         super().__init__()
         self.session = RecordingSession(
             store, probe=probe, imprint=imprint, schedule=schedule, n_records=n_records,
             representation=representation, layer=layer, head=head, run_id=run_id, task=task,
             classes=classes, method=method, seed=seed, network=network, dataset=dataset,
-            batch_size=batch_size)
+            batch_size=batch_size, loggers=loggers)
 
     @property
     def run_id(self):
@@ -114,7 +120,7 @@ class RecorderCallback(pl.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
-            self.session.step(trainer.global_step, trainer.current_epoch)
+            self.session.end(trainer.global_step, trainer.current_epoch)
 
     def state_dict(self) -> dict:
         # Saved in Lightning checkpoints: a fit resumed from one continues the same run.

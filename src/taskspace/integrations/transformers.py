@@ -112,6 +112,10 @@ class RecorderCallback(transformers.TrainerCallback):
         Records of a "log" or "linear" schedule.
     batch_size : int
         Inference batch size.
+    loggers : sequence, optional
+        Where to log each record's progress, distances, length so far and probe metrics, and at
+        the end of training the InPCA picture of the store's runs
+        (:mod:`taskspace.integrations.trackers`): SummaryWriters, wandb runs or trackers.
 
     Notes
     -----
@@ -120,12 +124,12 @@ class RecorderCallback(transformers.TrainerCallback):
 
     def __init__(self, store, *, probe, imprint=None, schedule="log", representation=None,
                  head=None, run_id=None, task=None, classes=None, method=None, seed=None,
-                 network=None, dataset=None, n_records=20, batch_size=512):
+                 network=None, dataset=None, n_records=20, batch_size=512, loggers=()):
         self.session = RecordingSession(
             store, probe=probe, imprint=imprint, schedule=schedule, n_records=n_records,
             representation=representation or hidden_state, head=head or logits,
             run_id=run_id, task=task, classes=classes, method=method, seed=seed,
-            network=network, dataset=dataset, batch_size=batch_size)
+            network=network, dataset=dataset, batch_size=batch_size, loggers=loggers)
 
     @property
     def run_id(self):
@@ -144,3 +148,7 @@ class RecorderCallback(transformers.TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.session.step(state.global_step, state.epoch)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.session.end(state.global_step, state.epoch)

@@ -207,6 +207,12 @@ class Store:
         return (f"Store({str(self.path)!r}, mode={self.mode!r}, N={self.n_samples}, "
                 f"C={self.n_classes}, dtype={self.dtype}, probe_hash={self.probe_hash[:12]!r})")
 
+    def _repr_html_(self) -> str:
+        """Notebook display: sizes, hashes and runs (``taskspace.store.html_view``)."""
+        from taskspace.store.html_view import store_html
+
+        return store_html(self)
+
     def _check_writable(self) -> None:
         if self.mode != "a":
             raise ValueError(f"store {self.path} is open read-only; use Store.open(path, 'a')")
@@ -459,6 +465,20 @@ class Store:
         """A lazy (M, N, C) collection of the given models (``"<run_id>/<record>"``), in order."""
         parsed = [m.rsplit("/", 1) for m in model_ids]
         return self._lazy([p[0] for p in parsed], [int(p[1]) for p in parsed])
+
+    def to_xarray(self, runs=None):
+        """The models of ``runs`` (default every run) as a lazily loaded ``xarray.Dataset``.
+
+        ``predictions`` has dims (record, sample, class) and is read from the store's chunks
+        only when indexed or loaded (no copy); coordinates: ``record`` (model ids), ``run``,
+        ``record_index``, ``step``, ``task``, ``method``, ``seed``, ``network``, ``dataset``
+        along record; ``sample`` (probe ids) and ``label`` along sample; ``class`` and
+        ``class_name`` along class. Every recorded metric is a (record,) variable. Needs the
+        extra ``xarray``.
+        """
+        from taskspace.store.xarray_view import to_xarray
+
+        return to_xarray(self, runs)
 
     # ---------------------------------------------------------------- integrity
     def check(self):

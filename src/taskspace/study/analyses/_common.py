@@ -44,6 +44,12 @@ class AnalysisResult:
     applicable: bool = True
     summary: dict = field(default_factory=dict)
 
+    def _repr_html_(self) -> str:
+        """Notebook display: headline, verdict, table and figure (``report.notebook``)."""
+        from taskspace.report.notebook import result_html  # drawn at display time only
+
+        return result_html(self)
+
 
 def not_applicable(name: str, title: str, reason: str) -> AnalysisResult:
     return AnalysisResult(name=name, title=title, table=pd.DataFrame(), figure=None,
