@@ -16,9 +16,11 @@ def D():
     return pairwise_distances(random_models(rng, (160, 20, 5)))
 
 
-@pytest.mark.parametrize("partial_from", [1, 10_000])      # Lanczos for every subset, or none
-def test_subsets_match_full_inpca_fits(D, partial_from, monkeypatch):
+@pytest.mark.parametrize("partial_from, one_thread_below", [(1, 10_000), (10_000, 1)])
+def test_subsets_match_full_inpca_fits(D, partial_from, one_thread_below, monkeypatch):
+    # Lanczos for every subset on one BLAS thread, or eigvalsh for every one on all threads
     monkeypatch.setattr(inpca_subsets, "PARTIAL_MIN_POINTS", partial_from)
+    monkeypatch.setattr(inpca_subsets, "SINGLE_THREAD_BELOW", one_thread_below)
     rng = np.random.default_rng(0)
     subsets = [np.sort(rng.choice(len(D), m, replace=False)) for m in (150, 128, 40, 12, 4)]
     seen = []

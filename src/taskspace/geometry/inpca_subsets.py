@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import linalg
 from scipy.sparse.linalg import eigsh
+from threadpoolctl import threadpool_limits
 
 from taskspace.geometry._eigen import explained_stress
 from taskspace.geometry.inpca import check_distance_matrix
@@ -24,6 +25,10 @@ from taskspace.geometry.inpca import check_distance_matrix
 #: (``eigsh``), below it from the full eigenvalue-only ``eigvalsh`` (fewer calls into ARPACK than
 #: it saves in flops); see docs/performance.md.
 PARTIAL_MIN_POINTS = 120
+#: Subsets all smaller than this run their eigensolvers with BLAS on one thread: on matrices of a
+#: few hundred points BLAS's threads cost more in synchronisation than they save (5-9x slower on
+#: the 2-core development machine under load, docs/performance.md); larger ones keep them.
+SINGLE_THREAD_BELOW = 1000
 
 
 def centred_submatrix(S: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, float]:
@@ -96,13 +101,15 @@ def subset_explained_stress(D, subsets: Sequence[np.ndarray], n_components: int,
     D = check_distance_matrix("D", D)
     S = np.asarray(D, dtype=np.float64)
     S = 0.5 * (S + S.T)
+    subsets = [np.asarray(rows, dtype=np.intp) for rows in subsets]
     out = np.full((len(subsets), n_components), np.nan)
-    for i, rows in enumerate(subsets):
-        rows = np.asarray(rows, dtype=np.intp)
-        k = min(n_components, rows.size)
-        W, frobenius_sq = centred_submatrix(S, rows)
-        values = top_eigenvalues(W, k, random_state)
-        out[i, :k] = explained_stress(values, frobenius_sq, rows.size)
-        if progress is not None:
-            progress(i + 1, len(subsets))
+    small = max((rows.size for rows in subsets), default=0) < SINGLE_THREAD_BELOW
+    with threadpool_limits(limits=1 if small else None, user_api="blas"):
+        for i, rows in enumerate(subsets):
+            k = min(n_components, rows.size)
+            W, frobenius_sq = centred_submatrix(S, rows)
+            values = top_eigenvalues(W, k, random_state)
+            out[i, :k] = explained_stress(values, frobenius_sq, rows.size)
+            if progress is not None:
+                progress(i + 1, len(subsets))
     return out
