@@ -89,20 +89,23 @@ def compare(before: list, after: list) -> float:
     return worst
 
 
-def timed(run, store, profile: bool):
+def timed(run, store, names, profile: bool):
+    """Results of every analysis, run one at a time, with the seconds each took."""
     profiler = cProfile.Profile() if profile else None
-    start = time.perf_counter()
-    if profiler:
-        profiler.enable()
-    results = run(store)
-    if profiler:
-        profiler.disable()
-    elapsed = time.perf_counter() - start
+    results, seconds = [], {}
+    for name in names:
+        start = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        results += run(store, names=[name])
+        if profiler:
+            profiler.disable()
+        seconds[name] = time.perf_counter() - start
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(18)
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
         print(out.getvalue())
-    return results, elapsed
+    return results, seconds
 
 
 def main() -> None:
@@ -112,7 +115,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from taskspace import Store
-    from taskspace.study.analyses import run_analyses
+    from taskspace.study.analyses import ANALYSES, run_analyses
 
     store = Store.open(args.store)
     print(f"CPU: {cpu_model(with_isa=True)}; store {args.store}: "
@@ -120,11 +123,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         before = import_before(Path(folder))
         run_analyses(store, n_boot=2, n_perm=9)       # warm-up: distance cache, Numba kernels
-        old, t_old = timed(before.run_analyses, store, args.profile)
-        new, t_new = timed(run_analyses, store, args.profile)
+        old, s_old = timed(before.run_analyses, store, list(ANALYSES), args.profile)
+        new, s_new = timed(run_analyses, store, list(ANALYSES), args.profile)
     worst = compare(old, new)
-    print(f"before {t_old:.2f} s, after {t_new:.2f} s: {t_old / t_new:.1f}x faster; numbers "
-          f"agree within {worst:.1e}")
+    print("| analysis | before (s) | after (s) | ratio |\n|---|---|---|---|")
+    for name in ANALYSES:
+        print(f"| {name} | {s_old[name]:.2f} | {s_new[name]:.2f} | "
+              f"{s_old[name] / s_new[name]:.1f}x |")
+    t_old, t_new = sum(s_old.values()), sum(s_new.values())
+    print(f"| all six | {t_old:.2f} | {t_new:.2f} | {t_old / t_new:.1f}x |")
+    print(f"numbers agree within {worst:.1e} (relative)")
     if worst > 1e-9:
         raise SystemExit(f"the numbers differ by {worst:.2e} > 1e-9")
 
