@@ -114,3 +114,25 @@ def test_spearman_known_answers():
 
 def test_verdicts_are_the_four():
     assert VERDICTS == ("agrees", "inconclusive", "disagrees", "not applicable")
+
+
+def test_progress_headline_says_why_there_is_no_diversity_correlation():
+    from importlib import import_module
+
+    m = import_module("taskspace.study.analyses.progress_other_tasks")
+    none = Interval.none("too few runs")
+    base = dict(method="supervised", n_tasks=5, relative=Estimate(0.6, Interval(0.5, 0.7)),
+                partial=np.nan, diversity_kind="number of classes", most_diverse="all",
+                most_diverse_diversity=10.0, most_diverse_transfer=0.7, verdict="inconclusive",
+                table=None, curves=None)
+    constant = m.ProgressResult(
+        by_size=(m.SizeCorrelation(5, 3, Estimate(np.nan, none, np.nan)),),
+        stratified=Estimate(np.nan, none, np.nan), **base)
+    assert m.describe(constant).headline == (
+        "inconclusive — others' training reaches 0.6 (0.5–0.7) of own progress; no diversity "
+        "ρ: number of classes is constant within each size")
+    found = m.ProgressResult(by_size=constant.by_size,
+                             stratified=Estimate(0.7, Interval(0.3, 0.9), 0.002),
+                             **{**base, "verdict": "agrees"})
+    assert m.describe(found).headline == (
+        "agrees — diverse tasks transfer more: ρ = 0.7 (0.3–0.9), p = 0.002; paper ρ > 0")

@@ -229,12 +229,14 @@ def describe(result: ProgressResult) -> Finding:
                f"a size: {per_size}. Stratified by size: ρ = {r.stratified.text()}, permutation "
                f"p = {fmt(r.stratified.p_value, 2)} (one-sided, diversity permuted within "
                f"sizes); partial ρ controlling for size {fmt(r.partial)}.")
-    if r.by_size:
+    if np.isfinite(r.stratified.value):
         claim = (f"diverse tasks transfer more: ρ = {r.stratified.short()}, "
                  f"p = {fmt(r.stratified.p_value, 2)}; paper ρ > 0")
     else:
-        claim = (f"others' training reaches {r.relative.short()} of own progress; "
-                 "no size has 3 tasks for the diversity ρ")
+        why = ("no size has 3 tasks" if not r.by_size else
+               f"{r.diversity_kind} is constant within each size")
+        claim = (f"others' training reaches {r.relative.short()} of own progress; no "
+                 f"diversity ρ: {why}")
     return make_finding(r.verdict, claim, details)
 
 
