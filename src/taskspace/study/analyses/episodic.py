@@ -14,7 +14,6 @@ from taskspace.study.analyses._common import (
     NotApplicable,
     Progress,
     colours,
-    end_model,
     fmt,
     make_finding,
     not_applicable,
@@ -213,7 +212,7 @@ class _Measure:
         runs = [r for rs in ids.values() for r in rs]
         self.trajs = {r: np.asarray(store.trajectory(r).predictions, dtype=np.float64)
                       for r in runs}
-        self.ends = {r: end_model(store, r) for r in runs}
+        self.ends = {r: P[-1] for r, P in self.trajs.items()}     # end_model, without a re-read
 
     def __call__(self, pick):
         from taskspace import bhattacharyya, compare_trajectories

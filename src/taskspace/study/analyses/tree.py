@@ -13,7 +13,6 @@ from taskspace.study.analyses._common import (
     Finding,
     NotApplicable,
     Progress,
-    end_model,
     fmt,
     make_finding,
     not_applicable,
@@ -194,9 +193,9 @@ class _TaskDistances:
     def __init__(self, store, names, ids):
         self.names, self.labels = names, store.labels
         runs = [r for rs in ids.values() for r in rs]
-        self.ends = {r: end_model(store, r) for r in runs}
         self.trajs = {r: np.asarray(store.trajectory(r).predictions, dtype=np.float64)
                       for r in runs}
+        self.ends = {r: P[-1] for r, P in self.trajs.items()}     # end_model, without a re-read
 
     def end(self, pick, only=None):
         from taskspace import bhattacharyya
