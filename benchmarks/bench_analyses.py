@@ -11,8 +11,10 @@ at ``BEFORE``, the last commit before the rewrite) into a temporary folder and i
 ``analyses_before``; it calls the same geometry, store and statistics below it. Both paths run
 with the same seeds (``n_boot`` = 200 resamples, ``n_perm`` = 9999 permutations, the defaults)
 after one warm-up that fills the store's distance cache and compiles the Numba kernels, so
-the times compare the analyses alone. Every number of every summary and table must agree within
-1e-9 (relative, or absolute near 0); the ratio before/after is printed with the CPU model.
+the times compare the analyses alone. The earlier code runs each analysis by a call of its own
+(it shared nothing between them), today's all six in one call, as `taskspace analyze` does.
+Every number of every summary and table must agree within 1e-9 (relative, or absolute near 0);
+the ratio before/after is printed with the CPU model.
 ``--profile`` prints the top functions of each path by cumulative time (cProfile).
 """
 
@@ -89,8 +91,9 @@ def compare(before: list, after: list) -> float:
     return worst
 
 
-def timed(run, store, names, profile: bool):
-    """Results of every analysis, run one at a time, with the seconds each took."""
+def timed_apart(run, store, names, profile: bool):
+    """Results of every analysis, each run by a call of its own, with the seconds each took
+    (the earlier code shares nothing between analyses)."""
     profiler = cProfile.Profile() if profile else None
     results, seconds = [], {}
     for name in names:
@@ -101,11 +104,35 @@ def timed(run, store, names, profile: bool):
         if profiler:
             profiler.disable()
         seconds[name] = time.perf_counter() - start
+    show(profiler)
+    return results, seconds
+
+
+def timed_together(run, store, profile: bool):
+    """Results of all analyses from one call (as the command line runs them: they share their
+    reads of the store), with the seconds each took, from the progress reports."""
+    profiler = cProfile.Profile() if profile else None
+    starts = {}
+
+    def progress(analysis, what, done, total):
+        if what == "analyses":
+            starts[analysis if done < total else "end"] = time.perf_counter()
+
+    if profiler:
+        profiler.enable()
+    results = run(store, progress=progress)
+    if profiler:
+        profiler.disable()
+    show(profiler)
+    marks = [*(starts[r.name] for r in results), starts["end"]]
+    return results, {r.name: b - a for r, a, b in zip(results, marks, marks[1:], strict=False)}
+
+
+def show(profiler) -> None:
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
         print(out.getvalue())
-    return results, seconds
 
 
 def main() -> None:
@@ -123,8 +150,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         before = import_before(Path(folder))
         run_analyses(store, n_boot=2, n_perm=9)       # warm-up: distance cache, Numba kernels
-        old, s_old = timed(before.run_analyses, store, list(ANALYSES), args.profile)
-        new, s_new = timed(run_analyses, store, list(ANALYSES), args.profile)
+        old, s_old = timed_apart(before.run_analyses, store, list(ANALYSES), args.profile)
+        new, s_new = timed_together(run_analyses, store, args.profile)
     worst = compare(old, new)
     print("| analysis | before (s) | after (s) | ratio |\n|---|---|---|---|")
     for name in ANALYSES:

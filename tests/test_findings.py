@@ -136,3 +136,33 @@ def test_progress_headline_says_why_there_is_no_diversity_correlation():
                              **{**base, "verdict": "agrees"})
     assert m.describe(found).headline == (
         "agrees — diverse tasks transfer more: ρ = 0.7 (0.3–0.9), p = 0.002; paper ρ > 0")
+
+
+def test_read_once_shares_reads_within_its_budget():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from taskspace.study.analyses._common import ReadOnce
+
+    class Store:
+        labels = np.arange(3)
+        reads = 0
+
+        def trajectory(self, run_id):
+            self.reads += 1
+            return SimpleNamespace(predictions=np.zeros(100))     # 800 bytes
+
+        def runs(self, per="record"):
+            self.reads += 1
+            return pd.DataFrame({"run_id": ["a"]})
+
+    inner = Store()
+    store = ReadOnce(inner, budget=1000)
+    assert store.trajectory("a") is store.trajectory("a") and inner.reads == 1
+    store.trajectory("b"), store.trajectory("b")       # over the budget: read each time
+    assert inner.reads == 3
+    table = store.runs()
+    table["run_id"] = "changed"                        # a copy: the next caller is unaffected
+    assert list(store.runs()["run_id"]) == ["a"] and inner.reads == 4
+    assert store.labels is inner.labels

@@ -20,6 +20,7 @@ from taskspace.study.analyses._common import (
     Estimate,
     Finding,
     NotApplicable,
+    ReadOnce,
 )
 from taskspace.study.analyses.contrastive import contrastive
 from taskspace.study.analyses.episodic import episodic_vs_supervised
@@ -69,6 +70,7 @@ def run_analyses(store, study=None, names=None, progress=None,
     if unknown:
         raise ValueError(f"unknown analysis {unknown[0]!r}; known: {', '.join(ANALYSES)}")
     chosen = [name for name in ANALYSES if name in names]
+    store = ReadOnce(store)     # the analyses share their reads of the store
     results = []
     for i, name in enumerate(chosen):
         if progress is not None:

@@ -136,6 +136,42 @@ def not_applicable(name: str, title: str, reason: str) -> AnalysisResult:
                           finding=finding, applicable=False)
 
 
+#: Bytes of predictions `ReadOnce` keeps in memory for the analyses of one `run_analyses` call.
+READ_ONCE_BYTES = 1 << 30
+
+
+class ReadOnce:
+    """A store whose trajectories and metadata tables are read once for all the analyses of one
+    `run_analyses` call, the trajectories up to ``budget`` bytes of predictions (beyond it they
+    are read again when asked for); every other attribute is the store's own.
+
+    Five of the six analyses read the runs they compare, mostly the same ones, and each read
+    rebuilds the run's record table. Callers must not modify what they get (the analyses copy
+    before converting); tables are handed out as copies.
+    """
+
+    def __init__(self, store, budget: int = READ_ONCE_BYTES):
+        self._store, self._budget, self._used = store, budget, 0
+        self._trajectories, self._tables = {}, {}
+
+    def trajectory(self, run_id: str):
+        traj = self._trajectories.get(run_id)
+        if traj is None:
+            traj = self._store.trajectory(run_id)
+            if self._used + traj.predictions.nbytes <= self._budget:
+                self._trajectories[run_id] = traj
+                self._used += traj.predictions.nbytes
+        return traj
+
+    def runs(self, per: str = "record") -> pd.DataFrame:
+        if per not in self._tables:
+            self._tables[per] = self._store.runs(per)
+        return self._tables[per].copy()
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
 def report(progress: Progress | None, what: str, done: int, total: int) -> None:
     """Pass one progress report on, if anyone listens."""
     if progress is not None:
