@@ -136,6 +136,20 @@ def test_each_analysis_has_table_figure_and_numeric_finding(results, name):
     assert len(NUMBER.findall(str(r.finding))) >= 2, r.finding
 
 
+@pytest.mark.parametrize("name", list(COLUMNS))
+def test_each_finding_has_a_verdict_first_headline_and_a_typed_result(results, name):
+    from taskspace.study.analyses import VERDICTS, Finding
+
+    f = results[name].finding
+    assert isinstance(f, Finding) and f.verdict in VERDICTS[:3]
+    assert f.headline.startswith(f"{f.verdict} — ") and len(f.headline) <= 140, f.headline
+    assert f.details and f.details not in f.headline
+    r = results[name].result
+    assert type(r).__name__.endswith("Result") and r.verdict == f.verdict
+    with pytest.raises(AttributeError):     # frozen
+        r.verdict = "agrees"
+
+
 def test_low_dimension_stress_matches_inpca(store, results):
     from taskspace import InPCA
 
