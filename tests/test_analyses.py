@@ -110,14 +110,17 @@ NUMBER = re.compile(r"\d\.\d")
 
 
 COLUMNS = {
-    "low_dimension": {"k", "explained_stress", "ci_low", "ci_high", "eigenvalue", "signature"},
-    "progress_on_other_tasks": {"train_task", "eval_task", "progress", "own_progress",
-                                "relative", "diversity_A", "ci_low", "ci_high"},
-    "tree": {"distances", "mantel_r", "p_value", "cophenetic_correlation",
-             "spearman_with_wordnet", "ci_low", "ci_high", "verdict"},
-    "finetuning": {"run_id", "parent_step", "d_start_end", "length"},
-    "episodic_vs_supervised": {"task", "progress", "distance"},
-    "contrastive": {"method", "task_a", "task_b", "same_task", "d_B"},
+    "low_dimension": {"axes", "explained stress", "95% range low", "95% range high",
+                      "eigenvalue", "signature"},
+    "progress_on_other_tasks": {"training task A", "evaluation task B", "progress on B",
+                                "B's own progress on B", "relative progress",
+                                "class diversity of A", "95% CI low", "95% CI high"},
+    "tree": {"distances", "Mantel r with WordNet", "p-value (one-sided)",
+             "cophenetic correlation", "Spearman ρ, dendrogram vs WordNet", "95% CI low",
+             "95% CI high", "verdict"},
+    "finetuning": {"run", "pre-training steps", "d_B(start, end)", "length"},
+    "episodic_vs_supervised": {"task", "progress", "d_B at equal progress"},
+    "contrastive": {"method", "task A", "task B", "same task", "d_B between end models"},
 }
 
 
@@ -129,8 +132,22 @@ def test_each_analysis_has_table_figure_and_numeric_finding(results, name):
     assert len(r.table) > 0
     assert isinstance(r.figure, Figure) and r.figure.panels
     assert all(p.items for p in r.figure.panels)
-    assert not r.finding.startswith("not applicable")
-    assert len(NUMBER.findall(r.finding)) >= 2, r.finding
+    assert r.finding.verdict != "not applicable"
+    assert len(NUMBER.findall(str(r.finding))) >= 2, r.finding
+
+
+@pytest.mark.parametrize("name", list(COLUMNS))
+def test_each_finding_has_a_verdict_first_headline_and_a_typed_result(results, name):
+    from taskspace.study.analyses import VERDICTS, Finding
+
+    f = results[name].finding
+    assert isinstance(f, Finding) and f.verdict in VERDICTS[:3]
+    assert f.headline.startswith(f"{f.verdict} — ") and len(f.headline) <= 140, f.headline
+    assert f.details and f.details not in f.headline
+    r = results[name].result
+    assert type(r).__name__.endswith("Result") and r.verdict == f.verdict
+    with pytest.raises(AttributeError):     # frozen
+        r.verdict = "agrees"
 
 
 def test_low_dimension_stress_matches_inpca(store, results):
@@ -138,7 +155,7 @@ def test_low_dimension_stress_matches_inpca(store, results):
 
     D = store.distance_matrix()
     expected = InPCA(n_components=10, metric="precomputed").fit(D).explained_stress_
-    np.testing.assert_allclose(results["low_dimension"].table["explained_stress"], expected)
+    np.testing.assert_allclose(results["low_dimension"].table["explained stress"], expected)
     panel = results["low_dimension"].figure.panels[0]
     assert panel.is3d
     assert all("imaginary" in t or "real" in t for t in (panel.xlabel, panel.ylabel, panel.zlabel))
@@ -149,7 +166,7 @@ def test_low_dimension_stress_matches_inpca(store, results):
 
 
 def test_progress_own_task_is_relative_one_and_transfer_is_partial(results):
-    t = results["progress_on_other_tasks"].table
+    t = results["progress_on_other_tasks"].result.table
     own = t[t["train_task"] == t["eval_task"]]
     np.testing.assert_allclose(own["relative"], 1.0)
     disjoint = t[t["overlap"] == 0]
@@ -158,7 +175,7 @@ def test_progress_own_task_is_relative_one_and_transfer_is_partial(results):
 
 
 def test_finetuning_distance_is_direct_formula(store, results):
-    t = results["finetuning"].table
+    t = results["finetuning"].result.table
     row = t.iloc[0]
     P = store.trajectory(row["run_id"]).predictions.astype(float)
     P /= P.sum(axis=-1, keepdims=True)    # float32 storage: rows renormalised, as the library does
@@ -176,11 +193,11 @@ def test_episodic_curve_larger_in_middle_than_at_end(results):
     for key in ("middle", "end"):
         lo, hi = s[f"{key}_ci"]
         assert lo < s[key] < hi and s[key] == pytest.approx((lo + hi) / 2)
-    assert "jackknife over runs" in results["episodic_vs_supervised"].finding
+    assert "jackknife over runs" in results["episodic_vs_supervised"].finding.details
     tree = results["tree"].summary
     lo, hi = tree["mantel_end_ci"]
     if np.isnan(lo):    # ranks of 4 tasks: leaving out a run may change nothing (SE 0)
-        assert f"(no interval: {tree['mantel_end_ci'].why})" in results["tree"].finding
+        assert f"(no interval: {tree['mantel_end_ci'].why})" in results["tree"].finding.details
     else:
         assert lo < tree["mantel_end"] < hi
 
@@ -188,7 +205,7 @@ def test_episodic_curve_larger_in_middle_than_at_end(results):
 def test_jackknife_of_the_mean_is_the_standard_error():
     from scipy.stats import norm
 
-    from taskspace.study.analyses._common import jackknife_interval, leave_one_out
+    from taskspace.study.analyses.stats import jackknife_interval, leave_one_out
 
     x = np.array([0.3, 1.1, 0.7, 2.0, 0.4])
     deleted = [(x.sum() - v) / (len(x) - 1) for v in x]
@@ -209,7 +226,7 @@ DEGENERATE = re.compile(r"(?<![-+\d.e])([-+\d.e]+)–\1\)")
 
 def test_no_finding_prints_a_degenerate_interval(results):
     for r in results.values():
-        assert not DEGENERATE.search(r.finding), r.finding
+        assert not DEGENERATE.search(str(r.finding)), r.finding
 
 
 def test_one_seed_gives_no_interval_and_says_why(tmp_path):
@@ -227,25 +244,25 @@ def test_one_seed_gives_no_interval_and_says_why(tmp_path):
         "contrastive": "no interval: one pair",
     }
     for name, why in expected.items():
-        assert why in out[name].finding, out[name].finding
-        assert "CI" not in out[name].finding, out[name].finding
+        assert why in out[name].finding.details, out[name].finding
+        assert "CI" not in str(out[name].finding), out[name].finding
     for r in out.values():
-        assert not DEGENERATE.search(r.finding), r.finding
+        assert not DEGENERATE.search(str(r.finding)), r.finding
     s = out["progress_on_other_tasks"].summary
     assert np.isnan(s["spearman_ci"]).all() and s["spearman_ci"].why == "one seed per task"
     table = out["progress_on_other_tasks"].table
-    assert table["ci_low"].isna().all() and table["ci_high"].isna().all()
+    assert table["95% CI low"].isna().all() and table["95% CI high"].isna().all()
     assert np.isfinite(s["relative_progress"])     # the estimate itself is still reported
     # Every task has its own size here: no within-size correlation, and the finding says so.
     assert np.isnan(s["spearman"]) and "no size has 3 or more tasks" in \
-        out["progress_on_other_tasks"].finding
+        out["progress_on_other_tasks"].finding.details
 
 
 def test_interval_helpers_refuse_zero_width():
-    from taskspace.study.analyses._common import (
+    from taskspace.study.analyses._common import fmt_ci
+    from taskspace.study.analyses.stats import (
         Interval,
         bootstrap,
-        fmt_ci,
         jackknife_interval,
         percentile_interval,
     )
@@ -291,10 +308,12 @@ def test_not_applicable_paths(tmp_path):
     bare = build_store(tmp_path / "bare", methods=("supervised",), hierarchy=False)
     out = {r.name: r for r in run_analyses(bare, n_boot=5)}
     for name in ("finetuning", "episodic_vs_supervised", "contrastive", "tree"):
-        assert out[name].finding.startswith("not applicable: "), out[name].finding
+        finding = out[name].finding
+        assert finding.verdict == "not applicable" and finding.reason, finding
+        assert finding.headline == f"not applicable — {finding.reason}"
         assert not out[name].applicable and out[name].figure is None
     assert out["low_dimension"].applicable
-    assert "number of classes" in out["progress_on_other_tasks"].finding
+    assert "number of classes" in out["progress_on_other_tasks"].finding.details
 
 
 def test_analyses_import_no_plotting_library(store):

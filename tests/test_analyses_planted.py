@@ -67,6 +67,15 @@ def _planted_store(path, order=None, seeds=(0, 1)):
     return store
 
 
+def assert_headline(result):
+    """The finding's headline: at most 140 characters, starting with its verdict."""
+    from taskspace.study.analyses import VERDICTS
+
+    f = result.finding
+    assert f.verdict in VERDICTS
+    assert len(f.headline) <= 140 and f.headline.startswith(f"{f.verdict} — "), f.headline
+
+
 def test_tree_finds_planted_wordnet_structure(tmp_path):
     from taskspace.study.analyses import tree
 
@@ -74,7 +83,9 @@ def test_tree_finds_planted_wordnet_structure(tmp_path):
     s = r.summary
     assert s["mantel_end"] > 0.8 and s["mantel_end_p"] < 0.01, r.finding
     assert s["mantel_traj"] > 0.8 and s["mantel_traj_p"] < 0.01, r.finding
-    assert s["verdict"] == "agrees" and "verdict: agrees" in r.finding
+    assert s["verdict"] == "agrees" and "verdict: agrees" in r.finding.details
+    assert r.finding.verdict == "agrees" and r.finding.headline.startswith("agrees — ")
+    assert_headline(r)
     assert set(r.table["distances"]) == {"end models, d_B", "trajectories, d_traj", "WordNet"}
 
 
@@ -86,6 +97,8 @@ def test_tree_does_not_find_shuffled_structure(tmp_path):
     assert r.summary["mantel_end_p"] > 0.05, r.finding
     assert r.summary["mantel_traj_p"] > 0.05, r.finding
     assert r.summary["verdict"] != "agrees"
+    assert r.finding.verdict == r.summary["verdict"]
+    assert_headline(r)
 
 
 def _transfer_store(path, within: float, across: float):
@@ -127,7 +140,9 @@ def test_progress_diversity_within_size_is_found(tmp_path):
     assert [b["size"] for b in s["by_size"]] == [2, 3]
     assert all(b["spearman"] > 0.8 and b["p_value"] < 0.01 for b in s["by_size"]), r.finding
     assert s["spearman"] > 0.8 and s["p_value"] < 0.01 and s["verdict"] == "agrees"
-    assert "Stratified by size" in r.finding and "partial ρ" in r.finding
+    assert "Stratified by size" in r.finding.details and "partial ρ" in r.finding.details
+    assert r.finding.verdict == "agrees" and "ρ = " in r.finding.headline
+    assert_headline(r)
 
 
 def test_progress_size_alone_is_not_mistaken_for_diversity(tmp_path):
@@ -138,6 +153,7 @@ def test_progress_size_alone_is_not_mistaken_for_diversity(tmp_path):
     s = r.summary
     # Bigger tasks transfer more; within a size nothing depends on diversity.
     assert s["p_value"] > 0.05 and s["verdict"] != "agrees", r.finding
+    assert_headline(r)
 
 
 @pytest.mark.parametrize("flat_end, converged", [(True, True), (False, False)])
@@ -176,4 +192,6 @@ def test_progress_of_runs_that_never_moved_warns_nothing(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         r = progress_on_other_tasks(store, n_boot=5, n_perm=99)
-    assert np.all(r.table["own_progress"] == 0) and r.table["relative"].isna().all()
+    t = r.result.table
+    assert np.all(t["own_progress"] == 0) and t["relative"].isna().all()
+    assert_headline(r)

@@ -1,5 +1,6 @@
 """The `taskspace` command: version, help, and one-line errors."""
 
+import re
 import subprocess
 import sys
 
@@ -71,7 +72,7 @@ def test_user_text_with_brackets_is_printed_as_it_is(tmp_path):
     out = run("embed", str(store.path), "--landmarks", "3", "--components", "5")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert len(out.stderr.splitlines()) == 1 and "[" in out.stderr, out.stderr
-    out = run("analyze", str(store.path))
+    out = run("analyze", str(store.path), "--details")
     assert out.returncode == 0, out.stderr
     assert "Progress on other tasks: " in out.stdout and "[/red]t" in out.stdout
 
@@ -160,3 +161,29 @@ def test_study_progress_prints_run_keys_literally(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "done [/red]a: 4 steps in 1.0 s (4 steps/s)" in lines
     assert "complete, skipped: b[x]" in lines
+
+
+def test_analyze_prints_headlines_and_progress_when_piped(tmp_path):
+    """Standard output: one headline per analysis, verdict first (details only with -v);
+    standard error (a pipe here): a line as each analysis starts and lines along its loops."""
+    from taskspace.study.analyses import ANALYSES, VERDICTS
+
+    store = _bracket_store(tmp_path / "s")
+    out = run("analyze", str(store.path))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == len(ANALYSES), out.stdout
+    verdict_first = re.compile(rf"^[^—]+?: ((?:{'|'.join(VERDICTS)}) — .*)$")
+    for line in lines:        # "<title>: <headline>"; a title may hold ": " itself
+        match = verdict_first.match(line)
+        assert match and len(match.group(1)) <= 140, line
+    err = out.stderr.splitlines()
+    starts = [line for line in err if line.startswith("analysis ")]
+    assert starts == [f"analysis {i + 1}/{len(ANALYSES)}: {name}"
+                      for i, name in enumerate(ANALYSES)], out.stderr
+    # the loops report along the way, each ending at its total
+    assert any("low_dimension: InPCA of random 80% subsets of the runs" in line for line in err)
+    assert any(line.strip().startswith("progress_on_other_tasks: bootstrap over seeds 200/200")
+               for line in err), out.stderr
+    verbose = run("analyze", str(store.path), "-v")
+    assert len(verbose.stdout.splitlines()) > len(lines)

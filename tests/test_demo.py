@@ -1,6 +1,7 @@
 """`taskspace demo`, the README's first command, end to end on the built-in digits."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -19,6 +20,14 @@ def test_demo_command_end_to_end(tmp_path):
     html = report.read_text()
     assert html.count("Plotly.newPlot") >= 1 and "Low dimension" in html
     assert any(p.suffix == ".png" for p in (out / "figures").iterdir())
+    # the six findings, one headline each: verdict first, at most 140 characters
+    from taskspace.study.analyses import ANALYSES, VERDICTS
+
+    verdict_first = re.compile(rf"^  [^—]+?: ((?:{'|'.join(VERDICTS)}) — .*)$")
+    headlines = [m.group(1) for m in map(verdict_first.match, done.stdout.splitlines()) if m]
+    assert len(headlines) == len(ANALYSES), done.stdout
+    assert all(len(h) <= 140 for h in headlines), headlines
+    assert "analysis 1/6: low_dimension" in done.stderr.splitlines()
 
     store = ts.Store.open(out / "store")
     runs = store.runs(per="run")

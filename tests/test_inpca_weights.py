@@ -301,14 +301,15 @@ def test_low_dimension_reports_distance_and_run_weighting(tmp_path):
         res = results[weighting]
         ref = InPCA(n_components=10, metric="precomputed", random_state=0,
                     weights=weights).fit(D)
-        np.testing.assert_allclose(res.table["explained_distance"], ref.explained_distance_)
-        np.testing.assert_allclose(res.table["explained_stress"], ref.explained_stress_)
+        np.testing.assert_allclose(res.table["explained distance"], ref.explained_distance_)
+        np.testing.assert_allclose(res.table["explained stress"], ref.explained_stress_)
         assert res.summary["weighting"] == weighting
         assert res.summary["distance_3"] == pytest.approx(ref.explained_distance_[2])
         assert f"each {weighting} weighted equally" in res.figure.title
-        assert "explained distance" in res.finding
-    assert not np.allclose(results["run"].table["explained_distance"],
-                           results["model"].table["explained_distance"])
+        assert "explained distance" in res.finding.details
+        assert res.result.weighting == weighting
+    assert not np.allclose(results["run"].table["explained distance"],
+                           results["model"].table["explained distance"])
     with pytest.raises(ValueError, match="weighting must be 'model' or 'run'"):
         run_analyses(store, names=["low_dimension"], weighting="method")
 

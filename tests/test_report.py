@@ -36,7 +36,7 @@ def test_report_is_self_contained(made):
     assert text.count("<script") == 2                  # plotly.js, then the figures
     assert "<script src" not in text and '<link rel="stylesheet" href' not in text
     for r in results:
-        assert html.escape(r.finding) in text
+        assert html.escape(r.finding.headline) in text
         assert f'id="{r.name}"' in text
         first = r.table.iloc[0]
         assert html.escape(str(first.iloc[0])) in text
@@ -198,7 +198,7 @@ def test_episodic_band_in_both_drawings(drawn):
 def test_progress_small_multiples_and_unclipped_heatmap_labels(made, drawn):
     _, results, _, _ = made
     spec, interactive, static = drawn["progress_on_other_tasks"]
-    tasks = list(dict.fromkeys(results[1].table["train_task"]))
+    tasks = list(dict.fromkeys(results[1].result.table["train_task"]))
     assert _plotly_legend(interactive) == tasks
     heatmap = next(t for t in interactive.data if t.type == "heatmap")
     assert list(heatmap.y) == tasks and interactive.layout.yaxis.autorange == "reversed"

@@ -13,6 +13,52 @@ from taskspace.cli._console import make_console, styled
 console = make_console()
 
 
+class AnalysisProgress:
+    """Prints what `run_analyses` reports on standard error: a line as each analysis starts,
+    then, in a terminal, one bar per loop (bootstrap, jackknife, subsets); elsewhere (a pipe, a
+    log) a line at every tenth of a loop, so that a log shows the analyses moving."""
+
+    def __init__(self):
+        from taskspace.geometry.progressbar import ProgressBar
+
+        self._bar_type = ProgressBar
+        self.console = make_console(stderr=True)
+        self.terminal = self.console.is_terminal
+        self._bar, self._loop, self._shown = None, None, -1
+
+    def __call__(self, analysis: str, what: str, done: int, total: int) -> None:
+        if what == "analyses":
+            self._close()
+            if done < total:
+                self.console.print(f"analysis {done + 1}/{total}: {analysis}")
+            return
+        if (analysis, what) != self._loop:
+            self._close()
+            self._loop, self._shown = (analysis, what), -1
+            if self.terminal:
+                self._bar = self._bar_type(True, total, f"  {what}", count=True).__enter__()
+        if self._bar is not None:
+            self._bar.update(completed=done)
+        elif done * 10 // total > self._shown:
+            self._shown = done * 10 // total
+            self.console.print(f"  {analysis}: {what} {done}/{total}")
+        if done >= total:
+            self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+        self._bar, self._loop = None, None
+
+
+def print_findings(results, details: bool = False, indent: str = "") -> None:
+    """Each analysis's title and headline, and with ``details`` the details below it."""
+    for r in results:
+        console.print(styled(indent, (r.title, "bold"), ": ", r.finding.headline))
+        if details and (r.finding.details or r.finding.reason):
+            console.print(f"{indent}    {r.finding.details or r.finding.reason}")
+
+
 def _analyze_and_report(store_path: Path, study, report_path: Path, figures: Path | None):
     """Analyses of the store, then the HTML report (and figure files); returns the report path."""
     from taskspace.report import write_figures, write_report
@@ -21,9 +67,8 @@ def _analyze_and_report(store_path: Path, study, report_path: Path, figures: Pat
 
     console.print(styled(("analyses", "bold")))
     store = Store.open(store_path)
-    results = run_analyses(store, study)
-    for r in results:
-        console.print(styled("  ", (r.title, "bold"), ": ", r.finding))
+    results = run_analyses(store, study, progress=AnalysisProgress())
+    print_findings(results, indent="  ")
     path = write_report(store, results, study.source if study else None, report_path)
     if figures is not None:
         write_figures(results, figures)
@@ -79,16 +124,22 @@ def run(
 def analyze(
     store: Path = typer.Argument(..., metavar="STORE",
                                  help="A store written by `taskspace run` (or any store)."),
+    details: bool = typer.Option(False, "--details", "-v", help="Print each finding's "
+                                 "details (every number with its interval) below its headline."),
 ) -> None:
-    """Run the paper's analyses on a store and print each finding."""
+    """Run the paper's analyses on a store and print each finding's headline.
+
+    Each headline starts with the verdict against the paper (agrees, inconclusive, disagrees,
+    not applicable). Progress goes to standard error.
+    """
     _check_store(store)
     from taskspace.store import Store
     from taskspace.study import study_of_store
     from taskspace.study.analyses import run_analyses
 
-    results = run_analyses(Store.open(store), study_of_store(store))
-    for r in results:
-        console.print(styled((r.title, "bold"), ": ", r.finding))
+    results = run_analyses(Store.open(store), study_of_store(store),
+                           progress=AnalysisProgress())
+    print_findings(results, details=details)
 
 
 def report(

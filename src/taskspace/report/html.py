@@ -50,11 +50,13 @@ def render(results, study_config_text: str | None = None, title: str = "taskspac
     parts, scripts = [], []
     findings = "".join(
         f'<li><a href="#{html.escape(r.name)}">{html.escape(r.title)}</a>: '
-        f"{html.escape(r.finding)}</li>" for r in results)
+        f"{html.escape(r.finding.headline)}</li>" for r in results)
     for i, r in enumerate(results):
         klass = "finding" if getattr(r, "applicable", True) else "finding na"
         section = [f'<section id="{html.escape(r.name)}"><h2>{i + 1}. {html.escape(r.title)}</h2>',
-                   f'<p class="{klass}">{html.escape(r.finding)}</p>']
+                   f'<p class="{klass}">{html.escape(r.finding.headline)}</p>',
+                   f'<p class="{klass}">{html.escape(r.finding.details)}</p>'
+                   if r.finding.details else ""]
         if r.figure is not None:
             div = f"figure-{i}"
             section.append(f'<div id="{div}" class="figure"></div>')

@@ -28,11 +28,12 @@ from taskspace.study.runner import run_study
 DEMO_STUDY = Path(__file__).parent / "builtin" / "digits-demo.toml"
 
 
-def analyze(store, study: StudyConfig | None = None, names=None):
-    """Run the study's analyses on ``store`` (`taskspace.study.analyses.run_analyses`)."""
+def analyze(store, study: StudyConfig | None = None, names=None, progress=None):
+    """Run the study's analyses on ``store`` (`taskspace.study.analyses.run_analyses`; its
+    ``progress`` callback)."""
     from taskspace.study.analyses import run_analyses
 
-    return run_analyses(store, study, names=names)
+    return run_analyses(store, study, names=names, progress=progress)
 
 
 __all__ = [

@@ -2,15 +2,26 @@
 
 Every analysis reads only the store (runs' metadata, trajectories, the cached distance matrix,
 the class hierarchy); ``study`` is accepted for a uniform signature; `run_analyses` reads its
-``[analyses]`` table (which analyses, and options per analysis). An analysis that lacks what it
-needs returns a result whose ``finding`` starts with ``"not applicable: "`` instead of raising.
+``[analyses]`` table (which analyses, and options per analysis). Each module has three parts:
+``compute(store, ...)`` returns a typed result (a frozen dataclass, every number an `Estimate`
+with its interval and p-value), ``describe(result)`` turns it into a `Finding` (verdict, a
+headline of at most 140 characters that starts with it, and the details), and the registered
+function adds the table and the figure. An analysis that lacks what it needs returns a result
+whose finding's verdict is ``"not applicable"`` with the reason, instead of raising.
 """
 
 from __future__ import annotations
 
 import inspect
 
-from taskspace.study.analyses._common import AnalysisResult
+from taskspace.study.analyses._common import (
+    VERDICTS,
+    AnalysisResult,
+    Estimate,
+    Finding,
+    NotApplicable,
+    ReadOnce,
+)
 from taskspace.study.analyses.contrastive import contrastive
 from taskspace.study.analyses.episodic import episodic_vs_supervised
 from taskspace.study.analyses.finetuning import finetuning
@@ -29,7 +40,8 @@ ANALYSES = {
 }
 
 
-def run_analyses(store, study=None, names=None, **options) -> list[AnalysisResult]:
+def run_analyses(store, study=None, names=None, progress=None,
+                 **options) -> list[AnalysisResult]:
     """Run analyses on a store, in registry order.
 
     Parameters
@@ -44,6 +56,11 @@ def run_analyses(store, study=None, names=None, **options) -> list[AnalysisResul
         Passed to every analysis that takes an option of that name (e.g. ``n_boot``). The
         study's ``[analyses.options.<name>]`` tables come first; these win over them. Without
         ``names``, the study's ``[analyses] names`` (default: all).
+    progress : callable ``(analysis, what, done, total)``, optional
+        Told what runs: ``what == "analyses"`` before each analysis (``done`` of ``total``
+        analyses finished) and once after the last; any other ``what`` names a loop of that
+        analysis (a bootstrap, a jackknife, subsets) with ``done`` of its ``total`` steps. The
+        command line prints these on standard error.
     """
     spec = getattr(study, "analyses", None)
     if names is None and spec is not None and spec.names is not None:
@@ -52,19 +69,34 @@ def run_analyses(store, study=None, names=None, **options) -> list[AnalysisResul
     unknown = [n for n in names if n not in ANALYSES]
     if unknown:
         raise ValueError(f"unknown analysis {unknown[0]!r}; known: {', '.join(ANALYSES)}")
+    chosen = [name for name in ANALYSES if name in names]
+    store = ReadOnce(store)     # the analyses share their reads of the store
     results = []
-    for name in ANALYSES:
-        if name in names:
-            fn = ANALYSES[name]
-            accepted = inspect.signature(fn).parameters
-            given = dict(spec.options.get(name, {})) if spec is not None else {}
-            unknown = sorted(set(given) - set(accepted) - {"store", "study"})
-            if unknown:
-                raise ValueError(f"analysis {name!r} has no option(s) {unknown}; its options: "
-                                 f"{', '.join(k for k in accepted if k not in ('store', 'study'))}")
-            given.update({k: v for k, v in options.items() if k in accepted})
-            results.append(fn(store, study, **given))
+    for i, name in enumerate(chosen):
+        if progress is not None:
+            progress(name, "analyses", i, len(chosen))
+        given = _options(name, spec, options)
+        if progress is not None:
+            given["progress"] = (lambda what, done, total, name=name:
+                                 progress(name, what, done, total))
+        results.append(ANALYSES[name](store, study, **given))
+    if progress is not None and chosen:
+        progress(chosen[-1], "analyses", len(chosen), len(chosen))
     return results
 
 
-__all__ = ["ANALYSES", "AnalysisResult", "run_analyses", *ANALYSES]
+def _options(name: str, spec, options: dict) -> dict:
+    """The options of one analysis: the study's table for it, then those ``options`` it takes."""
+    accepted = [k for k in inspect.signature(ANALYSES[name]).parameters
+                if k not in ("store", "study", "progress")]
+    given = dict(spec.options.get(name, {})) if spec is not None else {}
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise ValueError(f"analysis {name!r} has no option(s) {unknown}; its options: "
+                         f"{', '.join(accepted)}")
+    given.update({k: v for k, v in options.items() if k in accepted})
+    return given
+
+
+__all__ = ["ANALYSES", "VERDICTS", "AnalysisResult", "Estimate", "Finding", "NotApplicable",
+           "run_analyses", *ANALYSES]

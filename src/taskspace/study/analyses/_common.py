@@ -1,16 +1,97 @@
-"""Shared pieces of the analyses: the result type, run tables, end models, bootstrap intervals."""
+"""Shared pieces of the analyses: the result and finding types, run tables, end models, number
+formatting and progress reports."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-#: Number of bootstrap resamples behind every interval (override with ``n_boot=``).
-N_BOOT = 200
-#: Seed of the bootstrap resampling, so that a report is reproducible.
-BOOT_SEED = 0
+from taskspace.study.analyses.stats import Interval, unique
+
+#: The verdicts a finding can state, strongest agreement first.
+VERDICTS = ("agrees", "inconclusive", "disagrees", "not applicable")
+#: Longest headline, in characters.
+HEADLINE_MAX = 140
+
+#: ``progress(what, done, total)``: an analysis's report of one of its loops.
+Progress = Callable[[str, int, int], None]
+
+
+class NotApplicable(Exception):
+    """Raised by an analysis's ``compute`` when the store lacks what it needs; the message is
+    the reason, in words."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What an analysis found, in words.
+
+    Attributes
+    ----------
+    verdict : {"agrees", "inconclusive", "disagrees", "not applicable"}
+        Against the paper's claim, by the analysis's pre-registered rule.
+    headline : str
+        At most ``HEADLINE_MAX`` characters, starting with the verdict: the measured number with
+        its interval and the paper's, e.g. ``"agrees — 3 InPCA axes keep 0.91 (0.90–0.92) of
+        the stress; paper 0.80"``.
+    details : str
+        The rest, plain text, possibly several sentences.
+    reason : str or None
+        Why the analysis is not applicable (``verdict == "not applicable"``), else None.
+    """
+
+    verdict: str
+    headline: str
+    details: str
+    reason: str | None = None
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if not self.headline.startswith(self.verdict) or len(self.headline) > HEADLINE_MAX:
+            raise ValueError(f"a headline starts with its verdict and has at most "
+                             f"{HEADLINE_MAX} characters, got {self.headline!r}")
+
+    def __str__(self) -> str:
+        return f"{self.headline}. {self.details}" if self.details else self.headline
+
+
+def make_finding(verdict: str, claim: str, details: str) -> Finding:
+    """``Finding`` whose headline is ``"<verdict> — <claim>"``, the claim shortened with "…"
+    if it would make the headline longer than ``HEADLINE_MAX``."""
+    headline = f"{verdict} — {claim}"
+    if len(headline) > HEADLINE_MAX:
+        headline = headline[:HEADLINE_MAX - 1].rstrip() + "…"
+    return Finding(verdict, headline, details)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number with its 95% interval (`Interval`, NaN bounds with ``why`` when there is none)
+    and its p-value (NaN when no test was made)."""
+
+    value: float
+    interval: Interval = field(default_factory=lambda: Interval.none("not estimated"))
+    p_value: float = float("nan")
+
+    @property
+    def low(self) -> float:
+        return self.interval[0]
+
+    @property
+    def high(self) -> float:
+        return self.interval[1]
+
+    def text(self, label: str = "95% CI", digits: int = 3) -> str:
+        """``"0.42 (95% CI 0.40–0.45)"`` or ``"0.42 (no interval: <why>)"`` (`fmt_ci`)."""
+        return fmt_ci(self.value, self.interval, digits, label)
+
+    def short(self, digits: int = 2) -> str:
+        """``"0.91 (0.90–0.92)"``, or ``"0.91 (no interval)"``: for headlines."""
+        return fmt_short(self.value, self.interval, digits)
 
 
 @dataclass
@@ -24,25 +105,28 @@ class AnalysisResult:
     title : str
         Human-readable title.
     table : pandas.DataFrame
-        Tidy table of the measured numbers (empty when the analysis is not applicable).
+        Tidy table of the measured numbers, columns named for people with their units (empty
+        when the analysis is not applicable).
     figure : taskspace.study.analyses.figure.Figure or None
         What the figure shows (panels, series, labels); `taskspace.report` draws it with plotly
         (the HTML report) and with matplotlib (PNG, PDF).
-    finding : str
-        One or two sentences with the measured numbers and their bootstrap intervals, or
-        ``"not applicable: <reason>"``.
+    finding : Finding
+        The verdict, a headline of at most 140 characters starting with it, and the details.
     applicable : bool
     summary : dict
         The headline numbers of the finding, by name (for docs/results.md and tests).
+    result : object or None
+        The analysis's typed result (``LowDimensionResult``, ...); None when not applicable.
     """
 
     name: str
     title: str
     table: pd.DataFrame
     figure: object | None
-    finding: str
+    finding: Finding
     applicable: bool = True
     summary: dict = field(default_factory=dict)
+    result: object | None = None
 
     def _repr_html_(self) -> str:
         """Notebook display: headline, verdict, table and figure (``report.notebook``)."""
@@ -52,8 +136,52 @@ class AnalysisResult:
 
 
 def not_applicable(name: str, title: str, reason: str) -> AnalysisResult:
+    claim = reason if len(reason) <= HEADLINE_MAX - 17 else reason[:HEADLINE_MAX - 18] + "…"
+    finding = Finding("not applicable", f"not applicable — {claim}", "", reason=reason)
     return AnalysisResult(name=name, title=title, table=pd.DataFrame(), figure=None,
-                          finding=f"not applicable: {reason}", applicable=False)
+                          finding=finding, applicable=False)
+
+
+#: Bytes of predictions `ReadOnce` keeps in memory for the analyses of one `run_analyses` call.
+READ_ONCE_BYTES = 1 << 30
+
+
+class ReadOnce:
+    """A store whose trajectories and metadata tables are read once for all the analyses of one
+    `run_analyses` call, the trajectories up to ``budget`` bytes of predictions (beyond it they
+    are read again when asked for); every other attribute is the store's own.
+
+    Five of the six analyses read the runs they compare, mostly the same ones, and each read
+    rebuilds the run's record table. Callers must not modify what they get (the analyses copy
+    before converting); tables are handed out as copies.
+    """
+
+    def __init__(self, store, budget: int = READ_ONCE_BYTES):
+        self._store, self._budget, self._used = store, budget, 0
+        self._trajectories, self._tables = {}, {}
+
+    def trajectory(self, run_id: str):
+        traj = self._trajectories.get(run_id)
+        if traj is None:
+            traj = self._store.trajectory(run_id)
+            if self._used + traj.predictions.nbytes <= self._budget:
+                self._trajectories[run_id] = traj
+                self._used += traj.predictions.nbytes
+        return traj
+
+    def runs(self, per: str = "record") -> pd.DataFrame:
+        if per not in self._tables:
+            self._tables[per] = self._store.runs(per)
+        return self._tables[per].copy()
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def report(progress: Progress | None, what: str, done: int, total: int) -> None:
+    """Pass one progress report on, if anyone listens."""
+    if progress is not None:
+        progress(what, done, total)
 
 
 def run_table(store) -> pd.DataFrame:
@@ -71,121 +199,10 @@ def task_classes(runs: pd.DataFrame) -> dict[str, tuple[int, ...]]:
     return {t: runs.loc[runs["task"] == t, "class_idx"].iloc[0] for t in unique(runs["task"])}
 
 
-def unique(values) -> list:
-    """Distinct values in order of first appearance."""
-    return list(dict.fromkeys(values))
-
-
 def end_model(store, run_id: str) -> np.ndarray:
     """Last committed record of a run, float64 (N, C)."""
     traj = store.trajectory(run_id)
     return np.asarray(traj.predictions[-1], dtype=np.float64)
-
-
-class Interval(tuple):
-    """A 95% interval ``(low, high)`` that unpacks like a tuple, or ``(nan, nan)`` with ``why``
-    saying why there is none ("one seed per task", "all 3 runs equal", ...).
-
-    An interval of zero width is never returned: when the resamples cannot vary (one seed, a
-    single run, equal values, a rank statistic that no deletion changes) the bounds are NaN and
-    :func:`fmt_ci` prints ``"(no interval: <why>)"`` instead of ``"0.894 (95% CI 0.894–0.894)"``.
-    """
-
-    why: str
-
-    def __new__(cls, low: float, high: float, why: str = "") -> Interval:
-        self = super().__new__(cls, (float(low), float(high)))
-        self.why = why
-        return self
-
-    @classmethod
-    def none(cls, why: str) -> Interval:
-        return cls(float("nan"), float("nan"), why)
-
-    def __reduce__(self):       # keep ``why`` through pickling (multiprocessing, caches)
-        return (type(self), (self[0], self[1], self.why))
-
-
-def _zero_width(lo: float, hi: float) -> bool:
-    """True when ``hi - lo`` is zero up to float rounding of the statistic (1e-12 relative)."""
-    return hi - lo <= 1e-12 * max(abs(lo), abs(hi))
-
-
-def percentile_interval(samples, level: float = 0.95, why: str | None = None) -> Interval:
-    """Percentile interval of resampled statistics; NaN bounds with a reason when fewer than one
-    finite sample exists or every sample is the same (``why`` overrides the generic reason)."""
-    samples = np.asarray(samples, dtype=np.float64)
-    samples = samples[np.isfinite(samples)]
-    if samples.size == 0:
-        return Interval.none(why or "too few runs")
-    alpha = (1 - level) / 2
-    lo, hi = float(np.quantile(samples, alpha)), float(np.quantile(samples, 1 - alpha))
-    if _zero_width(lo, hi):
-        return Interval.none(why or "every resample gives the same value")
-    return Interval(lo, hi)
-
-
-def bootstrap(values, statistic=np.mean, n_boot: int = N_BOOT, seed: int = BOOT_SEED,
-              unit: str = "run") -> Interval:
-    """Percentile 95% interval of ``statistic`` over resamples (with replacement) of ``values``.
-
-    No interval ("one run", "all 3 runs equal"; ``unit`` names what a value is) when fewer than
-    two values exist or all are equal: every resample would then give the same statistic.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.size < 2:
-        return Interval.none(f"{'one' if values.size else 'no'} {unit}")
-    if np.ptp(values) == 0:
-        return Interval.none(f"all {values.size} {unit}s equal")
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, values.size, size=(n_boot, values.size))
-    return percentile_interval([statistic(values[p]) for p in picks],
-                               why=f"every resample of the {values.size} {unit}s gives the "
-                                   "same value")
-
-
-def leave_one_out(groups: dict) -> list[tuple[object, dict]]:
-    """Delete-one picks of runs: ``(group, pick)`` for every run of every group that has at
-    least two, where ``pick`` is ``groups`` with that run left out."""
-    picks = []
-    for key, members in groups.items():
-        if len(members) < 2:
-            continue
-        for i in range(len(members)):
-            picks.append((key, {k: (list(v[:i]) + list(v[i + 1:]) if k == key else list(v))
-                                for k, v in groups.items()}))
-    return picks
-
-
-def jackknife_interval(estimate: float, deleted, level: float = 0.95,
-                       why: str | None = None) -> Interval:
-    """``θ̂ ± z·SE`` with the delete-one jackknife ``SE² = (n−1)/n · Σ_i (θ_(i) − θ̄)²``.
-
-    For statistics of seed-averaged models (a distance between mean models or trajectories):
-    a bootstrap resample repeats runs, so it averages fewer distinct ones, its models are noisier
-    and their distances larger, and the percentile interval shifts above the estimate (in the
-    full Fashion-MNIST study it excluded it). The jackknife interval is centred on the estimate.
-    NaN bounds with a reason (``why`` overrides it) when fewer than two finite delete-one values
-    exist (one run per group) or all of them are equal (SE 0: a rank statistic that no deletion
-    changes, say).
-    """
-    from scipy.stats import norm
-
-    values = np.asarray(deleted, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    n = values.size
-    if not np.isfinite(estimate):
-        return Interval.none(why or "no estimate")
-    if n < 2:
-        return Interval.none(why or "too few runs to leave one out")
-    if np.ptp(values) == 0:
-        return Interval.none(why or f"leaving out any one of {n} runs gives the same value")
-    se = float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
-    z = float(norm.ppf(0.5 + level / 2))
-    lo, hi = float(estimate - z * se), float(estimate + z * se)
-    if _zero_width(lo, hi):
-        return Interval.none(why or f"leaving out any one of {n} runs gives the same value")
-    return Interval(lo, hi)
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -211,16 +228,17 @@ def fmt_ci(value: float, interval: tuple[float, float], digits: int = 3,
     return f"{fmt(value, digits)} (no interval: the resamples agree to {digits + 3} digits)"
 
 
-def spearman(x, y) -> float:
-    """Spearman rank correlation; NaN when either side is constant or has < 3 values."""
-    from scipy.stats import spearmanr
-
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(spearmanr(x, y).statistic)
+def fmt_short(value: float, interval: tuple[float, float], digits: int = 2) -> str:
+    """``"0.91 (0.90–0.92)"`` (bounds with more digits where they would print alike), or
+    ``"0.91 (no interval)"``: `fmt_ci` without the label and the reason, for headlines."""
+    lo, hi = interval
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{fmt(value, digits)} (no interval)"
+    sep = "–" if lo >= 0 else " to "      # "−0.9 to −0.6", never "−0.9–−0.6"
+    for d in range(digits, digits + 4):
+        if fmt(lo, d) != fmt(hi, d):
+            return f"{fmt(value, d)} ({fmt(lo, d)}{sep}{fmt(hi, d)})"
+    return f"{fmt(value, digits)} (no interval)"
 
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",

@@ -3,35 +3,142 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from taskspace.study.analyses._common import (
-    N_BOOT,
     AnalysisResult,
-    Interval,
-    bootstrap,
+    Estimate,
+    Finding,
+    NotApplicable,
+    Progress,
     colours,
     end_model,
-    fmt_ci,
+    fmt,
+    make_finding,
     not_applicable,
-    percentile_interval,
+    report,
     run_table,
 )
 from taskspace.study.analyses.figure import Figure, Panel, Series
-from taskspace.study.analyses.stats import verdict
+from taskspace.study.analyses.stats import (
+    N_BOOT,
+    Interval,
+    bootstrap,
+    percentile_interval,
+    verdict,
+)
 
 NAME = "contrastive"
 TITLE = "Contrastive learning on different data"
+#: Table columns, for people.
+COLUMNS = {"method": "method", "run_a": "run A", "run_b": "run B", "task_a": "task A",
+           "task_b": "task B", "same_task": "same task", "d_B": "d_B between end models"}
+
+
+@dataclass(frozen=True)
+class ContrastiveResult:
+    """Distances among end models of one method on different data (`compute`).
+
+    Attributes
+    ----------
+    contrastive, supervised : str
+    n_pairs : int
+        Pairs of contrastive runs on different tasks.
+    different_tasks : Estimate
+        Mean ``d_B`` between contrastive end models on different tasks (bootstrap over pairs).
+    supervised_different_tasks : Estimate
+        The same for the supervised runs (NaN when there are none).
+    ratio : Estimate
+        contrastive / supervised (both sets of pairs resampled); the paper: below 1.
+    same_task : float
+        Mean ``d_B`` between contrastive seeds on the same task (NaN if none).
+    verdict : str
+        "inconclusive" when there is no supervised comparison.
+    table : pandas.DataFrame
+        One row per pair of runs, code column names.
+    """
+
+    contrastive: str
+    supervised: str
+    n_pairs: int
+    different_tasks: Estimate
+    supervised_different_tasks: Estimate
+    ratio: Estimate
+    same_task: float
+    verdict: str
+    table: pd.DataFrame = field(repr=False, compare=False)
 
 
 def contrastive(store, study=None, contrastive: str = "simclr", supervised: str = "supervised",
-                n_boot: int = N_BOOT) -> AnalysisResult:
+                n_boot: int = N_BOOT, progress: Progress | None = None) -> AnalysisResult:
+    """Contrastive learning: `compute`, `describe`, the table and the figure (see `compute`)."""
+    try:
+        r = compute(store, contrastive=contrastive, supervised=supervised, n_boot=n_boot,
+                    progress=progress)
+    except NotApplicable as why:
+        return not_applicable(NAME, TITLE, str(why))
+    summary = {"contrastive": r.different_tasks.value}
+    if np.isfinite(r.supervised_different_tasks.value):
+        summary.update(supervised=r.supervised_different_tasks.value, ratio=r.ratio.value,
+                       ratio_ci=r.ratio.interval, verdict=r.verdict)
+    return AnalysisResult(NAME, TITLE, r.table.rename(columns=COLUMNS), _figure(r.table),
+                          describe(r), summary=summary, result=r)
+
+
+def compute(store, contrastive: str = "simclr", supervised: str = "supervised",
+            n_boot: int = N_BOOT, progress: Progress | None = None) -> ContrastiveResult:
     """``d_B`` between the end models of every pair of runs of one method on different tasks
     (``same_task=False``) and on the same task with different seeds (``same_task=True``), for the
-    contrastive and the supervised method. The finding compares the mean different-task
-    distances of the two methods (bootstrap over pairs)."""
+    contrastive and the supervised method; the mean different-task distances of the two methods
+    compared by their ratio (bootstrap over pairs). Raises `NotApplicable` without contrastive
+    runs on 2 tasks."""
+    table = _pairs(store, contrastive, supervised)
+    diff = {m: table.loc[(table["method"] == m) & ~table["same_task"], "d_B"].to_numpy()
+            for m in (contrastive, supervised)}
+    a, b = diff[contrastive], diff[supervised]
+    if a.size == 0:
+        raise NotApplicable(f"needs runs of {contrastive!r} on at least 2 tasks")
+    none = Estimate(np.nan, Interval.none(f"no {supervised} runs on different tasks"))
+    sup, ratio, call = none, none, "inconclusive"
+    if b.size:
+        sup = Estimate(float(b.mean()), bootstrap(b, n_boot=n_boot, unit="pair"))
+        ratio = Estimate(float(a.mean() / b.mean()), _ratio_interval(a, b, n_boot, progress)
+                         if min(a.size, b.size) > 1 else Interval.none(
+                             f"one {contrastive if a.size < 2 else supervised} pair"))
+        call = verdict(ratio.value, ratio.interval, None, expected="less", null=1.0)
+    same = table.loc[(table["method"] == contrastive) & table["same_task"], "d_B"]
+    return ContrastiveResult(
+        contrastive=contrastive, supervised=supervised, n_pairs=int(a.size),
+        different_tasks=Estimate(float(a.mean()), bootstrap(a, n_boot=n_boot, unit="pair")),
+        supervised_different_tasks=sup, ratio=ratio,
+        same_task=float(same.mean()) if len(same) else np.nan, verdict=call, table=table)
+
+
+def describe(result: ContrastiveResult) -> Finding:
+    """Headline: the verdict and the ratio of the contrastive to the supervised distances."""
+    r = result
+    parts = [f"{r.contrastive} end models trained on different subsets are d_B = "
+             f"{r.different_tasks.text()} apart ({r.n_pairs} pairs, bootstrap over pairs)"]
+    if np.isfinite(r.supervised_different_tasks.value):
+        parts.append(f"{r.supervised} end models on different tasks "
+                     f"{r.supervised_different_tasks.text()} (ratio {r.ratio.text()}; verdict, "
+                     f"ratio below 1: {r.verdict})")
+        claim = (f"{r.contrastive} end models on different data are {r.ratio.short()}× as far "
+                 f"apart as {r.supervised}; paper < 1")
+    else:
+        parts.append(f"no {r.supervised} runs on different tasks to compare with")
+        claim = (f"{r.contrastive} end models on different data are d_B = "
+                 f"{r.different_tasks.short()} apart; no {r.supervised} runs to compare")
+    if np.isfinite(r.same_task):
+        parts.append(f"{r.contrastive} seeds on the same subset are {fmt(r.same_task)} apart")
+    return make_finding(r.verdict, claim, "; ".join(parts) + ".")
+
+
+def _pairs(store, contrastive: str, supervised: str) -> pd.DataFrame:
+    """``d_B`` between the end models of every pair of runs of each method."""
     from taskspace import bhattacharyya
 
     runs = run_table(store)
@@ -49,40 +156,18 @@ def contrastive(store, study=None, contrastive: str = "simclr", supervised: str 
                          "task_a": a["task"], "task_b": b["task"],
                          "same_task": a["task"] == b["task"],
                          "d_B": float(bhattacharyya(ends[a["run_id"]], ends[b["run_id"]]))})
-    table = pd.DataFrame(rows, columns=["method", "run_a", "run_b", "task_a", "task_b",
-                                        "same_task", "d_B"])
-    diff = {m: table.loc[(table["method"] == m) & ~table["same_task"], "d_B"].to_numpy()
-            for m in (contrastive, supervised)}
-    if diff[contrastive].size == 0:
-        return not_applicable(NAME, TITLE, f"needs runs of {contrastive!r} on at least 2 tasks")
-    ci = bootstrap(diff[contrastive], n_boot=n_boot, unit="pair")
-    parts = [f"{contrastive} end models trained on different subsets are d_B = "
-             f"{fmt_ci(diff[contrastive].mean(), ci)} "
-             f"apart ({diff[contrastive].size} pairs, bootstrap over pairs)"]
-    summary = {"contrastive": float(diff[contrastive].mean())}
-    if diff[supervised].size:
-        ratio = diff[contrastive].mean() / diff[supervised].mean()
-        ci = bootstrap(diff[supervised], n_boot=n_boot, unit="pair")
-        # The ratio's interval: both sets of pairs resampled independently.
-        rng = np.random.default_rng(0)
-        a, b = diff[contrastive], diff[supervised]
-        ratio_ci = (percentile_interval([rng.choice(a, a.size).mean() /
-                                         rng.choice(b, b.size).mean() for _ in range(n_boot)])
-                    if min(a.size, b.size) > 1 else
-                    Interval.none(f"one {contrastive if a.size < 2 else supervised} pair"))
-        call = verdict(ratio, ratio_ci, None, expected="less", null=1.0)
-        parts.append(f"{supervised} end models on different tasks "
-                     f"{fmt_ci(diff[supervised].mean(), ci)} (ratio "
-                     f"{fmt_ci(ratio, ratio_ci)}; verdict, ratio below 1: {call})")
-        summary.update(supervised=float(diff[supervised].mean()), ratio=float(ratio),
-                       ratio_ci=ratio_ci, verdict=call)
-    else:
-        parts.append(f"no {supervised} runs on different tasks to compare with")
-    same = table.loc[(table["method"] == contrastive) & table["same_task"], "d_B"]
-    if len(same):
-        parts.append(f"{contrastive} seeds on the same subset are {same.mean():.3g} apart")
-    return AnalysisResult(NAME, TITLE, table, _figure(table), "; ".join(parts) + ".",
-                          summary=summary)
+    return pd.DataFrame(rows, columns=["method", "run_a", "run_b", "task_a", "task_b",
+                                       "same_task", "d_B"])
+
+
+def _ratio_interval(a, b, n_boot, progress) -> Interval:
+    """The ratio's interval: both sets of pairs resampled independently."""
+    rng = np.random.default_rng(0)
+    values = []
+    for i in range(n_boot):
+        values.append(rng.choice(a, a.size).mean() / rng.choice(b, b.size).mean())
+        report(progress, "bootstrap over pairs", i + 1, n_boot)
+    return percentile_interval(values)
 
 
 def _figure(table: pd.DataFrame) -> Figure:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
 from taskspace.study.analyses._common import (
     AnalysisResult,
+    Estimate,
+    Finding,
+    NotApplicable,
+    Progress,
     colours,
-    end_model,
     fmt,
-    fmt_ci,
-    jackknife_interval,
-    leave_one_out,
+    make_finding,
     not_applicable,
+    report,
     run_table,
 )
 from taskspace.study.analyses.figure import Band, Figure, Panel, Series
-from taskspace.study.analyses.stats import plateau, verdict
+from taskspace.study.analyses.stats import jackknife_interval, leave_one_out, plateau, verdict
 
 NAME = "episodic_vs_supervised"
 TITLE = "Episodic vs supervised training"
@@ -25,6 +29,59 @@ MIDDLE = (0.2, 0.8)   # progress range counted as "the middle" of training
 #: The plateau criterion (`stats.plateau`): progress on the run's own task changes by less than
 #: ``PLATEAU_TOL`` over the last ``PLATEAU_FRACTION`` of its steps.
 PLATEAU_FRACTION, PLATEAU_TOL = 0.2, 0.02
+#: What each task's measurement holds, in this order (the columns of its array).
+MEASURES = ("whole", "middle", "end", "episodic_to_truth", "supervised_to_truth")
+#: Table columns, for people.
+COLUMNS = {"task": "task", "progress": "progress", "distance": "d_B at equal progress",
+           "note": "note"}
+
+
+@dataclass(frozen=True)
+class EpisodicResult:
+    """Episodic against supervised trajectories (`compute`). Every distance is a mean over the
+    tasks with a delete-one jackknife interval over runs.
+
+    Attributes
+    ----------
+    episodic, supervised : str
+        The two methods.
+    n_tasks : int
+    whole, middle, end : Estimate
+        ``d_B`` between the seed-averaged trajectories over their whole common progress range,
+        over the middle (progress in ``MIDDLE``), and between their end models.
+    episodic_to_truth, supervised_to_truth : Estimate
+        Each method's end models' ``d_B`` to the truth.
+    ratio : Estimate
+        end / middle (the paper: below 1, they meet at the end).
+    n_converged, n_runs : int
+        Runs meeting the plateau criterion.
+    verdict : str
+    reason : str
+        Why the verdict is inconclusive when runs have not plateaued, else "".
+    ranges : str
+        Each task's common progress range, in words.
+    plateaus : pandas.DataFrame
+        `plateau_table` of the runs involved.
+    curves : pandas.DataFrame
+        ``task, progress, distance`` (code column names).
+    """
+
+    episodic: str
+    supervised: str
+    n_tasks: int
+    whole: Estimate
+    middle: Estimate
+    end: Estimate
+    episodic_to_truth: Estimate
+    supervised_to_truth: Estimate
+    ratio: Estimate
+    n_converged: int
+    n_runs: int
+    verdict: str
+    reason: str
+    ranges: str
+    plateaus: pd.DataFrame = field(repr=False, compare=False)
+    curves: pd.DataFrame = field(repr=False, compare=False)
 
 
 def own_progress(store, run) -> tuple[np.ndarray, np.ndarray]:
@@ -53,105 +110,145 @@ def plateau_table(store, runs, fraction: float = PLATEAU_FRACTION,
 
 
 def episodic_vs_supervised(store, study=None, episodic: str = "protonet",
-                           supervised: str = "supervised") -> AnalysisResult:
+                           supervised: str = "supervised",
+                           progress: Progress | None = None) -> AnalysisResult:
+    """Episodic vs supervised: `compute`, `describe`, the table and the figure (see
+    `compute`)."""
+    try:
+        r = compute(store, episodic=episodic, supervised=supervised, progress=progress)
+    except NotApplicable as why:
+        return not_applicable(NAME, TITLE, str(why))
+    est = {k: getattr(r, k) for k in MEASURES}
+    summary = {**{k: e.value for k, e in est.items()},
+               **{f"{k}_ci": e.interval for k, e in est.items()}, "ratio": r.ratio.value,
+               "ratio_ci": r.ratio.interval, "n_converged": r.n_converged, "n_runs": r.n_runs,
+               "verdict": f"{r.verdict} ({r.reason})" if r.reason else r.verdict,
+               "plateaus": r.plateaus.to_dict("records")}
+    return AnalysisResult(NAME, TITLE, r.curves.rename(columns=COLUMNS), _figure(r.curves),
+                          describe(r), summary=summary, result=r)
+
+
+def compute(store, episodic: str = "protonet", supervised: str = "supervised",
+            progress: Progress | None = None) -> EpisodicResult:
     """For every task with runs of both methods: ``compare_trajectories`` (SPEC §9) between the
-    episodic and the supervised runs (curve over the whole common progress range, table rows
-    ``task, progress, distance``), its mean over the whole range and over the middle of training
-    (progress in ``MIDDLE``), ``d_B`` between the seed-averaged end models, each method's
-    end-model distance to the truth, and the ratio end/middle.
+    episodic and the supervised runs (curve over the whole common progress range), its mean
+    over the whole range and over the middle of training (progress in ``MIDDLE``), ``d_B``
+    between the seed-averaged end models, each method's end-model distance to the truth, and
+    the ratio end/middle.
 
     Intervals: delete-one jackknife over runs (a bootstrap would repeat runs and bias distances
     between seed averages upward). Every run's plateau criterion (`plateau_table`) is reported;
     the paper's claim is about converged runs. Verdict (pre-registered): **agrees** when every
     run has plateaued and the interval of end/middle lies below 1 (they meet); **disagrees**
     when every run has plateaued and it lies above 1; **inconclusive** otherwise (with the
-    reason)."""
-    from taskspace import bhattacharyya, compare_trajectories
-
+    reason). Raises `NotApplicable` when no task has runs of both methods or none shares a
+    progress range in the middle of training."""
     runs = run_table(store)
     both = sorted(set(runs.loc[runs["method"] == episodic, "task"])
                   & set(runs.loc[runs["method"] == supervised, "task"]))
     if not both:
-        return not_applicable(NAME, TITLE, f"no task has runs of both {episodic!r} and "
-                              f"{supervised!r}")
-    labels = store.labels
-    truth = np.eye(store.n_classes)[labels]
+        raise NotApplicable(f"no task has runs of both {episodic!r} and {supervised!r}")
     involved = runs[runs["task"].isin(both) & runs["method"].isin([episodic, supervised])]
     plateaus = plateau_table(store, involved)
     curves, stats, deleted = [], [], []
-    for task in both:
+    for i, task in enumerate(both):
         ids = {m: list(runs.loc[(runs["task"] == task) & (runs["method"] == m), "run_id"])
                for m in (episodic, supervised)}
-        trajs = {r: np.asarray(store.trajectory(r).predictions, dtype=np.float64)
-                 for rs in ids.values() for r in rs}
-        ends_of = {r: end_model(store, r) for r in trajs}
-
-        def measure(pick, trajs=trajs, ends_of=ends_of):
-            """(whole-range mean, middle mean, end distance, episodic→truth, supervised→truth)."""
-            a, b = (np.mean([ends_of[r] for r in pick[m]], axis=0)
-                    for m in (episodic, supervised))
-            end = float(bhattacharyya(a, b))
-            to_truth = (float(bhattacharyya(a, truth)), float(bhattacharyya(b, truth)))
-            try:
-                cmp = compare_trajectories([trajs[r] for r in pick[episodic]],
-                                           [trajs[r] for r in pick[supervised]], labels)
-            except ValueError:      # no common progress range
-                return (np.nan, np.nan, end, *to_truth), None
-            inside = (cmp.grid >= MIDDLE[0]) & (cmp.grid <= MIDDLE[1])
-            mid = float(cmp.distance[inside].mean()) if inside.any() else np.nan
-            return (float(cmp.mean), mid, end, *to_truth), cmp
-
+        measure = _Measure(store, ids, episodic, supervised)
         values, cmp = measure(ids)
-        if cmp is None:
-            curves.append(pd.DataFrame({"task": [task], "progress": [np.nan],
-                                        "distance": [np.nan],
-                                        "note": ["no common progress range"]}))
-        else:
-            curves.append(pd.DataFrame({"task": task, "progress": cmp.grid,
-                                        "distance": cmp.distance}))
+        curves.append(_curve(task, cmp))
         stats.append(values)
         deleted.append([measure(pick)[0] for _, pick in leave_one_out(ids)])
+        report(progress, "tasks, each with a jackknife over runs", i + 1, len(both))
     if all(np.isnan(v[1]) for v in stats):
-        return not_applicable(NAME, TITLE, "the episodic and supervised runs share no "
-                              "progress range in the middle of training")
-    table = pd.concat(curves, ignore_index=True)
-    stats_a = np.array(stats)                   # (tasks, 5)
-    names = ("whole", "middle", "end", "episodic_to_truth", "supervised_to_truth")
-    est = dict(zip(names, np.nanmean(stats_a, axis=0), strict=True))
-    one_run = None if any(deleted) else "one run of each method per task"
-    ci = {k: jackknife_interval(est[k], _deleted_means(
-        list(stats_a[:, i]), [[d[i] for d in task] for task in deleted]), why=one_run)
-        for i, k in enumerate(names)}
-    ratio = est["end"] / est["middle"]
-    ratios = _deleted_ratios(stats_a, deleted)
-    ratio_ci = jackknife_interval(ratio, ratios, why=one_run)
+        raise NotApplicable("the episodic and supervised runs share no progress range in the "
+                            "middle of training")
+    curves = pd.concat(curves, ignore_index=True)
+    est, ratio = _estimates(np.array(stats), deleted)
     n_conv, n_runs = int(plateaus["converged"].sum()), len(plateaus)
-    if n_conv < n_runs:
-        call = (f"inconclusive ({n_runs - n_conv} of {n_runs} runs have not plateaued: "
-                f"progress changed by ≥ {PLATEAU_TOL} over the last "
-                f"{PLATEAU_FRACTION:.0%} of training)")
-    else:
-        call = verdict(ratio, ratio_ci, None, expected="less", null=1.0)
+    reason = ("" if n_conv == n_runs else
+              f"{n_runs - n_conv} of {n_runs} runs have not plateaued: progress changed by "
+              f"≥ {PLATEAU_TOL} over the last {PLATEAU_FRACTION:.0%} of training")
+    common = curves.dropna(subset=["distance"]).groupby("task")["progress"].agg(["min", "max"])
+    return EpisodicResult(
+        episodic=episodic, supervised=supervised, n_tasks=len(both), **est, ratio=ratio,
+        n_converged=n_conv, n_runs=n_runs,
+        verdict=("inconclusive" if reason else
+                 verdict(ratio.value, ratio.interval, None, expected="less", null=1.0)),
+        reason=reason,
+        ranges=", ".join(f"{t} {r['min']:.2f} to {r['max']:.2f}" for t, r in common.iterrows()),
+        plateaus=plateaus, curves=curves)
+
+
+def describe(result: EpisodicResult) -> Finding:
+    """Headline: the verdict and the ratio of the end distance to the middle one."""
+    r = result
     finals = ", ".join(f"{m} {g.min():.2f}" if f"{g.min():.2f}" == f"{g.max():.2f}" else
                        f"{m} {g.min():.2f} to {g.max():.2f}" for m, g in
-                       plateaus.groupby("method", sort=False)["final_progress"])
-    common = table.dropna(subset=["distance"]).groupby("task")["progress"].agg(["min", "max"])
-    ranges = ", ".join(f"{t} {r['min']:.2f} to {r['max']:.2f}" for t, r in common.iterrows())
-    finding = (f"Over {len(both)} task(s), {episodic} and {supervised} trajectories are "
-               f"d_B = {fmt_ci(est['middle'], ci['middle'])} apart in the middle of training "
-               f"(progress {MIDDLE[0]}–{MIDDLE[1]}), {fmt_ci(est['whole'], ci['whole'])} over "
-               f"the whole common progress range ({ranges}), and their end models "
-               f"d_B = {fmt_ci(est['end'], ci['end'])} apart; ratio end/middle = "
-               f"{fmt_ci(ratio, ratio_ci)} (jackknife over runs). End models' distance to the "
-               f"truth: {episodic} {fmt_ci(est['episodic_to_truth'], ci['episodic_to_truth'])}, "
-               f"{supervised} {fmt_ci(est['supervised_to_truth'], ci['supervised_to_truth'])}. "
-               f"Plateau criterion met by {n_conv} of {n_runs} runs (largest change "
-               f"{fmt(plateaus['change'].max(), 2)}; final progress on the own task: {finals})."
-               f" Verdict: {call}.")
-    summary = {**est, **{f"{k}_ci": v for k, v in ci.items()}, "ratio": ratio,
-               "ratio_ci": ratio_ci, "n_converged": n_conv, "n_runs": n_runs, "verdict": call,
-               "plateaus": plateaus.to_dict("records")}
-    return AnalysisResult(NAME, TITLE, table, _figure(table), finding, summary=summary)
+                       r.plateaus.groupby("method", sort=False)["final_progress"])
+    details = (f"Over {r.n_tasks} task(s), {r.episodic} and {r.supervised} trajectories are "
+               f"d_B = {r.middle.text()} apart in the middle of training (progress "
+               f"{MIDDLE[0]}–{MIDDLE[1]}), {r.whole.text()} over the whole common progress range "
+               f"({r.ranges}), and their end models d_B = {r.end.text()} apart; ratio "
+               f"end/middle = {r.ratio.text()} (jackknife over runs). End models' distance to "
+               f"the truth: {r.episodic} {r.episodic_to_truth.text()}, {r.supervised} "
+               f"{r.supervised_to_truth.text()}. Plateau criterion met by {r.n_converged} of "
+               f"{r.n_runs} runs (largest change {fmt(r.plateaus['change'].max(), 2)}; final "
+               f"progress on the own task: {finals})."
+               + (f" Inconclusive because {r.reason}." if r.reason else ""))
+    claim = f"end/middle distance {r.ratio.short()}"
+    claim += (f"; {r.n_runs - r.n_converged} of {r.n_runs} runs not plateaued" if r.reason
+              else f", {r.n_runs} runs plateaued")
+    return make_finding(r.verdict, claim + "; paper < 1", details)
+
+
+class _Measure:
+    """The distances between the episodic and supervised runs of one task, for any pick of
+    them: ``(values, comparison)``, values in the order of ``MEASURES``."""
+
+    def __init__(self, store, ids, episodic, supervised):
+        self.methods, self.labels = (episodic, supervised), store.labels
+        self.truth = np.eye(store.n_classes)[store.labels]
+        runs = [r for rs in ids.values() for r in rs]
+        self.trajs = {r: np.asarray(store.trajectory(r).predictions, dtype=np.float64)
+                      for r in runs}
+        self.ends = {r: P[-1] for r, P in self.trajs.items()}     # end_model, without a re-read
+
+    def __call__(self, pick):
+        from taskspace import bhattacharyya, compare_trajectories
+
+        episodic, supervised = self.methods
+        a, b = (np.mean([self.ends[r] for r in pick[m]], axis=0) for m in self.methods)
+        end = float(bhattacharyya(a, b))
+        to_truth = (float(bhattacharyya(a, self.truth)), float(bhattacharyya(b, self.truth)))
+        try:
+            cmp = compare_trajectories([self.trajs[r] for r in pick[episodic]],
+                                       [self.trajs[r] for r in pick[supervised]], self.labels)
+        except ValueError:      # no common progress range
+            return (np.nan, np.nan, end, *to_truth), None
+        inside = (cmp.grid >= MIDDLE[0]) & (cmp.grid <= MIDDLE[1])
+        mid = float(cmp.distance[inside].mean()) if inside.any() else np.nan
+        return (float(cmp.mean), mid, end, *to_truth), cmp
+
+
+def _curve(task, cmp) -> pd.DataFrame:
+    if cmp is None:
+        return pd.DataFrame({"task": [task], "progress": [np.nan], "distance": [np.nan],
+                             "note": ["no common progress range"]})
+    return pd.DataFrame({"task": task, "progress": cmp.grid, "distance": cmp.distance})
+
+
+def _estimates(stats: np.ndarray, deleted: list) -> tuple[dict, Estimate]:
+    """Means over tasks (``stats``: (tasks, len(MEASURES))) with jackknife intervals, and the
+    ratio end/middle with its own."""
+    est = dict(zip(MEASURES, np.nanmean(stats, axis=0), strict=True))
+    one_run = None if any(deleted) else "one run of each method per task"
+    out = {k: Estimate(float(est[k]), jackknife_interval(est[k], _deleted_means(
+        list(stats[:, i]), [[d[i] for d in task] for task in deleted]), why=one_run))
+        for i, k in enumerate(MEASURES)}
+    ratio = est["end"] / est["middle"]
+    return out, Estimate(float(ratio), jackknife_interval(ratio, _deleted_ratios(stats, deleted),
+                                                          why=one_run))
 
 
 def _deleted_ratios(stats: np.ndarray, deleted: list[list[tuple]]) -> list[float]:

@@ -2,47 +2,157 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
 from taskspace.study.analyses._common import (
-    BOOT_SEED,
-    N_BOOT,
     AnalysisResult,
-    Interval,
-    bootstrap,
+    Estimate,
+    Finding,
+    NotApplicable,
+    Progress,
     fmt,
-    fmt_ci,
+    make_finding,
     not_applicable,
-    percentile_interval,
+    report,
     run_table,
-    spearman,
 )
 from taskspace.study.analyses.figure import Figure, Panel, Series
-from taskspace.study.analyses.stats import N_PERM, spearman_test, verdict
+from taskspace.study.analyses.stats import (
+    BOOT_SEED,
+    N_BOOT,
+    N_PERM,
+    Interval,
+    bootstrap,
+    percentile_interval,
+    spearman,
+    spearman_test,
+    verdict,
+)
 
 NAME = "finetuning"
 TITLE = "Fine-tuning: how far it moves the model"
+#: Table columns, for people.
+COLUMNS = {"run_id": "run", "task": "task", "seed": "seed", "parent_run": "parent run",
+           "parent_step": "pre-training steps", "d_start_end": "d_B(start, end)",
+           "length": "length"}
 
 
-def finetuning(store, study=None, n_boot: int = N_BOOT, n_perm: int = N_PERM) -> AnalysisResult:
+@dataclass(frozen=True)
+class StepMove:
+    """Mean ``d_B`` between first and last record of the runs fine-tuned from one step."""
+
+    parent_step: int
+    n_runs: int
+    distance: Estimate
+
+
+@dataclass(frozen=True)
+class FinetuningResult:
+    """How far fine-tuning moves a model (`compute`).
+
+    Attributes
+    ----------
+    n_runs : int
+    by_step : tuple of StepMove
+        Mean move per pre-training length (bootstrap over runs), shortest first.
+    rho : Estimate
+        Spearman ρ between pre-training step and move: bootstrap interval over runs, one-sided
+        permutation p (the paper predicts ρ < 0).
+    mean_length : float
+    parents_converged, n_parents : int
+        Parents meeting the plateau criterion at their last record.
+    verdict : str
+    table : pandas.DataFrame
+        One row per fine-tuned run, code column names.
+    """
+
+    n_runs: int
+    by_step: tuple[StepMove, ...]
+    rho: Estimate
+    mean_length: float
+    parents_converged: int
+    n_parents: int
+    verdict: str
+    table: pd.DataFrame = field(repr=False, compare=False)
+
+
+def finetuning(store, study=None, n_boot: int = N_BOOT, n_perm: int = N_PERM,
+               progress: Progress | None = None) -> AnalysisResult:
+    """Fine-tuning: `compute`, `describe`, the table and the figure (see `compute`)."""
+    try:
+        r = compute(store, n_boot=n_boot, n_perm=n_perm, progress=progress)
+    except NotApplicable as why:
+        return not_applicable(NAME, TITLE, str(why))
+    summary = {"d_first": r.by_step[0].distance.value, "d_last": r.by_step[-1].distance.value,
+               "spearman": r.rho.value, "spearman_ci": r.rho.interval, "p_value": r.rho.p_value,
+               "parents_converged": r.parents_converged, "n_parents": r.n_parents,
+               "verdict": r.verdict}
+    return AnalysisResult(NAME, TITLE, r.table.rename(columns=COLUMNS), _figure(r.table),
+                          describe(r), summary=summary, result=r)
+
+
+def compute(store, n_boot: int = N_BOOT, n_perm: int = N_PERM,
+            progress: Progress | None = None) -> FinetuningResult:
     """For every run with a ``parent_step``: ``d_B`` between its first and last record and its
     length (SPEC §6), against the parent's pre-training step.
 
-    The finding gives the mean ``d_B`` at each pre-training length (bootstrap over runs), whether
-    each parent met the plateau criterion at its last record (`episodic.plateau_table`: the
-    longest pre-training is meant to be a converged one), and the Spearman ρ between pre-training
-    step and ``d_B`` with a bootstrap interval over runs and a one-sided permutation p-value (the
-    paper predicts ρ < 0: longer pre-training, smaller moves). Verdict: `stats.verdict` on ρ."""
-    from taskspace import bhattacharyya, length
+    The mean ``d_B`` at each pre-training length (bootstrap over runs), whether each parent met
+    the plateau criterion at its last record (`episodic.plateau_table`: the longest pre-training
+    is meant to be a converged one), and the Spearman ρ between pre-training step and ``d_B``
+    with a bootstrap interval over runs and a one-sided permutation p-value (the paper predicts
+    ρ < 0: longer pre-training, smaller moves). Verdict: `stats.verdict` on ρ. Raises
+    `NotApplicable` without fine-tuned runs."""
     from taskspace.study.analyses.episodic import plateau_table
 
     all_runs = run_table(store)
     runs = all_runs[all_runs["parent_step"].notna() & (all_runs["n_records"] >= 2)]
-    runs = runs.reset_index(drop=True)
     if runs.empty:
-        return not_applicable(NAME, TITLE, "the store has no fine-tuned run (a run with a "
-                              "parent_step and at least 2 records)")
+        raise NotApplicable("the store has no fine-tuned run (a run with a parent_step and at "
+                            "least 2 records)")
+    table = _moves(store, runs.reset_index(drop=True))
+    steps = sorted(table["parent_step"].unique())
+    by_step = {s: table.loc[table["parent_step"] == s, "d_start_end"].to_numpy() for s in steps}
+    x, y = table["parent_step"].to_numpy(float), table["d_start_end"].to_numpy()
+    # One run per pre-training length (one seed, one task): resampling runs then only reorders
+    # single values, and its interval says nothing.
+    rho_ci = (_bootstrap_spearman(x, y, n_boot, progress)
+              if max(v.size for v in by_step.values()) > 1
+              else Interval.none("one run per pre-training length"))
+    rho = Estimate(spearman(x, y), rho_ci,
+                   spearman_test(x, y, n_perm=n_perm, alternative="less").p_value)
+    conv = plateau_table(store, all_runs[all_runs["run_id"].isin(set(table["parent_run"]))])
+    return FinetuningResult(
+        n_runs=len(table),
+        by_step=tuple(StepMove(int(s), int(v.size), Estimate(float(v.mean()),
+                                                             bootstrap(v, n_boot=n_boot)))
+                      for s, v in by_step.items()),
+        rho=rho, mean_length=float(table["length"].mean()),
+        parents_converged=int(conv["converged"].sum()), n_parents=len(conv),
+        verdict=verdict(rho.value, rho.interval, rho.p_value, expected="less"), table=table)
+
+
+def describe(result: FinetuningResult) -> Finding:
+    """Headline: the verdict and ρ between pre-training length and the move."""
+    r = result
+    means = ", ".join(f"{s.parent_step} steps: {s.distance.text()}" for s in r.by_step)
+    details = (f"Fine-tuning moves the model by d_B (mean over runs, bootstrap over runs) after "
+               f"{means} of pre-training ({r.n_runs} runs); Spearman ρ between pre-training "
+               f"step and d_B = {r.rho.text()}, one-sided permutation p = "
+               f"{fmt(r.rho.p_value, 2)}; mean length {r.mean_length:.3g}. Parents meeting the "
+               f"plateau criterion at their last record: {r.parents_converged} of "
+               f"{r.n_parents}.")
+    claim = (f"longer pre-training, smaller fine-tuning moves: ρ = {r.rho.short()}, "
+             f"p = {fmt(r.rho.p_value, 2)}; paper ρ < 0")
+    return make_finding(r.verdict, claim, details)
+
+
+def _moves(store, runs: pd.DataFrame) -> pd.DataFrame:
+    """``d_B`` between the first and last record, and the length, of every run."""
+    from taskspace import bhattacharyya, length
+
     rows = []
     for _, run in runs.iterrows():
         P = np.asarray(store.trajectory(run["run_id"]).predictions, dtype=np.float64)
@@ -50,36 +160,18 @@ def finetuning(store, study=None, n_boot: int = N_BOOT, n_perm: int = N_PERM) ->
                      "parent_run": run["parent_run"], "parent_step": int(run["parent_step"]),
                      "d_start_end": float(bhattacharyya(P[0], P[-1])),
                      "length": float(length(P))})
-    table = pd.DataFrame(rows).sort_values(["parent_step", "run_id"]).reset_index(drop=True)
-    steps = sorted(table["parent_step"].unique())
-    by_step = {s: table.loc[table["parent_step"] == s, "d_start_end"].to_numpy() for s in steps}
-    x, y = table["parent_step"].to_numpy(float), table["d_start_end"].to_numpy()
-    rho = spearman(x, y)
-    p = spearman_test(x, y, n_perm=n_perm, alternative="less").p_value
+    return pd.DataFrame(rows).sort_values(["parent_step", "run_id"]).reset_index(drop=True)
+
+
+def _bootstrap_spearman(x, y, n_boot, progress) -> Interval:
+    """Percentile interval of Spearman ρ over ``n_boot`` resamples of the runs."""
     rng = np.random.default_rng(BOOT_SEED)
-    picks = rng.integers(0, len(table), size=(n_boot, len(table)))
-    # One run per pre-training length (one seed, one task): resampling runs then only reorders
-    # single values, and its interval says nothing.
-    rho_ci = (percentile_interval([spearman(x[i], y[i]) for i in picks])
-              if max(v.size for v in by_step.values()) > 1
-              else Interval.none("one run per pre-training length"))
-    call = verdict(rho, rho_ci, p, expected="less")
-    parents = all_runs[all_runs["run_id"].isin(set(table["parent_run"]))]
-    conv = plateau_table(store, parents)
-    means = ", ".join(f"{s} steps: {fmt_ci(v.mean(), bootstrap(v, n_boot=n_boot))}"
-                      for s, v in by_step.items())
-    finding = (f"Fine-tuning moves the model by d_B (mean over runs, bootstrap over runs) "
-               f"after {means} of pre-training ({len(table)} runs); Spearman ρ between "
-               f"pre-training step and d_B = {fmt_ci(rho, rho_ci)}, one-sided permutation "
-               f"p = {fmt(p, 2)}; mean length {table['length'].mean():.3g}. Parents meeting the "
-               f"plateau criterion at their last record: {int(conv['converged'].sum())} of "
-               f"{len(conv)}. Verdict: {call}.")
-    return AnalysisResult(NAME, TITLE, table, _figure(table), finding,
-                          summary={"d_first": float(by_step[steps[0]].mean()),
-                                   "d_last": float(by_step[steps[-1]].mean()),
-                                   "spearman": rho, "spearman_ci": rho_ci, "p_value": p,
-                                   "parents_converged": int(conv["converged"].sum()),
-                                   "n_parents": len(conv), "verdict": call})
+    picks = rng.integers(0, len(x), size=(n_boot, len(x)))
+    values = []
+    for i, p in enumerate(picks):
+        values.append(spearman(x[p], y[p]))
+        report(progress, "bootstrap over runs", i + 1, n_boot)
+    return percentile_interval(values)
 
 
 def _figure(table: pd.DataFrame) -> Figure:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
 from taskspace.study.analyses._common import (
-    BOOT_SEED,
-    N_BOOT,
     AnalysisResult,
+    Estimate,
+    Finding,
+    NotApplicable,
+    Progress,
     colours,
-    fmt_ci,
+    make_finding,
     not_applicable,
-    percentile_interval,
     run_table,
-    unique,
 )
 from taskspace.study.analyses.figure import Colouring, Figure, Panel, Series
+from taskspace.study.analyses.stats import BOOT_SEED, N_BOOT, percentile_interval, unique
 
 NAME = "low_dimension"
 TITLE = "Low dimension: InPCA of all trajectories"
@@ -37,30 +40,69 @@ def _weights(records: pd.DataFrame, weighting: str) -> np.ndarray | None:
     return group_weights(records["run_id"].to_numpy()) if weighting == "run" else None
 
 
-def _stress(D: np.ndarray, k: int, weights=None) -> np.ndarray:
-    from taskspace import InPCA
+#: Table columns, for people.
+COLUMNS = {"k": "axes", "explained_stress": "explained stress", "ci_low": "95% range low",
+           "ci_high": "95% range high", "explained_distance": "explained distance",
+           "eigenvalue": "eigenvalue", "signature": "signature"}
 
-    return InPCA(n_components=k, metric="precomputed", random_state=0,
-                 weights=weights).fit(D).explained_stress_
+
+@dataclass(frozen=True)
+class MethodStress:
+    """Explained stress of the first ``axes`` axes of one method's own InPCA, with its range."""
+
+    method: str
+    n_models: int
+    n_runs: int
+    stress: Estimate
 
 
-def _progress_of_records(store, runs: pd.DataFrame, records: pd.DataFrame) -> np.ndarray:
-    """Progress (uniform start) of every record on its own run's task classes."""
-    from taskspace import progress
+@dataclass(frozen=True)
+class LowDimensionResult:
+    """The InPCA of all models (`compute`).
 
-    out = np.full(len(records), np.nan)
-    labels = store.labels
-    for _, run in runs.iterrows():
-        rows = np.flatnonzero((records["run_id"] == run["run_id"]).to_numpy())
-        P = store.trajectory(run["run_id"]).predictions
-        classes = run["class_idx"] if len(run["class_idx"]) < store.n_classes else None
-        out[rows] = progress(P, labels, classes=classes)
-    return out
+    Attributes
+    ----------
+    n_models, n_runs : int
+    axes : int
+        The axes of the verdict, ``min(3, k)``.
+    stress : tuple of Estimate, length k
+        Explained stress of the first 1..k axes, each with its 95% range over random 80%
+        subsets of the runs.
+    eigenvalues : tuple of float, length k
+        Ordered by magnitude; a negative one is an imaginary axis.
+    n_imaginary : int
+        Negative eigenvalues among the first ``axes``.
+    per_method : tuple of MethodStress
+    distance : tuple of float, length k
+        Explained distance (SPEC §10) of the first 1..k axes.
+    weighting : str
+        ``"model"`` (every model counts once) or ``"run"`` (weighted InPCA, every run once).
+    verdict : str
+    inpca : InPCA
+        The fitted estimator (the figure's embedding).
+    records : pandas.DataFrame
+        One row per model (run, task, method, step, accuracy, progress), in D's order.
+    """
+
+    n_models: int
+    n_runs: int
+    axes: int
+    stress: tuple[Estimate, ...]
+    eigenvalues: tuple[float, ...]
+    n_imaginary: int
+    per_method: tuple[MethodStress, ...]
+    distance: tuple[float, ...]
+    weighting: str
+    verdict: str
+    inpca: object = field(repr=False, compare=False)
+    records: pd.DataFrame = field(repr=False, compare=False)
 
 
 def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOOT,
-                  color_by: str = "task", weighting: str = "model") -> AnalysisResult:
-    """InPCA (SPEC §10) of the store's pairwise ``d_B`` matrix.
+                  color_by: str = "task", weighting: str = "model",
+                  progress: Progress | None = None) -> AnalysisResult:
+    """InPCA (SPEC §10) of the store's pairwise ``d_B`` matrix: `compute`, `describe`, the
+    table and the figure.
 
     Table: one row per k = 1..n_components with the explained stress, its 95% range over
     ``n_boot`` random subsets of 80% of the runs (all of a run's records together), the k-th
@@ -76,96 +118,178 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
         raise ValueError(f"color_by must be 'task' or 'method', got {color_by!r}")
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be 'model' or 'run', got {weighting!r}")
+    try:
+        result = compute(store, n_components=n_components, n_boot=n_boot, weighting=weighting,
+                         progress=progress)
+    except NotApplicable as why:
+        return not_applicable(NAME, TITLE, str(why))
+    result.records["progress"] = _progress_of_records(store, run_table(store), result.records)
+    summary = {"stress_3": result.stress[result.axes - 1].value,
+               "stress_3_ci": result.stress[result.axes - 1].interval,
+               "distance_3": result.distance[result.axes - 1], "weighting": result.weighting,
+               "n_models": result.n_models, "n_runs": result.n_runs,
+               "per_method": [{"method": m.method, "n_models": m.n_models, "n_runs": m.n_runs,
+                               "stress_3": m.stress.value, "ci": m.stress.interval}
+                              for m in result.per_method], "verdict": result.verdict}
+    return AnalysisResult(NAME, TITLE, table(result), _figure(result.records, result.inpca,
+                                                              color_by, weighting),
+                          describe(result), summary=summary, result=result)
+
+
+def compute(store, n_components: int = 10, n_boot: int = N_BOOT, weighting: str = "model",
+            progress: Progress | None = None) -> LowDimensionResult:
+    """InPCA of all models of the store, explained stress with subsampling ranges, overall and
+    per method (each method's own InPCA of its submatrix). Raises `NotApplicable` below 4
+    models."""
+    from taskspace import InPCA
+
     runs = run_table(store)
     records = store.runs()
     records = records[records["run_id"].isin(set(runs["run_id"]))].reset_index(drop=True)
     if len(records) < 4:
-        return not_applicable(NAME, TITLE, f"InPCA needs at least 4 models, the store has "
-                              f"{len(records)}")
+        raise NotApplicable(f"InPCA needs at least 4 models, the store has {len(records)}")
     D = store.distance_matrix(records["model_id"])
     M = D.shape[0]
     k = min(n_components, M - 1)
-    from taskspace import InPCA
-
     inpca = InPCA(n_components=k, metric="precomputed", random_state=0,
                   weights=_weights(records, weighting)).fit(D)
-    stress, distance = inpca.explained_stress_, inpca.explained_distance_
-
-    stress_ci = _subsample_intervals(D, records, runs, k, n_boot, BOOT_SEED, weighting)
-    table = pd.DataFrame({
-        "k": np.arange(1, k + 1),
-        "explained_stress": stress,
-        "ci_low": [lo for lo, _ in stress_ci],
-        "ci_high": [hi for _, hi in stress_ci],
-        "explained_distance": distance,
-        "eigenvalue": inpca.eigenvalues_,
-        "signature": inpca.signature_,
-    })
-    intervals = stress_ci
     k3 = min(3, k)
-    negative = int((inpca.signature_[:k3] < 0).sum())
-    # The same number for each method's models alone (its own InPCA of its submatrix).
-    per_method = []
-    for method in dict.fromkeys(records["method"]):
+    # (method, its models, its runs, the fewest axes a subset must allow)
+    groups = [(None, np.arange(M), runs, k)]
+    for method in unique(records["method"]):
         rows = np.flatnonzero((records["method"] == method).to_numpy())
-        mruns = runs[runs["method"] == method]
-        if rows.size < k3 + 2:
-            continue
-        sub = D[np.ix_(rows, rows)]
-        sub_records = records.iloc[rows].reset_index(drop=True)
-        s3 = float(_stress(sub, k3, _weights(sub_records, weighting))[-1])
-        ci = _subsample_intervals(sub, sub_records, mruns, k3, n_boot, BOOT_SEED, weighting)[-1]
-        per_method.append({"method": method, "n_models": int(rows.size),
-                           "n_runs": len(mruns), "stress_3": s3, "ci": ci})
-    methods_text = "; ".join(f"{m['method']} ({m['n_models']} models) "
-                             f"{fmt_ci(m['stress_3'], m['ci'], label=RANGE)}"
-                             for m in per_method)
-    lo3, hi3 = intervals[k3 - 1]
+        if rows.size >= k3 + 2:
+            groups.append((method, rows, runs[runs["method"] == method], k3))
+    ranges = _subsample_ranges(D, records, groups, k, n_boot, BOOT_SEED, progress, weighting)
+    stress = tuple(Estimate(float(v), iv) for v, iv in zip(inpca.explained_stress_, ranges[0][1],
+                                                           strict=True))
+    per_method = tuple(MethodStress(method, int(rows.size), len(mruns),
+                                    Estimate(float(full[k3 - 1]), ci[k3 - 1]))
+                       for (method, rows, mruns, _), (full, ci) in zip(groups[1:], ranges[1:],
+                                                                    strict=True))
+    lo3, hi3 = stress[k3 - 1].interval
     call = ("inconclusive" if not np.isfinite([lo3, hi3]).all() else "agrees" if lo3 > AGREE
             else "disagrees" if hi3 < DISAGREE else "inconclusive")
-    finding = (f"The first {k3} InPCA axes of {M} models from {len(runs)} runs explain "
-               f"{fmt_ci(stress[k3 - 1], intervals[k3 - 1], label=RANGE)} of the stress; "
-               f"{k} axes explain {fmt_ci(stress[-1], intervals[-1], label=RANGE)}; "
+    return LowDimensionResult(
+        n_models=M, n_runs=len(runs), axes=k3, stress=stress,
+        eigenvalues=tuple(float(v) for v in inpca.eigenvalues_),
+        n_imaginary=int((inpca.signature_[:k3] < 0).sum()), per_method=per_method,
+        distance=tuple(float(v) for v in inpca.explained_distance_), weighting=weighting,
+        verdict=call, inpca=inpca, records=records)
+
+
+def describe(result: LowDimensionResult) -> Finding:
+    """Headline: the verdict, the stress of the first three axes with its range, the paper's."""
+    k3, s3, last = result.axes, result.stress[result.axes - 1], result.stress[-1]
+    methods = "; ".join(f"{m.method} ({m.n_models} models) {m.stress.text(RANGE)}"
+                        for m in result.per_method)
+    details = (f"The first {k3} InPCA axes of {result.n_models} models from {result.n_runs} runs "
+               f"explain {s3.text(RANGE)} of the stress; "
+               f"{len(result.stress)} axes explain {last.text(RANGE)}; "
                f"{k3} axes reproduce the distances with explained distance "
-               f"{distance[k3 - 1]:.3f} ({WEIGHTINGS[weighting]}); "
-               f"{negative} of the first {k3} axes are imaginary (negative eigenvalue). Per "
-               f"method, {k3} axes of its own InPCA: {methods_text or 'n/a'}. Verdict (agrees "
-               f"when the range is above {AGREE}; the paper: ~{PAPER} on ImageNet): {call}.")
-    records["progress"] = _progress_of_records(store, runs, records)
-    figure = _figure(records, inpca, color_by, weighting)
-    return AnalysisResult(NAME, TITLE, table, figure, finding,
-                          summary={"stress_3": float(stress[k3 - 1]),
-                                   "stress_3_ci": intervals[k3 - 1],
-                                   "distance_3": float(distance[k3 - 1]),
-                                   "weighting": weighting,
-                                   "n_models": M, "n_runs": len(runs),
-                                   "per_method": per_method, "verdict": call})
+               f"{result.distance[k3 - 1]:.3f} ({WEIGHTINGS[result.weighting]}); "
+               f"{result.n_imaginary} of the first {k3} axes are imaginary (negative "
+               f"eigenvalue). Per method, {k3} axes of its own InPCA: {methods or 'n/a'}. "
+               f"Rule: agrees when the range is above {AGREE}, disagrees when below {DISAGREE}; "
+               f"the paper: ~{PAPER} on ImageNet.")
+    claim = (f"{k3} InPCA axes keep {s3.short()} of the stress of {result.n_models} models; "
+             f"paper {PAPER:.2f}")
+    return make_finding(result.verdict, claim, details)
 
 
-def _subsample_intervals(D, records, runs, k, n_boot, seed,
-                         weighting="model") -> list[tuple[float, float]]:
-    """95% ranges of the explained stress of 1..k axes over random 80% subsets of the runs.
+def table(result: LowDimensionResult) -> pd.DataFrame:
+    """One row per number of axes k: explained stress with its range, eigenvalue, signature."""
+    eig = np.asarray(result.eigenvalues)
+    return pd.DataFrame({
+        "k": np.arange(1, len(result.stress) + 1),
+        "explained_stress": [s.value for s in result.stress],
+        "ci_low": [s.low for s in result.stress],
+        "ci_high": [s.high for s in result.stress],
+        "explained_distance": list(result.distance),
+        "eigenvalue": eig,
+        "signature": np.sign(eig).astype(np.int64),
+    }).rename(columns=COLUMNS)
+
+
+def _subsample_ranges(D, records, groups, k, n_boot, seed, progress, weighting="model"):
+    """For each group ``(method, rows, runs, axes)`` of models: the explained stress of 1..k axes
+    of its own InPCA and the 95% ranges over ``n_boot`` random 80% subsets of its runs (those
+    with more than ``axes`` models).
 
     Whole runs are resampled (a run's records are strongly correlated), WITHOUT replacement:
     copies of a run would add zero distances and inflate the explained stress (m-out-of-n
-    subsampling)."""
+    subsampling). Every fit of every group is one subset of D (`subset_explained_stress`:
+    D validated once, eigenvalues only); with ``weighting="run"`` each subset is a weighted
+    InPCA fit of its own (its runs' records share 1/(runs × records)), the slower path."""
+    from taskspace.geometry.inpca_subsets import subset_explained_stress
+
+    subsets, owners, whys = [], [], []
+    for g, (_, rows, runs, axes) in enumerate(groups):
+        picks, why = _run_subsets(records.iloc[rows].reset_index(drop=True), runs, axes, n_boot,
+                                  seed)
+        subsets += [rows] + [rows[p] for p in picks]
+        owners += [g] * (1 + len(picks))
+        whys.append(why)
+    report = None if progress is None else lambda done, total: progress(
+        "InPCA of random 80% subsets of the runs", done, total)
+    if weighting == "model":
+        stress = subset_explained_stress(D, subsets, k, random_state=0, progress=report)
+    else:
+        stress = _weighted_subset_stress(D, records, subsets, k, weighting, report)
+    owners = np.asarray(owners)
+    out = []
+    for g, why in enumerate(whys):
+        own = stress[owners == g]
+        out.append((own[0], [percentile_interval(own[1:, i], why=why) for i in range(k)]))
+    return out
+
+
+def _weighted_subset_stress(D, records, subsets, k, weighting, report) -> np.ndarray:
+    """Explained stress of 1..k axes of the weighted InPCA of each subset, (len(subsets), k),
+    NaN past a subset's own number of axes."""
+    from taskspace import InPCA
+
+    out = np.full((len(subsets), k), np.nan)
+    for i, rows in enumerate(subsets):
+        kk = min(k, rows.size - 1)
+        fit = InPCA(n_components=kk, metric="precomputed", random_state=0,
+                    weights=_weights(records.iloc[rows], weighting)).fit(D[np.ix_(rows, rows)])
+        out[i, :kk] = fit.explained_stress_
+        if report is not None:
+            report(i + 1, len(subsets))
+    return out
+
+
+def _run_subsets(records, runs, k, n_boot, seed) -> tuple[list[np.ndarray], str | None]:
+    """Rows of ``n_boot`` random subsets of ``ceil(0.8 n)`` of the n runs (those with at least
+    k + 1 models), and why there is no range when no proper subset exists."""
     rows_of = [np.flatnonzero((records["run_id"] == r).to_numpy()) for r in runs["run_id"]]
     rng = np.random.default_rng(seed)
-    boot = []
     keep = int(np.ceil(SUBSAMPLE * len(rows_of)))
-    if 2 <= keep < len(rows_of):
-        for _ in range(n_boot):
-            pick = np.concatenate([rows_of[i] for i in np.sort(
-                rng.choice(len(rows_of), keep, replace=False))])
-            if pick.size < k + 1:
-                continue
-            s = _stress(D[np.ix_(pick, pick)], k, _weights(records.iloc[pick], weighting))
-            boot.append(np.pad(s, (0, k - s.size), constant_values=np.nan))
-    boot = np.array(boot).reshape(-1, k)
-    # ceil(0.8 n) = n for n <= 4 runs: no proper subset to resample, so no interval.
-    why = (f"{len(rows_of)} runs are too few for subsets of {SUBSAMPLE:.0%}"
-           if not 2 <= keep < len(rows_of) else None)
-    return [percentile_interval(boot[:, i], why=why) for i in range(k)]
+    if not 2 <= keep < len(rows_of):
+        # ceil(0.8 n) = n for n <= 4 runs: no proper subset to resample, so no interval.
+        return [], f"{len(rows_of)} runs are too few for subsets of {SUBSAMPLE:.0%}"
+    picks = []
+    for _ in range(n_boot):
+        pick = np.concatenate([rows_of[i] for i in np.sort(
+            rng.choice(len(rows_of), keep, replace=False))])
+        if pick.size >= k + 1:
+            picks.append(pick)
+    return picks, None
+
+
+def _progress_of_records(store, runs: pd.DataFrame, records: pd.DataFrame) -> np.ndarray:
+    """Progress (uniform start) of every record on its own run's task classes."""
+    from taskspace import progress
+
+    out = np.full(len(records), np.nan)
+    labels = store.labels
+    for _, run in runs.iterrows():
+        rows = np.flatnonzero((records["run_id"] == run["run_id"]).to_numpy())
+        P = store.trajectory(run["run_id"]).predictions
+        classes = run["class_idx"] if len(run["class_idx"]) < store.n_classes else None
+        out[rows] = progress(P, labels, classes=classes)
+    return out
 
 
 def _axis_title(i: int, eigenvalue: float, signature: int) -> str:

@@ -7,7 +7,9 @@ and under the null hypothesis ``P(p ≤ α) ≤ α`` for every α. Permutations 
 generator, so a report is reproducible.
 
 The verdict rule of the reference study (`verdict`) reads an estimate, its interval and its
-p-value against the sign the paper predicts.
+p-value against the sign the paper predicts. The interval estimators (`bootstrap`,
+`percentile_interval`, `jackknife_interval`, `leave_one_out`, `Interval`) live in `intervals` and
+are used through this module: every analysis takes its statistics from here alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from taskspace.study.analyses.intervals import (
+    BOOT_SEED,
+    N_BOOT,
+    Interval,
+    bootstrap,
+    jackknife_interval,
+    leave_one_out,
+    percentile_interval,
+)
+
+__all__ = ["ALPHA", "BOOT_SEED", "N_BOOT", "N_PERM", "PERM_SEED", "Interval", "Plateau",
+           "TestResult", "bootstrap", "cophenetic_correlation", "cophenetic_distances",
+           "jackknife_interval", "leave_one_out", "mantel", "partial_spearman",
+           "percentile_interval", "plateau", "spearman", "spearman_test", "unique", "verdict"]
 
 #: Permutations behind every p-value (the smallest attainable p is 1 / (N_PERM + 1)).
 N_PERM = 9999
@@ -110,7 +127,7 @@ def spearman_test(x, y, *, strata=None, n_perm: int = N_PERM, seed: int = PERM_S
         raise ValueError(f"`strata` must have one label per value ({x.size}), got {g.size}")
     ok = np.isfinite(x) & np.isfinite(y)
     x, y, g = x[ok], y[ok], g[ok]
-    groups = [np.flatnonzero(g == s) for s in _unique(g)]
+    groups = [np.flatnonzero(g == s) for s in unique(g)]
     groups = [w for w in groups if w.size >= 3 and np.ptp(x[w]) > 0 and np.ptp(y[w]) > 0]
     if not groups:
         return TestResult(float("nan"), float("nan"), int(x.size), n_perm)
@@ -128,8 +145,18 @@ def spearman_test(x, y, *, strata=None, n_perm: int = N_PERM, seed: int = PERM_S
                       int(sum(w.size for w in groups)), n_perm)
 
 
-def _unique(values) -> list:
-    return list(dict.fromkeys(np.asarray(values).tolist()))
+def unique(values) -> list:
+    """Distinct values in order of first appearance (any iterable of hashables; a NumPy array's
+    values as Python scalars)."""
+    values = values.tolist() if isinstance(values, np.ndarray) else values
+    return list(dict.fromkeys(values))
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation of ``x`` and ``y`` (`spearman_test` without permutations): the
+    Pearson correlation of their ranks over the finite pairs; NaN when either side is constant or
+    fewer than 3 pairs are finite."""
+    return spearman_test(x, y, n_perm=0).statistic
 
 
 def partial_spearman(x, y, z) -> float:

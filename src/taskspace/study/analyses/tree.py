@@ -2,27 +2,243 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
 from taskspace.study.analyses._common import (
     AnalysisResult,
-    Interval,
-    end_model,
+    Estimate,
+    Finding,
+    NotApplicable,
+    Progress,
     fmt,
-    fmt_ci,
-    jackknife_interval,
-    leave_one_out,
+    make_finding,
     not_applicable,
+    report,
     run_table,
-    spearman,
     task_classes,
 )
 from taskspace.study.analyses.figure import Dendrogram, Figure, Panel
-from taskspace.study.analyses.stats import N_PERM, cophenetic_correlation, mantel, verdict
+from taskspace.study.analyses.stats import (
+    N_PERM,
+    Interval,
+    cophenetic_correlation,
+    jackknife_interval,
+    leave_one_out,
+    mantel,
+    spearman,
+    verdict,
+)
 
 NAME = "tree"
 TITLE = "The tree: clustering of tasks against WordNet"
+#: Table columns, for people.
+COLUMNS = {"distances": "distances", "mantel_r": "Mantel r with WordNet",
+           "ci_low": "95% CI low", "ci_high": "95% CI high", "p_value": "p-value (one-sided)",
+           "cophenetic_correlation": "cophenetic correlation",
+           "spearman_with_wordnet": "Spearman ρ, dendrogram vs WordNet", "verdict": "verdict",
+           "n_tasks": "tasks"}
+
+
+@dataclass(frozen=True)
+class TreeResult:
+    """Task distances against WordNet (`compute`).
+
+    Attributes
+    ----------
+    n_tasks, n_perm : int
+    mantel_end : Estimate
+        Mantel r (Spearman) of the end models' ``d_B`` with WordNet: jackknife interval over
+        runs, one-sided permutation p.
+    mantel_traj : Estimate
+        The same for ``d_traj`` between whole trajectories (NaN when some share no progress).
+    cophenetic : dict
+        Cophenetic correlation of the ``"end"``, ``"traj"`` and ``"wordnet"`` dendrograms.
+    spearman_end, spearman_traj : float
+        Spearman ρ between each dendrogram's cophenetic distances and WordNet.
+    verdict, verdict_traj : str
+    names : tuple of str
+    distances : dict
+        The three (n_tasks, n_tasks) matrices by figure title.
+    """
+
+    n_tasks: int
+    n_perm: int
+    mantel_end: Estimate
+    mantel_traj: Estimate
+    cophenetic: dict
+    spearman_end: float
+    spearman_traj: float
+    verdict: str
+    verdict_traj: str
+    names: tuple[str, ...] = field(repr=False, compare=False)
+    distances: dict = field(repr=False, compare=False)
+
+
+def tree(store, study=None, method: str = "supervised", n_perm: int = N_PERM,
+         tasks: list[str] | None = None, progress: Progress | None = None) -> AnalysisResult:
+    """The tree: `compute`, `describe`, the table and the figure (see `compute`)."""
+    try:
+        result = compute(store, method=method, n_perm=n_perm, tasks=tasks, progress=progress)
+    except NotApplicable as why:
+        return not_applicable(NAME, TITLE, str(why))
+    r = result
+    summary = {"mantel_end": r.mantel_end.value, "mantel_end_ci": r.mantel_end.interval,
+               "mantel_end_p": r.mantel_end.p_value, "mantel_traj": r.mantel_traj.value,
+               "mantel_traj_ci": r.mantel_traj.interval,
+               "mantel_traj_p": r.mantel_traj.p_value, "cophenetic": r.cophenetic,
+               "spearman_end": r.spearman_end, "spearman_traj": r.spearman_traj,
+               "verdict": r.verdict, "verdict_traj": r.verdict_traj}
+    return AnalysisResult(NAME, TITLE, table(r), _figure(list(r.names), r.distances),
+                          describe(r), summary=summary, result=r)
+
+
+def compute(store, method: str = "supervised", n_perm: int = N_PERM,
+            tasks: list[str] | None = None, progress: Progress | None = None) -> TreeResult:
+    """Do the distances between tasks agree with WordNet? Tasks are those of the runs of
+    ``method`` (restricted to ``tasks`` when given).
+
+    Two task-distance matrices: ``d_B`` between the tasks' end models (arithmetic mean over
+    seeds, SPEC §8) and ``d_traj`` between their whole trajectories (SPEC §9). Each is compared
+    with the WordNet task distances (mean path distance between the tasks' classes) by the
+    **Mantel test** (Spearman correlation of the upper triangles, one-sided p-value from
+    ``n_perm`` permutations of the tasks; the paper predicts agreement, r > 0), with a delete-one
+    jackknife interval over runs. Also: the cophenetic correlation of each matrix's
+    average-linkage dendrogram (how tree-like it is), and the Spearman correlation between the
+    dendrogram's cophenetic distances and WordNet. Verdict: `stats.verdict` on the end models'
+    Mantel r (and, separately, on d_traj's). Raises `NotApplicable` with fewer than 3 tasks or
+    without a class hierarchy.
+    """
+    from scipy.spatial.distance import squareform
+
+    runs = run_table(store)
+    runs = runs[runs["method"] == method].reset_index(drop=True)
+    if tasks is not None:
+        runs = runs[runs["task"].isin(list(tasks))].reset_index(drop=True)
+    task_sets = task_classes(runs)
+    if len(task_sets) < 3:
+        raise NotApplicable(f"clustering needs at least 3 tasks with runs of {method!r}, the "
+                            f"store has {len(task_sets)}")
+    if not store.hierarchy:
+        raise NotApplicable("the store has no class hierarchy to compare with")
+    names = list(task_sets)
+    ids = {t: list(runs.loc[runs["task"] == t, "run_id"]) for t in names}
+    m = _TaskDistances(store, names, ids)
+    W = wordnet_task_distances(store, task_sets)
+    D_end, D_traj = m.end(ids), m.traj(ids)
+    traj_ok = bool(np.isfinite(D_traj).all())
+    mantel_end = _mantel_estimate(D_end, W, n_perm, ids, m.end, progress)
+    mantel_traj = (_mantel_estimate(D_traj, W, n_perm, ids,
+                                    lambda pick, task: m.traj(pick, D_traj, task), progress)
+                   if traj_ok else Estimate(np.nan, Interval.none(
+                       "some trajectories share no progress range")))
+    wordnet = squareform(W, checks=False)
+    return TreeResult(
+        n_tasks=len(names), n_perm=n_perm, mantel_end=mantel_end, mantel_traj=mantel_traj,
+        cophenetic={"end": cophenetic_correlation(D_end),
+                    "traj": cophenetic_correlation(D_traj) if traj_ok else np.nan,
+                    "wordnet": cophenetic_correlation(W)},
+        spearman_end=spearman(_cophenetic(D_end), wordnet),
+        spearman_traj=spearman(_cophenetic(D_traj), wordnet) if traj_ok else np.nan,
+        verdict=verdict(mantel_end.value, mantel_end.interval, mantel_end.p_value),
+        verdict_traj=(verdict(mantel_traj.value, mantel_traj.interval, mantel_traj.p_value)
+                      if traj_ok else "inconclusive"),
+        names=tuple(names),
+        distances={"end models (d_B)": D_end, "trajectories (d_traj)": D_traj,
+                   "WordNet (mean path distance)": W})
+
+
+def describe(result: TreeResult) -> Finding:
+    """Headline: the verdict and the end models' Mantel r with WordNet."""
+    r = result
+    e, t = r.mantel_end, r.mantel_traj
+    traj_text = (f"by d_traj between whole trajectories r = {t.text()}, p = {fmt(t.p_value, 2)} "
+                 f"(verdict: {r.verdict_traj})" if np.isfinite(t.value) else
+                 "by d_traj: n/a (some trajectories share no progress range)")
+    details = (f"Mantel test of {r.n_tasks} tasks' distances against the WordNet distances of "
+               f"their classes (Spearman r, one-sided permutation p over {r.n_perm} "
+               f"permutations of the tasks, jackknife over runs): by d_B between end models "
+               f"r = {e.text()}, p = {fmt(e.p_value, 2)} (verdict: {r.verdict}); {traj_text}. "
+               f"Cophenetic correlation of the average-linkage dendrograms: end models "
+               f"{fmt(r.cophenetic['end'])}, trajectories {fmt(r.cophenetic['traj'])}, WordNet "
+               f"{fmt(r.cophenetic['wordnet'])}.")
+    claim = (f"{r.n_tasks} tasks' end-model distances follow WordNet: Mantel r = {e.short()}, "
+             f"p = {fmt(e.p_value, 2)}; paper r > 0")
+    return make_finding(r.verdict, claim, details)
+
+
+def table(result: TreeResult) -> pd.DataFrame:
+    """One row per distance matrix: Mantel r with WordNet, interval, p, tree-likeness."""
+    r, nan = result, np.nan
+    e, t = r.mantel_end, r.mantel_traj
+    return pd.DataFrame({
+        "distances": ["end models, d_B", "trajectories, d_traj", "WordNet"],
+        "mantel_r": [e.value, t.value, 1.0],
+        "ci_low": [e.low, t.low, nan], "ci_high": [e.high, t.high, nan],
+        "p_value": [e.p_value, t.p_value, nan],
+        "cophenetic_correlation": [r.cophenetic["end"], r.cophenetic["traj"],
+                                   r.cophenetic["wordnet"]],
+        "spearman_with_wordnet": [r.spearman_end, r.spearman_traj, nan],
+        "verdict": [r.verdict, r.verdict_traj, ""],
+        "n_tasks": r.n_tasks,
+    }).rename(columns=COLUMNS)
+
+
+class _TaskDistances:
+    """Task-distance matrices of a pick of runs per task: end models' ``d_B`` (seed-averaged)
+    and ``d_traj`` between whole trajectories."""
+
+    def __init__(self, store, names, ids):
+        self.names, self.labels = names, store.labels
+        runs = [r for rs in ids.values() for r in rs]
+        self.trajs = {r: np.asarray(store.trajectory(r).predictions, dtype=np.float64)
+                      for r in runs}
+        self.ends = {r: P[-1] for r, P in self.trajs.items()}     # end_model, without a re-read
+
+    def end(self, pick, only=None):
+        from taskspace import bhattacharyya
+
+        means = np.array([np.mean([self.ends[r] for r in pick[t]], axis=0) for t in self.names])
+        D = bhattacharyya(means[:, None], means[None, :])
+        return (D + D.T) / 2 * (1 - np.eye(len(self.names)))
+
+    def _d_traj(self, pick, a, b):
+        from taskspace import compare_trajectories
+
+        try:
+            return compare_trajectories([self.trajs[r] for r in pick[a]],
+                                        [self.trajs[r] for r in pick[b]], self.labels).mean
+        except ValueError:      # no common progress range
+            return np.nan
+
+    def traj(self, pick, base=None, only=None):
+        """All pairs, or (with ``base``) only the row and column of task ``only`` recomputed."""
+        names = self.names
+        D = np.zeros((len(names), len(names))) if base is None else base.copy()
+        for i, a in enumerate(names):
+            for j in range(i + 1, len(names)):
+                if base is None or only in (a, names[j]):
+                    D[i, j] = D[j, i] = self._d_traj(pick, a, names[j])
+        return D
+
+
+def _mantel_estimate(D, W, n_perm, ids, distances, progress) -> Estimate:
+    """Mantel r of D with W, one-sided permutation p, and its delete-one jackknife interval
+    over runs (``distances(pick, task)`` recomputes D without one run of ``task``).
+
+    The statistics are built on seed-averaged models, which a bootstrap resample (repeating
+    runs) makes noisier (see `stats.jackknife_interval`)."""
+    test = mantel(D, W, n_perm=n_perm)
+    picks = leave_one_out(ids)
+    deleted = []
+    for i, (task, pick) in enumerate(picks):
+        Di = distances(pick, task)
+        deleted.append(mantel(Di, W, n_perm=0).statistic if np.isfinite(Di).all() else np.nan)
+        report(progress, "jackknife over runs", i + 1, len(picks))
+    ci = jackknife_interval(test.statistic, deleted, why=None if picks else "one seed per task")
+    return Estimate(test.statistic, ci, test.p_value)
 
 
 def _cophenetic(D: np.ndarray) -> np.ndarray:
@@ -46,125 +262,6 @@ def wordnet_task_distances(store, tasks: dict) -> np.ndarray:
             if i != j:
                 D[i, j] = C[np.ix_(tasks[a], tasks[b])].mean()
     return D
-
-
-def tree(store, study=None, method: str = "supervised", n_perm: int = N_PERM,
-         tasks: list[str] | None = None) -> AnalysisResult:
-    """Do the distances between tasks agree with WordNet? Tasks are those of the runs of
-    ``method`` (restricted to ``tasks`` when given).
-
-    Two task-distance matrices: ``d_B`` between the tasks' end models (arithmetic mean over
-    seeds, SPEC §8) and ``d_traj`` between their whole trajectories (SPEC §9). Each is compared
-    with the WordNet task distances (mean path distance between the tasks' classes) by the
-    **Mantel test** (Spearman correlation of the upper triangles, one-sided p-value from
-    ``n_perm`` permutations of the tasks; the paper predicts agreement, r > 0), with a delete-one
-    jackknife interval over runs. Also: the cophenetic correlation of each matrix's
-    average-linkage dendrogram (how tree-like it is), and the Spearman correlation between the
-    dendrogram's cophenetic distances and WordNet (the previous design's statistic). Verdict:
-    `stats.verdict` on the end models' Mantel r (and, separately, on d_traj's).
-    """
-    from scipy.spatial.distance import squareform
-
-    from taskspace import bhattacharyya, compare_trajectories
-
-    runs = run_table(store)
-    runs = runs[runs["method"] == method].reset_index(drop=True)
-    if tasks is not None:
-        runs = runs[runs["task"].isin(list(tasks))].reset_index(drop=True)
-    task_sets = task_classes(runs)
-    if len(task_sets) < 3:
-        return not_applicable(NAME, TITLE, f"clustering needs at least 3 tasks with runs of "
-                              f"{method!r}, the store has {len(task_sets)}")
-    if not store.hierarchy:
-        return not_applicable(NAME, TITLE, "the store has no class hierarchy to compare with")
-    names = list(task_sets)
-    ids = {t: list(runs.loc[runs["task"] == t, "run_id"]) for t in names}
-    ends = {r: end_model(store, r) for rs in ids.values() for r in rs}
-    labels = store.labels
-
-    def end_distances(pick):
-        means = np.array([np.mean([ends[r] for r in pick[t]], axis=0) for t in names])
-        D = bhattacharyya(means[:, None], means[None, :])
-        return (D + D.T) / 2 * (1 - np.eye(len(names)))
-
-    trajs = {r: np.asarray(store.trajectory(r).predictions, dtype=np.float64)
-             for rs in ids.values() for r in rs}
-
-    def d_traj(pick, a, b):
-        try:
-            return compare_trajectories([trajs[r] for r in pick[a]],
-                                        [trajs[r] for r in pick[b]], labels).mean
-        except ValueError:      # no common progress range
-            return np.nan
-
-    def traj_distances(pick, base=None, only=None):
-        """All pairs, or (with ``base``) only the row and column of task ``only`` recomputed."""
-        D = np.zeros((len(names), len(names))) if base is None else base.copy()
-        for i, a in enumerate(names):
-            for j in range(i + 1, len(names)):
-                if base is None or only in (a, names[j]):
-                    D[i, j] = D[j, i] = d_traj(pick, a, names[j])
-        return D
-
-    W = wordnet_task_distances(store, task_sets)
-    wordnet = squareform(W, checks=False)
-    D_end = end_distances(ids)
-    D_traj = traj_distances(ids)
-    traj_ok = bool(np.isfinite(D_traj).all())
-
-    def mantel_r(D):
-        return mantel(D, W, n_perm=0).statistic if np.isfinite(D).all() else np.nan
-
-    m_end = mantel(D_end, W, n_perm=n_perm)
-    m_traj = mantel(D_traj, W, n_perm=n_perm) if traj_ok else None
-    # Delete-one jackknife over runs: the statistics are built on seed-averaged models, which a
-    # bootstrap resample (repeating runs) makes noisier (see _common.jackknife_interval).
-    picks = leave_one_out(ids)
-    one = None if picks else "one seed per task"
-    ci_end = jackknife_interval(m_end.statistic, [mantel_r(end_distances(p)) for _, p in picks],
-                                why=one)
-    ci_traj = (jackknife_interval(m_traj.statistic, [
-        mantel_r(traj_distances(p, D_traj, task)) for task, p in picks], why=one)
-        if traj_ok else Interval.none("some trajectories share no progress range"))
-    rho_end = spearman(_cophenetic(D_end), wordnet)
-    rho_traj = spearman(_cophenetic(D_traj), wordnet) if traj_ok else np.nan
-    coph = {"end": cophenetic_correlation(D_end),
-            "traj": cophenetic_correlation(D_traj) if traj_ok else np.nan,
-            "wordnet": cophenetic_correlation(W)}
-    call_end = verdict(m_end.statistic, ci_end, m_end.p_value)
-    call_traj = verdict(m_traj.statistic, ci_traj, m_traj.p_value) if traj_ok else "inconclusive"
-    nan = np.nan
-    table = pd.DataFrame({
-        "distances": ["end models, d_B", "trajectories, d_traj", "WordNet"],
-        "mantel_r": [m_end.statistic, m_traj.statistic if traj_ok else nan, 1.0],
-        "ci_low": [ci_end[0], ci_traj[0], nan], "ci_high": [ci_end[1], ci_traj[1], nan],
-        "p_value": [m_end.p_value, m_traj.p_value if traj_ok else nan, nan],
-        "cophenetic_correlation": [coph["end"], coph["traj"], coph["wordnet"]],
-        "spearman_with_wordnet": [rho_end, rho_traj, nan],
-        "verdict": [call_end, call_traj, ""],
-        "n_tasks": len(names),
-    })
-    traj_text = (f"by d_traj between whole trajectories r = {fmt_ci(m_traj.statistic, ci_traj)}, "
-                 f"p = {fmt(m_traj.p_value, 2)} (verdict: {call_traj})" if traj_ok else
-                 "by d_traj: n/a (some trajectories share no progress range)")
-    finding = (f"Mantel test of {len(names)} tasks' distances against the WordNet distances of "
-               f"their classes (Spearman r, one-sided permutation p over {n_perm} permutations "
-               f"of the tasks, jackknife over runs): by d_B between end models r = "
-               f"{fmt_ci(m_end.statistic, ci_end)}, p = {fmt(m_end.p_value, 2)} (verdict: "
-               f"{call_end}); {traj_text}. Cophenetic correlation of the average-linkage "
-               f"dendrograms: end models {fmt(coph['end'])}, trajectories {fmt(coph['traj'])}, "
-               f"WordNet {fmt(coph['wordnet'])}.")
-    figure = _figure(names, {"end models (d_B)": D_end, "trajectories (d_traj)": D_traj,
-                             "WordNet (mean path distance)": W})
-    return AnalysisResult(NAME, TITLE, table, figure, finding,
-                          summary={"mantel_end": m_end.statistic, "mantel_end_ci": ci_end,
-                                   "mantel_end_p": m_end.p_value,
-                                   "mantel_traj": m_traj.statistic if traj_ok else nan,
-                                   "mantel_traj_ci": ci_traj,
-                                   "mantel_traj_p": m_traj.p_value if traj_ok else nan,
-                                   "cophenetic": coph, "spearman_end": rho_end,
-                                   "spearman_traj": rho_traj, "verdict": call_end,
-                                   "verdict_traj": call_traj})
 
 
 def _figure(names, matrices: dict) -> Figure:
