@@ -41,7 +41,7 @@ def _low_dimension(verdict="agrees", lo=0.90):
     return LowDimensionResult(
         n_models=312, n_runs=26, axes=3, stress=stress, eigenvalues=(3.0, -2.0, 1.0),
         n_imaginary=1, per_method=(MethodStress("simclr", 40, 4, stress[2]),),
-        verdict=verdict, inpca=None, records=None)
+        distance=(0.3, 0.5, 0.62), weighting="model", verdict=verdict, inpca=None, records=None)
 
 
 def test_low_dimension_headline_states_verdict_number_interval_and_paper():

@@ -19,7 +19,7 @@ class AnalysisProgress:
     log) a line at every tenth of a loop, so that a log shows the analyses moving."""
 
     def __init__(self):
-        from taskspace.geometry.progressbar import ProgressBar
+        from taskspace.ui.progress import ProgressBar
 
         self._bar_type = ProgressBar
         self.console = make_console(stderr=True)
