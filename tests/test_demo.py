@@ -1,6 +1,7 @@
 """`taskspace demo`, the README's first command, end to end on the built-in digits."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -18,6 +19,12 @@ def test_demo_command_end_to_end(tmp_path):
     assert f"report: {report}" in " ".join(done.stdout.split())
     html = report.read_text()
     assert html.count("Plotly.newPlot") >= 1 and "Low dimension" in html
+    # all six analyses apply to the demo: six figures, six verdicts, none "not applicable"
+    assert html.count('<div id="figure-') == 6
+    verdicts = re.findall(r'<p class="finding[^"]*"><span class="badge ([a-z-]+)"', html)
+    assert len(verdicts) == 6 and set(verdicts) <= {"agrees", "inconclusive", "disagrees"}
+    assert report.stat().st_size < 2_000_000
+    assert len(list((out / "figures").glob("*.png"))) == 6
     assert any(p.suffix == ".png" for p in (out / "figures").iterdir())
 
     store = ts.Store.open(out / "store")

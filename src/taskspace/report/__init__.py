@@ -28,6 +28,10 @@ def check_writable(out_path) -> Path:
     if out_path.is_dir():
         raise IsADirectoryError(f"cannot write the report to {out_path}: it is a folder "
                                 "(give a file name, e.g. report.html)")
+    existing = next(p for p in out_path.parents if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(f"cannot write the report to {out_path}: {existing} is a file, "
+                                 "not a folder")
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out_path.parent, prefix=".write-test-")

@@ -208,14 +208,13 @@ def grid_columns(n: int, block_rows: int = 2, choices=range(3, 7)) -> int:
 
 def row_spans(cells: list[tuple[int, int]], cols: int) -> list[int]:
     """Column span of each cell so that the last row has no empty cells: its panels are
-    widened, the leftmost first, to fill the row."""
+    widened, the leftmost first, to reach the grid's right edge."""
     last = max(r for r, _ in cells)
-    in_last = [i for i, (r, _) in enumerate(cells) if r == last and cells[i][1] < cols]
+    in_last = [i for i, (r, _) in enumerate(cells) if r == last]
     spans = [1] * len(cells)
-    if in_last and cells[in_last[0]][1] == 0:       # a full-width row below the block
-        share, extra = divmod(cols, len(in_last))
-        for j, i in enumerate(in_last):
-            spans[i] = share + (j < extra)
+    share, extra = divmod(cols - cells[in_last[0]][1], len(in_last))
+    for j, i in enumerate(in_last):
+        spans[i] = share + (j < extra)
     return spans
 
 
