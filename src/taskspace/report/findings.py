@@ -80,7 +80,8 @@ def shown_finding(result) -> ShownFinding:
     text = " ".join(finding.split())
     if not getattr(result, "applicable", True) or text.startswith("not applicable"):
         reason = text.split(":", 1)[1].strip() if ":" in text else None
-        return ShownFinding("not applicable", shorten(text), "", reason)
+        # the badge says "not applicable": the headline is the reason alone
+        return ShownFinding("not applicable", shorten(reason or text), "", reason)
     summary = getattr(result, "summary", None) or {}
     verdict = normalise_verdict(summary.get("verdict", ""))
     first = _first_sentence(text)

@@ -74,6 +74,11 @@ def _area_traces(a: Area, shown: set):
     legend = a.name is not None and a.group not in shown
     if legend:
         shown.add(a.group)
+    if not a.x.size:        # a legend entry only: plotly lists no trace without a point
+        return (go.Scatter(x=[None], y=[None], mode="markers", name=a.name or "",
+                           legendgroup=a.group, showlegend=legend,
+                           marker={"symbol": "square", "size": 14,
+                                   "color": _rgba(a.color, min(1.0, 2 * a.opacity))}),)
     lower = go.Scatter(x=a.x, y=a.ylow, mode="lines", line={"width": 0}, showlegend=False,
                        legendgroup=a.group, hoverinfo="skip")
     upper = go.Scatter(x=a.x, y=a.yhigh, mode="lines", line={"width": 0}, fill="tonexty",

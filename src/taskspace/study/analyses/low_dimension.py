@@ -227,7 +227,7 @@ def _figure(records: pd.DataFrame, inpca, color_by: str,
                                           (TRUTH_MARK, IGNORANCE_MARK), strict=False):
         p = np.pad(point[:3], (0, max(0, 3 - point.size)))
         marks.append(Series([p[0]], [p[1]], [p[2]], mode="markers", name=name, color=c,
-                            symbol=symbol, marker_size=10, hover=[name]))
+                            symbol=symbol, marker_size=14, hover=[name]))
     panel = Panel([*lines, *marks, *_legend_keys(colour, styles)],
                   xlabel=_axis_title(0, lam[0], sig[0]), ylabel=_axis_title(1, lam[1], sig[1]),
                   zlabel=_axis_title(2, lam[2], sig[2]))
