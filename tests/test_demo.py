@@ -38,3 +38,23 @@ def test_demo_command_end_to_end(tmp_path):
     assert study  # the study that made the store is kept beside it
     D = store.distance_matrix()
     np.testing.assert_array_equal(D, D.T)
+
+
+def test_make_demo_installs_only_the_package_and_make_test_the_dev_tools(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    repo = Path(__file__).resolve().parents[1]
+
+    def dry(target):
+        return subprocess.run(["make", "-n", "-C", str(repo), target, f"VENV={tmp_path}/v"],
+                              capture_output=True, text=True, timeout=60).stdout
+
+    demo, test = dry("demo"), dry("test")
+    assert "pip install -q -e ." in demo and "[dev]" not in demo
+    assert "taskspace demo" in demo
+    assert "pip install -q -e '.[dev]'" in test
