@@ -1,30 +1,38 @@
 # Two commands from a fresh clone (README "Quick start"):
-#   make demo   set up .venv and run `taskspace demo` on the built-in digits
-#   make test   set up .venv with the test tools and run ruff + the test suite
+#   make demo   set up .venv with what the demo needs and run `taskspace demo` on the digits
+#   make test   add the test tools (the `dev` extra) and run ruff + the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench setup
+.PHONY: demo test lint bench setup setup-dev
 
 setup: $(VENV)/.installed
 
+setup-dev: $(VENV)/.installed-dev
+
 # torch is pinned to the CPU build that this machine's pip serves locally; asking for it first means
-# no later requirement can pull the registry's newest (CUDA) build.
+# no later requirement can pull the registry's newest (CUDA) build. The demo needs only the
+# package's own dependencies: the `dev` extra (pytest, ruff, Lightning, transformers, Dask)
+# comes with `make test`.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
 demo: setup
 	$(BIN)/taskspace demo
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check src tests benchmarks scripts
 
 test: lint
 	$(BIN)/python -m pytest -q
 
-bench: setup
+bench: setup-dev
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -187,3 +187,25 @@ def test_analyze_prints_headlines_and_progress_when_piped(tmp_path):
                for line in err), out.stderr
     verbose = run("analyze", str(store.path), "-v")
     assert len(verbose.stdout.splitlines()) > len(lines)
+
+
+def test_metric_option_offers_every_metric_of_the_api():
+    from taskspace.geometry.pairwise import PAIRWISE_METRICS
+
+    for command in ("distances", "embed"):
+        out = " ".join(run(command, "--help").stdout.split())
+        for metric in PAIRWISE_METRICS:
+            assert metric in out, (command, metric)
+
+
+def test_report_into_an_unwritable_path_fails_before_the_analyses(tmp_path):
+    from tests.test_analyses import build_store
+
+    build_store(tmp_path / "store", methods=("supervised",), hierarchy=False, seeds=(0,))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    out = run("report", str(tmp_path / "store"), "--out", str(blocker / "report.html"))
+    assert out.returncode == 1
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "cannot write the report" in text and "not-a-folder is a file" in text
+    assert "analyses" not in out.stdout and not (tmp_path / "figures").exists()

@@ -19,6 +19,12 @@ def test_demo_command_end_to_end(tmp_path):
     assert f"report: {report}" in " ".join(done.stdout.split())
     html = report.read_text()
     assert html.count("Plotly.newPlot") >= 1 and "Low dimension" in html
+    # all six analyses apply to the demo: six figures, six verdicts, none "not applicable"
+    assert html.count('<div id="figure-') == 6
+    verdicts = re.findall(r'<p class="finding[^"]*"><span class="badge ([a-z-]+)"', html)
+    assert len(verdicts) == 6 and set(verdicts) <= {"agrees", "inconclusive", "disagrees"}
+    assert report.stat().st_size < 2_000_000
+    assert len(list((out / "figures").glob("*.png"))) == 6
     assert any(p.suffix == ".png" for p in (out / "figures").iterdir())
     # the six findings, one headline each: verdict first, at most 140 characters
     from taskspace.study.analyses import ANALYSES, VERDICTS
@@ -40,3 +46,23 @@ def test_demo_command_end_to_end(tmp_path):
     assert study  # the study that made the store is kept beside it
     D = store.distance_matrix()
     np.testing.assert_array_equal(D, D.T)
+
+
+def test_make_demo_installs_only_the_package_and_make_test_the_dev_tools(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    repo = Path(__file__).resolve().parents[1]
+
+    def dry(target):
+        return subprocess.run(["make", "-n", "-C", str(repo), target, f"VENV={tmp_path}/v"],
+                              capture_output=True, text=True, timeout=60).stdout
+
+    demo, test = dry("demo"), dry("test")
+    assert "pip install -q -e ." in demo and "[dev]" not in demo
+    assert "taskspace demo" in demo
+    assert "pip install -q -e '.[dev]'" in test

@@ -316,3 +316,33 @@ def test_generator_reproduces_the_shipped_files(dataset):
     else:
         table = script.class_tables()[dataset]()
     assert script.build(dataset, table, SYSTEM_WORDNET) == shipped.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ class trees declared by hand
+TREE = {"digit": ["curved", "strokes"], "curved": ["loops", "open-curves"],
+        "loops": ["one-loop", "8"], "one-loop": ["0", "6", "9"], "open-curves": ["2", "3", "5"],
+        "strokes": ["1", "4", "7"]}
+
+
+def test_class_tree_paths_distances_and_round_trip():
+    h = ClassHierarchy.from_tree(TREE, [str(d) for d in range(10)], dataset="demo")
+    assert h.paths("0") == [("digit", "curved", "loops", "one-loop", "0")]
+    assert h.paths("7") == [("digit", "strokes", "7")]
+    D = h.class_distances("path")
+    # counted by hand: 0-6 meet at one-loop (1 + 1 edges), 0-8 at loops (2 + 1), 0-2 at curved
+    # (3 + 2), 0-1 at the root (4 + 2), 1-4 at strokes (1 + 1)
+    assert (D[0, 6], D[0, 8], D[0, 2], D[0, 1], D[1, 4]) == (2, 3, 5, 6, 2)
+    assert tuple(h.classes_below("loops")) == (0, 6, 8, 9)
+    assert h.wnids[0] == "tree:0"                      # never mistaken for a WordNet id
+    assert ClassHierarchy.from_dict(h.to_dict()) == h
+
+
+@pytest.mark.parametrize(("tree", "message"), [
+    ({"a": ["0", "1"], "b": ["2"]}, "exactly one root"),
+    ({"r": ["a", "b"], "a": ["0", "1"], "b": ["1", "2"]}, "below both"),
+    ({"r": ["0", "1", "2", "x"]}, "neither nodes nor classes"),
+    ({"r": ["0", "1"]}, "not below the root"),
+])
+def test_class_tree_rejects_what_is_not_a_tree_of_the_classes(tree, message):
+    with pytest.raises(ValueError, match=message):
+        ClassHierarchy.from_tree(tree, ["0", "1", "2"])

@@ -56,3 +56,18 @@ def test_linear_and_explicit_schedules():
         checkpoint_schedule(10, "cosine")
     with pytest.raises(ValueError, match="total_steps"):
         checkpoint_schedule(0)
+
+
+def test_log_schedule_fewer_steps_only_where_rounding_merges_them_as_documented():
+    """checkpoint_schedule(1000, "log", 30): 27 distinct steps, and the docstring says why."""
+    steps = checkpoint_schedule(1000, "log", 30)
+    assert len(steps) == 27 and steps[0] == 0 and steps[-1] == 1000
+    assert np.all(np.diff(steps) > 0)
+    # the missing ones are exactly the geometric points that round onto a neighbour
+    points = np.round(np.geomspace(1, 1000, 29))
+    assert len(points) - len(np.unique(points)) == 30 - 27
+    doc = checkpoint_schedule.__doc__
+    assert 'checkpoint_schedule(1000, "log", 30)' in doc and "27 distinct" in doc
+    # where the spacing leaves room, exactly n_records
+    assert len(checkpoint_schedule(300, "log", 12)) == 12
+    assert len(checkpoint_schedule(10**6, "log", 30)) == 30

@@ -27,21 +27,73 @@ def made(tmp_path_factory):
     return root, results, path, config
 
 
+def _unpacked(text: str, node_id: str) -> str:
+    """The text of a data script of the report, unpacked as the page's JavaScript does."""
+    import base64
+    import gzip
+    import re
+
+    found = re.findall(rf'<script type="[^"]+" id="{node_id}" data-packed="([^"]+)">(.*?)</script>',
+                       text, re.S)
+    assert len(found) == 1, node_id
+    packing, body = found[0]
+    if packing == "gzip-base85":
+        return gzip.decompress(base64.b85decode(body.strip())).decode("utf-8")
+    return body     # "</" written "<\\/": the same JavaScript and JSON
+
+
 def test_report_is_self_contained(made):
-    _, results, path, config = made
-    text = path.read_text(encoding="utf-8")
+    import json
+
     from plotly.offline import get_plotlyjs
 
-    assert text.count(get_plotlyjs()[:2000]) == 1      # the plotly.js bundle, exactly once
-    assert text.count("<script") == 2                  # plotly.js, then the figures
+    from taskspace.report.findings import shown_finding
+
+    _, results, path, config = made
+    text = path.read_text(encoding="utf-8")
+    assert _unpacked(text, "plotly-js") == get_plotlyjs()      # the bundle, exactly once
+    assert text.count("<script") == 3                  # plotly.js, the figures' data, the code
     assert "<script src" not in text and '<link rel="stylesheet" href' not in text
+    figures = json.loads(_unpacked(text, "figure-data"))
+    assert len(figures["figures"]) == sum(r.figure is not None for r in results)
+    # plotly's layout template once for all figures, not once per figure
+    assert figures["template"] and all("template" not in f["layout"]
+                                       for f in figures["figures"].values())
     for r in results:
-        assert html.escape(r.finding.headline) in text
+        shown = shown_finding(r)
+        assert 0 < len(shown.headline) <= 140
+        assert text.count(html.escape(shown.headline)) == 1, r.name     # the headline once
         assert f'id="{r.name}"' in text
         first = r.table.iloc[0]
         assert html.escape(str(first.iloc[0])) in text
+    assert text.count('<span class="badge ') == 2 * len(results)     # overview and section
     assert html.escape(config) in text
-    assert text.count("draw(\"figure-") == sum(r.figure is not None for r in results)
+    assert "<details" in text and "95% interval, low" in text and "ci_low" not in text
+
+
+def test_plain_report_holds_plotly_js_as_text_and_is_larger(made, tmp_path):
+    from plotly.offline import get_plotlyjs
+
+    from taskspace.report import write_report
+
+    _, results, packed, _ = made
+    plain = write_report(None, results, out_path=tmp_path / "plain.html", packed=False)
+    text = plain.read_text(encoding="utf-8")
+    assert _unpacked(text, "plotly-js") == get_plotlyjs().replace("</", "<\\/")
+    assert plain.stat().st_size > 2.5 * packed.stat().st_size
+    assert packed.stat().st_size < 2_000_000
+
+
+def test_report_into_a_path_that_cannot_be_written_fails_first(tmp_path):
+    from taskspace.report import check_writable, write_report
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(NotADirectoryError, match="a-file is a file, not a folder"):
+        check_writable(blocker / "sub" / "report.html")
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        write_report(None, [], out_path=tmp_path)
+    assert check_writable(tmp_path / "new" / "r.html").parent.is_dir()
 
 
 def test_write_figures_png_and_pdf(made):
@@ -160,24 +212,81 @@ def test_tree_panels_are_titled(drawn):
     assert [a.text for a in interactive.layout.annotations] == titles
 
 
-def test_inpca_legend_by_task_and_runs_on_hover(drawn):
+def test_inpca_every_run_from_start_to_end_with_truth_ignorance_and_method_styles(made, drawn):
+    from taskspace.study.analyses.low_dimension import METHOD_DASHES, METHOD_SYMBOLS
+
+    _, results, _, _ = made
     spec, interactive, static = drawn["low_dimension"]
-    runs = {s.hover[0].split("\n")[0] for s in spec.panels[0].series}
-    assert len(runs) == len(spec.panels[0].series) > 8          # one series per run, ...
-    legend = _plotly_legend(interactive)                         # ... one legend entry per task
-    assert legend == _static_legend(static) == ["all", "upper_body", "footwear", "trouser_bag"]
-    assert all(text.startswith("run ") for t in interactive.data for text in t.text)
-    # The menu recolours by method: the legend becomes one entry per method.
-    menu = interactive.layout.updatemenus[0]
-    by_method, legend_title, traces = menu.buttons[1].args
-    assert menu.buttons[1].label == "colour by method"
-    assert legend_title == {"legend.title.text": "method"}
-    assert list(traces) == list(range(len(interactive.data)))
-    shown = [n for n, s in zip(by_method["name"], by_method["showlegend"], strict=True) if s]
-    assert shown == ["supervised", "protonet", "simclr", "finetune"]
-    assert len(by_method["line.color"]) == len(interactive.data)
-    # Few, short ticks on the 3-D axes, so that their labels do not overlap.
+    series = spec.panels[0].series
+    lines = [s for s in series if s.mode == "lines" and s.x.size]
+    runs = {s.hover[0].split("\n")[0] for s in lines}
+    assert len(runs) == len(lines) == results[0].summary["n_runs"]      # one line per run
+    tasks, methods = ["all", "upper_body", "footwear", "trouser_bag"], \
+        ["supervised", "protonet", "simclr", "finetune"]
+    legend = ["start of a run", "truth (labels)", "ignorance (uniform prediction)", *tasks,
+              *methods]
+    assert _plotly_legend(interactive) == _static_legend(static) == legend
+    # a method's runs share one line style, different methods differ (also in the PNG)
+    dash = {}
+    for s in lines:
+        dash.setdefault(s.hover[0].split("method ")[1].split("\n")[0], set()).add(s.dash)
+    assert all(len(v) == 1 for v in dash.values())
+    assert [dash[m].pop() for m in methods] == list(METHOD_DASHES)
+    keys = {s.name: s for s in series if s.name in methods}
+    assert [keys[m].symbol for m in methods] == list(METHOD_SYMBOLS[:4])
+    # each run's start and end are marked: starts in one series, ends by (task, method)
+    starts = next(s for s in series if s.name == "start of a run")
+    assert starts.x.size == len(lines)
+    ends = [s for s in series if s.mode == "markers" and s.name is None]
+    assert sum(s.x.size for s in ends) == len(lines)
+    assert {s.symbol for s in ends} == set(METHOD_SYMBOLS[:4])
+    for line in lines:
+        assert any(np.isclose(e.x, line.x[-1]).any() for e in ends)
+    assert f"{results[0].summary['stress_3']:.2f} of the stress" in spec.title
     assert interactive.layout.scene.xaxis.nticks <= 6
+
+
+def test_truth_and_ignorance_are_placed_out_of_sample(made):
+    import taskspace as ts
+    from taskspace.study.analyses.low_dimension import reference_points
+
+    root, _, _, _ = made
+    store = ts.Store.open(root / "store")
+    records = store.runs()
+    records = records[records["n_records"] > 0] if "n_records" in records else records
+    D = store.distance_matrix(records["model_id"])
+    inpca = ts.InPCA(n_components=3, metric="precomputed").fit(D)
+    placed = reference_points(store, records, inpca)
+    models = np.asarray(store.models(list(records["model_id"])), dtype=np.float64)
+    C = store.n_classes
+    for name, model in (("truth (labels)", np.eye(C)[store.labels]),
+                        ("ignorance (uniform prediction)", np.full_like(models[0], 1 / C))):
+        d = np.array([[float(ts.bhattacharyya(model, m)) for m in models]])
+        np.testing.assert_allclose(placed[name], inpca.transform(d)[0], rtol=1e-9, atol=1e-12)
+    # a fitted model placed out of sample lands on its own embedding: the placement is right
+    own = np.array([[float(ts.bhattacharyya(models[5], m)) for m in models]])
+    np.testing.assert_allclose(inpca.transform(own)[0], inpca.embedding_[5], atol=1e-9)
+
+
+def test_finetuning_log_axis_and_interval_bars_per_task(drawn):
+    spec, interactive, static = drawn["finetuning"]
+    assert all(p.xlog for p in spec.panels)
+    assert interactive.layout.xaxis.type == "log" and static.axes[0].get_xscale() == "log"
+    means = [s for s in spec.panels[0].series if s.bars]
+    assert [s.name for s in means] == ["footwear"]                  # the one fine-tuned task
+    assert np.all(means[0].ylow <= means[0].y) and np.all(means[0].y <= means[0].yhigh)
+    assert np.all(means[0].yhigh > means[0].ylow)
+    bars = [t for t in interactive.data if t.error_y is not None and t.error_y.array is not None]
+    assert len(bars) == 2                                            # one per panel
+
+
+def test_contrastive_log_axis_shows_small_and_large_distances(drawn):
+    spec, interactive, static = drawn["contrastive"]
+    assert spec.panels[0].ylog and static.axes[0].get_yscale() == "log"
+    assert interactive.layout.yaxis.type == "log"
+    values = np.concatenate([s.y for s in spec.panels[0].series])
+    lo, hi = static.axes[0].get_ylim()
+    assert lo <= values.min() and values.max() <= hi and values.max() / values.min() > 10
 
 
 def test_episodic_band_in_both_drawings(drawn):
@@ -188,6 +297,13 @@ def test_episodic_band_in_both_drawings(drawn):
     _, interactive, static = drawn["episodic_vs_supervised"]
     shapes = [(s.x0, s.x1) for s in interactive.layout.shapes]
     assert shapes == [MIDDLE]
+    # the legend says what each shaded thing is; the title fits on one line
+    legend = _static_legend(static)
+    assert legend[0].startswith("middle of training") and "95% interval" in legend[-1]
+    assert _plotly_legend(interactive) == legend and "\n" not in static._suptitle.get_text()
+    assert not static.legends[0].get_title().get_text()
+    filled = [t for t in interactive.data if t.fill == "tonexty"]
+    assert filled and len(static.axes[0].collections) >= 1          # the jackknife band
     ax = static.axes[0]
     bands = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(bands) == 1
@@ -216,6 +332,25 @@ def test_progress_small_multiples_and_unclipped_heatmap_labels(made, drawn):
     legend = static.legends[0].get_window_extent(renderer)
     for ax in static.axes:
         assert not ax.get_window_extent(renderer).overlaps(legend)
+
+
+@pytest.mark.parametrize("n", range(2, 22))
+def test_progress_grid_has_no_empty_cells_below_the_heatmap(n):
+    from taskspace.study.analyses.progress_other_tasks import (
+        grid_columns,
+        row_spans,
+        small_multiple_cells,
+    )
+
+    block = 3 if n > 10 else 2
+    cols = grid_columns(n, block_rows=block)
+    cells = small_multiple_cells(n, cols=cols, block_rows=block)
+    spans = row_spans(cells, cols)
+    last = max(r for r, _ in cells)
+    first = min(c for r, c in cells if r == last)       # 0 below the heatmap, 2 beside it
+    assert sum(s for (r, _), s in zip(cells, spans, strict=True) if r == last) == cols - first
+    assert all(s == 1 for (r, _), s in zip(cells, spans, strict=True) if r < last)
+    assert max(spans) <= 3                      # widened, never wider than three cells
 
 
 def test_small_multiple_cells_fill_the_grid_around_the_heatmap():

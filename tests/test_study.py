@@ -192,6 +192,30 @@ def test_reference_study_shape():
     assert builtin.read_text() == (STUDIES / "digits-demo.toml").read_text()
 
 
+def test_demo_study_declares_a_demonstration_class_tree_and_four_tasks_of_one_size():
+    """The demo gives every analysis what it needs: a class hierarchy (declared in the study,
+    said to be a demonstration, not WordNet) and ≥ 3 supervised tasks of one size whose class
+    diversities differ."""
+    from collections import Counter
+
+    from taskspace.study.plan import load_hierarchy
+
+    text = (STUDIES / "digits-demo.toml").read_text()
+    assert "DEMONSTRATION class hierarchy" in text and "not WordNet" in text
+    study = load_study(STUDIES / "digits-demo.toml")
+    h = load_hierarchy(study)
+    assert h is not None and h.class_names == tuple(str(d) for d in range(10))
+    assert "class tree" in h.dataset
+    sizes = Counter(len(study.tasks[t].classes) for t in study.runs["supervised"].tasks
+                    if study.tasks[t].classes != "all")
+    assert max(sizes.values()) >= 3
+    D = h.class_distances("path")
+    diversity = {t: D[np.ix_(c, c)][np.triu_indices(5, 1)].mean() for t, c in
+                 ((t, [int(x) for x in study.tasks[t].classes]) for t in ("low", "high", "even",
+                                                                          "odd"))}
+    assert len(set(diversity.values())) > 1
+
+
 # ------------------------------------------------------------------------------ running
 def test_tiny_study_end_to_end_then_skips(tmp_path):
     study = parse_study(doc())

@@ -33,6 +33,15 @@ def test_row_sum_reports_row_index_and_sum():
         ts.hellinger(P, good())
 
 
+def test_rows_that_look_like_logits_suggest_softmax():
+    logits = np.random.default_rng(0).normal(size=(4, 3))
+    with pytest.raises(ValueError, match=r"negative entry .*apply a softmax over the class axis"):
+        ts.bhattacharyya(logits, good((4, 3)))
+    scores = np.abs(logits)
+    with pytest.raises(ValueError, match=r"sums to .*apply a softmax over the class axis"):
+        ts.bhattacharyya(good((4, 3)), scores)
+
+
 def test_row_sum_tolerance_is_1e_3():
     P = good((2, 4))
     P[0, 0] += 0.0009  # within tolerance: accepted

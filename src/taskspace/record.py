@@ -86,12 +86,31 @@ def checkpoint_schedule(total_steps: int, kind="log", n_records: int = 20) -> np
         even spacing; a sequence: exactly those steps. Step 0 and ``total_steps`` are always
         included for "log" and "linear".
     n_records : int
-        Number of records wanted for "log" and "linear" (fewer if steps coincide after rounding).
+        Number of records wanted for "log" and "linear"; fewer are returned when steps coincide
+        after rounding (see Notes).
 
     Returns
     -------
     ndarray of int64, shape (T,)
-        Sorted, unique steps in ``[0, total_steps]``.
+        Sorted, unique steps in ``[0, total_steps]``, ``T <= n_records``.
+
+    Notes
+    -----
+    "log" places ``n_records - 1`` points geometrically from step 1 to ``total_steps`` (step 0
+    comes first) and rounds them to whole steps. Where the ratio between neighbours is below
+    about 1.5 (many records over few steps), neighbouring points round to the same step, which
+    is recorded once: ``checkpoint_schedule(1000, "log", 30)`` spaces the points by a factor
+    1000^(1/28) ≈ 1.28, so 1, 1.28, 1.64, 2.10, ... round to 1, 1, 2, 2, ... and 27 distinct
+    steps remain. The schedule is not padded to ``n_records``: extra steps would have to be
+    placed off the geometric spacing, and a study that resumes must see the schedule it
+    started with. Ask for more records, or give the steps explicitly, to get more.
+
+    Examples
+    --------
+    >>> len(checkpoint_schedule(1000, "log", 30))
+    27
+    >>> checkpoint_schedule(300, "log", 12).tolist()
+    [0, 1, 2, 3, 6, 10, 17, 31, 54, 96, 170, 300]
     """
     total_steps = int(total_steps)
     if total_steps < 1:

@@ -22,7 +22,7 @@ _STORE = typer.Argument(..., metavar="STORE", help="The taskspace store (a direc
 _QUERY = typer.Option(None, "--query", "-q", metavar="QUERY",
                       help="pandas query over the model table, e.g. \"task == 'a'\".")
 _METRIC = typer.Option("bhattacharyya", "--metric", metavar="NAME",
-                       help="bhattacharyya, hellinger or geodesic.")
+                       help="bhattacharyya, hellinger, geodesic or symmetric_kl.")
 _SCHEDULER = typer.Option(None, "--scheduler", metavar="ADDR",
                           help="Address of a running Dask scheduler (tcp://host:8786).")
 _WORKERS = typer.Option(None, "--workers", min=1, metavar="N",

@@ -78,8 +78,10 @@ def _analyze_and_report(store_path: Path, study, report_path: Path, figures: Pat
 def run_and_report(study, out: Path, workers: int | None = None,
                    scheduler: str | None = None) -> Path:
     """Train and record every run of ``study`` into ``out``, analyse, and write the report."""
+    from taskspace.report import check_writable
     from taskspace.study import run_study
 
+    check_writable(out / "report.html")     # before hours of training, not after
     mode = " (quick)" if study.quick else ""
     console.print(styled((f"study {study.name}{mode}", "bold"), f" → {out}"))
     run = run_study(study, out, console=console, workers=workers, scheduler=scheduler)
@@ -154,9 +156,11 @@ def report(
     beside the report; the path is printed.
     """
     _check_store(store)
+    from taskspace.report import check_writable
     from taskspace.study import study_of_store
 
     out = out if out is not None else store.parent / "report.html"
+    check_writable(out)         # fail before the analyses run, not after
     path = _analyze_and_report(store, study_of_store(store), out, out.parent / "figures")
     console.print(f"report: {path}")
 

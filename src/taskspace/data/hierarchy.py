@@ -144,6 +144,53 @@ class ClassHierarchy:
             paths.append([[s.name for s in path] for path in class_paths])
         return cls(names, synsets, paths, wnids, dataset=dataset)
 
+    @classmethod
+    def from_tree(cls, children: Mapping[str, Sequence[str]], class_names,
+                  dataset=None) -> ClassHierarchy:
+        """A hierarchy declared by hand: ``children[node]`` lists the nodes and classes just
+        below ``node``; the one node below no other is the root.
+
+        For hierarchies that are not WordNet's, such as the demonstration hierarchy of the
+        digits study (``[data.hierarchy]`` of ``digits-demo.toml``). Each class is its own node,
+        named like the class; every other node gets the placeholder wnid ``"tree:<node>"``, so
+        that nothing mistakes it for a WordNet id. Every class must lie below the root, on
+        exactly one path, and no node may be its own ancestor.
+        """
+        names = [str(c) for c in class_names]
+        children = {str(k): [str(c) for c in v] for k, v in children.items()}
+        below = {c for kids in children.values() for c in kids}
+        roots = [n for n in children if n not in below]
+        if len(roots) != 1:
+            raise ValueError(f"a class tree needs exactly one root (a node below no other), got "
+                             f"{roots or 'none'}")
+        parent = {}
+        for node, kids in children.items():
+            for kid in kids:
+                if kid in parent:
+                    raise ValueError(f"{kid!r} is below both {parent[kid]!r} and {node!r}: "
+                                     "a class tree gives each node one parent")
+                parent[kid] = node
+        paths = []
+        for name in names:
+            if name in children:
+                raise ValueError(f"class {name!r} has children in the class tree")
+            path, node = [name], name
+            while node in parent:
+                node = parent[node]
+                if node in path:
+                    raise ValueError(f"the class tree has a cycle through {node!r}")
+                path.append(node)
+            if node != roots[0]:
+                raise ValueError(f"class {name!r} is not below the root {roots[0]!r} of the "
+                                 "class tree")
+            paths.append([path[::-1]])
+        unknown = sorted(below - set(children) - set(names))
+        if unknown:
+            raise ValueError(f"the class tree names {listing(unknown, 10)}, which are neither "
+                             f"nodes nor classes ({listing(names, 20)})")
+        wnids = {n: f"tree:{n}" for n in children} | {n: f"tree:{n}" for n in names}
+        return cls(names, names, paths, wnids, dataset=dataset)
+
     def subset(self, classes, dataset=None) -> ClassHierarchy:
         """The hierarchy of some of the classes (indices or names), in the order given.
 

@@ -59,6 +59,11 @@ def _index(flat_row: int, shape: tuple[int, ...], column: int | None = None) -> 
     return idx if column is None else (*idx, int(column))
 
 
+#: Rows that are negative or do not sum to 1 are most often logits or scores, not probabilities.
+SOFTMAX_HINT = ("; if these are logits or scores, apply a softmax over the class axis first "
+                "(torch.softmax(x, dim=-1), scipy.special.softmax(x, axis=-1))")
+
+
 def _describe_bad_row(name: str, rows: np.ndarray, r: int, code: int, shape, offset) -> str:
     row = np.asarray(rows[r], dtype=np.float64)
 
@@ -73,11 +78,11 @@ def _describe_bad_row(name: str, rows: np.ndarray, r: int, code: int, shape, off
         return f"`{name}` contains a non-finite value ({row[c]}) at index {where(c)}"
     if code == _NEGATIVE:
         c = int(np.flatnonzero(row < 0)[0])
-        return f"`{name}` has a negative entry ({row[c]:.6g}) at index {where(c)}"
+        return f"`{name}` has a negative entry ({row[c]:.6g}) at index {where(c)}{SOFTMAX_HINT}"
     total = row.sum()
     return (
         f"`{name}` has a row that sums to {total:.6g}, not 1 (tolerance {ROW_SUM_TOLERANCE:g}), "
-        f"at index {where()}"
+        f"at index {where()}{SOFTMAX_HINT}"
     )
 
 

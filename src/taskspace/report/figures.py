@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from taskspace.study.analyses.figure import (
+    Area,
     Band,
     Dendrogram,
     Figure,
@@ -22,7 +23,9 @@ from taskspace.study.analyses.figure import (
     legend_entries,
 )
 
-_DASH = {"solid": "-", "dot": ":", "dash": "--"}
+_DASH = {"solid": "-", "dot": ":", "dash": "--", "dashdot": "-."}
+_MARKER = {"circle": "o", "square": "s", "diamond": "D", "triangle-up": "^", "x": "x",
+           "cross": "P", "star": "*", "circle-open": "o"}
 #: Size of one grid cell of a static figure, in inches.
 CELL_WIDTH, CELL_HEIGHT = 4.2, 3.4
 #: Narrowest static figure, in inches (room for a one-line title and a legend).
@@ -32,9 +35,23 @@ MAX_WIDTH = 16.0
 
 
 def _style(s: Series) -> dict:
-    return {"color": s.color, "linestyle": _DASH[s.dash] if s.lines else "none",
-            "marker": "o" if s.markers else None, "markersize": s.marker_size * 0.8,
-            "linewidth": s.width}
+    style = {"color": s.color, "linestyle": _DASH[s.dash] if s.lines else "none",
+             "marker": _MARKER[s.symbol] if s.markers else None,
+             "markersize": s.marker_size * 0.8, "linewidth": s.width}
+    if s.symbol == "circle-open":
+        style["markerfacecolor"] = "none"
+    return style
+
+
+def _series(ax, s: Series) -> None:
+    args = (s.x, s.y) if s.z is None else (s.x, s.y, s.z)
+    ax.plot(*args, **_style(s))
+    if s.bars:
+        ok = np.isfinite(s.ylow) & np.isfinite(s.yhigh)
+        ax.vlines(s.x[ok], s.ylow[ok], s.yhigh[ok], color=s.color, lw=1.0)
+        for end in (s.ylow, s.yhigh):      # caps
+            ax.plot(s.x[ok], end[ok], linestyle="none", marker="_", markersize=6,
+                    color=s.color)
 
 
 def _tick_labels(ax, values, labels) -> None:
@@ -83,7 +100,7 @@ def _legend(fig, figure: Figure) -> None:
 
     handles, labels = [], []
     for item in legend_entries(figure):
-        if isinstance(item, Band):
+        if isinstance(item, Band | Area):
             handles.append(Patch(color=item.color, alpha=item.opacity))
         else:
             handles.append(Line2D([], [], **_style(item)))
@@ -109,7 +126,7 @@ def to_matplotlib(figure: Figure):
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, NullFormatter
 
     if not isinstance(figure, Figure):
         raise ValueError(f"figure must be a taskspace.study.analyses.figure.Figure, got "
@@ -121,8 +138,10 @@ def to_matplotlib(figure: Figure):
         ax = out.add_subplot(cell, projection="3d" if p.is3d else None)
         for item in p.items:
             if isinstance(item, Series):
-                args = (item.x, item.y) if item.z is None else (item.x, item.y, item.z)
-                ax.plot(*args, **_style(item))
+                _series(ax, item)
+            elif isinstance(item, Area):
+                ax.fill_between(item.x, item.ylow, item.yhigh, color=item.color,
+                                alpha=item.opacity, lw=0)
             elif isinstance(item, Heatmap):
                 _heatmap(out, ax, item)
             elif isinstance(item, Dendrogram):
@@ -138,8 +157,14 @@ def to_matplotlib(figure: Figure):
             ax.set_zlabel(p.zlabel, fontsize=9)
             for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
                 axis.set_major_locator(MaxNLocator(5))
+        if p.xlog:
+            ax.set_xscale("log")
+        if p.ylog:
+            ax.set_yscale("log")
         if p.xticks is not None:
             _tick_labels(ax, *p.xticks)
+            if p.xlog:      # only the given ticks: no labelled minor ticks of the log axis
+                ax.xaxis.set_minor_formatter(NullFormatter())
         if p.yrange is not None:
             ax.set_ylim(*p.yrange)
     _legend(out, figure)

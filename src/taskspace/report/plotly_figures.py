@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from taskspace.study.analyses.figure import Band, Dendrogram, Figure, Heatmap, Panel, Series
+from taskspace.study.analyses.figure import (
+    Area,
+    Band,
+    Dendrogram,
+    Figure,
+    Heatmap,
+    Panel,
+    Series,
+)
 
-_DASH = {"solid": "solid", "dot": "dot", "dash": "dash"}
+_DASH = {"solid": "solid", "dot": "dot", "dash": "dash", "dashdot": "dashdot"}
+#: plotly's 3-D markers are fewer: the 2-D shapes it lacks get one it has.
+_SYMBOL_3D = {"circle": "circle", "square": "square", "diamond": "diamond",
+              "triangle-up": "diamond-open", "x": "x", "cross": "cross", "star": "square-open",
+              "circle-open": "circle-open"}
 #: 3-D axes: a few short ticks, so that neighbouring tick labels do not run into each other.
 _SCENE_AXIS = {"nticks": 5, "tickformat": ".2~g", "tickfont": {"size": 11},
                "title": {"font": {"size": 12}}}
@@ -32,13 +44,47 @@ def _series_trace(s: Series, shown: set):
         common.update(text=[_html(h) for h in s.hover], hovertemplate="%{text}<extra></extra>")
     elif s.name is None:
         common["hoverinfo"] = "skip"
+    # a series without points carries a legend entry: plotly needs one (empty) point for it
+    x, y = (s.x, s.y) if s.x.size else ([None], [None])
     if s.z is not None:
-        return go.Scatter3d(x=s.x, y=s.y, z=s.z,
-                            line={"color": s.color, "width": 2 * s.width},
-                            marker={"size": s.marker_size / 1.5, "color": s.color}, **common)
-    return go.Scatter(x=s.x, y=s.y, line={"color": s.color, "width": s.width,
-                                          "dash": _DASH[s.dash]},
-                      marker={"size": s.marker_size + 2, "color": s.color}, **common)
+        return go.Scatter3d(x=x, y=y, z=s.z if s.z.size else [None],
+                            line={"color": s.color, "width": 2 * s.width, "dash": _DASH[s.dash]},
+                            marker={"size": s.marker_size / 1.5, "color": s.color,
+                                    "symbol": _SYMBOL_3D[s.symbol]}, **common)
+    if s.bars:
+        common["error_y"] = {
+            "type": "data", "symmetric": False, "color": s.color, "thickness": 1.2, "width": 4,
+            "array": np.nan_to_num(np.maximum(s.yhigh - s.y, 0)),
+            "arrayminus": np.nan_to_num(np.maximum(s.y - s.ylow, 0))}
+    return go.Scatter(x=x, y=y, line={"color": s.color, "width": s.width,
+                                      "dash": _DASH[s.dash]},
+                      marker={"size": s.marker_size + 2, "color": s.color, "symbol": s.symbol},
+                      **common)
+
+
+def _rgba(colour: str, opacity: float) -> str:
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{opacity})"
+
+
+def _area_traces(a: Area, shown: set):
+    """The lower bound (no line), then the upper one filled down to it."""
+    import plotly.graph_objects as go
+
+    legend = a.name is not None and a.group not in shown
+    if legend:
+        shown.add(a.group)
+    if not a.x.size:        # a legend entry only: plotly lists no trace without a point
+        return (go.Scatter(x=[None], y=[None], mode="markers", name=a.name or "",
+                           legendgroup=a.group, showlegend=legend,
+                           marker={"symbol": "square", "size": 14,
+                                   "color": _rgba(a.color, min(1.0, 2 * a.opacity))}),)
+    lower = go.Scatter(x=a.x, y=a.ylow, mode="lines", line={"width": 0}, showlegend=False,
+                       legendgroup=a.group, hoverinfo="skip")
+    upper = go.Scatter(x=a.x, y=a.yhigh, mode="lines", line={"width": 0}, fill="tonexty",
+                       fillcolor=_rgba(a.color, a.opacity), name=a.name or "",
+                       legendgroup=a.group, showlegend=legend, hoverinfo="skip")
+    return lower, upper
 
 
 def _heatmap_trace(h: Heatmap, domain_x, domain_y):
@@ -126,6 +172,9 @@ def to_plotly(figure: Figure):
             if isinstance(item, Series):
                 series.append(len(fig.data))
                 fig.add_trace(_series_trace(item, shown), **at)
+            elif isinstance(item, Area):
+                for trace in _area_traces(item, shown):
+                    fig.add_trace(trace, **at)
             elif isinstance(item, Heatmap):
                 sub = fig.get_subplot(**at)
                 x0, x1 = sub.xaxis.domain
@@ -156,8 +205,12 @@ def to_plotly(figure: Figure):
         else:
             fig.update_xaxes(title_text=p.xlabel, **at)
             fig.update_yaxes(title_text=p.ylabel, **at)
-            if p.yrange is not None:
-                fig.update_yaxes(range=list(p.yrange), **at)
+            if p.xlog:
+                fig.update_xaxes(type="log", **at)
+            if p.ylog:
+                fig.update_yaxes(type="log", **at)
+            if p.yrange is not None:       # a log axis' range is in powers of ten
+                fig.update_yaxes(range=list(np.log10(p.yrange) if p.ylog else p.yrange), **at)
             if p.xticks is not None:
                 fig.update_xaxes(tickvals=list(p.xticks[0]),
                                  ticktext=[_html(t) for t in p.xticks[1]], **at)

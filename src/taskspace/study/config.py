@@ -46,13 +46,15 @@ class DataSpec(_Strict):
     ``dataset`` is a name of `taskspace.data.load_dataset`; ``root`` its folder (default: the
     usual search path); ``options`` go to the loader (ImageFolder's ``size``, ``max_per_class``);
     ``hierarchy`` names the shipped class hierarchy of the label space (default: the dataset's,
-    ``"imagenet1k"`` for ``imagefolder``; ``"none"``: no hierarchy, no node tasks).
+    ``"imagenet1k"`` for ``imagefolder``; ``"none"``: no hierarchy, no node tasks), or declares
+    one as a table ``node = [children...]`` (nodes or class names; `ClassHierarchy.from_tree`):
+    a hand-made tree, not WordNet, such as the demonstration hierarchy of the digits study.
     """
 
     dataset: str
     root: str | None = None
     options: dict[str, int | float | str | bool | list[str]] = Field(default_factory=dict)
-    hierarchy: str | None = None
+    hierarchy: str | dict[str, list[str]] | None = None
     n_train: Size = None
     n_imprint: int | float = 0.1
     n_probe: Size = None

@@ -46,6 +46,8 @@ def hierarchy_name(study: StudyConfig) -> str | None:
     """The shipped hierarchy the study's tasks refer to (None: no hierarchy)."""
     from taskspace.data.hierarchy import ClassHierarchy
 
+    if isinstance(study.data.hierarchy, dict):      # declared in the study: no shipped one
+        return None
     if study.data.hierarchy is not None:
         return None if study.data.hierarchy == "none" else study.data.hierarchy
     key = dataset_key(study.data.dataset)
@@ -62,6 +64,16 @@ def load_hierarchy(study: StudyConfig, class_names=None):
     """The study's `ClassHierarchy` restricted to ``class_names`` when they are a subset."""
     from taskspace.data.hierarchy import ClassHierarchy
 
+    if isinstance(study.data.hierarchy, dict):
+        names = class_names if class_names is not None else static_class_names(study)
+        if names is None:
+            raise study_error("data.hierarchy", "a class tree declared in the study needs a "
+                              "dataset whose class names are known before reading it")
+        try:
+            return ClassHierarchy.from_tree(study.data.hierarchy, names,
+                                            dataset=f"{study.name} (class tree of the study)")
+        except ValueError as exc:
+            raise study_error("data.hierarchy", str(exc)) from None
     name = hierarchy_name(study)
     if name is None:
         return None

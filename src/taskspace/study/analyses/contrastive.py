@@ -17,6 +17,7 @@ from taskspace.study.analyses._common import (
     colours,
     end_model,
     fmt,
+    fmt_ci,
     make_finding,
     not_applicable,
     report,
@@ -84,7 +85,7 @@ def contrastive(store, study=None, contrastive: str = "simclr", supervised: str 
     if np.isfinite(r.supervised_different_tasks.value):
         summary.update(supervised=r.supervised_different_tasks.value, ratio=r.ratio.value,
                        ratio_ci=r.ratio.interval, verdict=r.verdict)
-    return AnalysisResult(NAME, TITLE, r.table.rename(columns=COLUMNS), _figure(r.table),
+    return AnalysisResult(NAME, TITLE, r.table.rename(columns=COLUMNS), _figure(r.table, n_boot),
                           describe(r), summary=summary, result=r)
 
 
@@ -170,8 +171,10 @@ def _ratio_interval(a, b, n_boot, progress) -> Interval:
     return percentile_interval(values)
 
 
-def _figure(table: pd.DataFrame) -> Figure:
-    """``d_B`` of every pair of end models, one jittered column per (method, same task or not)."""
+def _figure(table: pd.DataFrame, n_boot: int = N_BOOT) -> Figure:
+    """``d_B`` of every pair of end models, one jittered column per (method, same task or not),
+    with the mean and its 95% bootstrap interval (over pairs); a log axis (when every distance
+    is positive), so that small and large distances are both seen."""
     groups = list(dict.fromkeys(zip(table["method"], table["same_task"], strict=True)))
     names = [f"{m}, {'same task' if same else 'different tasks'}" for m, same in groups]
     colour = colours(names)
@@ -181,10 +184,20 @@ def _figure(table: pd.DataFrame) -> Figure:
         part = table[(table["method"] == method) & (table["same_task"] == same)]
         series.append(Series(
             i + 0.15 * rng.uniform(-1, 1, len(part)), part["d_B"], mode="markers",
-            name=name, color=colour[name],
+            name=name, color=colour[name], symbol="circle-open",
             hover=[f"{a} – {b}\nd_B {d:.4g}" for a, b, d in
                    zip(part["run_a"], part["run_b"], part["d_B"], strict=True)]))
+        d = part["d_B"].to_numpy()
+        ci = bootstrap(d, n_boot=n_boot, unit="pair")
+        series.append(Series([i + 0.3], [d.mean()], mode="markers", group=name,
+                             color=colour[name], symbol="diamond", marker_size=8,
+                             ylow=[ci[0]], yhigh=[ci[1]],
+                             hover=[f"{name}\nmean d_B {fmt_ci(d.mean(), ci)}"]))
     ticks = (tuple(range(len(groups))),
              tuple(f"{m}\n{'same task' if s else 'different tasks'}" for m, s in groups))
-    return Figure([Panel(series, ylabel="d_B", xticks=ticks)],
-                  title=TITLE + ": d_B between end models", height=420)
+    log = bool((table["d_B"] > 0).all())
+    return Figure([Panel(series, ylabel="d_B between end models" + (" (log scale)" if log
+                                                                      else ""),
+                         xticks=ticks, ylog=log)],
+                  title="Contrastive learning on different data: d_B between end models",
+                  legend_title="pairs (diamond: mean, 95% interval)", height=420)

@@ -20,7 +20,7 @@ from taskspace.study.analyses._common import (
     report,
     run_table,
 )
-from taskspace.study.analyses.figure import Band, Figure, Panel, Series
+from taskspace.study.analyses.figure import Area, Band, Figure, Panel, Series
 from taskspace.study.analyses.stats import jackknife_interval, leave_one_out, plateau, verdict
 
 NAME = "episodic_vs_supervised"
@@ -33,7 +33,7 @@ PLATEAU_FRACTION, PLATEAU_TOL = 0.2, 0.02
 MEASURES = ("whole", "middle", "end", "episodic_to_truth", "supervised_to_truth")
 #: Table columns, for people.
 COLUMNS = {"task": "task", "progress": "progress", "distance": "d_B at equal progress",
-           "note": "note"}
+           "ci_low": "95% jackknife low", "ci_high": "95% jackknife high", "note": "note"}
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,8 @@ def compute(store, episodic: str = "protonet", supervised: str = "supervised",
     the ratio end/middle.
 
     Intervals: delete-one jackknife over runs (a bootstrap would repeat runs and bias distances
-    between seed averages upward). Every run's plateau criterion (`plateau_table`) is reported;
+    between seed averages upward); the curve's pointwise interval is in the table's ``ci_low``,
+    ``ci_high`` (`curve_band`). Every run's plateau criterion (`plateau_table`) is reported;
     the paper's claim is about converged runs. Verdict (pre-registered): **agrees** when every
     run has plateaued and the interval of end/middle lies below 1 (they meet); **disagrees**
     when every run has plateaued and it lies above 1; **inconclusive** otherwise (with the
@@ -156,9 +157,10 @@ def compute(store, episodic: str = "protonet", supervised: str = "supervised",
                for m in (episodic, supervised)}
         measure = _Measure(store, ids, episodic, supervised)
         values, cmp = measure(ids)
-        curves.append(_curve(task, cmp))
+        left_out = [measure(pick) for _, pick in leave_one_out(ids)]
+        curves.append(_curve(task, cmp, [c for _, c in left_out]))
         stats.append(values)
-        deleted.append([measure(pick)[0] for _, pick in leave_one_out(ids)])
+        deleted.append([v for v, _ in left_out])
         report(progress, "tasks, each with a jackknife over runs", i + 1, len(both))
     if all(np.isnan(v[1]) for v in stats):
         raise NotApplicable("the episodic and supervised runs share no progress range in the "
@@ -231,11 +233,14 @@ class _Measure:
         return (float(cmp.mean), mid, end, *to_truth), cmp
 
 
-def _curve(task, cmp) -> pd.DataFrame:
+def _curve(task, cmp, left_out) -> pd.DataFrame:
+    """The task's distance curve with its pointwise jackknife band (`curve_band`)."""
     if cmp is None:
         return pd.DataFrame({"task": [task], "progress": [np.nan], "distance": [np.nan],
                              "note": ["no common progress range"]})
-    return pd.DataFrame({"task": task, "progress": cmp.grid, "distance": cmp.distance})
+    lo, hi = curve_band(cmp, left_out)
+    return pd.DataFrame({"task": task, "progress": cmp.grid, "distance": cmp.distance,
+                         "ci_low": lo, "ci_high": hi})
 
 
 def _estimates(stats: np.ndarray, deleted: list) -> tuple[dict, Estimate]:
@@ -280,15 +285,56 @@ def _deleted_means(values: list[float], deleted: list[list[float]]) -> list[floa
     return out
 
 
+def curve_band(cmp, left_out, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise delete-one jackknife interval of a distance curve, ``θ̂(g) ± z·SE(g)`` (see
+    `jackknife_interval`), on the grid of ``cmp`` (a `compare_trajectories` result).
+
+    ``left_out`` holds the curves with one run left out (None where they share no progress
+    range); each is interpolated onto ``cmp.grid`` (NaN outside its own range). NaN bounds
+    where fewer than two delete-one curves reach a grid point.
+    """
+    from scipy.stats import norm
+
+    grid = np.asarray(cmp.grid, dtype=np.float64)
+    rows = [np.interp(grid, c.grid, c.distance, left=np.nan, right=np.nan)
+            for c in left_out if c is not None]
+    lo = hi = np.full(grid.shape, np.nan)
+    if len(rows) < 2:
+        return lo, hi
+    values = np.array(rows)                                   # (n, G)
+    finite = np.isfinite(values)
+    n = finite.sum(axis=0)
+    mean = np.where(finite, values, 0.0).sum(axis=0) / np.maximum(n, 1)
+    spread = np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0)
+    se = np.sqrt((n - 1) / np.maximum(n, 1) * spread)
+    z = float(norm.ppf(0.5 + level / 2))
+    ok = n >= 2
+    lo, hi = lo.copy(), hi.copy()
+    lo[ok] = cmp.distance[ok] - z * se[ok]
+    hi[ok] = cmp.distance[ok] + z * se[ok]
+    return lo, hi
+
+
 def _figure(table: pd.DataFrame) -> Figure:
-    """The distance curve of every task over progress, the middle of training shaded."""
+    """The distance curve of every task over progress with its 95% jackknife band, the middle
+    of training shaded."""
     colour = colours(table["task"].astype(str))
-    series = [Series(part["progress"], part["distance"], name=str(task), color=colour[str(task)],
-                     mode="lines+markers",
-                     hover=[f"task {task}\nprogress {p:.2f}\nd_B {d:.4g}" for p, d in
-                            zip(part["progress"], part["distance"], strict=True)])
-              for task, part in table.dropna(subset=["distance"]).groupby("task", sort=False)]
-    band = Band(*MIDDLE, name=f"middle of training ({MIDDLE[0]}–{MIDDLE[1]})")
-    return Figure([Panel([band, *series], xlabel="progress", ylabel="d_B")],
-                  title=TITLE + ": d_B between seed-averaged runs at equal progress",
-                  legend_title="task", height=420)
+    items = []
+    curves = table.dropna(subset=["distance"])
+    for task, part in curves.groupby("task", sort=False):
+        key = str(task)
+        if "ci_low" in part and np.isfinite(part["ci_low"]).any():
+            items.append(Area(part["progress"], part["ci_low"], part["ci_high"], group=key,
+                              color=colour[key], opacity=0.2))
+        items.append(Series(part["progress"], part["distance"], name=key, color=colour[key],
+                            mode="lines+markers",
+                            hover=[f"task {task}\nprogress {p:.2f}\nd_B {d:.4g}" for p, d in
+                                   zip(part["progress"], part["distance"], strict=True)]))
+    if any(isinstance(i, Area) for i in items):
+        empty = np.array([])
+        items.append(Area(empty, empty, empty, name="shaded: 95% interval (jackknife over runs)",
+                          color="#777777", opacity=0.3))
+    band = Band(*MIDDLE, name=f"middle of training (progress {MIDDLE[0]}–{MIDDLE[1]})")
+    return Figure([Panel([band, *items], xlabel="progress λ (0 uniform, 1 truth)",
+                         ylabel="d_B between seed averages")],
+                  title="Episodic vs supervised: d_B at equal progress", height=420)

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MODES = ("lines", "markers", "lines+markers")
-DASHES = ("solid", "dot", "dash")
+DASHES = ("solid", "dot", "dash", "dashdot")
+#: Marker shapes, told apart in print as well as on screen.
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "circle-open")
 
 
 def _vector(values, name: str) -> np.ndarray:
@@ -51,11 +53,19 @@ class Series:
     color : str or None
         ``"#rrggbb"``; None leaves the choice to the renderer.
     mode : {"lines", "markers", "lines+markers"}
-    dash : {"solid", "dot", "dash"}
+    dash : {"solid", "dot", "dash", "dashdot"}
+    symbol : one of :data:`SYMBOLS`
+        Shape of the markers.
     width, marker_size : float
         Line width and marker size, in points.
     hover : tuple of str, length n, or None
         Text shown on hovering over each point (lines separated by ``"\\n"``).
+    ylow, yhigh : array of shape (n,) or None
+        Both given: an interval bar from ``ylow[i]`` to ``yhigh[i]`` at each point (2-D only;
+        NaN: no bar at that point).
+
+    A series with no points (``x = y = []``) draws nothing and only carries a legend entry:
+    the key of a colour or a marker that several series share.
     """
 
     x: np.ndarray
@@ -69,10 +79,20 @@ class Series:
     width: float = 1.5
     marker_size: float = 4.0
     hover: tuple[str, ...] | None = None
+    symbol: str = "circle"
+    ylow: np.ndarray | None = None
+    yhigh: np.ndarray | None = None
 
     def __post_init__(self):
         self.x, self.y = _vector(self.x, "x"), _vector(self.y, "y")
         sizes = {"x": self.x.size, "y": self.y.size}
+        if (self.ylow is None) != (self.yhigh is None):
+            raise ValueError(f"series {self.name!r}: give both ylow and yhigh, or neither")
+        if self.ylow is not None:
+            if self.z is not None:
+                raise ValueError(f"series {self.name!r}: interval bars are 2-D only")
+            self.ylow, self.yhigh = _vector(self.ylow, "ylow"), _vector(self.yhigh, "yhigh")
+            sizes.update(ylow=self.ylow.size, yhigh=self.yhigh.size)
         if self.z is not None:
             self.z = _vector(self.z, "z")
             sizes["z"] = self.z.size
@@ -86,12 +106,19 @@ class Series:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.dash not in DASHES:
             raise ValueError(f"dash must be one of {', '.join(DASHES)}, got {self.dash!r}")
+        if self.symbol not in SYMBOLS:
+            raise ValueError(f"symbol must be one of {', '.join(SYMBOLS)}, got {self.symbol!r}")
         if self.group is None:
             self.group = self.name
 
     @property
     def lines(self) -> bool:
         return "lines" in self.mode
+
+    @property
+    def bars(self) -> bool:
+        """True when the series has interval bars."""
+        return self.ylow is not None
 
     @property
     def markers(self) -> bool:
@@ -186,6 +213,39 @@ class Band:
 
 
 @dataclass(eq=False)
+class Area:
+    """A shaded interval around a curve: the region between ``ylow[i]`` and ``yhigh[i]`` over
+    ``x[i]`` (a confidence band, say). Its ``name`` says in the legend what the band is.
+
+    Attributes
+    ----------
+    x, ylow, yhigh : array of shape (n,)
+    name : str or None
+    group : str or None
+        Legend group (default: ``name``); give a curve's group to hide the band with its curve.
+    color : str
+    opacity : float
+    """
+
+    x: np.ndarray
+    ylow: np.ndarray
+    yhigh: np.ndarray
+    name: str | None = None
+    group: str | None = None
+    color: str = "#999999"
+    opacity: float = 0.2
+
+    def __post_init__(self):
+        self.x = _vector(self.x, "x")
+        self.ylow, self.yhigh = _vector(self.ylow, "ylow"), _vector(self.yhigh, "yhigh")
+        if not self.x.size == self.ylow.size == self.yhigh.size:
+            raise ValueError(f"area {self.name!r}: x, ylow and yhigh need one length each, "
+                             f"got {self.x.size}, {self.ylow.size} and {self.yhigh.size}")
+        if self.group is None:
+            self.group = self.name
+
+
+@dataclass(eq=False)
 class Colouring:
     """An alternative colouring of a panel's series (the interactive figure offers a menu).
 
@@ -199,7 +259,7 @@ class Colouring:
     names: tuple[str | None, ...]
 
 
-Item = Series | Heatmap | Dendrogram | Band
+Item = Series | Heatmap | Dendrogram | Band | Area
 
 
 @dataclass(eq=False)
@@ -216,7 +276,9 @@ class Panel:
     xticks : (values, labels) or None
         Ticks of the x axis at ``values`` with text ``labels``.
     yrange : (float, float) or None
-        Ends of the y axis (None: the data's).
+        Ends of the y axis (None: the data's; on a log axis, the values themselves).
+    xlog, ylog : bool
+        Logarithmic x or y axis (2-D panels).
     colourings : tuple of Colouring
         Alternative colourings of the series; the first is the series' own.
     """
@@ -233,12 +295,14 @@ class Panel:
     xticks: tuple[tuple[float, ...], tuple[str, ...]] | None = None
     yrange: tuple[float, float] | None = None
     colourings: tuple[Colouring, ...] = ()
+    xlog: bool = False
+    ylog: bool = False
 
     def __post_init__(self):
         for item in self.items:
             if not isinstance(item, Item):
                 raise ValueError(f"panel {self.title!r}: items must be Series, Heatmap, "
-                                 f"Dendrogram or Band, got {type(item).__name__}")
+                                 f"Dendrogram, Band or Area, got {type(item).__name__}")
         kinds = {s.z is None for s in self.series}
         if len(kinds) > 1:
             raise ValueError(f"panel {self.title!r} mixes 2-D and 3-D series")
@@ -319,5 +383,5 @@ def legend_entries(figure: Figure) -> list[Series | Band]:
     return out
 
 
-__all__ = ["Band", "Colouring", "Dendrogram", "Figure", "Heatmap", "Panel", "Series",
+__all__ = ["Area", "Band", "Colouring", "Dendrogram", "Figure", "Heatmap", "Panel", "Series",
            "legend_entries"]

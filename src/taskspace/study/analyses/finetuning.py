@@ -13,7 +13,9 @@ from taskspace.study.analyses._common import (
     Finding,
     NotApplicable,
     Progress,
+    colours,
     fmt,
+    fmt_ci,
     make_finding,
     not_applicable,
     report,
@@ -29,6 +31,7 @@ from taskspace.study.analyses.stats import (
     percentile_interval,
     spearman,
     spearman_test,
+    unique,
     verdict,
 )
 
@@ -90,7 +93,7 @@ def finetuning(store, study=None, n_boot: int = N_BOOT, n_perm: int = N_PERM,
                "spearman": r.rho.value, "spearman_ci": r.rho.interval, "p_value": r.rho.p_value,
                "parents_converged": r.parents_converged, "n_parents": r.n_parents,
                "verdict": r.verdict}
-    return AnalysisResult(NAME, TITLE, r.table.rename(columns=COLUMNS), _figure(r.table),
+    return AnalysisResult(NAME, TITLE, r.table.rename(columns=COLUMNS), _figure(r.table, n_boot),
                           describe(r), summary=summary, result=r)
 
 
@@ -174,19 +177,38 @@ def _bootstrap_spearman(x, y, n_boot, progress) -> Interval:
     return percentile_interval(values)
 
 
-def _figure(table: pd.DataFrame) -> Figure:
+def _figure(table: pd.DataFrame, n_boot: int = N_BOOT) -> Figure:
     """``d_B(start, end)`` and length of every fine-tuned run against its parent's pre-training
-    step, with the mean at each step."""
-    mean = table.groupby("parent_step")[["d_start_end", "length"]].mean()
-    hover = [f"run {r}\ntask {t}\npre-training step {s}" for r, t, s in
-             zip(table["run_id"], table["task"], table["parent_step"], strict=True)]
+    step (log axis when every step is positive), per task: each run, and the mean over runs
+    with its 95% bootstrap interval (over runs) as bars."""
+    colour = colours(table["task"].astype(str))
+    log = bool((table["parent_step"] > 0).all())
     panels = []
     for col, (key, label) in enumerate((("d_start_end", "d_B(start, end)"),
-                                        ("length", "length"))):
-        panels.append(Panel([
-            Series(table["parent_step"], table[key], name="runs", color="#1f77b4",
-                   mode="markers", hover=[f"{h}\n{label} {v:.4g}"
-                                          for h, v in zip(hover, table[key], strict=True)]),
-            Series(mean.index, mean[key], name="mean over runs", color="#d62728"),
-        ], title=label, xlabel="parent's pre-training step", ylabel=label, col=col))
-    return Figure(panels, title=TITLE, cols=2, height=420)
+                                        ("length", "length of the trajectory"))):
+        items = []
+        for task in unique(table["task"].astype(str)):
+            part = table[table["task"].astype(str) == task]
+            steps = sorted(part["parent_step"].unique())
+            values = [part.loc[part["parent_step"] == s, key].to_numpy() for s in steps]
+            bars = [bootstrap(v, n_boot=n_boot) for v in values]
+            items.append(Series(
+                part["parent_step"], part[key], group=task, color=colour[task],
+                mode="markers", symbol="circle-open", marker_size=5,
+                hover=[f"run {r}\ntask {task}\npre-training step {s}\n{label} {v:.4g}"
+                       for r, s, v in zip(part["run_id"], part["parent_step"], part[key],
+                                          strict=True)]))
+            items.append(Series(
+                steps, [v.mean() for v in values], name=task, color=colour[task],
+                mode="lines+markers", marker_size=6, ylow=[b[0] for b in bars],
+                yhigh=[b[1] for b in bars],
+                hover=[f"task {task}\npre-training step {s}\nmean {label} {v.mean():.4g}\n"
+                       f"{fmt_ci(v.mean(), b)}" for s, v, b in zip(steps, values, bars,
+                                                                    strict=True)]))
+        steps = sorted(table["parent_step"].unique())
+        panels.append(Panel(items, title=label, xlabel="parent's pre-training (steps)",
+                            ylabel=label, col=col, xlog=log,
+                            xticks=(tuple(float(s) for s in steps), tuple(str(s) for s in steps))))
+    return Figure(panels, title="Fine-tuning: how far it moves the model, against "
+                  "pre-training", cols=2, legend_title="task: mean over runs, 95% interval; "
+                  "circles: runs", height=420)

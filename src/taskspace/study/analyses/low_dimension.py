@@ -18,7 +18,7 @@ from taskspace.study.analyses._common import (
     not_applicable,
     run_table,
 )
-from taskspace.study.analyses.figure import Colouring, Figure, Panel, Series
+from taskspace.study.analyses.figure import Figure, Panel, Series
 from taskspace.study.analyses.stats import BOOT_SEED, N_BOOT, percentile_interval, unique
 
 NAME = "low_dimension"
@@ -131,8 +131,9 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
                "per_method": [{"method": m.method, "n_models": m.n_models, "n_runs": m.n_runs,
                                "stress_3": m.stress.value, "ci": m.stress.interval}
                               for m in result.per_method], "verdict": result.verdict}
-    return AnalysisResult(NAME, TITLE, table(result), _figure(result.records, result.inpca,
-                                                              color_by, weighting),
+    return AnalysisResult(NAME, TITLE, table(result), _figure(
+        result.records, result.inpca, color_by,
+        reference_points(store, result.records, result.inpca), weighting),
                           describe(result), summary=summary, result=result)
 
 
@@ -297,36 +298,87 @@ def _axis_title(i: int, eigenvalue: float, signature: int) -> str:
     return f"PC{i + 1} ({kind})"
 
 
-def _figure(records: pd.DataFrame, inpca, color_by: str, weighting: str = "model") -> Figure:
-    """One 3-D series per run in the first three axes; legend and colour by task or by method
-    (a menu switches), the run, step, accuracy and progress on hover."""
+#: Line style and end marker of each method, in order of first appearance.
+METHOD_DASHES = ("solid", "dash", "dot", "dashdot")
+METHOD_SYMBOLS = ("circle", "square", "cross", "triangle-up", "circle-open", "star")
+#: Marks of the two reference models: the truth (the one-hot labels) and the ignorance model.
+TRUTH_MARK, IGNORANCE_MARK = ("diamond", "#000000"), ("x", "#000000")
+
+
+def reference_points(store, records: pd.DataFrame, inpca) -> dict[str, np.ndarray]:
+    """The truth (one-hot probe labels) and the ignorance model (uniform prediction) placed in
+    the fitted embedding out of sample (`InPCA.transform` of their ``d_B`` to every record):
+    name → coordinates, shape (k,)."""
+    from taskspace import pairwise_distances
+
+    N, C = store.n_samples, store.n_classes
+    refs = np.stack([np.eye(C)[store.labels], np.full((N, C), 1.0 / C)])
+    d = pairwise_distances(refs, np.asarray(store.models(list(records["model_id"]))))
+    X = inpca.transform(d)
+    return {"truth (labels)": X[0], "ignorance (uniform prediction)": X[1]}
+
+
+def _legend_keys(colour: dict, styles: dict) -> list[Series]:
+    """Point-less series that carry the legend: one colour per task, one line style and marker
+    per method."""
+    empty = np.array([])
+    keys = [Series(empty, empty, empty, name=k, color=c, mode="lines", width=3)
+            for k, c in colour.items()]
+    keys += [Series(empty, empty, empty, name=k, group=f"style {k}", color="#333333",
+                    mode="lines+markers", dash=d, symbol=m, marker_size=7)
+             for k, (d, m) in styles.items()]
+    return keys
+
+
+def _figure(records: pd.DataFrame, inpca, color_by: str,
+            references: dict[str, np.ndarray] | None = None, weighting: str = "model") -> Figure:
+    """One 3-D line per run in the first three axes, from its start (open circle) to its end
+    (the method's marker); colour by ``color_by`` (task or method), line style and end marker
+    by the other; the truth and the ignorance model marked; the run, step, accuracy and
+    progress on hover; the explained stress of the three axes in the title."""
     X = inpca.embedding_
     if X.shape[1] < 3:
         X = np.pad(X, ((0, 0), (0, 3 - X.shape[1])))
     sig = list(inpca.signature_) + [0] * 3
     lam = list(inpca.eigenvalues_) + [0.0] * 3
-    keys = ("task", "method") if color_by == "task" else ("method", "task")
-    by = {key: colours(records[key].astype(str)) for key in keys}
+    by, styled = ("task", "method") if color_by == "task" else ("method", "task")
+    colour = colours(records[by].astype(str))
+    kinds = unique(records[styled].astype(str))
+    styles = {k: (METHOD_DASHES[i % len(METHOD_DASHES)], METHOD_SYMBOLS[i % len(METHOD_SYMBOLS)])
+              for i, k in enumerate(kinds)}
     acc = records["accuracy"] if "accuracy" in records else pd.Series(np.nan, index=records.index)
-    series, per_key = [], {key: [] for key in keys}
+    lines, ends, starts = [], {}, []
     for run_id in unique(records["run_id"]):
         rows = records.index[records["run_id"] == run_id]
         first = records.loc[rows[0]]
-        for key in keys:
-            per_key[key].append(str(first[key]))
+        key, kind = str(first[by]), str(first[styled])
         hover = [f"run {run_id}\ntask {first['task']}, method {first['method']}\nstep {step}"
                  f"\naccuracy {a:.3f}\nprogress {lam_:.3f}"
                  for step, a, lam_ in zip(records.loc[rows, "step"], acc.loc[rows],
                                           records.loc[rows, "progress"], strict=True)]
-        key = str(first[keys[0]])
-        series.append(Series(x=X[rows, 0], y=X[rows, 1], z=X[rows, 2], mode="lines+markers",
-                             name=key, color=by[keys[0]][key], width=2, marker_size=2.5,
-                             hover=hover))
-    colourings = tuple(Colouring(key, tuple(by[key][v] for v in per_key[key]),
-                                 tuple(per_key[key]), tuple(per_key[key])) for key in keys)
-    panel = Panel(series, xlabel=_axis_title(0, lam[0], sig[0]),
-                  ylabel=_axis_title(1, lam[1], sig[1]), zlabel=_axis_title(2, lam[2], sig[2]),
-                  colourings=colourings)
-    return Figure([panel], title=f"InPCA of all trajectories (first three axes; "
-                                 f"{WEIGHTINGS[weighting]})",
-                  legend_title=keys[0], height=700)
+        lines.append(Series(x=X[rows, 0], y=X[rows, 1], z=X[rows, 2], mode="lines", group=key,
+                            color=colour[key], dash=styles[kind][0], width=2, hover=hover))
+        ends.setdefault((key, kind), []).append(rows[-1])
+        starts.append(rows[0])
+    marks = [Series(X[r, 0], X[r, 1], X[r, 2], mode="markers", group=key, color=colour[key],
+                    symbol=styles[kind][1], marker_size=6,
+                    hover=[f"end of run {records.loc[i, 'run_id']}\n{by} {key}, {styled} {kind}"
+                           for i in r])
+             for (key, kind), r in ends.items()]
+    marks.append(Series(X[starts, 0], X[starts, 1], X[starts, 2], mode="markers",
+                        name="start of a run", color="#555555", symbol="circle-open",
+                        marker_size=5, hover=[f"start of run {records.loc[i, 'run_id']}"
+                                              for i in starts]))
+    for (name, point), (symbol, c) in zip((references or {}).items(),
+                                          (TRUTH_MARK, IGNORANCE_MARK), strict=False):
+        p = np.pad(point[:3], (0, max(0, 3 - point.size)))
+        marks.append(Series([p[0]], [p[1]], [p[2]], mode="markers", name=name, color=c,
+                            symbol=symbol, marker_size=14, hover=[name]))
+    panel = Panel([*lines, *marks, *_legend_keys(colour, styles)],
+                  xlabel=_axis_title(0, lam[0], sig[0]), ylabel=_axis_title(1, lam[1], sig[1]),
+                  zlabel=_axis_title(2, lam[2], sig[2]))
+    k3 = min(3, inpca.explained_stress_.size)
+    return Figure([panel], title=f"InPCA of all trajectories: {k3} axes explain "
+                  f"{inpca.explained_stress_[k3 - 1]:.2f} of the stress "
+                  f"({WEIGHTINGS[weighting]})",
+                  legend_title=f"colour: {by}; line, end marker: {styled}", height=700)

@@ -360,6 +360,28 @@ def small_multiple_cells(n: int, cols: int = GRID_COLUMNS, block_rows: int = 2
     return cells[:n]
 
 
+def grid_columns(n: int, block_rows: int = 2, choices=range(3, 7)) -> int:
+    """Columns of the grid that leave the fewest cells empty around the ``block_rows`` × 2
+    heatmap for ``n`` small multiples (ties: the one nearest :data:`GRID_COLUMNS`)."""
+    def empty(cols: int) -> int:
+        rest = n - block_rows * (cols - 2)
+        return -rest if rest <= 0 else -rest % cols
+
+    return min(choices, key=lambda c: (empty(c), abs(c - GRID_COLUMNS)))
+
+
+def row_spans(cells: list[tuple[int, int]], cols: int) -> list[int]:
+    """Column span of each cell so that the last row has no empty cells: its panels are
+    widened, the leftmost first, to reach the grid's right edge."""
+    last = max(r for r, _ in cells)
+    in_last = [i for i, (r, _) in enumerate(cells) if r == last]
+    spans = [1] * len(cells)
+    share, extra = divmod(cols - cells[in_last[0]][1], len(in_last))
+    for j, i in enumerate(in_last):
+        spans[i] = share + (j < extra)
+    return spans
+
+
 def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     """The relative end progress as a heatmap; one small panel per training task A with the
     progress on every B along A's training (mean over seeds), coloured by B."""
@@ -376,14 +398,24 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
                  ylabel="training task A", rowspan=2, colspan=2)
     colour = colours(tasks)
     mean = curves.groupby(["train_task", "eval_task", "fraction"], sort=False)["progress"].mean()
-    cells = small_multiple_cells(len(tasks), block_rows=block)
+    cols = grid_columns(len(tasks), block_rows=block)
+    cells = small_multiple_cells(len(tasks), cols=cols, block_rows=block)
+    spans = row_spans(cells, cols)
+    # the spans fill the last row from the left: columns move right by the spans before them
+    starts, at = [], {}
+    for (row, col), span in zip(cells, spans, strict=True):
+        c = at.get(row, col)
+        starts.append((row, c))
+        at[row] = c + span
+    cells = starts
+    covered = {(r, c + k) for (r, c), span in zip(cells, spans, strict=True) for k in range(span)}
     # the heatmap spans its rows even when every small multiple fits beside it in row 0
     last_row = max(block - 1, max(r for r, _ in cells))
     # one y range for all small multiples, so that their curves compare at a glance
     lo, hi = float(np.nanmin(mean.to_numpy())), float(np.nanmax(mean.to_numpy()))
     pad = 0.05 * (hi - lo) if hi > lo else 0.05
     panels = [heat]
-    for a, (row, col) in zip(tasks, cells, strict=True):
+    for a, (row, col), span in zip(tasks, cells, spans, strict=True):
         series = []
         for b in tasks:
             part = mean.loc[(a, b)]
@@ -393,11 +425,11 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
                 hover=[f"train {a}, eval {b}\nfraction {f:.2f}\nprogress {v:.3f}"
                        for f, v in zip(part.index, part, strict=True)]))
         leftmost = col == 0 or (row < block and col == 2)
-        bottom = (row + 1, col) not in cells
-        panels.append(Panel(series, title=f"trained on {a}", row=row, col=col,
+        bottom = (row + 1, col) not in covered
+        panels.append(Panel(series, title=f"trained on {a}", row=row, col=col, colspan=span,
                             xlabel="fraction of training" if bottom else "",
                             ylabel="progress on B" if leftmost else "",
                             yrange=(lo - pad, hi + pad)))
     return Figure(panels, title=TITLE + ": progress on each task B along the training of A "
-                  "(mean over seeds; thick: B = A)", rows=last_row + 1, cols=GRID_COLUMNS,
+                  "(mean over seeds; thick: B = A)", rows=last_row + 1, cols=cols,
                   legend_title="evaluation task B", height=260 * (last_row + 1) + 80)
