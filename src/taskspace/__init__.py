@@ -56,8 +56,8 @@ if TYPE_CHECKING:   # what static tools see: the names as if imported here
 def __getattr__(name: str):
     home = _HOMES.get(name)
     if home is None:
-        # `import taskspace; taskspace.geometry.X` worked while the package imported its
-        # subpackages eagerly: a subpackage is still found by attribute.
+        # `import taskspace` then `taskspace.<subpackage>.<name>`: a subpackage is found by
+        # attribute, imported on first use like the public names.
         try:
             return importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
