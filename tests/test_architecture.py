@@ -228,7 +228,7 @@ def test_store_and_estimators_have_their_public_methods():
         est.fit(P)
         for attr in FITTED:
             assert getattr(est, attr).shape[0] in (2, 12), attr
-    assert set(ts.InPCA._parameter_constraints["solver"][0].options) == {
+    assert set(ts.InPCA._param_rules["solver"].options) == {
         "auto", "dense", "partial", "out-of-core"}
 
 
@@ -238,3 +238,24 @@ def test_integrations_import_without_their_frameworks():
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def _private_third_party_imports(name: str) -> list[str]:
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                   else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        for module in modules:
+            parts = module.split(".")
+            private = any(p.startswith("_") for p in parts)
+            if private and parts[0] not in ("taskspace", "__future__"):
+                found.append(f"{name}:{node.lineno} imports {module}")
+    return found
+
+
+def test_no_module_imports_a_private_module_of_a_library():
+    # A library's private module (sklearn.utils._param_validation) may change in any release
+    # and break `import taskspace.geometry`; use its public API or taskspace's own checks.
+    bad = [line for name in MODULES for line in _private_third_party_imports(name)]
+    assert not bad, "\n".join(bad)
