@@ -47,6 +47,15 @@ from taskspace.geometry._kernels_pairwise_micro import (
 from taskspace.geometry._numba_target import vector_registers
 from taskspace.geometry._prefetch import prefetch
 
+#: SHA-256 (first 16 hex digits) of the files whose numba code is compiled into this module's
+#: cached kernels. Numba invalidates a cache by the caller's file alone, so an edit there would run
+#: stale machine code; tests/test_numba_cache.py fails until the digest here is updated, and that
+#: edit of this file is what invalidates the cache.
+CALLEE_DIGESTS = {
+    "_kernels_pairwise_micro.py": "f40f97a802b44df4",
+    "_prefetch.py": "2f5529fea1b9c9aa",
+}
+
 #: Class counts with a compiled "blocks" kernel; C is zero-padded up to the next one.
 SMALL_CLASS_SIZES = (4, 8, 10, 12, 16, 24, 32)
 #: Models per panel: a tile of TILE×TILE pairs is one task (a multiple of ROWS and COLS).

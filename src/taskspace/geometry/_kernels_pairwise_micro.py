@@ -17,7 +17,8 @@ index plus a literal offset, and the sample loop has a known trip count. The cal
 ``cache=True`` and their compiled code (this included) is cached like any other.
 
 Note for editing: Numba checks only the caller's source file to invalidate its cache, so after a
-change here touch ``_kernels_pairwise.py`` (or delete its ``__pycache__`` entries).
+change here update this file's digest in ``_kernels_pairwise.CALLEE_DIGESTS`` (a test fails until
+then, and that edit invalidates the cache).
 """
 
 from __future__ import annotations
