@@ -8,8 +8,8 @@ classes is too short to vectorise, so these kernels vectorise over samples:
   loop runs over samples (8 per AVX-512 instruction) and one block of a panel is contiguous.
   ``C_spec`` is the next of ``SMALL_CLASS_SIZES`` (zero-padded classes change no inner product and
   no chord), which bounds the compiled specialisations; ``_kernels_pairwise_micro`` generates the
-  4×3 register-tiled micro-kernels with the class loop written out (7 vector loads per 12
-  multiply-adds).
+  3×3 register-tiled micro-kernels (``ROWS × COLS``) with the class loop written out (6 vector
+  loads per 9 multiply-adds).
 * **Cache blocking.** A task is a rectangle of panels; for each block of samples it visits all of
   its TILE×TILE tiles, so a panel's block is reused by every tile of the rectangle while it is in
   cache (per thread, C = 10: 10 GFMA/s tile by tile, 15 with 16×16-panel rectangles).
@@ -52,7 +52,7 @@ from taskspace.geometry._prefetch import prefetch
 #: stale machine code; tests/test_numba_cache.py fails until the digest here is updated, and that
 #: edit of this file is what invalidates the cache.
 CALLEE_DIGESTS = {
-    "_kernels_pairwise_micro.py": "f40f97a802b44df4",
+    "_kernels_pairwise_micro.py": "74e093c5057b9163",
     "_prefetch.py": "2f5529fea1b9c9aa",
 }
 

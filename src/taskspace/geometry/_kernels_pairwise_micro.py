@@ -9,8 +9,8 @@ over the block of the squared chord ``s_n`` or of the squared angle ``θ_n²`` (
 
 Why generated code: the loop over samples vectorises only if it is the innermost loop, so the loop
 over classes inside it must disappear. LLVM unrolls a constant-trip loop only below a size threshold
-(the 4×3 chord body stops unrolling at C ≈ 8, silently turning the kernel scalar, ~8× slower), so
-the class loop is written out here instead: ``numba.extending.overload`` picks, at typing time, a
+(a register-tiled chord body stops unrolling at C ≈ 8, silently turning the kernel scalar), so the
+class loop is written out here instead: ``numba.extending.overload`` picks, at typing time, a
 Python source generated for the class count and the block length (the lengths of the ``classes``
 and ``lanes`` tuple arguments): with both known, every load is a base register plus the sample
 index plus a literal offset, and the sample loop has a known trip count. The callers are

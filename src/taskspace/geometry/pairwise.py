@@ -8,7 +8,8 @@ kernels want (``_pairwise_stream``), then add each pair's per-sample sums to a f
 (``_kernels_pairwise``). With ``Y`` None only tiles on or above the diagonal are computed and
 mirrored, and the diagonal is exactly 0.
 
-Two families of kernels, chosen by C (all metrics; 4×3 register tiles of model pairs):
+Two families of kernels, chosen by C (all metrics; register tiles of model pairs: 3×3 in the
+blocks kernels, 4×3 in the rows kernels):
 
 * C ≤ 32: ``_kernels_pairwise``, vectorised over samples (blocks layout); threads take
   rectangles of tiles.
