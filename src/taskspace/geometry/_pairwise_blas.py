@@ -124,16 +124,18 @@ def blas_gram(P, Q, upper, G):
     np.matmul(P, Q.T, out=G)
 
 
-def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
+def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64,
+              kernel: str | None = None) -> None:
     """``sums += Σ_n log max(BC_n, eps)`` from per-sample Gram matrices (``dtype`` products).
 
     With ``Y`` None only the upper triangle (diagonal included) of ``sums`` is meaningful.
     Chunks are read unpacked; each thread validates and packs the square roots of a few samples
     into its own buffer (sized to stay in cache) just before their Gram matrices, so the packed
     values are never written to and read back from memory (at C = 1000 a packed chunk is 8× the
-    float32 input it comes from). The Gram matrices come from :func:`gram_kernel`'s choice.
+    float32 input it comes from). The Gram matrices come from ``kernel`` (``"numba"`` or
+    ``"blas"``; default :func:`gram_kernel`'s choice).
     """
-    kernel = gram_kernel()
+    kernel = gram_kernel() if kernel is None else kernel
     product = KG.gram if kernel == "numba" else blas_gram
     m, m_y = sums.shape
     upper = Y is None
