@@ -113,8 +113,8 @@ def test_no_two_modules_differ_only_by_a_leading_underscore():
 
 
 def test_look_alike_detector_finds_a_planted_pair():
-    planted = ["taskspace.store.atomic", "taskspace.store._atomic", "taskspace.geometry.atomic"]
-    assert _look_alikes(planted) == ["taskspace.store._atomic and taskspace.store.atomic"]
+    planted = ["pkg.store.atomic", "pkg.store._atomic", "pkg.geometry.atomic"]
+    assert _look_alikes(planted) == ["pkg.store._atomic and pkg.store.atomic"]
 
 
 def test_geometry_imports_nothing_else_of_taskspace():

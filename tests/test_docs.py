@@ -13,7 +13,8 @@ SHARED = REPO.parent / "shared"
 #: Paths the code names that exist only while it runs (git-ignored scratch space).
 GENERATED = {"benchmarks/_scratch"}
 
-PATH = re.compile(r"(?<![\w/.])((?:src|docs|benchmarks|tests|scripts|studies|examples)/[\w./-]*\w)")
+ROOTS = "src|docs|benchmarks|tests|scripts|studies|examples"
+PATH = re.compile(rf"(?<![\w/.])((?:{ROOTS})/[\w./*-]*[\w*])")
 DOTTED = re.compile(r"(?<![\w.])taskspace(?:\.\w+)+")
 
 
@@ -33,11 +34,15 @@ def test_docs_hold_the_shared_contracts_verbatim(copy, original):
         f"{copy} differs from {source}: copy it again (cp {source} {copy})")
 
 
+def _exists(path: str) -> bool:
+    """A path, or a glob pattern (``tests/test_store*.py``) that matches something."""
+    return any(REPO.glob(path)) if "*" in path else (REPO / path).exists()
+
+
 def test_every_file_the_code_and_readme_name_exists():
     missing = [f"{p.relative_to(REPO)}: {m.group(1)}" for p in _sources()
                for m in PATH.finditer(p.read_text(encoding="utf-8"))
-               if m.group(1).rstrip(".") not in GENERATED
-               and not (REPO / m.group(1).rstrip(".")).exists()]
+               if m.group(1) not in GENERATED and not _exists(m.group(1))]
     assert not missing, "named but not in the repository:\n" + "\n".join(missing)
 
 
