@@ -55,21 +55,19 @@ PRECISIONS = ("float64", "float32")
 PAIRWISE_PATHS = ("symmetric_kl", "blocks", "rows", "gram_numba", "gram_blas")
 #: From this many classes on, the kernels vectorise over classes (``_kernels_pairwise_rows``).
 ROWS_MIN_CLASSES = max(K.SMALL_CLASS_SIZES) + 1
-#: From this many classes on, float64 d_B uses per-sample Gram matrices (docs/decisions.md: with
-#: the Numba Gram kernel, M = 150, N = 2000: C = 64 0.092 s against 0.097 for the rows kernel,
-#: C = 40 0.084 against 0.081) ...
+#: From this many classes on, float64 d_B uses per-sample Gram matrices (the crossover with the
+#: rows kernel: docs/performance.md) ...
 GRAM_MIN_CLASSES = 64
 #: ... below this many only while M·M' is at most GRAM_SMALL_PAIRS: each thread of the Gram path
 #: holds three M × M' float64 matrices (sums, running products, Gram matrix) against one for the
 #: rows kernel, which at M = 10,000 is 4.8 GB against 1.6 on two threads. From 128 classes on
-#: the Gram path is taken at any M, as before the Numba kernel.
+#: the Gram path is taken at any M that fits GRAM_MEMORY_SHARE.
 GRAM_ANY_SIZE_CLASSES = 128
 GRAM_SMALL_PAIRS = 2**22  # 32 MiB a matrix
 #: From GRAM_ANY_SIZE_CLASSES classes on, the Gram path's matrices (three M × M' float64 a
 #: thread) may take at most this share of the machine's memory; past it the rows kernel (one a
-#: thread), which at those sizes is about as fast: M = 5000, 2 threads, C = 1000 Gram 6.3-8.2 s
-#: against 8.4, C = 256 6.9 s against 5.4-6.2 (the fold passes over M × M' matrices that no
-#: longer fit any cache; docs/decisions.md).
+#: thread), which at those sizes is about as fast (the fold passes over M × M' matrices that no
+#: longer fit any cache; docs/performance.md).
 GRAM_MEMORY_SHARE = 0.25
 
 
@@ -366,8 +364,7 @@ def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
 #: Bytes of one block of a group's panels (both sides), meant to stay in cache (see below).
 GROUP_BYTES = 4 * 2**20
 #: Largest packed part of a chunk for the blocks kernels: a buffer this size is reused from
-#: part to part (C = 10, M = N = 1000, two threads: 0.196-0.213 s with the whole chunk packed at
-#: once, 0.147-0.157 s with parts of 96-192 samples; docs/decisions.md).
+#: part to part, faster than packing the whole chunk at once (docs/performance.md).
 BLOCKS_PACKED_BYTES = 8 * 2**20
 
 
@@ -375,7 +372,7 @@ def _panel_groups(n_a: int, n_b: int, upper: bool, panel_bytes: int) -> list[np.
     """Rectangles of G×G panels ``[p0, p1, q0, q1)`` covering the tiles to do, one per task.
 
     A group's panels for one block of samples should stay in cache while its tiles reuse them
-    (measured, C = 10: 10 GFMA/s per thread with single tiles, 15 with 16×16 panels, i.e. 4 MiB),
+    (16×16 panels, 4 MiB, were the fastest measured; docs/performance.md),
     and there should be a few groups per thread to balance the load.
     """
     pa, pb = -(-n_a // K.TILE), -(-n_b // K.TILE)

@@ -60,7 +60,7 @@ def tree(store, study=None, method: str = "supervised", n_perm: int = N_PERM,
     ``n_perm`` permutations of the tasks; the paper predicts agreement, r > 0), with a delete-one
     jackknife interval over runs. Also: the cophenetic correlation of each matrix's
     average-linkage dendrogram (how tree-like it is), and the Spearman correlation between the
-    dendrogram's cophenetic distances and WordNet (the previous design's statistic). Verdict:
+    dendrogram's cophenetic distances and WordNet (a second view of the same question). Verdict:
     `stats.verdict` on the end models' Mantel r (and, separately, on d_traj's).
     """
     from scipy.spatial.distance import squareform
