@@ -68,3 +68,13 @@ def test_every_module_and_name_the_code_and_readme_name_exists():
              for m in DOTTED.finditer(p.read_text(encoding="utf-8"))}
     missing = sorted(n for n in names if not _resolves(n))
     assert not missing, "named but not found (renamed or removed?):\n" + "\n".join(missing)
+
+
+def test_the_suite_runs_the_doctests_of_the_geometry_and_the_public_api():
+    import tomllib
+
+    pytest_options = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["pytest"]["ini_options"]
+    assert "--doctest-modules" in pytest_options["addopts"]
+    for path in ("src/taskspace/geometry", "src/taskspace/store", "src/taskspace/record.py"):
+        assert path in pytest_options["testpaths"], path
