@@ -297,6 +297,7 @@ def test_not_applicable_paths(tmp_path):
     assert "number of classes" in out["progress_on_other_tasks"].finding
 
 
+@pytest.mark.slow
 def test_analyses_import_no_plotting_library(store):
     """The analyses describe their figures; only taskspace.report imports plotly/matplotlib."""
     code = (

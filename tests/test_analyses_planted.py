@@ -67,6 +67,7 @@ def _planted_store(path, order=None, seeds=(0, 1)):
     return store
 
 
+@pytest.mark.slow
 def test_tree_finds_planted_wordnet_structure(tmp_path):
     from taskspace.study.analyses import tree
 
@@ -78,6 +79,7 @@ def test_tree_finds_planted_wordnet_structure(tmp_path):
     assert set(r.table["distances"]) == {"end models, d_B", "trajectories, d_traj", "WordNet"}
 
 
+@pytest.mark.slow
 def test_tree_does_not_find_shuffled_structure(tmp_path):
     from taskspace.study.analyses import tree
 
@@ -118,6 +120,7 @@ def _transfer_store(path, within: float, across: float):
     return store
 
 
+@pytest.mark.slow
 def test_progress_diversity_within_size_is_found(tmp_path):
     from taskspace.study.analyses import progress_on_other_tasks
 
@@ -130,6 +133,7 @@ def test_progress_diversity_within_size_is_found(tmp_path):
     assert "Stratified by size" in r.finding and "partial ρ" in r.finding
 
 
+@pytest.mark.slow
 def test_progress_size_alone_is_not_mistaken_for_diversity(tmp_path):
     from taskspace.study.analyses import progress_on_other_tasks
 

@@ -232,6 +232,7 @@ def test_store_and_estimators_have_their_public_methods():
         "auto", "dense", "partial", "out-of-core"}
 
 
+@pytest.mark.slow
 def test_integrations_import_without_their_frameworks():
     for module in ("taskspace.integrations.lightning", "taskspace.integrations.transformers"):
         code = f"from {module} import RecorderCallback"
