@@ -23,9 +23,10 @@ ERROR = re.compile(r"^(?P<file>[^:]+):\d+: error: (?P<message>.*)$")
 
 def current_errors() -> Counter[str]:
     """``file: message [code]`` of every mypy error now, with multiplicity."""
-    proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True,
-                          text=True, check=False)
-    if proc.returncode not in (0, 1):     # 2: mypy itself failed (configuration, crash)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if proc.returncode not in (0, 1):  # 2: mypy itself failed (configuration, crash)
         sys.exit(proc.stdout + proc.stderr)
     found = Counter()
     for line in proc.stdout.splitlines():

@@ -24,30 +24,40 @@ def _digest(path: Path) -> str:
 
 def _has_numba_code(path: Path) -> bool:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return any(any(mark in ast.unparse(d) for mark in NUMBA_MARKS)
-               for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
-               for d in node.decorator_list)
+    return any(
+        any(mark in ast.unparse(d) for mark in NUMBA_MARKS)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        for d in node.decorator_list
+    )
 
 
 def _jitted_callees(path: Path) -> set[str]:
     """Files of the geometry with numba code whose names this file's numba functions use."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    origin: dict[str, str] = {}     # local name -> file it comes from
+    origin: dict[str, str] = {}  # local name -> file it comes from
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module == "taskspace.geometry":
             for a in node.names:
                 origin[a.asname or a.name] = f"{a.name}.py"
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "taskspace.geometry."):
+            "taskspace.geometry."
+        ):
             for a in node.names:
                 origin[a.asname or a.name] = node.module.rsplit(".", 1)[1] + ".py"
     used = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and any(
-                any(m in ast.unparse(d) for m in NUMBA_MARKS) for d in node.decorator_list):
+            any(m in ast.unparse(d) for m in NUMBA_MARKS) for d in node.decorator_list
+        ):
             used |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-    return {origin[name] for name in used if name in origin
-            and (GEOMETRY / origin[name]).exists() and _has_numba_code(GEOMETRY / origin[name])}
+    return {
+        origin[name]
+        for name in used
+        if name in origin
+        and (GEOMETRY / origin[name]).exists()
+        and _has_numba_code(GEOMETRY / origin[name])
+    }
 
 
 CACHED = sorted(p for p in GEOMETRY.glob("*.py") if "cache=True" in p.read_text(encoding="utf-8"))
@@ -66,13 +76,16 @@ def test_cached_kernels_hold_the_digest_of_every_numba_file_they_call(path):
             f"{path.name} compiles numba code of {callee} into its Numba cache, which is "
             f"invalidated only when {path.name} itself changes. Set "
             f'CALLEE_DIGESTS["{callee}"] = "{actual}" in {path.name} (this edit makes Numba '
-            f"recompile; without it the old {callee} keeps running from the cache).")
+            f"recompile; without it the old {callee} keeps running from the cache)."
+        )
 
 
 def test_the_pairwise_kernels_are_found_to_call_the_micro_kernels():
     # The detector itself: it must see the one known case, or the test above checks nothing.
     assert _jitted_callees(GEOMETRY / "_kernels_pairwise.py") == {
-        "_kernels_pairwise_micro.py", "_prefetch.py"}
+        "_kernels_pairwise_micro.py",
+        "_prefetch.py",
+    }
 
 
 def test_a_stale_digest_is_caught(tmp_path):

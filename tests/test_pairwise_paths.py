@@ -54,8 +54,9 @@ def test_each_forced_path_computes_the_spec_formula(path, metric, n_classes):
     expected = spec_distances(X, X, metric)
     np.fill_diagonal(expected, 0.0)
     np.testing.assert_allclose(_forced(X, None, metric, path), expected, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(_forced(X, Y, metric, path), spec_distances(X, Y, metric),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        _forced(X, Y, metric, path), spec_distances(X, Y, metric), rtol=0, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("path", ["gram_numba", "gram_blas", "rows", "blocks"])
@@ -68,9 +69,16 @@ def test_float32_mode_on_each_bhattacharyya_path(path):
     np.testing.assert_allclose(D, expected, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize(("path", "metric", "n_classes"), [
-    ("blocks", "hellinger", 40), ("rows", "symmetric_kl", 10), ("gram_blas", "geodesic", 300),
-    ("symmetric_kl", "bhattacharyya", 10), ("nope", "bhattacharyya", 10)])
+@pytest.mark.parametrize(
+    ("path", "metric", "n_classes"),
+    [
+        ("blocks", "hellinger", 40),
+        ("rows", "symmetric_kl", 10),
+        ("gram_blas", "geodesic", 300),
+        ("symmetric_kl", "bhattacharyya", 10),
+        ("nope", "bhattacharyya", 10),
+    ],
+)
 def test_a_path_that_cannot_compute_the_metric_is_refused(path, metric, n_classes):
     X = _models(np.random.default_rng(0), (3, 4, n_classes), 1.0)
     with pytest.raises(ValueError, match="does not compute"):
@@ -85,15 +93,17 @@ def test_choice_covers_every_path_and_follows_the_documented_bounds():
         choose("geodesic", PW.ROWS_MIN_CLASSES - 1, 10, 10, threads=2, memory=big),
         choose("geodesic", PW.ROWS_MIN_CLASSES, 10, 10, threads=2, memory=big),
         choose("bhattacharyya", PW.GRAM_MIN_CLASSES, 10, 10, threads=2, memory=big),
-        choose("bhattacharyya", PW.GRAM_MIN_CLASSES, 10, 10, threads=2, memory=big,
-               gram_kernel="blas"),
+        choose(
+            "bhattacharyya", PW.GRAM_MIN_CLASSES, 10, 10, threads=2, memory=big, gram_kernel="blas"
+        ),
     }
     assert seen == set(PW.PAIRWISE_PATHS)
     # Below GRAM_MIN_CLASSES the rows kernel; float32 takes the Gram path at any C ≥ 33.
-    assert choose("bhattacharyya", PW.GRAM_MIN_CLASSES - 1, 10, 10, threads=2,
-                  memory=big) == "rows"
-    assert choose("bhattacharyya", PW.ROWS_MIN_CLASSES, 10, 10, "float32", threads=2,
-                  memory=big) == "gram_numba"
+    assert choose("bhattacharyya", PW.GRAM_MIN_CLASSES - 1, 10, 10, threads=2, memory=big) == "rows"
+    assert (
+        choose("bhattacharyya", PW.ROWS_MIN_CLASSES, 10, 10, "float32", threads=2, memory=big)
+        == "gram_numba"
+    )
     # Between GRAM_MIN and GRAM_ANY_SIZE classes: only while M·M' ≤ GRAM_SMALL_PAIRS.
     side = int(PW.GRAM_SMALL_PAIRS**0.5)
     c = PW.GRAM_ANY_SIZE_CLASSES - 1
@@ -116,17 +126,27 @@ def test_unforced_calls_take_the_chosen_path(monkeypatch):
     taken = []
     for name in ("kl_sums", "gram_sums"):
         original = getattr(BLAS, name)
-        monkeypatch.setattr(BLAS, name, lambda *a, _f=original, _n=name, **k:
-                            taken.append(_n) or _f(*a, **k))
+        monkeypatch.setattr(
+            BLAS, name, lambda *a, _f=original, _n=name, **k: taken.append(_n) or _f(*a, **k)
+        )
     for name in ("_blocks_sums", "_rows_sums"):
         original = getattr(PW, name)
-        monkeypatch.setattr(PW, name, lambda *a, _f=original, _n=name, **k:
-                            taken.append(_n) or _f(*a, **k))
+        monkeypatch.setattr(
+            PW, name, lambda *a, _f=original, _n=name, **k: taken.append(_n) or _f(*a, **k)
+        )
     rng = np.random.default_rng(5)
-    runs = {"blocks": ("hellinger", 10), "rows": ("hellinger", 40),
-            "symmetric_kl": ("symmetric_kl", 10), "gram": ("bhattacharyya", 300)}
-    names = {"blocks": "_blocks_sums", "rows": "_rows_sums", "symmetric_kl": "kl_sums",
-             "gram": "gram_sums"}
+    runs = {
+        "blocks": ("hellinger", 10),
+        "rows": ("hellinger", 40),
+        "symmetric_kl": ("symmetric_kl", 10),
+        "gram": ("bhattacharyya", 300),
+    }
+    names = {
+        "blocks": "_blocks_sums",
+        "rows": "_rows_sums",
+        "symmetric_kl": "kl_sums",
+        "gram": "gram_sums",
+    }
     for key, (metric, c) in runs.items():
         taken.clear()
         ts.pairwise_distances(_models(rng, (4, 6, c), 1.0), metric=metric)

@@ -43,8 +43,11 @@ class RealBetween:
     high: float
 
     def accepts(self, value) -> bool:
-        return (isinstance(value, Real) and not isinstance(value, bool)
-                and self.low < float(value) < self.high)
+        return (
+            isinstance(value, Real)
+            and not isinstance(value, bool)
+            and self.low < float(value) < self.high
+        )
 
     def __str__(self) -> str:
         return f"a float in the range ({self.low:g}, {self.high:g})"
@@ -115,5 +118,6 @@ def check_params(owner: str, params: Mapping[str, object], rules: Mapping[str, o
     for name, rule in rules.items():
         value = params[name]
         if not rule.accepts(value):
-            raise ValueError(f"The {name!r} parameter of {owner} must be {rule}. "
-                             f"Got {value!r} instead.")
+            raise ValueError(
+                f"The {name!r} parameter of {owner} must be {rule}. Got {value!r} instead."
+            )
