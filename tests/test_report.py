@@ -44,6 +44,7 @@ def test_report_is_self_contained(made):
     assert text.count("draw(\"figure-") == sum(r.figure is not None for r in results)
 
 
+@pytest.mark.slow
 def test_write_figures_png_and_pdf(made):
     from PIL import Image
 
@@ -58,6 +59,7 @@ def test_write_figures_png_and_pdf(made):
     assert len(np.unique(np.asarray(png).reshape(-1, 3), axis=0)) > 50
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian chromium)")
 def test_report_in_headless_chromium(made, tmp_path):
     from PIL import Image
