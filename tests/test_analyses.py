@@ -317,6 +317,7 @@ def test_not_applicable_paths(tmp_path):
     assert "number of classes" in out["progress_on_other_tasks"].finding.details
 
 
+@pytest.mark.slow
 def test_analyses_import_no_plotting_library(store):
     """The analyses describe their figures; only taskspace.report imports plotly/matplotlib."""
     code = (

@@ -76,6 +76,7 @@ def assert_headline(result):
     assert len(f.headline) <= 140 and f.headline.startswith(f"{f.verdict} — "), f.headline
 
 
+@pytest.mark.slow
 def test_tree_finds_planted_wordnet_structure(tmp_path):
     from taskspace.study.analyses import tree
 
@@ -89,6 +90,7 @@ def test_tree_finds_planted_wordnet_structure(tmp_path):
     assert set(r.table["distances"]) == {"end models, d_B", "trajectories, d_traj", "WordNet"}
 
 
+@pytest.mark.slow
 def test_tree_does_not_find_shuffled_structure(tmp_path):
     from taskspace.study.analyses import tree
 
@@ -131,6 +133,7 @@ def _transfer_store(path, within: float, across: float):
     return store
 
 
+@pytest.mark.slow
 def test_progress_diversity_within_size_is_found(tmp_path):
     from taskspace.study.analyses import progress_on_other_tasks
 
@@ -145,6 +148,7 @@ def test_progress_diversity_within_size_is_found(tmp_path):
     assert_headline(r)
 
 
+@pytest.mark.slow
 def test_progress_size_alone_is_not_mistaken_for_diversity(tmp_path):
     from taskspace.study.analyses import progress_on_other_tasks
 

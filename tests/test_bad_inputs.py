@@ -61,6 +61,7 @@ def test_unsafe_study_names_are_refused():
     assert parse_study(d).name == "ok-name_1.2"
 
 
+@pytest.mark.slow
 def test_study_named_outside_writes_nothing_outside(tmp_path):
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)

@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from taskspace import __version__
 
 
@@ -50,6 +52,7 @@ def _bracket_store(path):
     return store
 
 
+@pytest.mark.slow
 def test_user_text_with_brackets_is_printed_as_it_is(tmp_path):
     """Paths, queries, task and class names and error texts with brackets are printed verbatim,
     one line per error, never a MarkupError traceback nor a swallowed "[...]"."""
@@ -134,6 +137,7 @@ def _modules_after(args, cwd):
     return out.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_help_and_bad_arguments_import_nothing_heavy(tmp_path):
     """`--help` and a call with a bad argument answer before any heavy module is imported (they
     took 2.7 s of imports before)."""

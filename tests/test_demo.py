@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import taskspace as ts
 
 
+@pytest.mark.slow
 def test_demo_command_end_to_end(tmp_path):
     out = tmp_path / "demo"
     done = subprocess.run([sys.executable, "-m", "taskspace", "demo", "--out", str(out),

@@ -64,6 +64,7 @@ def test_plan_covers_each_pair_once():
     assert np.array_equal(seen[:, n_new:], np.ones((n_new, n_old)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["bhattacharyya", "geodesic"])
 def test_equals_single_process_and_fills_cache(client, tmp_path, metric):
     path = tmp_path / "s"
@@ -181,6 +182,7 @@ def test_resume_computes_only_missing_tiles(client, tmp_path, monkeypatch):
     np.testing.assert_allclose(D, reference(path), rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_job(client, tmp_path):
     path = tmp_path / "s"
     make_store(path, [("a", 10, 0), ("b", 10, 1)])
@@ -279,6 +281,7 @@ def test_cli_distances_and_embed(client, tmp_path, monkeypatch):
                                atol=1e-7)
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(tmp_path):
     import subprocess
     import sys

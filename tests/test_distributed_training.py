@@ -36,8 +36,10 @@ from taskspace.study.distributed_runner import (  # noqa: E402
 from taskspace.study.plan import expand_runs  # noqa: E402
 from taskspace.study.run_task import prepared  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="finds the process holding a run's lock in /proc/locks")
+# End to end on a real LocalCluster: every test here is slow (make test-fast skips them).
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="finds the process holding a run's lock in /proc/locks"),
+              pytest.mark.slow]
 
 # Four runs: two supervised (40 steps, records every 10), two fine-tuned from the first at its
 # record 10 and at its end. With STEP_DELAY a supervised run takes ~2 s: long enough to kill.

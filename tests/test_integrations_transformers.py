@@ -76,6 +76,7 @@ def sets():
     return (probe, probe_y), (imp, imp_y)
 
 
+@pytest.mark.slow
 def test_trainer_run_imprinted_and_recomputed(tmp_path, sets):
     (probe, probe_y), (imp, imp_y) = sets
     store = ts.Store.create(tmp_path / "s.zarr", probe_y, ["a", "b", "c", "d"])

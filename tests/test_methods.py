@@ -90,6 +90,7 @@ def test_supervised_accuracy_and_progress_rise(tmp_path, split):
     assert payload["n_outputs"] == 10 and payload["network"]["head.weight"].shape[0] == 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["protonet", "simclr"])
 def test_representation_learning_makes_progress(tmp_path, split, method):
     store = new_store(tmp_path / "s.zarr", split)

@@ -83,6 +83,7 @@ def n_records(path) -> int:
         return 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
 def test_sigkill_then_same_command_equals_uninterrupted(tmp_path, split):
     script = tmp_path / "worker.py"
@@ -180,6 +181,7 @@ def test_crash_between_records_resumes_from_timed_checkpoint(tmp_path, split, mo
     assert_same_records(store.trajectory(run_id), ref)
 
 
+@pytest.mark.slow
 def test_small_cnn_resumes_exactly(tmp_path, split, monkeypatch):
     """Batch-norm statistics and channels-last weights survive the checkpoint too."""
     task = Task.from_classes([1, 3, 5, 7], split.class_names, name="odd")

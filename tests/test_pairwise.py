@@ -300,6 +300,7 @@ def test_torch_backend_matches_numba():
     assert np.array_equal(D, D.T) and np.all(np.diag(D) == 0)
 
 
+@pytest.mark.slow
 def test_numpy_path_never_imports_torch():
     code = (
         "import sys, numpy as np, taskspace as ts\n"

@@ -96,6 +96,7 @@ def test_report_into_a_path_that_cannot_be_written_fails_first(tmp_path):
     assert check_writable(tmp_path / "new" / "r.html").parent.is_dir()
 
 
+@pytest.mark.slow
 def test_write_figures_png_and_pdf(made):
     from PIL import Image
 
@@ -110,6 +111,7 @@ def test_write_figures_png_and_pdf(made):
     assert len(np.unique(np.asarray(png).reshape(-1, 3), axis=0)) > 50
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian chromium)")
 def test_report_in_headless_chromium(made, tmp_path):
     from PIL import Image

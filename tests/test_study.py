@@ -261,6 +261,7 @@ def _cifar_pickles(root: Path):
 TINY_RUN = {"steps": 2, "batch_size": 4, "record_schedule": [0, 2], "device": "cpu"}
 
 
+@pytest.mark.slow
 def test_cifar10_study_runs_on_tiny_pickles(tmp_path):
     _cifar_pickles(tmp_path / "data")
     over = {"data": {"root": str(tmp_path / "data"), "n_train": 20, "n_imprint": 10,
@@ -296,6 +297,7 @@ def _imagefolder(root: Path, study):
     return wnids
 
 
+@pytest.mark.slow
 def test_imagenet_study_runs_on_a_tiny_image_folder(tmp_path):
     study = load_study(STUDIES / "imagenet.toml")
     wnids = _imagefolder(tmp_path / "data", study)
@@ -318,6 +320,7 @@ def cli(*args, cwd=None):
                           capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_cli_info_and_errors(tmp_path):
     run_study(parse_study(SUP_ONLY), tmp_path, progress=False)
     out = cli("info", tmp_path / "store")
@@ -332,6 +335,7 @@ def test_cli_info_and_errors(tmp_path):
     assert out.returncode == 1 and "`colour`" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_cli_import_h5(tmp_path):
     h5py = pytest.importorskip("h5py")
     rng = np.random.default_rng(0)
@@ -351,6 +355,7 @@ def test_cli_import_h5(tmp_path):
                                                           "b-supervised-seed3"]
 
 
+@pytest.mark.slow
 def test_cli_run_quick_then_analyze_and_report(tmp_path):
     (tmp_path / "tiny.toml").write_text("""
 name = "tiny"
@@ -414,6 +419,7 @@ def test_reference_study_quick_on_real_fashion_mnist(tmp_path):
         assert r.title in text     # every finding is printed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", [None, "40", "200"])
 def test_cli_output_is_never_hard_wrapped_off_a_terminal(tmp_path, columns, monkeypatch):
     # A path far longer than any terminal: every message that names it must stay on one line,

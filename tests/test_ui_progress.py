@@ -38,7 +38,7 @@ def test_pairwise_reports_every_sample_through_the_callback():
     counter = Counter()
     D = pairwise_distances(X, chunk_size=8, progress=counter)
     assert counter.opened == [(37, "pairwise distances (samples)")]
-    assert sum(counter.advanced) == 37 and len(counter.advanced) == 5   # ceil(37 / 8) chunks
+    assert sum(counter.advanced) == 37 and len(counter.advanced) == 5  # ceil(37 / 8) chunks
     np.testing.assert_allclose(D, pairwise_distances(X), rtol=0, atol=1e-12)
 
 

@@ -14,7 +14,7 @@ from taskspace._version import __version__  # noqa: F401 (in __all__, built belo
 
 # The public names are imported on first use (PEP 562), not with the package: `import taskspace`
 # and every `taskspace ...` command, `--help` included, would otherwise pay for NumPy, SciPy,
-# scikit-learn, numba, Zarr and pandas (2.7 s on two cores) before reading a single argument.
+# scikit-learn, numba, Zarr and pandas (seconds; docs/performance.md) before reading an argument.
 _GEOMETRY = ("InPCA", "LandmarkInPCA", "average", "bhattacharyya", "compare_trajectories",
              "distance_to_trajectory", "exp_map", "frechet_distance", "geodesic_distance",
              "hellinger", "interpolate", "length", "log_map", "pairwise_distances", "progress",
@@ -58,8 +58,8 @@ if TYPE_CHECKING:   # what static tools see: the names as if imported here
 def __getattr__(name: str):
     home = _HOMES.get(name)
     if home is None:
-        # `import taskspace; taskspace.geometry.X` worked while the package imported its
-        # subpackages eagerly: a subpackage is still found by attribute.
+        # `import taskspace` then `taskspace.<subpackage>.<name>`: a subpackage is found by
+        # attribute, imported on first use like the public names.
         try:
             return importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:

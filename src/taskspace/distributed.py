@@ -100,7 +100,7 @@ def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str
     from taskspace.store import Store
 
     if current_worker() is not None:
-        reuse_freed_memory()   # the nanny's malloc setting: 1.2-1.35× slower tiles
+        reuse_freed_memory()   # the nanny's malloc setting slows tiles (docs/performance.md)
     _set_threads(host_threads)
     if delay:
         time.sleep(delay)

@@ -15,8 +15,8 @@ from taskspace.geometry._kernels_inpca import center_symmetrized
 #: ``solver="auto"`` takes the partial (Lanczos) solver from this many points on, when it needs
 #: at most ``AUTO_MAX_FRACTION`` of the spectrum. Measured on the 2-core development machine with
 #: ``benchmarks/bench_inpca.py --crossover`` (d_B of trajectories): Lanczos beats the full ``eigh``
-#: from M ≈ 100 for k ≤ 3, M ≈ 150 for k = 10, M ≈ 200 for k = 30, M ≈ 500 for k = 100; below
-#: M = 200 both take under 10 ms. At M = 2000 it is 13× faster for k = 10, 3.8× for k = 100.
+#: from M ≈ 100 for k ≤ 3, M ≈ 150 for k = 10, M ≈ 200 for k = 30, M ≈ 500 for k = 100 (times:
+#: docs/performance.md).
 AUTO_PARTIAL_MIN_POINTS = 200
 AUTO_MAX_FRACTION = 1 / 6
 

@@ -4,9 +4,8 @@ For C > 32 a sample's Bhattacharyya coefficients are the Gram matrix ``G = Ψ Ψ
 square roots (``_pairwise_blas``). These kernels compute it with a 4 × 4 register tile of pairs
 whose 16 inner products are vectorised over classes (8 float64 or 16 float32 lanes), the class
 loop cut into blocks of ``CLASS_BLOCK`` so that a sub-panel of ``SUB_ROWS`` rows of one side stays
-in L1 while the other side's rows stream past. Measured against OpenBLAS's ``syrk`` on the same
-packed (150, 1000) float64 sample, one thread: 361 µs against 472 (31.2 against 23.8 GFMA/s
-counting the triangle; docs/decisions.md).
+in L1 while the other side's rows stream past. Against OpenBLAS's ``syrk`` on the same packed
+sample it is faster where AVX-512 holds its tile in registers (docs/performance.md).
 
 Layout: ``P`` (Mp, Cp), C-contiguous and 64-byte aligned, Mp a multiple of ``TILE_ROWS`` and Cp of
 the vector width, padding rows and columns zero (they add nothing to any inner product).
@@ -17,7 +16,7 @@ from __future__ import annotations
 import numba
 
 #: Pairs per register tile: 4 × 4 inner products, 8 vector loads per 16 multiply-adds (24 of the
-#: 32 AVX-512 registers). 4 × 3 and 3 × 3 were 8-20% slower, 4 × 2 and 6 × 2 slower still.
+#: 32 AVX-512 registers); the fastest tile measured (docs/performance.md).
 TILE_ROWS = 4
 #: Classes per block: 512 float64 classes are 4 KiB per row, so a sub-panel of SUB_ROWS rows is
 #: 32 KiB and stays in L1 (256 classes: +20% time, 1024: +27%).

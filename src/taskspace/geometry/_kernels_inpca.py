@@ -1,9 +1,8 @@
 """Numba kernels of InPCA (SPEC §10). Called only through ``_eigen.py`` and ``inpca.py``.
 
 Both kernels read D in square tiles and visit the tiles (I, J) and (J, I) together, so that the
-transposed reads ``D[j, i]`` stay in cache. At M = 8000 on the two-core development machine the
-row-block NumPy versions of the same passes (``D[rows] + D[:, rows].T`` and friends) took 2.4 s
-(validation + centring, best of three), the kernels 0.8 s, most of it first-touching the new W.
+transposed reads ``D[j, i]`` stay in cache; row-block NumPy versions of the same passes
+(``D[rows] + D[:, rows].T`` and friends) were several times slower (docs/performance.md).
 Row blocks are paired (first with last) so that the triangular work is shared
 evenly between threads.
 """

@@ -8,11 +8,11 @@ classes is too short to vectorise, so these kernels vectorise over samples:
   loop runs over samples (8 per AVX-512 instruction) and one block of a panel is contiguous.
   ``C_spec`` is the next of ``SMALL_CLASS_SIZES`` (zero-padded classes change no inner product and
   no chord), which bounds the compiled specialisations; ``_kernels_pairwise_micro`` generates the
-  4×3 register-tiled micro-kernels with the class loop written out (7 vector loads per 12
-  multiply-adds).
+  3×3 register-tiled micro-kernels (``ROWS × COLS``) with the class loop written out (6 vector
+  loads per 9 multiply-adds).
 * **Cache blocking.** A task is a rectangle of panels; for each block of samples it visits all of
   its TILE×TILE tiles, so a panel's block is reused by every tile of the rectangle while it is in
-  cache (per thread, C = 10: 10 GFMA/s tile by tile, 15 with 16×16-panel rectangles).
+  cache (16×16-panel rectangles were the fastest measured; docs/performance.md).
 * **Threads.** Kernels are serial and release the GIL; ``pairwise.py`` gives the rectangles
   (upper triangle only when symmetric) to a thread pool.
 
@@ -46,6 +46,15 @@ from taskspace.geometry._kernels_pairwise_micro import (
 )
 from taskspace.geometry._numba_target import vector_registers
 from taskspace.geometry._prefetch import prefetch
+
+#: SHA-256 (first 16 hex digits) of the files whose numba code is compiled into this module's
+#: cached kernels. Numba invalidates a cache by the caller's file alone, so an edit there would run
+#: stale machine code; tests/test_numba_cache.py fails until the digest here is updated, and that
+#: edit of this file is what invalidates the cache.
+CALLEE_DIGESTS = {
+    "_kernels_pairwise_micro.py": "74e093c5057b9163",
+    "_prefetch.py": "2f5529fea1b9c9aa",
+}
 
 #: Class counts with a compiled "blocks" kernel; C is zero-padded up to the next one.
 SMALL_CLASS_SIZES = (4, 8, 10, 12, 16, 24, 32)
@@ -113,10 +122,10 @@ def pack_blocks(raw, n0, n, out, m0, m1, tolerance):  # pragma: no cover - compi
     validated as ``validation._row_status`` does (finite, ≥ 0, sum within ``tolerance`` of 1: a
     NaN or inf makes the sum non-finite), renormalised and square-rooted:
     ``ψ = root(p)·sqrt(1/row sum)``, the root by :func:`root_as` (float32 input: the refined
-    float32 root, 20% faster packing at C = 10). Returns the number of invalid rows (packed as
-    ψ = e_0, for the caller to report). Padding: classes ``≥ C`` get ψ = 0; samples past ``n``
-    and models past ``M`` get ψ = e_0, so a padded sample contributes BC = 1 and s = 0 between
-    two padded rows, and padded models are never reported.
+    float32 root, faster packing; docs/performance.md). Returns the number of invalid rows
+    (packed as ψ = e_0, for the caller to report). Padding: classes ``≥ C`` get ψ = 0; samples
+    past ``n`` and models past ``M`` get ψ = e_0, so a padded sample contributes BC = 1 and s = 0
+    between two padded rows, and padded models are never reported.
 
     Each block is transposed in with its row sums (its L rows of C classes are contiguous in
     ``raw``), then rooted class by class (vectorised over the block's samples). Loop indices are
@@ -212,9 +221,8 @@ def root_as(x, like):
     if ``like`` is float32 (``x`` is then exactly a float32 value) and the target has AVX-512,
     ``math.sqrt`` otherwise (compiled only: an overload chooses by type and target).
 
-    The refined root pays where a float32 square root does 16 lanes an instruction (Intel Xeon,
-    AVX-512: packing 157 → 132 µs a sample at C = 1000); on an AMD EPYC with AVX2 the float64
-    root was faster (146-161 against 184-194 µs; docs/decisions.md). The target's features are
+    The refined root pays where a float32 square root does 16 lanes an instruction (AVX-512); with
+    AVX2 the float64 root was faster (docs/performance.md). The target's features are
     part of Numba's cache key, so a cached build never runs on the other kind of target.
     """
     raise NotImplementedError("compiled only (numba overload)")
@@ -232,9 +240,8 @@ def psi_entry(value, scale, root, like):
 
     float64 ``like``: the root of ``value`` by :func:`root_as`, times ``root = sqrt(scale)``;
     float32 ``like`` (``precision="float32"``): ``sqrt(float32(value)·float32(scale))``, all in
-    float32 (twice the lanes of float64; ≤ 1 ulp, within the mode's C·2⁻²⁴ bound): packing
-    a sample at C = 1000 took 73.5 µs against 86.6 when the renormalisation was done in float64
-    and rounded before the root.
+    float32 (twice the lanes of float64; ≤ 1 ulp, within the mode's C·2⁻²⁴ bound), faster than
+    renormalising in float64 and rounding before the root (docs/performance.md).
     """
     raise NotImplementedError("compiled only (numba overload)")
 
@@ -254,16 +261,15 @@ def pack_sample(raw, s, out, tolerance):  # pragma: no cover - compiled
     Returns the number of invalid rows. One sample's ψ (M·C values) is meant to stay in cache
     for the Gram matrix that follows (``_pairwise_blas``). Entries by :func:`psi_entry`: for
     float64 ``out`` ``ψ = sqrt(p)·sqrt(1/row sum)``, the first root by :func:`root_as` (for
-    float32 input 27% faster packing than float64 square roots, measured at C = 1000).
+    float32 input faster packing than float64 square roots; docs/performance.md).
     """
     n_models, n_classes = raw.shape[0], raw.shape[2]
     model_stride = raw.shape[1] * n_classes  # elements from one model's row to the next's
     line = max(1, 64 // raw.itemsize)
     bad = 0
     for m in range(n_models):
-        # The next model's row, one row ahead (at C = 1000 float32: 157 -> 132 µs a sample
-        # with float64 roots; 119 -> 97 with float32 ones): it starts a new page, where the
-        # hardware prefetchers would wait for misses before streaming.
+        # The next model's row, one row ahead (docs/performance.md): it starts a new page,
+        # where the hardware prefetchers would wait for misses before streaming.
         ahead = (m + 1) * model_stride + s * n_classes
         for offset in range(0, n_classes, line):
             prefetch(raw, ahead + offset)

@@ -9,15 +9,16 @@ over the block of the squared chord ``s_n`` or of the squared angle ``θ_n²`` (
 
 Why generated code: the loop over samples vectorises only if it is the innermost loop, so the loop
 over classes inside it must disappear. LLVM unrolls a constant-trip loop only below a size threshold
-(the 4×3 chord body stops unrolling at C ≈ 8, silently turning the kernel scalar, ~8× slower), so
-the class loop is written out here instead: ``numba.extending.overload`` picks, at typing time, a
+(a register-tiled chord body stops unrolling at C ≈ 8, silently turning the kernel scalar), so the
+class loop is written out here instead: ``numba.extending.overload`` picks, at typing time, a
 Python source generated for the class count and the block length (the lengths of the ``classes``
 and ``lanes`` tuple arguments): with both known, every load is a base register plus the sample
 index plus a literal offset, and the sample loop has a known trip count. The callers are
 ``cache=True`` and their compiled code (this included) is cached like any other.
 
 Note for editing: Numba checks only the caller's source file to invalidate its cache, so after a
-change here touch ``_kernels_pairwise.py`` (or delete its ``__pycache__`` entries).
+change here update this file's digest in ``_kernels_pairwise.CALLEE_DIGESTS`` (a test fails until
+then, and that edit invalidates the cache).
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ the pair's running quantity:
 Threads split the samples of a chunk (each adds to its own matrix of sums), so tiles can be large
 and need no balancing. For d_B from ``pairwise.GRAM_MIN_CLASSES`` classes on (and with
 ``precision="float32"``) ``_pairwise_blas.gram_sums`` is used instead: a Gram matrix per sample
-(``_kernels_gram``), our threads splitting the samples. An earlier BLAS path, whose OpenBLAS
-threads spun between calls beside ours, was erratic on two cores (0.06-0.9 s for the same 2.6e9
-multiply-adds); the Numba Gram kernel that replaced BLAS there has no threads of its own.
+(``_kernels_gram``), our threads splitting the samples; BLAS runs there single-threaded inside
+our threads, since OpenBLAS threads spinning beside ours made timings erratic
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import math
 import numba
 import numpy as np
 
-#: Models per tile side and classes per block (measured: 16-17.5 GFMA/s per thread for C = 1000
-#: with (96..192, 256..1024); smaller tiles read more bytes per multiply-add, smaller class blocks
-#: pay more horizontal reductions).
+#: Models per tile side and classes per block (the fastest measured, docs/performance.md;
+#: smaller tiles read more bytes per multiply-add, smaller class blocks pay more horizontal
+#: reductions).
 TILE = 192
 CLASS_BLOCK = 512
 BHATTACHARYYA, HELLINGER, GEODESIC = 0, 1, 2

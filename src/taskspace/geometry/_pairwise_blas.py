@@ -7,9 +7,9 @@ Called only through ``pairwise.py``; chunks are read, validated and packed by
 * **d_B for many classes.** For one sample the coefficients of all pairs are a Gram matrix,
   ``BC_n = Ψ_n Ψ_nᵀ`` with ``Ψ_n`` the (M, C) square roots: its upper triangle (one collection)
   or the whole ``Ψ_n Φ_nᵀ`` (two) comes, with AVX-512's 32 vector registers, from
-  ``_kernels_gram.gram``, a Numba kernel 27-35% faster than OpenBLAS's ``syrk``/``gemm`` at these
-  shapes on an Intel Xeon; with 16 (AVX2) from BLAS itself, whose kernel was 1.3-1.9× faster
-  than any register tile Numba compiled there (``gram_kernel``; docs/decisions.md). BLAS then
+  ``_kernels_gram.gram``, a Numba kernel faster than OpenBLAS's ``syrk``/``gemm`` at these shapes;
+  with 16 (AVX2) from BLAS itself, faster there than any register tile Numba compiled
+  (``gram_kernel``; docs/performance.md). BLAS then
   runs single-threaded inside each of our threads, for the duration of the call, which
   threadpoolctl can arrange only from the main thread: other callers get the Numba kernel.
   Our threads split the samples of a chunk, each with its own running products and sums, as the
@@ -94,9 +94,9 @@ def gram_kernel() -> str:
     """Which code computes the per-sample Gram matrices here: ``"numba"`` or ``"blas"``.
 
     ``_kernels_gram``'s 4 × 4 tile holds 16 inner products and 8 loaded vectors: it fits
-    AVX-512's 32 vector registers, and there beat OpenBLAS by 27-35% (Intel Xeon). With AVX2's
-    16 every tile Numba compiled spilled, and OpenBLAS's hand-written kernel was 1.3-1.9× faster
-    (AMD EPYC, C = 1000, M = 150; docs/decisions.md) — but only while BLAS runs on one thread
+    AVX-512's 32 vector registers, and there beat OpenBLAS. With AVX2's 16 every tile Numba
+    compiled spilled, and OpenBLAS's hand-written kernel was faster (docs/performance.md) — but
+    only while BLAS runs on one thread
     inside each of ours, and threadpoolctl's limit reaches OpenBLAS's threads only when it is
     set from the main thread (called from another thread, as on a Dask worker, the BLAS path
     took twice as long: oversubscribed). So BLAS only for calls from the main thread — or from
@@ -124,16 +124,18 @@ def blas_gram(P, Q, upper, G):
     np.matmul(P, Q.T, out=G)
 
 
-def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64) -> None:
+def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64,
+              kernel: str | None = None) -> None:
     """``sums += Σ_n log max(BC_n, eps)`` from per-sample Gram matrices (``dtype`` products).
 
     With ``Y`` None only the upper triangle (diagonal included) of ``sums`` is meaningful.
     Chunks are read unpacked; each thread validates and packs the square roots of a few samples
     into its own buffer (sized to stay in cache) just before their Gram matrices, so the packed
     values are never written to and read back from memory (at C = 1000 a packed chunk is 8× the
-    float32 input it comes from). The Gram matrices come from :func:`gram_kernel`'s choice.
+    float32 input it comes from). The Gram matrices come from ``kernel`` (``"numba"`` or
+    ``"blas"``; default :func:`gram_kernel`'s choice).
     """
-    kernel = gram_kernel()
+    kernel = gram_kernel() if kernel is None else kernel
     product = KG.gram if kernel == "numba" else blas_gram
     m, m_y = sums.shape
     upper = Y is None

@@ -82,7 +82,7 @@ def budget_chunk(bytes_per_sample: int, n_samples: int, multiple: int = 1,
 #: A default chunk may grow past MEMORY_BUDGET, up to this, to hold whole chunks of a chunked
 #: input (a store collection, a Zarr array): reading part of one of its chunks decodes all of it,
 #: so 111-sample chunks of a store written in 262-sample chunks decoded each one ~3 times
-#: (M = 300, N = 2000, C = 1000: 17.0 s against 10.7 s aligned; docs/decisions.md). A chunk
+#: (docs/performance.md). A chunk
 #: read from a store is held twice for a moment (as read, then converted), so this keeps the
 #: call under 1 GiB as the memmap path is.
 ALIGNED_BUDGET = 384 * 2**20
@@ -118,8 +118,8 @@ def aligned_empty(shape, dtype=np.float64, alignment: int = ALIGNMENT) -> np.nda
     """An uninitialised C-contiguous array whose first element is ``alignment``-byte aligned.
 
     NumPy only guarantees 16 bytes (large arrays here start 16 or 32 bytes into a cache line),
-    so every 64-byte vector load of a packed panel straddled two lines: the C = 10 micro-kernel
-    ran at 23 GFMA/s on such rows and at 31-32 on aligned ones (one thread, docs/decisions.md).
+    so every 64-byte vector load of a packed panel straddled two lines, which slowed the
+    micro-kernels markedly (docs/performance.md).
     """
     dtype = np.dtype(dtype)
     count = int(np.prod(shape, dtype=np.int64))
@@ -328,8 +328,8 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
     own sample chunks (:func:`aligned_chunk`). With ``packed_bytes``, each
     chunk as read is packed and yielded in parts of at most that many packed bytes (a multiple
     of ``length`` samples, at least ``length``): a small packed buffer reused from part to part
-    stays mapped, while a fresh 80 MB one cost more in page faults than the packing (C = 10,
-    M = N = 1000: 0.12 s of page faults against 0.017 s of packing). Buffers are reused from one
+    stays mapped, while a fresh 80 MB one cost more in page faults than the packing
+    (docs/performance.md). Buffers are reused from one
     chunk to the next, so each chunk is valid until the next one is asked for. ``eps``:
     see :class:`ChunkPacker`.
     """

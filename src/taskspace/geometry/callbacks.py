@@ -60,8 +60,10 @@ def as_factory(progress) -> ProgressFactory | None:
         return _default_factory
     if callable(progress):
         return progress
-    raise TypeError(f"progress must be a bool or a callable factory(total, description), "
-                    f"got {type(progress).__name__}")
+    raise TypeError(
+        f"progress must be a bool or a callable factory(total, description), "
+        f"got {type(progress).__name__}"
+    )
 
 
 @contextlib.contextmanager

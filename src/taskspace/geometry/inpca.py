@@ -7,13 +7,11 @@ become "time-like" axes of a Minkowski-like embedding that reproduces D exactly.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from taskspace.geometry._eigen import (
@@ -25,6 +23,13 @@ from taskspace.geometry._eigen import (
     explained_stress,
 )
 from taskspace.geometry._kernels_inpca import distance_matrix_faults, row_max_abs
+from taskspace.geometry.estimator_params import (
+    IntAtLeast,
+    OneOf,
+    RandomState,
+    RealBetween,
+    check_params,
+)
 from taskspace.geometry.labelled import is_data_array, labelled_embedding, labelled_models
 from taskspace.geometry.pairwise import pairwise_distances
 from taskspace.geometry.validation import METRICS
@@ -138,13 +143,13 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ((20, 2), dtype('int64'))
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "metric": [StrOptions({*METRICS, "precomputed"})],
-        "solver": [StrOptions({*SOLVERS, "out-of-core"})],
-        "eps": [Interval(Real, 0, 1, closed="neither")],
-        "random_state": ["random_state"],
-        "block_rows": [Interval(Integral, 1, None, closed="left"), None],
+    _param_rules: ClassVar[dict] = {
+        "n_components": IntAtLeast(1, none=True),
+        "metric": OneOf({*METRICS, "precomputed"}),
+        "solver": OneOf({*SOLVERS, "out-of-core"}),
+        "eps": RealBetween(0, 1),
+        "random_state": RandomState(),
+        "block_rows": IntAtLeast(1, none=True),
     }
 
     def __init__(self, n_components=3, metric="bhattacharyya", solver="auto", eps=1e-9,
@@ -170,7 +175,7 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         -------
         self : InPCA
         """
-        self._validate_params()
+        self._check_params()
         self.records_ = None
         if is_data_array(X):
             if self.metric == "precomputed":
@@ -350,12 +355,8 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        # scikit-learn's Interval(Integral) admits bools; a bool here is a mistake.
-        if isinstance(self.n_components, bool):
-            raise ValueError(f"The 'n_components' parameter of InPCA must be an int ≥ 1 or None, "
-                             f"got {self.n_components!r}")
+    def _check_params(self) -> None:
+        check_params(type(self).__name__, self.get_params(deep=False), self._param_rules)
 
     def _check_n_components(self, n_points: int) -> int:
         if self.n_components is None:

@@ -21,18 +21,24 @@ fit with the same k.
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from taskspace.geometry._eigen import SOLVERS
 from taskspace.geometry.callbacks import reporting
 from taskspace.geometry.distances import DEFAULT_EPS
+from taskspace.geometry.estimator_params import (
+    FlagOrCallable,
+    IntAtLeast,
+    OneOf,
+    RandomState,
+    RealBetween,
+    check_params,
+)
 from taskspace.geometry.validation import METRICS
 from taskspace.geometry.weights import normalized_weights
 
@@ -176,15 +182,15 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     ((40, 2), (10,))
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "n_landmarks": [Interval(Integral, 1, None, closed="left")],
-        "rule": [StrOptions(set(RULES))],
-        "metric": [StrOptions({*METRICS, "precomputed"})],
-        "eps": [Interval(Real, 0, 1, closed="neither")],
-        "solver": [StrOptions(set(SOLVERS))],
-        "random_state": ["random_state"],
-        "progress": ["boolean", callable],
+    _param_rules: ClassVar[dict] = {
+        "n_components": IntAtLeast(1),
+        "n_landmarks": IntAtLeast(1),
+        "rule": OneOf(RULES),
+        "metric": OneOf({*METRICS, "precomputed"}),
+        "eps": RealBetween(0, 1),
+        "solver": OneOf(SOLVERS),
+        "random_state": RandomState(),
+        "progress": FlagOrCallable(),
     }
 
     def __init__(self, n_components=3, n_landmarks=1000, rule="farthest",
@@ -218,11 +224,7 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         from taskspace.geometry.inpca import InPCA
 
-        self._validate_params()
-        for name in ("n_components", "n_landmarks"):
-            if isinstance(getattr(self, name), bool):
-                raise ValueError(f"The {name!r} parameter of LandmarkInPCA must be an int, got "
-                                 f"{getattr(self, name)!r}")
+        check_params(type(self).__name__, self.get_params(deep=False), self._param_rules)
         m = int(X.shape[0])
         if not self.n_components <= self.n_landmarks <= m:
             raise ValueError(f"`n_landmarks` must be an integer in [n_components, M] = "

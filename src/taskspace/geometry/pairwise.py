@@ -8,7 +8,8 @@ kernels want (``_pairwise_stream``), then add each pair's per-sample sums to a f
 (``_kernels_pairwise``). With ``Y`` None only tiles on or above the diagonal are computed and
 mirrored, and the diagonal is exactly 0.
 
-Two families of kernels, chosen by C (all metrics; 4×3 register tiles of model pairs):
+Two families of kernels, chosen by C (all metrics; register tiles of model pairs: 3×3 in the
+blocks kernels, 4×3 in the rows kernels):
 
 * C ≤ 32: ``_kernels_pairwise``, vectorised over samples (blocks layout); threads take
   rectangles of tiles.
@@ -56,23 +57,23 @@ BACKENDS = ("auto", "numba", "torch")
 #: Metrics of ``pairwise_distances``: SPEC §3's four.
 PAIRWISE_METRICS = (*METRICS, "symmetric_kl")
 PRECISIONS = ("float64", "float32")
+#: The code paths of ``pairwise_distances``, named by `choose_pairwise_path`.
+PAIRWISE_PATHS = ("symmetric_kl", "blocks", "rows", "gram_numba", "gram_blas")
 #: From this many classes on, the kernels vectorise over classes (``_kernels_pairwise_rows``).
 ROWS_MIN_CLASSES = max(K.SMALL_CLASS_SIZES) + 1
-#: From this many classes on, float64 d_B uses per-sample Gram matrices (docs/decisions.md: with
-#: the Numba Gram kernel, M = 150, N = 2000: C = 64 0.092 s against 0.097 for the rows kernel,
-#: C = 40 0.084 against 0.081) ...
+#: From this many classes on, float64 d_B uses per-sample Gram matrices (the crossover with the
+#: rows kernel: docs/performance.md) ...
 GRAM_MIN_CLASSES = 64
 #: ... below this many only while M·M' is at most GRAM_SMALL_PAIRS: each thread of the Gram path
 #: holds three M × M' float64 matrices (sums, running products, Gram matrix) against one for the
 #: rows kernel, which at M = 10,000 is 4.8 GB against 1.6 on two threads. From 128 classes on
-#: the Gram path is taken at any M, as before the Numba kernel.
+#: the Gram path is taken at any M that fits GRAM_MEMORY_SHARE.
 GRAM_ANY_SIZE_CLASSES = 128
 GRAM_SMALL_PAIRS = 2**22  # 32 MiB a matrix
 #: From GRAM_ANY_SIZE_CLASSES classes on, the Gram path's matrices (three M × M' float64 a
 #: thread) may take at most this share of the machine's memory; past it the rows kernel (one a
-#: thread), which at those sizes is about as fast: M = 5000, 2 threads, C = 1000 Gram 6.3-8.2 s
-#: against 8.4, C = 256 6.9 s against 5.4-6.2 (the fold passes over M × M' matrices that no
-#: longer fit any cache; docs/decisions.md).
+#: thread), which at those sizes is about as fast (the fold passes over M × M' matrices that no
+#: longer fit any cache; docs/performance.md).
 GRAM_MEMORY_SHARE = 0.25
 
 
@@ -242,42 +243,108 @@ def _check_precision(precision, metric) -> None:
                          f"not {metric!r}")
 
 
-def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision) -> np.ndarray:
+def choose_pairwise_path(metric: str, n_classes: int, m: int, m_y: int,
+                         precision: str = "float64", *, threads: int, memory: int,
+                         gram_kernel: str = "numba") -> str:
+    """The code path of ``pairwise_distances`` for these sizes on this machine: a pure function.
+
+    Parameters
+    ----------
+    metric : {"bhattacharyya", "hellinger", "geodesic", "symmetric_kl"}
+    n_classes, m, m_y : int
+        C, and the models M of X and M' of Y (M' = M without Y).
+    precision : {"float64", "float32"}
+    threads : int
+        Threads the kernels run on (``n_threads()``).
+    memory : int
+        The machine's memory in bytes (``physical_memory()``).
+    gram_kernel : {"numba", "blas"}
+        What computes per-sample Gram matrices here (``_pairwise_blas.gram_kernel()``).
+
+    Returns
+    -------
+    path : str
+        One of `PAIRWISE_PATHS`: ``"symmetric_kl"`` (one BLAS product per chunk), ``"blocks"``
+        (C < ROWS_MIN_CLASSES, vectorised over samples), ``"gram_numba"`` / ``"gram_blas"``
+        (d_B for many classes, or any C in float32 while its matrices fit), else ``"rows"``
+        (vectorised over classes). Every path computes the SPEC §3 formula; they differ in speed
+        and memory, and float32 products exist only on the Gram paths (elsewhere float32 mode
+        gets float64's precision).
+
+    Examples
+    --------
+    >>> choose_pairwise_path("hellinger", 10, 100, 100, threads=2, memory=2**34)
+    'blocks'
+    >>> choose_pairwise_path("bhattacharyya", 1000, 100, 100, threads=2, memory=2**34,
+    ...                      gram_kernel="blas")
+    'gram_blas'
+    >>> choose_pairwise_path("bhattacharyya", 1000, 10**5, 10**5, threads=2, memory=2**34)
+    'rows'
+    """
+    if metric == "symmetric_kl":
+        return "symmetric_kl"
+    if n_classes < ROWS_MIN_CLASSES:
+        return "blocks"
+    if metric == "bhattacharyya":
+        fits = gram_bytes(m, m_y, threads) <= GRAM_MEMORY_SHARE * memory
+        if n_classes >= GRAM_ANY_SIZE_CLASSES:
+            pays = fits
+        else:
+            pays = n_classes >= GRAM_MIN_CLASSES and m * m_y <= GRAM_SMALL_PAIRS
+        if pays or (precision == "float32" and fits):
+            return f"gram_{gram_kernel}"
+    return "rows"
+
+
+def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision,
+                         path: str | None = None) -> np.ndarray:
+    """Per-pair sums over samples (see `finish`) by ``path``, or by `choose_pairwise_path`'s
+    choice for this machine when None (tests force each path)."""
     m, n_classes = int(X.shape[0]), int(X.shape[2])
     m_y = m if Y is None else int(Y.shape[0])
+    if path is None:
+        gram = metric == "bhattacharyya" and n_classes >= ROWS_MIN_CLASSES
+        path = choose_pairwise_path(metric, n_classes, m, m_y, precision, threads=n_threads(),
+                                    memory=physical_memory(),
+                                    gram_kernel=BLAS.gram_kernel() if gram else "numba")
+    _check_path(path, metric, n_classes)
     sums = np.zeros((m, m_y))
-    if metric == "symmetric_kl":
+    if path == "symmetric_kl":
         BLAS.kl_sums(X, Y, eps, chunk_size, progress, sums)
-    elif n_classes < ROWS_MIN_CLASSES:
+    elif path == "blocks":
         _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums)
-    elif metric == "bhattacharyya" and (_gram_pays(n_classes, m, m_y) or (
-            precision == "float32" and _gram_fits(m, m_y))):
-        # float32 products exist only on the Gram path; past its memory bound the float64 rows
-        # kernel gives float32 mode more precision than it asked for.
-        BLAS.gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.dtype(precision))
+    elif path in ("gram_numba", "gram_blas"):
+        BLAS.gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.dtype(precision),
+                       kernel=path.removeprefix("gram_"))
     else:
         _rows_sums(X, Y, metric, eps, chunk_size, progress, sums)
     return sums
 
 
+def _check_path(path: str, metric: str, n_classes: int) -> None:
+    """Refuse a path that cannot compute ``metric`` at ``n_classes`` (a forced one)."""
+    ok = {"symmetric_kl": metric == "symmetric_kl",
+          "blocks": metric != "symmetric_kl" and n_classes <= max(K.SMALL_CLASS_SIZES),
+          "rows": metric != "symmetric_kl",
+          "gram_numba": metric == "bhattacharyya",
+          "gram_blas": metric == "bhattacharyya"}
+    if not ok.get(path, False):
+        raise ValueError(f"path {path!r} does not compute {metric!r} with C = {n_classes}; "
+                         f"paths: {', '.join(PAIRWISE_PATHS)}")
+
+
 def _gram_pays(n_classes: int, m: int, m_y: int) -> bool:
-    """Whether float64 d_B takes the Gram path (faster from GRAM_MIN_CLASSES classes on; below
-    GRAM_ANY_SIZE_CLASSES only for M·M' ≤ GRAM_SMALL_PAIRS, from it while its matrices take at
-    most GRAM_MEMORY_SHARE of the machine's memory)."""
-    if n_classes >= GRAM_ANY_SIZE_CLASSES:
-        return _gram_fits(m, m_y)
-    return n_classes >= GRAM_MIN_CLASSES and m * m_y <= GRAM_SMALL_PAIRS
+    """Whether float64 d_B takes a Gram path on this machine (`choose_pairwise_path`)."""
+    path = choose_pairwise_path("bhattacharyya", n_classes, m, m_y, threads=n_threads(),
+                                memory=physical_memory())
+    return path.startswith("gram_")
 
 
-def _gram_fits(m: int, m_y: int) -> bool:
-    return gram_bytes(m, m_y) <= GRAM_MEMORY_SHARE * physical_memory()
-
-
-def gram_bytes(m: int, m_y: int) -> int:
-    """Bytes of the Gram path's float64 (M, M') matrices on ``n_threads()`` threads: the sums,
-    and per thread the running products, the Gram matrices and (all but the first thread) its
-    own sums: ``3·threads`` matrices."""
-    return 3 * n_threads() * m * m_y * 8
+def gram_bytes(m: int, m_y: int, threads: int | None = None) -> int:
+    """Bytes of the Gram path's float64 (M, M') matrices on ``threads`` threads (default
+    ``n_threads()``): the sums, and per thread the running products, the Gram matrices and (all
+    but the first thread) its own sums: ``3·threads`` matrices."""
+    return 3 * (n_threads() if threads is None else threads) * m * m_y * 8
 
 
 def physical_memory() -> int:
@@ -320,8 +387,7 @@ def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
 #: Bytes of one block of a group's panels (both sides), meant to stay in cache (see below).
 GROUP_BYTES = 4 * 2**20
 #: Largest packed part of a chunk for the blocks kernels: a buffer this size is reused from
-#: part to part (C = 10, M = N = 1000, two threads: 0.196-0.213 s with the whole chunk packed at
-#: once, 0.147-0.157 s with parts of 96-192 samples; docs/decisions.md).
+#: part to part, faster than packing the whole chunk at once (docs/performance.md).
 BLOCKS_PACKED_BYTES = 8 * 2**20
 
 
@@ -329,7 +395,7 @@ def _panel_groups(n_a: int, n_b: int, upper: bool, panel_bytes: int) -> list[np.
     """Rectangles of G×G panels ``[p0, p1, q0, q1)`` covering the tiles to do, one per task.
 
     A group's panels for one block of samples should stay in cache while its tiles reuse them
-    (measured, C = 10: 10 GFMA/s per thread with single tiles, 15 with 16×16 panels, i.e. 4 MiB),
+    (16×16 panels, 4 MiB, were the fastest measured; docs/performance.md),
     and there should be a few groups per thread to balance the load.
     """
     pa, pb = -(-n_a // K.TILE), -(-n_b // K.TILE)

@@ -16,8 +16,8 @@ Three layers, each catching what the one before cannot:
    (``header["labels_digest"]``, checked on every open) and the cache's id list
    (``attributes["ids_digest"]``).
 
-Stores written before these existed have no digests and no checksum codec; they open and read
-as before, and ``Store.check`` says what it could not verify. Reading damaged data raises
+A store without digests or the checksum codec (written by an older taskspace) opens and reads
+without those checks, and ``Store.check`` says what it could not verify. Reading damaged data raises
 :class:`CorruptStoreError`, naming the run (or cache), the record and the file, and how to repair
 it; ``Store.check`` lists every such place at once.
 """

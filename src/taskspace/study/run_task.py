@@ -30,7 +30,7 @@ def prepared(study_json: str):
     """``(study, split, tasks, runs by key)`` of a study, built once per worker process.
 
     It also loads the training loop (and torch, seconds on a busy machine) so that a worker
-    warmed with it starts a run at once: `taskspace.study` itself no longer imports torch.
+    warmed with it starts a run at once: `taskspace.study` itself does not import torch.
     """
     import taskspace.methods.training_loop  # noqa: F401
     from taskspace.study.config import StudyConfig
@@ -144,7 +144,7 @@ def train_planned(out: str, study_json: str, key: str, parent_run: str | None,
     from taskspace.store import Store
 
     if _current_worker() is not None:
-        reuse_freed_memory()   # its nanny's malloc setting made training 2× slower
+        reuse_freed_memory()   # its nanny's malloc setting slows training (docs/performance.md)
     _, split, tasks, runs = prepared(study_json)
     run = runs[key]
     n_threads = _threads(share_cores)
