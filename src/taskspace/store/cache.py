@@ -39,13 +39,14 @@ import numpy as np
 import zarr
 
 from taskspace.store._layout import open_array
-from taskspace.store._meta import check_name
+from taskspace.store._meta import HEADER_KEY, DigestPolicy, check_name
 from taskspace.store.atomic import file_lock, read_json, remove_temporaries, write_json_atomic
 from taskspace.store.integrity import (
     CHECKSUM,
     CheckedMatrix,
     CorruptStoreError,
     block_digest,
+    json_digest,
     text_digest,
 )
 
@@ -155,6 +156,9 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptStoreError(root, "the commit record cannot be read", cache=key.name,
                                 file=file) from exc
+    problem = record_problem(attrs, _policy(root))
+    if problem:
+        raise CorruptStoreError(root, problem, cache=key.name, file=file)
     if spec != key.spec:
         raise CorruptStoreError(root, f"it holds the key {spec}, its name says {key.spec}",
                                 cache=key.name, file=file)
@@ -164,6 +168,35 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
                                 "rows would be served for the wrong models)", cache=key.name,
                                 file=file)
     return ids, digests
+
+
+def _policy(root: Path) -> DigestPolicy:
+    """The digests the store at ``root`` requires (its header was verified when it was
+    opened)."""
+    try:
+        return DigestPolicy.of(read_json(Path(root) / "zarr.json")["attributes"][HEADER_KEY])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return DigestPolicy(chained=True, chunks=True)
+
+
+def record_digest(attrs: dict) -> str:
+    """The digest of a cache's commit record: every field but the digest itself."""
+    return json_digest({k: v for k, v in attrs.items() if k != "record_digest"})
+
+
+def record_problem(attrs: dict, policy: DigestPolicy) -> str | None:
+    """What is wrong with the digests of a cache's commit record, or None."""
+    digest = attrs.get("record_digest")
+    if digest is None and policy.chained:
+        return "the commit record has no digest, which every format-2 cache record has"
+    if digest is not None and digest != record_digest(attrs):
+        return ("the commit record does not match its digest: its model ids, metric, eps or "
+                "chunk digests were edited")
+    lacking = [k for k in ("ids_digest", "chunk_digests") if attrs.get(k) is None]
+    if policy.chunks and lacking:
+        return (f"the commit record lacks {' and '.join(lacking)}, which every cache of a store "
+                "that declares checksums has")
+    return None
 
 
 def chunk_digests(arr, k: int, old: list[list[int]] | None, k_old: int) -> list[list[int]]:
@@ -380,11 +413,10 @@ def _commit(root: Path, key: CacheKey, everything: list[str],
             digests: list[list[int]]) -> None:
     """The commit record: the group's ``zarr.json`` with the longer id list and the digests of
     the chunks (:func:`chunk_digests`), replaced atomically."""
-    meta = {"zarr_format": 3, "node_type": "group",
-            "attributes": {CACHE_KEY: {"key": key.name, "spec": key.spec,
-                                       "model_ids": everything,
-                                       "ids_digest": text_digest(everything),
-                                       "chunk_digests": digests}}}
+    attrs = {"key": key.name, "spec": key.spec, "model_ids": everything,
+             "ids_digest": text_digest(everything), "chunk_digests": digests}
+    attrs["record_digest"] = record_digest(attrs)
+    meta = {"zarr_format": 3, "node_type": "group", "attributes": {CACHE_KEY: attrs}}
     write_json_atomic(_cache_dir(root, key) / "zarr.json", meta)
 
 
