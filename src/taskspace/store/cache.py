@@ -156,12 +156,12 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptStoreError(root, "the commit record cannot be read", cache=key.name,
                                 file=file) from exc
-    problem = record_problem(attrs, _policy(root))
-    if problem:
-        raise CorruptStoreError(root, problem, cache=key.name, file=file)
     if spec != key.spec:
         raise CorruptStoreError(root, f"it holds the key {spec}, its name says {key.spec}",
                                 cache=key.name, file=file)
+    problem = record_problem(attrs, _policy(root))
+    if problem:
+        raise CorruptStoreError(root, problem, cache=key.name, file=file)
     digest = attrs.get("ids_digest")
     if digest is not None and digest != text_digest(ids):
         raise CorruptStoreError(root, "its model ids do not match their digest (edited: the "
