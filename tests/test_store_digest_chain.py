@@ -176,7 +176,7 @@ def test_a_commit_record_copied_over_another_run_is_named(store):
 def test_a_deleted_run_folder_is_named_and_dropped(store):
     shutil.rmtree(store.path / "runs/q")
     s = Store.open(store.path)
-    with pytest.raises(CorruptStoreError, match="folder .*is gone") as info:
+    with pytest.raises(CorruptStoreError, match=r"folder .*is gone") as info:
         s.runs()
     assert (info.value.run, info.value.file) == ("q", "runs/q")
     report = s.check()
@@ -283,7 +283,7 @@ def test_deleting_the_cache_digests_after_swapping_its_data_is_damage(store, leg
         attrs["taskspace_distances"].pop("chunk_digests")
         attrs["taskspace_distances"].pop("record_digest", None)
     _edit(file, strip)
-    with pytest.raises(CorruptStoreError, match="lacks chunk_digests|has no digest"):
+    with pytest.raises(CorruptStoreError, match=r"lacks chunk_digests|has no digest"):
         Store.open(store.path).cached_distances()
     report = Store.open(store.path).check()
     assert report.damaged_caches == [file.parent.name] and not report.damaged_runs

@@ -3,11 +3,14 @@
 Layout (Zarr v3; every ``zarr.json`` is a group or array node readable by plain Zarr)::
 
     <store>/zarr.json              root group; attributes["taskspace"] = header: format version,
-                                   N, C, class names, hierarchy, probe/label-space hashes, dtype
+                                   N, C, class names, hierarchy, probe/label-space hashes, dtype,
+                                   chunking, the digests of the labels and ids and its own
     <store>/probe/labels           (N,) int64 probe labels
     <store>/probe/ids              (N,) sample ids of the probe set (optional)
+    <store>/runs/zarr.json         attributes["taskspace_run_index"]: which runs exist, digested
     <store>/runs/<run_id>/zarr.json  run group; attributes["taskspace_run"] = run metadata,
-                                   attributes["taskspace_records"] = {"count", "steps", "metrics"}
+                                   attributes["taskspace_records"] = {"count", "steps", "metrics",
+                                   "digests"}, attributes["taskspace_commit_digest"]
     <store>/runs/<run_id>/predictions  (T, N, C) float32 | float16, chunks (1, B, C)
     <store>/distances/<metric>/    the distance cache (``cache.py``)
     <store>/.taskspace/            locks, pending-write markers, staging area (``_atomic.py``)
@@ -463,8 +466,9 @@ class Store:
 
     # ---------------------------------------------------------------- integrity
     def check(self):
-        """Verify everything on disk: the probe set, every committed record's chunks (present,
-        checksum, digest) and every distance cache.
+        """Verify everything on disk: the probe set, the run index, every commit record and its
+        chunks (present, checksum, digest) and every distance cache (``taskspace.store.check.
+        check_path`` also reports a damaged header, which :meth:`open` refuses).
 
         Returns
         -------
