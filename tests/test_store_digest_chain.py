@@ -198,8 +198,22 @@ def test_an_edited_run_index_is_named_and_rebuilt(store):
     report = Store.open(store.path).check()
     assert [d.where for d in report.damage] == ["run index"], str(report)
     assert "--repair" in report.damage[0].repair
+    with pytest.raises(CorruptStoreError, match="run index"):
+        Store.open(store.path).runs()
+    with pytest.raises(CorruptStoreError, match="run index"):   # refused before any change
+        Store.open(store.path, "a").add_run("n", task="all", classes=None, method="m", seed=5)
+    assert not (store.path / "runs/n").exists()
     out = _cli("check", store.path, "--repair")
     assert out.returncode == 0, out.stdout + out.stderr
+    _assert_clean_and_equal(store)
+
+
+def test_a_garbled_run_index_and_a_deleted_run_are_repaired_together(store):
+    (store.path / "runs/zarr.json").write_text('{"garbage')
+    shutil.rmtree(store.path / "runs/q")
+    out = _cli("check", store.path, "--drop-damaged-runs")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert sorted(Store.open(store.path).run_ids) == ["p", "r"]
     _assert_clean_and_equal(store)
 
 

@@ -82,17 +82,25 @@ def write_index(root: Path, ids) -> None:
 
 
 @contextlib.contextmanager
-def changing(store):
+def changing(store, verify: bool = True):
     """Hold the index lock with a pending marker around a rename in ``runs/`` and the index
-    update that follows it (:func:`update`)."""
-    with file_lock(store._private.lock(LOCK)), store._private.pending_write(LOCK):
-        yield
+    update that follows it (:func:`update`). With ``verify`` a damaged index raises first,
+    before anything changes (a new run is not added to an index that cannot say which runs
+    exist; ``drop_run``, itself a repair, passes False)."""
+    with file_lock(store._private.lock(LOCK)):
+        if verify:
+            read_index(store.path, required=store._policy.chained)
+        with store._private.pending_write(LOCK):
+            yield
 
 
 def update(store, add: str | None = None, remove: str | None = None) -> None:
     """Add or remove one run id (inside :func:`changing`); a store without index (legacy) is
-    left without one."""
-    ids = read_index(store.path, required=False)
+    left without one, a damaged one is rebuilt from the runs present (after the rename)."""
+    try:
+        ids = read_index(store.path, required=False)
+    except CorruptStoreError:
+        ids = run_dirs(store.path)
     if ids is None:
         return
     ids = [i for i in ids if i != remove and i != add] + ([add] if add is not None else [])

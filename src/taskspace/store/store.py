@@ -541,7 +541,8 @@ class Store:
                 folder.is_dir() or run_id in self._indexed_runs()):
             raise ValueError(f"no run {run_id!r} in store {self.path}")
         trash = self._private.staging / f".dropped-{run_id}.{uuid.uuid4().hex}"
-        with file_lock(self._private.lock(f"run.{run_id}")), _run_index.changing(self):
+        with file_lock(self._private.lock(f"run.{run_id}")), \
+                _run_index.changing(self, verify=False):
             if folder.is_dir():
                 os.rename(folder, trash)
             _run_index.update(self, remove=run_id)
