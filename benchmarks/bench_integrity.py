@@ -1,7 +1,7 @@
 """Cost of the store's integrity checks on append and read, and on filling, extending and
 reading a distance cache: the same store written and read in three formats, in one run.
 
-    python benchmarks/bench_integrity.py [--quick]
+    python benchmarks/bench_integrity.py [--quick] [--repeats N]
 
 - "unverified": as written before the checks existed (format 1, no checksum codec, no digests),
   which this version still reads; its reads only look for missing chunks (NaN).
@@ -143,15 +143,17 @@ def cache_times(path: Path, models: int, extra: int, mode: str) -> dict[str, flo
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many")
     args = parser.parse_args()
     runs, T, N, C, k = (2, 8, 2000, 50, 4) if args.quick else (4, 16, 10000, 100, 4)
     print(f"CPU: {cpu_model()}; {runs} runs x {T} records of (N, C) = ({N}, {C}) float32 "
-          f"({runs * T * N * C * 4 / 2**20:.0f} MiB), appended {k} at a time; best of 3")
+          f"({runs * T * N * C * 4 / 2**20:.0f} MiB), appended {k} at a time; "
+          f"best of {args.repeats}")
     root = Path(tempfile.mkdtemp(prefix="bench-integrity-"))
     times = {m: {"append": [], "trajectory read": [], "sample-block read": []} for m in MODES}
     try:
         build(root / "warm-up", 1, k, N, C, k)   # imports, first-call costs
-        for rep in range(3):   # alternate the modes, so that drift hits them alike
+        for rep in range(args.repeats):   # alternate the modes, so that drift hits them alike
             for label in MODES:
                 path = root / f"{label}-{rep}".replace(" ", "")
                 with writing(label):
@@ -172,7 +174,7 @@ def main():
           f"{cache.CHUNK}")
     root = Path(tempfile.mkdtemp(prefix="bench-integrity-cache-"))
     try:
-        for rep in range(3):
+        for rep in range(args.repeats):
             for label in MODES:
                 path = root / f"{label}-{rep}".replace(" ", "")
                 with writing(label):

@@ -65,6 +65,9 @@ class CorruptStoreError(ValueError):
         What is wrong with it.
     repair : str
         How to repair it.
+    where : str
+        The damaged place in words: "store header", "run index", "run 'x' record 3",
+        "distance cache <name>" (``place`` overrides it).
     """
 
     def __init__(self, store, problem: str, *, file: str, run: str | None = None,
