@@ -17,7 +17,6 @@ import pytest
 
 import taskspace as ts
 from taskspace.store import CorruptStoreError, Store, _meta
-from taskspace.store.check import check_path
 from tests.helpers import make_legacy, random_models
 
 N, C, B = 30, 3, 8
@@ -109,7 +108,7 @@ def test_an_edited_header_is_named_never_a_healthy_run(store, edit):
         Store.open(store.path)
     assert info.value.where == "store header" and info.value.file == "zarr.json"
     assert info.value.run is None and "from a copy" in info.value.repair
-    s, report = check_path(store.path)
+    s, report = Store.check_path(store.path)
     assert s is None and [d.where for d in report.damage] == ["store header"], str(report)
     # The repair: the header restored from a copy; the numbers are the clean ones.
     (store.path / "zarr.json").write_bytes(good)

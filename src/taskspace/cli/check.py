@@ -27,12 +27,12 @@ def check(
     """Verify everything on disk: header, probe set, run index, every commit record, every
     chunk of every committed record (present, checksum, digest) and every distance cache.
     Exits with status 1 if damage is left."""
-    from taskspace.store.check import check_path
+    from taskspace.store import Store
 
     if not store.exists():
         raise FileNotFoundError(f"store {store} does not exist")
     repair = repair or drop_damaged_runs
-    s, report = check_path(store, mode="a" if repair or upgrade else "r")
+    s, report = Store.check_path(store, mode="a" if repair or upgrade else "r")
     # Paths, run ids and messages are user text: printed without markup.
     console.print(str(report), markup=False, highlight=False, soft_wrap=True)
     left = report.damage

@@ -3,7 +3,7 @@
 A full pass: the header and probe set, the run index (which runs exist), every run's commit
 record and every chunk of its committed records (present, its checksum, its digest), and every
 distance cache (its commit record, its key, its id list, the models it names, every committed
-chunk and its place). A damaged header is reported alone (:func:`check_path`): everything else
+chunk and its place). A damaged header is reported alone (``Store.check_path``): everything else
 is read with its class names, dtype and chunking, so no run is blamed for it. Reading stops at
 nothing: each damaged place becomes one :class:`Damage`, and the report lists them all.
 """
@@ -85,20 +85,13 @@ class CheckReport:
                           *(f"  note: {n}" for n in self.notes)])
 
 
-def check_path(path, mode: str = "r"):
-    """``(store, report)``: the store at ``path`` opened in ``mode`` and checked; ``(None,
-    report)`` when its header or probe labels are damaged (reported alone: nothing else can be
-    read without them). A path that is not a taskspace store raises ValueError."""
-    from taskspace.store.store import Store
-
-    try:
-        store = Store.open(path, mode=mode)
-    except CorruptStoreError as exc:
-        report = CheckReport(str(path), damage=[Damage.of(exc)])
-        report.notes.append("runs and distance caches were not verified: they are read with "
-                            "the header and probe set, which are damaged")
-        return None, report
-    return store, check_store(store)
+def header_damage_report(path, exc: CorruptStoreError) -> CheckReport:
+    """The report of a store whose header or probe labels are damaged (``Store.open`` raised
+    ``exc``): that damage alone, since nothing else can be read without them."""
+    report = CheckReport(str(path), damage=[Damage.of(exc)])
+    report.notes.append("runs and distance caches were not verified: they are read with the "
+                        "header and probe set, which are damaged")
+    return report
 
 
 #: What ``check`` says of a store read through the legacy path.

@@ -467,8 +467,8 @@ class Store:
     # ---------------------------------------------------------------- integrity
     def check(self):
         """Verify everything on disk: the probe set, the run index, every commit record and its
-        chunks (present, checksum, digest) and every distance cache (``taskspace.store.check.
-        check_path`` also reports a damaged header, which :meth:`open` refuses).
+        chunks (present, checksum, digest) and every distance cache (:meth:`check_path` also
+        reports a damaged header, which :meth:`open` refuses).
 
         Returns
         -------
@@ -480,6 +480,26 @@ class Store:
         from taskspace.store.check import check_store
 
         return check_store(self)
+
+    @classmethod
+    def check_path(cls, path, mode: str = "r"):
+        """Open the store at ``path`` in ``mode`` and :meth:`check` it, also when its header or
+        probe labels are damaged (which :meth:`open` refuses).
+
+        Returns
+        -------
+        store : Store or None
+            None when the header or probe labels are damaged.
+        report : taskspace.store.check.CheckReport
+            For a damaged header, that damage alone (nothing else is read without it).
+        """
+        from taskspace.store.check import header_damage_report
+
+        try:
+            store = cls.open(path, mode=mode)
+        except CorruptStoreError as exc:
+            return None, header_damage_report(path, exc)
+        return store, store.check()
 
     def repair_damage(self, report, drop_runs: bool = False):
         """Repair what :meth:`check` found: remove the damaged distance caches (recomputed when
