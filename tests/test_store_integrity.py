@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import taskspace as ts
-from taskspace.store import CorruptStoreError, Store, cache
-from tests.helpers import random_models
+from taskspace.store import CorruptStoreError, Store, _meta, cache
+from tests.helpers import make_legacy, random_models
 
 N, C, B = 30, 3, 8          # 4 sample blocks per record: chunks c/<t>/<0..3>/0
 
@@ -133,6 +133,14 @@ def test_a_commit_record_counting_more_records_than_it_holds(store):
     records["metrics"]["accuracy"] += [0.5, 0.6, 0.7]
     records["digests"] += records["digests"][:3]
     path.write_text(json.dumps(meta))
+    with pytest.raises(CorruptStoreError, match="does not match its digest"):
+        store.trajectory("r")
+    _check(store)
+    # ... and its digest recomputed (what the digests do not guard against): the array, read
+    # past its end, still refuses.
+    meta["attributes"]["taskspace_commit_digest"] = _meta.commit_digest(
+        "r", meta["attributes"]["taskspace_run"], records)
+    path.write_text(json.dumps(meta))
     with pytest.raises(CorruptStoreError, match="holds 7 records, the predictions array has "
                                                 "shape \\(4, 30, 3\\)"):
         store.trajectory("r")
@@ -234,16 +242,7 @@ def test_a_store_without_checksums_or_digests_still_opens_reads_and_checks(tmp_p
     monkeypatch.setattr(_writer, "compressors_for", lambda compression: None)
     s = _store(tmp_path / "old")
     monkeypatch.undo()
-    root = s.path / "zarr.json"
-    meta = json.loads(root.read_text())
-    for k in ("labels_digest", "checksums", "ids_digest"):
-        del meta["attributes"]["taskspace"][k]
-    root.write_text(json.dumps(meta))
-    for rid in ("r", "q"):
-        p = s.path / "runs" / rid / "zarr.json"
-        m = json.loads(p.read_text())
-        del m["attributes"]["taskspace_records"]["digests"]
-        p.write_text(json.dumps(m))
+    make_legacy(s.path, checksums=False)
     assert "crc32c" not in (s.path / "runs/r/predictions/zarr.json").read_text()
     old = Store.open(s.path, "a")
     expected = random_models(np.random.default_rng(0), (4, N, C)).astype(np.float32)
@@ -333,22 +332,21 @@ def test_cache_chunk_digests_follow_every_extension(store, small_chunks):
 
 def test_a_cache_without_chunk_digests_still_reads_and_gains_them_when_extended(store,
                                                                                  small_chunks):
-    """As written before chunk digests existed: read as before, noted by check, and given
-    digests by its next extension."""
+    """As written before chunk digests existed (in a legacy store without checksums: in one
+    that declares them a cache without chunk digests is damaged): read as before, noted by
+    check, and given digests by its next extension."""
     good = store.distance_matrix()
-    meta_path = _cache_dir(store) / "zarr.json"
-    meta = json.loads(meta_path.read_text())
-    del meta["attributes"][cache.CACHE_KEY]["chunk_digests"]
-    meta_path.write_text(json.dumps(meta))
+    make_legacy(store.path, checksums=False)
     np.testing.assert_array_equal(Store.open(store.path, "a").distance_matrix(), good)
     report = Store.open(store.path).check()
     assert report.ok and any("before chunk digests" in n for n in report.notes)
+    store = Store.open(store.path, "a")
     store.add_run("p", task="t", classes=None, method="m", seed=7)
     store.append("p", random_models(np.random.default_rng(7), (2, N, C)), np.arange(2))
     store.distance_matrix()
     assert len(_record(store)["chunk_digests"]) == 3
     report = Store.open(store.path).check()
-    assert report.ok and not report.notes
+    assert report.ok and not any("before chunk digests" in n for n in report.notes)
 
 
 def test_a_garbled_chunk_digest_list_is_a_damaged_commit_record(store, small_chunks):

@@ -19,20 +19,24 @@ def check(
     drop_damaged_runs: bool = typer.Option(
         False, "--drop-damaged-runs", help="As --repair, and also drop every damaged run (its "
         "predictions are deleted: re-import or retrain it afterwards)."),
+    upgrade: bool = typer.Option(
+        False, "--upgrade", help="Bring a legacy store (written before store format 2) to the "
+        "current format: after a clean check, add the digests of its header, commit records, "
+        "run index and caches."),
 ) -> None:
-    """Verify everything on disk: probe set, every chunk of every committed record (present,
-    checksum, digest) and every distance cache. Exits with status 1 if damage is left."""
+    """Verify everything on disk: header, probe set, run index, every commit record, every
+    chunk of every committed record (present, checksum, digest) and every distance cache.
+    Exits with status 1 if damage is left."""
     from taskspace.store import Store
 
     if not store.exists():
         raise FileNotFoundError(f"store {store} does not exist")
     repair = repair or drop_damaged_runs
-    s = Store.open(store, mode="a" if repair else "r")
-    report = s.check()
+    s, report = Store.check_path(store, mode="a" if repair or upgrade else "r")
     # Paths, run ids and messages are user text: printed without markup.
     console.print(str(report), markup=False, highlight=False, soft_wrap=True)
     left = report.damage
-    if repair and left:
+    if s is not None and repair and left:
         dropped, removed, left = s.repair_damage(report, drop_runs=drop_damaged_runs)
         if removed:
             console.print(f"removed distance caches {', '.join(removed)}; they are recomputed "
@@ -44,6 +48,10 @@ def check(
             console.print("damage is left: see the report above", markup=False)
     if left:
         raise typer.Exit(1)
+    if upgrade:
+        added = s.upgrade()
+        console.print("\n".join(added) if added else "the store is already current",
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -92,6 +92,7 @@ def make_header(labels, class_names, probe_ids, probe_hash, label_space_hash, hi
             [str(v) for v in probe_ids.tolist()]),
         "created": _meta.now(), "taskspace_version": __version__,
     }
+    header["header_digest"] = _meta.header_digest(header)
     return header, y, probe_ids
 
 
@@ -108,7 +109,7 @@ def _write_new_store(path: Path, header: dict, labels: np.ndarray, probe_ids) ->
     try:
         zs = LocalStore(staging)
         root = zarr.open_group(zs, mode="w", attributes={_meta.HEADER_KEY: header})
-        root.create_group("runs")
+        root.create_group("runs", attributes={_meta.INDEX_KEY: _meta.index_entry([])})
         root.create_group("distances")
         probe = root.create_group("probe")
         probe.create_array("labels", data=labels.astype(np.int64), compressors=[CHECKSUM])

@@ -11,18 +11,28 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from taskspace.store import hashes
+from taskspace.store.checksums import CorruptStoreError, json_digest
 
-#: Layout version written into every store; bumped on incompatible changes.
-FORMAT_VERSION = 1
+#: Layout version written into every store; bumped on incompatible changes. Format 2 added the
+#: digests of the header, the commit records, the run index and the cache records.
+FORMAT_VERSION = 2
+#: The newest format whose header, commit records and run index carry no digests (read through
+#: the legacy path; ``Store.upgrade`` brings such a store to :data:`FORMAT_VERSION`).
+LEGACY_FORMAT = 1
 HEADER_KEY = "taskspace"
 STORE_KIND = "taskspace-store"
 RUN_KEY = "taskspace_run"
 RECORDS_KEY = "taskspace_records"
+#: Key of a run's commit digest in its group attributes, beside RUN_KEY and RECORDS_KEY.
+COMMIT_DIGEST_KEY = "taskspace_commit_digest"
+#: Key of the run index in the attributes of ``runs/zarr.json``.
+INDEX_KEY = "taskspace_run_index"
 DTYPES = ("float32", "float16")
 COMPRESSIONS = (None, "lz4", "zstd")
 
@@ -158,8 +168,84 @@ def resolve_classes(classes, class_names: Sequence[str]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class DigestPolicy:
+    """Which digests a store must have, from its header.
+
+    Attributes
+    ----------
+    chained : bool
+        Format 2 or later: the header, every commit record, the run index and every cache
+        record carry a digest, and one that is missing is damage. False: the legacy path (they
+        are verified where present, never required).
+    chunks : bool
+        The store declares checksums (or is chained): every committed record has chunk
+        digests, the header a labels digest and every cache its chunk and id digests.
+    """
+
+    chained: bool = False
+    chunks: bool = False
+
+    @classmethod
+    def of(cls, header: Mapping) -> DigestPolicy:
+        chained = header.get("format_version", 0) > LEGACY_FORMAT
+        return cls(chained, chained or header.get("checksums") is not None)
+
+
+def header_digest(header: Mapping) -> str:
+    """The digest of every field of the header but the digest itself."""
+    return json_digest({k: v for k, v in header.items() if k != "header_digest"})
+
+
+def header_problem(header: Mapping) -> str | None:
+    """What is wrong with the digests of a (structurally sound) header, or None."""
+    policy = DigestPolicy.of(header)
+    if policy.chained:
+        if header.get("header_digest") is None:
+            return "the header has no digest, which every format-2 header has"
+        if header["header_digest"] != header_digest(header):
+            return ("the header does not match its digest: a field that changes numbers (class "
+                    "names, dtype, chunking, labels or probe hashes, ...) was edited")
+    if policy.chunks and header.get("labels_digest") is None:
+        return "the header declares checksums but has no digest of the probe labels"
+    if policy.chunks and header.get("has_probe_ids") and header.get("ids_digest") is None:
+        return "the header declares checksums but has no digest of the probe ids"
+    return None
+
+
+def commit_digest(run_id: str, info, records) -> str:
+    """The digest of a run's commit record: its metadata and records table, bound to its id (a
+    record copied over another run's fails)."""
+    return json_digest({"run": run_id, "info": info, "records": records})
+
+
+def commit_problem(run_id: str, attrs: Mapping, policy: DigestPolicy) -> str | None:
+    """What is wrong with the digests of a run's commit record (its group attributes, whose
+    records table passed :func:`records_problem`), or None."""
+    records = attrs[RECORDS_KEY]
+    digest = attrs.get(COMMIT_DIGEST_KEY)
+    if digest is None and policy.chained:
+        return "the commit record has no digest, which every format-2 commit record has"
+    if digest is not None and digest != commit_digest(run_id, attrs[RUN_KEY], records):
+        return ("the commit record does not match its digest: its count, steps, metrics, task, "
+                "classes or other metadata were edited")
+    chunk_digests = records.get("digests")
+    if policy.chunks and (chunk_digests is None or
+                          any(d is None for d in chunk_digests[:records["count"]])):
+        return ("the commit record lacks chunk digests, which every record of a store that "
+                "declares checksums has")
+    return None
+
+
+def index_entry(run_ids) -> dict:
+    """The run index: the sorted run ids and their digest."""
+    ids = sorted(run_ids)
+    return {"runs": ids, "digest": json_digest(ids)}
+
+
 def check_header(header, path) -> dict:
-    """The store header from the root attributes, or a ValueError saying what is wrong."""
+    """The store header from the root attributes, or a ValueError saying what is wrong (a
+    CorruptStoreError for digests that are missing or do not match)."""
     if not isinstance(header, Mapping) or header.get("kind") != STORE_KIND:
         raise ValueError(f"{path} is a Zarr group but not a taskspace store")
     version = header.get("format_version")
@@ -168,13 +254,17 @@ def check_header(header, path) -> dict:
             f"{path} was written in store format {version!r}; this taskspace reads format "
             f"{FORMAT_VERSION} and older: upgrade taskspace"
         )
+    problem = header_problem(header)
     required = ("n_samples", "n_classes", "class_names", "probe_hash", "label_space_hash",
                 "dtype")
     missing = [k for k in required if k not in header]
-    if missing:
-        raise ValueError(f"corrupt taskspace store {path}: header lacks {missing}")
-    if len(header["class_names"]) != header["n_classes"] or header["dtype"] not in DTYPES:
-        raise ValueError(f"corrupt taskspace store {path}: inconsistent header")
+    if not problem and missing:
+        problem = f"the header lacks {missing}"
+    if not problem and (len(header["class_names"]) != header["n_classes"] or
+                        header["dtype"] not in DTYPES):
+        problem = "the header's class names, number of classes or dtype are inconsistent"
+    if problem:
+        raise CorruptStoreError(path, problem, file="zarr.json")
     return dict(header)
 
 

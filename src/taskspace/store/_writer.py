@@ -12,7 +12,7 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore
 
-from taskspace.store import _meta, cache
+from taskspace.store import _meta, _run_index, cache
 from taskspace.store._layout import compressors_for, open_array
 from taskspace.store.atomic import (
     disk_full_reported,
@@ -21,32 +21,37 @@ from taskspace.store.atomic import (
     remove_temporaries,
     write_json_atomic,
 )
+from taskspace.store.checksums import CorruptStoreError
 
 
 def create_run(store, run_id: str, info: dict) -> None:
     """Build the run group in the staging area, then rename it into ``runs/``: a run directory
-    that exists is complete. Holds the staging lock shared, so ``repair`` (exclusive) only ever
-    deletes staging entries whose creator is gone."""
+    that exists is complete, and then added to the run index. Holds the staging lock shared, so
+    ``repair`` (exclusive) only ever deletes staging entries whose creator is gone."""
     private, header = store._private, store._header
     target = store.path / "runs" / run_id
     with file_lock(private.lock("staging"), shared=True), \
             disk_full_reported(f"a new run of store {store.path}"):
         staging = private.staging / f"{run_id}.{uuid.uuid4().hex}"
+        records = _meta.empty_records()
         group = zarr.open_group(LocalStore(staging), mode="w", zarr_format=3, attributes={
-            _meta.RUN_KEY: info, _meta.RECORDS_KEY: _meta.empty_records()})
+            _meta.RUN_KEY: info, _meta.RECORDS_KEY: records,
+            _meta.COMMIT_DIGEST_KEY: _meta.commit_digest(run_id, info, records)})
         n, c = store.n_samples, store.n_classes
         # Chunks of one record by a block of samples: an append never rewrites a committed chunk,
         # and a sample block across M models costs M chunk reads.
         group.create_array("predictions", shape=(0, n, c), dtype=store.dtype,
                            chunks=(1, int(header["chunk_samples"]), c), fill_value=np.nan,
                            compressors=compressors_for(header.get("compression")))
-        try:
-            os.rename(staging, target)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                raise ValueError(f"run {run_id!r} already exists in {store.path}") from exc
-            raise
+        with _run_index.changing(store):
+            try:
+                os.rename(staging, target)
+            except OSError as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise ValueError(f"run {run_id!r} already exists in {store.path}") from exc
+                raise
+            _run_index.update(store, add=run_id)
 
 
 def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
@@ -55,8 +60,9 @@ def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
 
     Under the run's lock: write the chunks of records t..t+k-1 (past the commit, invisible),
     then replace the run's ``zarr.json`` with the longer records table and the new records'
-    chunk ``digests`` (the commit). The
-    pending marker outlives the lock only if this process dies in between.
+    chunk ``digests`` (the commit), digested again. The record it extends is verified first, so
+    that a damaged one is never given a fresh digest. The pending marker outlives the lock only
+    if this process dies in between.
     """
     run_dir = store.path / "runs" / run_id
     name = f"run.{run_id}"
@@ -64,15 +70,23 @@ def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
     with file_lock(store._private.lock(name)), store._private.pending_write(name), \
             disk_full_reported(f"run {run_id!r} of store {store.path}"):
         meta = read_json(run_dir / "zarr.json")
-        records = meta["attributes"][_meta.RECORDS_KEY]
+        attrs = meta["attributes"]
+        problem = _meta.records_problem(attrs[_meta.RECORDS_KEY]) or \
+            _meta.commit_problem(run_id, attrs, store._policy)
+        if problem:
+            raise CorruptStoreError(store.path, problem, run=run_id,
+                                    file=f"runs/{run_id}/zarr.json")
+        records = attrs[_meta.RECORDS_KEY]
         t = records["count"]
         # Against the committed steps, under the lock: two writers cannot both pass this check.
         _meta.check_steps(steps, k, records["steps"][t - 1] if t else None)
         arr = open_array(store._zstore, f"runs/{run_id}/predictions", mode="r+")
         arr.resize((t + k, *data.shape[1:]))   # also drops chunks of a failed earlier append
         arr[t:t + k] = data
-        meta["attributes"][_meta.RECORDS_KEY] = _meta.extend_records(records, steps, metrics,
-                                                                     digests)
+        records = _meta.extend_records(records, steps, metrics, digests)
+        attrs[_meta.RECORDS_KEY] = records
+        attrs[_meta.COMMIT_DIGEST_KEY] = _meta.commit_digest(run_id, attrs[_meta.RUN_KEY],
+                                                             records)
         write_json_atomic(run_dir / "zarr.json", meta)
     return t
 
@@ -93,6 +107,8 @@ def repair(store) -> None:
                 trim_run(store, key)
             elif kind == "distances":
                 cache.trim(store, key)
+            elif kind == _run_index.LOCK:
+                _run_index.rebuild_unlocked(store)
             (private.pending / name).unlink(missing_ok=True)
 
 

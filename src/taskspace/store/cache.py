@@ -41,7 +41,7 @@ import zarr
 from zarr.storage import LocalStore
 
 from taskspace.store._layout import open_array
-from taskspace.store._meta import check_name
+from taskspace.store._meta import HEADER_KEY, DigestPolicy, check_name
 from taskspace.store.atomic import (
     disk_full_reported,
     file_lock,
@@ -54,6 +54,7 @@ from taskspace.store.checksums import (
     CheckedMatrix,
     CorruptStoreError,
     block_digest,
+    json_digest,
     text_digest,
 )
 from taskspace.ui.progress import as_factory as progress_factory
@@ -170,6 +171,9 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
     if spec != key.spec:
         raise CorruptStoreError(root, f"it holds the key {spec}, its name says {key.spec}",
                                 cache=key.name, file=file)
+    problem = record_problem(attrs, _policy(root))
+    if problem:
+        raise CorruptStoreError(root, problem, cache=key.name, file=file)
     digest = attrs.get("ids_digest")
     if digest is not None and digest != text_digest(ids):
         raise CorruptStoreError(root, "its model ids do not match their digest (edited: the "
@@ -184,6 +188,35 @@ def unfinished(meta) -> bool:
     place). It commits nothing, so it is no cache."""
     return isinstance(meta, dict) and meta.get("node_type") == "group" and \
         not meta.get("attributes")
+
+
+def _policy(root: Path) -> DigestPolicy:
+    """The digests the store at ``root`` requires (its header was verified when it was
+    opened)."""
+    try:
+        return DigestPolicy.of(read_json(Path(root) / "zarr.json")["attributes"][HEADER_KEY])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return DigestPolicy(chained=True, chunks=True)
+
+
+def record_digest(attrs: dict) -> str:
+    """The digest of a cache's commit record: every field but the digest itself."""
+    return json_digest({k: v for k, v in attrs.items() if k != "record_digest"})
+
+
+def record_problem(attrs: dict, policy: DigestPolicy) -> str | None:
+    """What is wrong with the digests of a cache's commit record, or None."""
+    digest = attrs.get("record_digest")
+    if digest is None and policy.chained:
+        return "the commit record has no digest, which every format-2 cache record has"
+    if digest is not None and digest != record_digest(attrs):
+        return ("the commit record does not match its digest: its model ids, metric, eps or "
+                "chunk digests were edited")
+    lacking = [k for k in ("ids_digest", "chunk_digests") if attrs.get(k) is None]
+    if policy.chunks and lacking:
+        return (f"the commit record lacks {' and '.join(lacking)}, which every cache of a store "
+                "that declares checksums has")
+    return None
 
 
 def chunk_digests(arr, k: int, old: list[list[int]] | None, k_old: int) -> list[list[int]]:
@@ -446,11 +479,11 @@ def _discard(store, directory: Path) -> None:
 
 
 def _record(key: CacheKey, everything: list[str], digests: list[list[int]]) -> dict:
-    return {"zarr_format": 3, "node_type": "group",
-            "attributes": {CACHE_KEY: {"key": key.name, "spec": key.spec,
-                                       "model_ids": everything,
-                                       "ids_digest": text_digest(everything),
-                                       "chunk_digests": digests}}}
+    """A cache's commit record (its group's ``zarr.json``), with the digest of its fields."""
+    attrs = {"key": key.name, "spec": key.spec, "model_ids": everything,
+             "ids_digest": text_digest(everything), "chunk_digests": digests}
+    attrs["record_digest"] = record_digest(attrs)
+    return {"zarr_format": 3, "node_type": "group", "attributes": {CACHE_KEY: attrs}}
 
 
 def _commit(root: Path, key: CacheKey, everything: list[str],

@@ -15,9 +15,19 @@ Three layers, each catching what the one before cannot:
 3. Digests of the small metadata a chunk checksum does not cover: the probe labels
    (``header["labels_digest"]``, checked on every open) and the cache's id list
    (``attributes["ids_digest"]``).
+4. Digests of every JSON record that changes a number (:func:`json_digest`, format 2): the
+   header (``header["header_digest"]``, checked on every open), each run's commit record (its
+   metadata and records table, bound to the run id; checked at every read of the record), the
+   run index (which runs exist, ``runs/zarr.json``) and each cache's commit record.
 
-A store without digests or the checksum codec (written by an older taskspace) opens and reads
-without those checks, and ``Store.check`` says what it could not verify. Reading damaged data raises
+A store that declares checksums (its header says ``"checksums"``, or format 2) and lacks one of
+these digests is damaged. Stores written before format 2 (:data:`taskspace.store._meta.
+LEGACY_FORMAT`) are read through a named legacy path: their header, commit records and run index
+carry no digests and are not verified (``Store.check`` says so, ``Store.upgrade`` adds them);
+stores from before checksums also lack layers 1-3 and open and read as before.
+
+This protects against accidental damage and partial writes, not against someone who edits a
+record and recomputes its digest. Reading damaged data raises
 :class:`CorruptStoreError`, naming the run (or cache), the record and the file, and how to repair
 it; ``Store.check`` lists every such place at once.
 """
@@ -55,19 +65,24 @@ class CorruptStoreError(ValueError):
         What is wrong with it.
     repair : str
         How to repair it.
+    where : str
+        The damaged place in words: "store header", "run index", "run 'x' record 3",
+        "distance cache <name>" (``place`` overrides it).
     """
 
     def __init__(self, store, problem: str, *, file: str, run: str | None = None,
                  record: int | None = None, cache: str | None = None,
-                 repair: str | None = None):
+                 repair: str | None = None, place: str | None = None):
         self.store, self.run, self.record, self.cache = str(store), run, record, cache
-        self.file, self.problem = file, problem
+        self.file, self.problem, self._place = file, problem, place
         self.repair = repair or default_repair(self.store, run, cache)
         super().__init__(f"corrupt taskspace store {self.store}: {self.where}: {problem} ({file}); "
                          f"{self.repair}")
 
     @property
     def where(self) -> str:
+        if self._place is not None:
+            return self._place
         if self.cache is not None:
             return f"distance cache {self.cache}"
         if self.run is None:
@@ -82,7 +97,13 @@ def default_repair(store: str, run: str | None, cache: str | None) -> str:
     if run is not None:
         return (f"repair: drop the run (Store.drop_run({run!r}), or `taskspace check {store} "
                 f"--drop-damaged-runs` for every damaged run) and re-import or retrain it")
-    return "repair: restore the store from a copy; `taskspace check` lists all damage"
+    return HEADER_REPAIR
+
+
+#: The repair of a damaged header or probe set: nothing in the store can recompute them.
+HEADER_REPAIR = ("repair: restore the store's zarr.json and probe/ from a copy of the store (the "
+                 "runs are not blamed: they are read with the header's class names, dtype and "
+                 "chunking); `taskspace check` lists all damage")
 
 
 def chunk_file(run: str, record: int, block: int) -> str:
@@ -105,6 +126,13 @@ def record_digests(data: np.ndarray, chunk_samples: int) -> list[list[int]]:
 def text_digest(obj) -> str:
     """sha256 of ``obj`` as compact JSON (for id lists)."""
     text = json.dumps(obj, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def json_digest(obj) -> str:
+    """sha256 of ``obj`` as canonical JSON (sorted keys, compact): the digest of a header, a
+    commit record or an index, equal for the dict written and the one read back."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -24,7 +24,7 @@ from zarr.storage import LocalStore
 
 from taskspace.store import checksums
 from taskspace.store._layout import open_array
-from taskspace.store._meta import RECORDS_KEY
+from taskspace.store._meta import RECORDS_KEY, DigestPolicy, commit_problem, records_problem
 from taskspace.store.atomic import read_json
 from taskspace.store.checksums import CorruptStoreError
 
@@ -43,11 +43,15 @@ class LazyCollection:
         The store's dtype (float32 or float16); values are returned in it.
     chunk_samples : int
         Samples per chunk on disk (the natural block for streaming over samples).
+    policy : DigestPolicy, optional
+        Which digests the store must have (default: those present are verified, none is
+        required).
     """
 
     def __init__(self, root, run_ids, records, n_samples: int, n_classes: int, dtype,
-                 chunk_samples: int):
+                 chunk_samples: int, *, policy: DigestPolicy | None = None):
         self._root = Path(root)
+        self._policy = policy or DigestPolicy()
         run_ids = list(run_ids)
         self._run_names, self._run_of_row = np.unique(np.asarray(run_ids, dtype=object),
                                                       return_inverse=True)
@@ -103,7 +107,7 @@ class LazyCollection:
         got = self._arrays.get(run)
         if got is None:
             got = self._arrays[run] = open_run(self._root, self._zstore_(),
-                                               str(self._run_names[run]))
+                                               str(self._run_names[run]), self._policy)
         return got
 
     def _zstore_(self) -> LocalStore:
@@ -160,17 +164,24 @@ class LazyCollection:
         return block
 
 
-def open_run(root: Path, zstore, run: str) -> tuple[zarr.Array, int, list | None]:
-    """A run's predictions array, committed count and digests; CorruptStoreError naming the
-    file that cannot be read or does not agree with the commit record."""
+def open_run(root: Path, zstore, run: str, policy: DigestPolicy | None = None
+             ) -> tuple[zarr.Array, int, list | None]:
+    """A run's predictions array, committed count and digests, its commit record verified
+    (``policy``: which digests it must have); CorruptStoreError naming the file that cannot be
+    read or does not agree with the commit record."""
     meta_file = f"runs/{run}/zarr.json"
     try:
-        records = read_json(root / meta_file)["attributes"][RECORDS_KEY]
+        attrs = read_json(root / meta_file)["attributes"]
+        records = attrs[RECORDS_KEY]
+        problem = records_problem(records) or commit_problem(run, attrs, policy or
+                                                             DigestPolicy())
         count = int(records["count"])
         digests = records.get("digests")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CorruptStoreError(root, f"the commit record cannot be read ({exc})", run=run,
                                 file=meta_file) from exc
+    if problem:
+        raise CorruptStoreError(root, problem, run=run, file=meta_file)
     try:
         arr = open_array(zstore, path=f"runs/{run}/predictions", mode="r")
     except Exception as exc:   # a missing or garbled zarr.json: several Zarr and JSON types

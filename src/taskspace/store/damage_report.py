@@ -1,9 +1,11 @@
 """``Store.check``: verify everything on disk and say what is damaged and how to repair it.
 
-A full pass: the header and probe set, every run's commit record and every chunk of its
-committed records (present, its checksum, its digest), and every distance cache (its key, its
-id list, the models it names, every committed chunk and its place). Reading stops at nothing:
-each damaged place becomes one :class:`Damage`, and the report lists them all.
+A full pass: the header and probe set, the run index (which runs exist), every run's commit
+record and every chunk of its committed records (present, its checksum, its digest), and every
+distance cache (its commit record, its key, its id list, the models it names, every committed
+chunk and its place). A damaged header is reported alone (``Store.check_path``): everything else
+is read with its class names, dtype and chunking, so no run is blamed for it. Reading stops at
+nothing: each damaged place becomes one :class:`Damage`, and the report lists them all.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskspace.store import _meta, cache, checksums
+from taskspace.store import _meta, _run_index, cache, checksums
 from taskspace.store.atomic import read_json
 from taskspace.store.checksums import CorruptStoreError
 from taskspace.store.collection import open_run
@@ -83,12 +85,30 @@ class CheckReport:
                           *(f"  note: {n}" for n in self.notes)])
 
 
+def header_damage_report(path, exc: CorruptStoreError) -> CheckReport:
+    """The report of a store whose header or probe labels are damaged (``Store.open`` raised
+    ``exc``): that damage alone, since nothing else can be read without them."""
+    report = CheckReport(str(path), damage=[Damage.of(exc)])
+    report.notes.append("runs and distance caches were not verified: they are read with the "
+                        "header and probe set, which are damaged")
+    return report
+
+
+#: What ``check`` says of a store read through the legacy path.
+LEGACY_NOTE = ("legacy store, written before store format {format}: its header, commit records "
+               "and run index are not verified; `taskspace check {path} --upgrade` (or "
+               "Store.upgrade) adds their digests")
+
+
 def check_store(store) -> CheckReport:
     """Verify ``store`` completely (see the module docstring)."""
     report = CheckReport(str(store.path))
+    if not store._policy.chained:
+        report.notes.append(LEGACY_NOTE.format(format=_meta.FORMAT_VERSION, path=store.path))
     _check_probe(store, report)
+    gone = _check_index(store, report)
     models = set()
-    for run in _run_dirs(store.path):
+    for run in sorted(set(_run_dirs(store.path)) - set(gone)):
         report.runs += 1
         models.update(_check_run(store, run, report))
     distances = store.path / "distances"
@@ -110,6 +130,24 @@ def _run_dirs(root: Path) -> list[str]:
         return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
 
 
+def _check_index(store, report: CheckReport) -> list[str]:
+    """Compare the run index with the run folders; return the runs it names that are gone."""
+    if not store._policy.chained:
+        return []
+    try:
+        gone, unindexed = _run_index.compare(store)
+    except CorruptStoreError as exc:
+        report.damage.append(Damage.of(exc))
+        return []
+    for run in gone:
+        report.damage.append(Damage.of(_run_index.run_gone(store.path, run)))
+    for run in unindexed:
+        report.damage.append(Damage.of(CorruptStoreError(
+            store.path, "the run is not in the store's run index (copied in by hand, or the "
+            "index was edited)", run=run, file=f"runs/{run}")))
+    return gone
+
+
 def _check_probe(store, report: CheckReport) -> None:
     try:
         ids = store.probe_ids   # verified against the header's digest as it is read
@@ -129,7 +167,7 @@ def _check_run(store, run: str, report: CheckReport) -> list[str]:
             raise CorruptStoreError(store.path, "the run has no commit record", run=run,
                                     file=f"runs/{run}/zarr.json")
         store._run_meta(run)
-        arr, count, digests = open_run(store.path, store._zstore, run)
+        arr, count, digests = open_run(store.path, store._zstore, run, store._policy)
     except CorruptStoreError as exc:
         report.damage.append(Damage.of(exc))
         return []

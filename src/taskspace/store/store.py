@@ -3,11 +3,14 @@
 Layout (Zarr v3; every ``zarr.json`` is a group or array node readable by plain Zarr)::
 
     <store>/zarr.json              root group; attributes["taskspace"] = header: format version,
-                                   N, C, class names, hierarchy, probe/label-space hashes, dtype
+                                   N, C, class names, hierarchy, probe/label-space hashes, dtype,
+                                   chunking, the digests of the labels and ids and its own
     <store>/probe/labels           (N,) int64 probe labels
     <store>/probe/ids              (N,) sample ids of the probe set (optional)
+    <store>/runs/zarr.json         attributes["taskspace_run_index"]: which runs exist, digested
     <store>/runs/<run_id>/zarr.json  run group; attributes["taskspace_run"] = run metadata,
-                                   attributes["taskspace_records"] = {"count", "steps", "metrics"}
+                                   attributes["taskspace_records"] = {"count", "steps", "metrics",
+                                   "digests"}, attributes["taskspace_commit_digest"]
     <store>/runs/<run_id>/predictions  (T, N, C) float32 | float16, chunks (1, B, C)
     <store>/distances/<metric>/    the distance cache (``cache.py``)
     <store>/.taskspace/            locks, pending-write markers, staging area (``_private_dir.py``)
@@ -33,7 +36,7 @@ from zarr.storage import LocalStore
 
 from taskspace._version import __version__
 from taskspace.geometry.validation import check_array_like, check_rows
-from taskspace.store import _meta, _probe, _tables, _writer, cache, checksums
+from taskspace.store import _meta, _probe, _run_index, _tables, _writer, cache, checksums
 from taskspace.store._layout import make_header, open_array, read_header, write_new_store
 from taskspace.store._private_dir import Private
 from taskspace.store.atomic import file_lock, read_json
@@ -77,6 +80,7 @@ class Store:
         self.path = path
         self.mode = mode
         self._header = header
+        self._policy = _meta.DigestPolicy.of(header)
         self._labels = labels
         self._private = Private(path)
         self._zstore = LocalStore(path, read_only=(mode == "r"))
@@ -377,7 +381,8 @@ class Store:
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptStoreError(self.path, f"the run's metadata cannot be read ({exc})",
                                     run=run_id, file=file) from exc
-        problem = _meta.records_problem(records)
+        problem = _meta.records_problem(records) or \
+            _meta.commit_problem(run_id, attrs, self._policy)
         if problem:
             raise CorruptStoreError(self.path, problem, run=run_id, file=file)
         return info, records
@@ -403,12 +408,10 @@ class Store:
         return dict(self._run_meta(run_id)[0])
 
     def _read_runs(self) -> list[tuple[str, dict, dict]]:
-        runs = []
-        with os.scandir(self.path / "runs") as entries:
-            for e in entries:
-                if e.is_dir() and not e.name.startswith(".") and \
-                        os.path.isfile(os.path.join(e.path, "zarr.json")):
-                    runs.append((e.name, *self._run_meta(e.name)))
+        names = _run_index.run_dirs(self.path)
+        if self._policy.chained:
+            _run_index.check_listing(self, names)   # a run folder deleted by hand
+        runs = [(name, *self._run_meta(name)) for name in names]
         runs.sort(key=lambda r: (r[1].get("created") or "", r[0]))
         return runs
 
@@ -459,7 +462,8 @@ class Store:
 
     def _lazy(self, run_ids, records) -> LazyCollection:
         return LazyCollection(self.path, list(run_ids), np.asarray(records), self.n_samples,
-                              self.n_classes, self.dtype, int(self._header["chunk_samples"]))
+                              self.n_classes, self.dtype, int(self._header["chunk_samples"]),
+                              policy=self._policy)
 
     def models(self, model_ids: list[str]) -> LazyCollection:
         """A lazy (M, N, C) collection of the given models (``"<run_id>/<record>"``), in order."""
@@ -482,8 +486,9 @@ class Store:
 
     # ---------------------------------------------------------------- integrity
     def check(self):
-        """Verify everything on disk: the probe set, every committed record's chunks (present,
-        checksum, digest) and every distance cache.
+        """Verify everything on disk: the probe set, the run index, every commit record and its
+        chunks (present, checksum, digest) and every distance cache (:meth:`check_path` also
+        reports a damaged header, which :meth:`open` refuses).
 
         Returns
         -------
@@ -496,11 +501,32 @@ class Store:
 
         return check_store(self)
 
+    @classmethod
+    def check_path(cls, path, mode: str = "r"):
+        """Open the store at ``path`` in ``mode`` and :meth:`check` it, also when its header or
+        probe labels are damaged (which :meth:`open` refuses).
+
+        Returns
+        -------
+        store : Store or None
+            None when the header or probe labels are damaged.
+        report : taskspace.store.damage_report.CheckReport
+            For a damaged header, that damage alone (nothing else is read without it).
+        """
+        from taskspace.store.damage_report import header_damage_report
+
+        try:
+            store = cls.open(path, mode=mode)
+        except CorruptStoreError as exc:
+            return None, header_damage_report(path, exc)
+        return store, store.check()
+
     def repair_damage(self, report, drop_runs: bool = False):
         """Repair what :meth:`check` found: remove the damaged distance caches (recomputed when
         next needed) and, with ``drop_runs``, drop the damaged runs (:meth:`drop_run`: their
         predictions are deleted, to be re-imported or retrained). Damage to the header or probe
-        set cannot be repaired here.
+        set cannot be repaired here. A damaged run index is rebuilt from the runs present (run
+        folders that are gone are named separately: dropping them removes them from the index).
 
         Returns
         -------
@@ -515,23 +541,62 @@ class Store:
         removed = [n for n in report.damaged_caches if (self.path / "distances" / n).is_dir()]
         for name in removed:
             self.clear_cache(name)
-        left = [d for d in report.damage if d.cache is None and d.run not in dropped]
+        index_damaged = any(d.file == _run_index.INDEX_FILE and d.run is None
+                            for d in report.damage)
+        if index_damaged:
+            _run_index.rebuild(self)
+        left = [d for d in report.damage if d.cache is None and d.run not in dropped and
+                not (index_damaged and d.file == _run_index.INDEX_FILE)]
         return dropped, removed, left
+
+    def upgrade(self) -> list[str]:
+        """Bring a legacy store (format 1) to the current format: verify it completely, then
+        add the digests it lacks (chunk digests of every record, the probe labels' and ids',
+        every commit record's, the run index, every cache record's) and write the header last.
+
+        Returns
+        -------
+        list of str
+            What was added, one line per kind (empty for a store already current).
+
+        Raises
+        ------
+        CorruptStoreError
+            If :meth:`check` finds damage: repair it first (digests added to damaged data
+            would vouch for it).
+        """
+        from taskspace.store.upgrade import upgrade_store
+
+        self._check_writable()
+        return upgrade_store(self)
 
     def drop_run(self, run_id: str) -> None:
         """Remove a run, and every distance cache holding any of its models (a new run of the
         same id must never be served the old one's distances; the caches are recomputed when
-        next asked for). The run disappears at once (one rename) and is then deleted."""
+        next asked for). The run disappears at once (one rename) and is then deleted. A run
+        whose folder is gone but which the run index still names is removed from the index."""
         self._check_writable()
-        self._run_dir(run_id)
-        with file_lock(self._private.lock(f"run.{run_id}")):
-            trash = self._private.staging / f".dropped-{run_id}.{uuid.uuid4().hex}"
-            os.rename(self.path / "runs" / run_id, trash)
+        folder = self.path / "runs" / str(run_id)
+        if not _meta.NAME_PATTERN.match(str(run_id)) or not (
+                folder.is_dir() or run_id in self._indexed_runs()):
+            raise ValueError(f"no run {run_id!r} in store {self.path}")
+        trash = self._private.staging / f".dropped-{run_id}.{uuid.uuid4().hex}"
+        with file_lock(self._private.lock(f"run.{run_id}")), \
+                _run_index.changing(self, verify=False):
+            if folder.is_dir():
+                os.rename(folder, trash)
+            _run_index.update(self, remove=run_id)
         prefix = f"{run_id}/"
         for name in cache.cache_names(self.path):
             if any(m.startswith(prefix) for m in cache.committed_ids(self.path, name)):
                 cache.remove(self, name)
         shutil.rmtree(trash, ignore_errors=True)
+
+    def _indexed_runs(self) -> list[str]:
+        try:
+            return _run_index.read_index(self.path, required=False) or []
+        except CorruptStoreError:
+            return []
 
     def clear_cache(self, name: str | None = None) -> list[str]:
         """Remove the distance cache ``distances/<name>`` (every cache when None), damaged or
