@@ -424,9 +424,10 @@ def _demo_study() -> dict:
 
 def test_a_task_name_that_cannot_start_a_run_id_is_refused_with_the_rule():
     raw = _demo_study()
-    raw["tasks"]["pär/ü"] = raw["tasks"].pop("pair")
+    renamed = next(iter(raw["tasks"]))
+    raw["tasks"]["pär/ü"] = raw["tasks"].pop(renamed)
     for spec in raw["runs"].values():
-        spec["tasks"] = ["pär/ü" if t == "pair" else t for t in spec.get("tasks", [])]
+        spec["tasks"] = ["pär/ü" if t == renamed else t for t in spec.get("tasks", [])]
     with pytest.raises(ValueError, match=r"tasks\.pär/ü.*letters.*digits"):
         parse_study(raw)
 
