@@ -326,3 +326,26 @@ def test_results_are_reproducible(store, results):
     again = run_analyses(store, names=["contrastive"], n_boot=30)[0]
     assert again.finding == results["contrastive"].finding
     pd.testing.assert_frame_equal(again.table, results["contrastive"].table)
+
+
+def test_low_dimension_of_a_single_method_reuses_the_whole_fit(tmp_path):
+    """When one method holds every model its 3-axis stress and range are the whole store's, and
+    equal to computing them again on its (identical) submatrix."""
+    import importlib
+
+    ld_module = importlib.import_module("taskspace.study.analyses.low_dimension")
+
+    rng = np.random.default_rng(4)
+    store = Store.create(tmp_path / "s", np.arange(12) % 3, ["a", "b", "c"])
+    for r in range(6):
+        store.add_run(f"r{r}", task="t", classes=None, method="m", seed=r)
+        store.append(f"r{r}", rng.dirichlet(np.ones(3), size=(4, 12)), np.arange(4))
+    result = ld_module.low_dimension(store, n_boot=30)
+    (method,) = result.summary["per_method"]
+    D = store.distance_matrix()
+    records = store.runs("record")
+    runs = store.runs(per="run")
+    again = ld_module._subsample_intervals(D, records, runs, 3, 30, ld_module.BOOT_SEED)[-1]
+    np.testing.assert_allclose(method["stress_3"], ld_module._stress(D, 3)[-1], rtol=1e-9)
+    np.testing.assert_allclose(method["ci"], again, rtol=1e-9)
+    assert method["n_models"] == 24
