@@ -347,3 +347,29 @@ def test_results_are_reproducible(store, results):
     again = run_analyses(store, names=["contrastive"], n_boot=30)[0]
     assert again.finding == results["contrastive"].finding
     pd.testing.assert_frame_equal(again.table, results["contrastive"].table)
+
+
+def test_low_dimension_of_a_single_method_reuses_the_whole_fit(tmp_path, monkeypatch):
+    """When one method holds every model its 3-axis stress and range are the whole store's,
+    computed once (the subsets of the whole store are not fitted a second time)."""
+    import importlib
+
+    from taskspace.geometry import inpca_subsets
+
+    ld_module = importlib.import_module("taskspace.study.analyses.low_dimension")
+    rng = np.random.default_rng(4)
+    store = Store.create(tmp_path / "s", np.arange(12) % 3, ["a", "b", "c"])
+    for r in range(6):
+        store.add_run(f"r{r}", task="t", classes=None, method="m", seed=r)
+        store.append(f"r{r}", rng.dirichlet(np.ones(3), size=(4, 12)), np.arange(4))
+    fitted = []
+    real = inpca_subsets.subset_explained_stress
+    monkeypatch.setattr(inpca_subsets, "subset_explained_stress",
+                        lambda D, subsets, *a, **k: fitted.append(len(subsets)) or
+                        real(D, subsets, *a, **k))
+    result = ld_module.low_dimension(store, n_boot=30)
+    (method,) = result.summary["per_method"]
+    assert fitted == [31]                   # the whole store and its 30 subsets, once
+    np.testing.assert_allclose(method["stress_3"], result.summary["stress_3"], rtol=1e-12)
+    np.testing.assert_allclose(method["ci"], result.summary["stress_3_ci"], rtol=1e-12)
+    assert method["n_models"] == 24

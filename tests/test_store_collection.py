@@ -4,9 +4,10 @@ import pickle
 
 import numpy as np
 import pytest
+import zarr
 from zarr.storage import LocalStore
 
-from taskspace.store import LazyCollection, Store
+from taskspace.store import CorruptStoreError, LazyCollection, Store, chunkfile
 from tests.helpers import random_models
 
 N, C, B = 50, 3, 16   # 4 sample chunks per record: [0,16) [16,32) [32,48) [48,50)
@@ -103,7 +104,15 @@ def test_slices_read_only_their_chunks(filled, monkeypatch):
         read.append(key)
         return await original(self, key, *args, **kwargs)
 
+    real_read_chunk = chunkfile.read_chunk
+
+    def counting_read_chunk(root, run, record, block, file, *args):
+        read.append(str(file.relative_to(root)))
+        return real_read_chunk(root, run, record, block, file, *args)
+
+    # Zarr's reads, and the direct reads of uncompressed chunks (store.chunkfile)
     monkeypatch.setattr(LocalStore, "get", counting_get)
+    monkeypatch.setattr(chunkfile, "read_chunk", counting_read_chunk)
     X[:, B:2 * B]
     chunks = [k for k in read if "/predictions/c/" in k]
     # One chunk per model, all in the second sample block: runs/<run>/predictions/c/<t>/1/0.
@@ -120,3 +129,53 @@ def test_pairwise_distances_streams_over_a_collection(filled):
     X, _ = filled[0].collection()
     D = taskspace.pairwise_distances(X)
     np.testing.assert_allclose(D, taskspace.pairwise_distances(np.asarray(X)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_direct_chunk_reads_equal_zarrs(tmp_path, dtype):
+    """Chunks read from their files (store.chunkfile) hold what Zarr decodes, for unaligned
+    ranges, the padded edge chunk and a conversion to a wider dtype."""
+    n, c, b = 23, 5, 4                  # 6 chunks a record, the last one 3 samples of 4
+    store = Store.create(tmp_path / "s", np.arange(n) % c, list("abcde"), chunk_samples=b,
+                         dtype=dtype)
+    store.add_run("r", task="t", classes=None, method="m", seed=0)
+    store.append("r", random_models(np.random.default_rng(0), (3, n, c)), np.arange(3))
+    X, _ = store.collection()
+    arr = zarr.open_array(LocalStore(store.path, read_only=True), path="runs/r/predictions",
+                          mode="r")
+    assert chunkfile.plain_layout(arr)
+    whole = arr[:]
+    for s0, s1 in [(0, n), (1, 2), (3, 9), (4, 8), (19, 23), (22, 23), (5, 21)]:
+        np.testing.assert_array_equal(X[:, s0:s1], whole[:, s0:s1])
+        out = np.full((3, 30, c), -1.0)
+        X.read_into(s0, s1, out)
+        np.testing.assert_array_equal(out[:, :s1 - s0], whole[:, s0:s1].astype(np.float64))
+        assert np.all(out[:, s1 - s0:] == -1.0)
+    np.testing.assert_array_equal(X[[2, 0], 3:9], whole[[2, 0], 3:9])
+    with pytest.raises(ValueError, match="C-contiguous out"):
+        X.read_into(0, 5, np.empty((3, 4, c)))
+
+
+@pytest.mark.parametrize("where, problem", [(8, "checksum fails"), (-6, "checksum fails"),
+                                            ("swap", "does not hold the values committed")])
+def test_direct_chunk_reads_verify_every_byte(tmp_path, where, problem):
+    """An edit to the values or to the edge chunk's padding fails the chunk's checksum; another
+    record's (sound) chunk fails its digest; both named, also through read_into."""
+    n, c, b = 23, 5, 4
+    store = Store.create(tmp_path / "s", np.arange(n) % c, list("abcde"), chunk_samples=b)
+    store.add_run("r", task="t", classes=None, method="m", seed=0)
+    store.append("r", random_models(np.random.default_rng(0), (3, n, c)), np.arange(3))
+    chunk = store.path / "runs/r/predictions/c/1/5/0"      # the edge chunk: padded
+    if where == "swap":
+        chunk.write_bytes((store.path / "runs/r/predictions/c/2/5/0").read_bytes())
+    else:
+        raw = bytearray(chunk.read_bytes())
+        raw[where] ^= 0x01              # -6: in the padding before the checksum
+        chunk.write_bytes(bytes(raw))
+    X, _ = store.collection()
+    for read in (lambda: X[:, 20:21], lambda: X.read_into(18, 23, np.empty((3, 5, c)))):
+        with pytest.raises(CorruptStoreError, match=problem) as info:
+            read()
+        assert (info.value.run, info.value.record) == ("r", 1)
+        assert info.value.file == "runs/r/predictions/c/1/5/0"
+    np.asarray(X[:, :20])               # the other chunks are sound

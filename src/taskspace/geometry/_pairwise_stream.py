@@ -6,6 +6,11 @@ index in the user's array), renormalised, square-rooted and written in the layou
 in one pass (``_kernels_pairwise.pack_*``). Buffers are reused from chunk to chunk: a fresh 100 MB
 array per chunk costs more in page faults than the packing itself.
 
+An input that is read into buffers (``_chunk_readers``: a shared ``numpy.memmap``, read with
+``preadv``; anything with ``read_into(n0, n1, out)``, as a store collection) is read one chunk
+ahead on a background thread, into the other of two buffers, while the kernels work on the
+current one.
+
 The kernels are serial Numba functions that release the GIL; ``run_parts`` runs disjoint parts of
 the work on a thread pool, taking parts from a queue as threads become free (cheaper to compile
 than ``parallel=True``, and uneven parts balance themselves).
@@ -14,7 +19,6 @@ than ``parallel=True``, and uneven parts balance themselves).
 from __future__ import annotations
 
 import itertools
-import mmap
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +28,7 @@ import numba
 import numpy as np
 
 from taskspace.geometry import _kernels_pairwise as K
+from taskspace.geometry._chunk_readers import FileChunks, IntoChunks, prefetch_pool, release_pages
 from taskspace.geometry.callbacks import reporting
 from taskspace.geometry.validation import ROW_SUM_TOLERANCE, check_rows
 
@@ -79,13 +84,13 @@ def budget_chunk(bytes_per_sample: int, n_samples: int, multiple: int = 1,
     return min(n, n_samples)
 
 
-#: A default chunk may grow past MEMORY_BUDGET, up to this, to hold whole chunks of a chunked
-#: input (a store collection, a Zarr array): reading part of one of its chunks decodes all of it,
-#: so 111-sample chunks of a store written in 262-sample chunks decoded each one ~3 times
-#: (docs/performance.md). A chunk
-#: read from a store is held twice for a moment (as read, then converted), so this keeps the
-#: call under 1 GiB as the memmap path is.
-ALIGNED_BUDGET = 384 * 2**20
+#: A default chunk may grow past MEMORY_BUDGET, up to this many bytes of buffers, to hold whole
+#: chunks of a chunked input (a store collection, a Zarr array): reading part of one of its
+#: chunks decodes and verifies all of it, so 111-sample chunks of a store written in 262-sample
+#: chunks decoded each one ~3 times (docs/performance.md). Counted are both buffers of a
+#: prefetched input (this chunk and the next), which keeps the call under 1 GiB as the memmap
+#: path is.
+ALIGNED_BUDGET = 768 * 2**20
 
 
 def sample_chunking(X) -> int | None:
@@ -132,83 +137,6 @@ def padded(m: int, multiple: int) -> int:
     return -(-m // multiple) * multiple
 
 
-def release_pages(X) -> None:
-    """Drop the pages of a memory-mapped ``X`` from this process after a chunk has been read.
-
-    Pages of a mapped file stay in the process (and count in its resident size) once touched:
-    streaming a 2 GB memmap would end with 2 GB resident. ``MADV_DONTNEED`` on a shared mapping
-    only unmaps them (the page cache keeps them). Copy-on-write maps (mode "c") are left alone:
-    there it would discard the user's in-memory edits.
-    """
-    advice = getattr(mmap, "MADV_DONTNEED", None)
-    obj = X
-    while obj is not None and advice is not None:
-        if isinstance(obj, np.memmap):
-            handle = getattr(obj, "_mmap", None)
-            if handle is not None and getattr(obj, "mode", "c") != "c":
-                try:
-                    handle.madvise(advice)
-                except (OSError, ValueError):  # closed map or platform refusal: only a cost
-                    pass
-            return
-        obj = getattr(obj, "base", None)
-
-
-class FileChunks:
-    """Chunks ``X[:, n0:n1]`` of a ``numpy.memmap`` read with ``preadv``, without mapping pages.
-
-    Reading through the mapping would leave every touched page resident (and, with the kernel's
-    readahead around each fault, most of the file after every chunk of a strided read): a 2 GB
-    memmap streamed by chunks of samples peaked at 2.3 GB. Plain reads go through the page cache
-    only. Used for shared maps (modes "r", "r+", "w+": coherent with the file) whose rows of
-    samples are contiguous; copy-on-write maps may hold private edits and are read as arrays.
-    """
-
-    def __init__(self, X, fd: int, start: int):
-        self.X, self.fd, self.start = X, fd, start
-
-    @classmethod
-    def open(cls, X) -> FileChunks | None:
-        if not isinstance(X, np.memmap) or not hasattr(os, "preadv") or X.ndim != 3:
-            return None
-        handle, filename = getattr(X, "_mmap", None), getattr(X, "filename", None)
-        if handle is None or filename is None or getattr(X, "mode", "c") == "c":
-            return None
-        itemsize = X.dtype.itemsize
-        if X.strides[2] != itemsize or X.strides[1] != X.shape[2] * itemsize or X.strides[0] < 0:
-            return None
-        try:
-            mapped = np.frombuffer(handle, dtype=np.uint8)
-            # file position of X[0, 0, 0]: the map starts at the offset rounded down to the
-            # allocation granularity, and X may be a view into it
-            start = X.offset - X.offset % mmap.ALLOCATIONGRANULARITY
-            start += X.ctypes.data - mapped.ctypes.data
-            del mapped
-            fd = os.open(filename, os.O_RDONLY)
-        except (OSError, ValueError, TypeError, BufferError):
-            return None
-        return cls(X, fd, start)
-
-    def read(self, n0: int, n1: int, out: np.ndarray) -> None:
-        """Fill ``out`` (M, ≥ n1 − n0, C), X's dtype, C-contiguous, with ``X[:, n0:n1]``."""
-        stride_m, stride_n = self.X.strides[0], self.X.strides[1]
-        for m in range(self.X.shape[0]):
-            view = memoryview(out[m, : n1 - n0]).cast("B")
-            position = self.start + m * stride_m + n0 * stride_n
-            while len(view):
-                got = os.preadv(self.fd, [view], position)
-                if got <= 0:
-                    raise OSError(f"short read from {self.X.filename}")
-                view, position = view[got:], position + got
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    __del__ = close
-
-
 class ChunkPacker:
     """Reads ``X[:, n0:n1]`` and packs its square roots; buffers are reused between chunks.
 
@@ -229,21 +157,28 @@ class ChunkPacker:
         self.chunk, self.length = chunk, length
         self.classes = classes or self.c
         self._extra = (eps,) if layout == "probabilities" else ()
-        self._file = FileChunks.open(X)
-        self._buffers: dict[str, np.ndarray] = {}
+        self._file = FileChunks.open(X) or IntoChunks.open(X)
+        #: Read one chunk ahead (into a second set of buffers): only inputs read into buffers.
+        self.prefetch = self._file is not None
+        self._buffers: dict[tuple[str, int], np.ndarray] = {}
         self._out: dict[int, np.ndarray] = {}
+        self._pending = None   # ((n0, n1), slot, future) of the chunk being read ahead
+        self._slot = 1
 
     def bytes_per_sample(self) -> int:
-        """Buffer bytes per sample of a chunk (file read, conversion, packed float64)."""
+        """Buffer bytes per sample of a chunk (file read, conversion — both twice when read
+        ahead —, packed float64)."""
         dtype = np.dtype(self.X.dtype)
         native = dtype in (np.float32, np.float64)
-        read = dtype.itemsize if self._file is not None else 0
-        if native and (self._file is not None or self._in_place()):
-            convert = 0
+        wide = dtype.itemsize if native else (4 if dtype == np.float16 else 8)
+        if self._file is not None and self._file.converts:
+            read, convert = wide, 0
         else:
-            convert = dtype.itemsize if native else (4 if dtype == np.float16 else 8)
+            read = dtype.itemsize if self._file is not None else 0
+            convert = 0 if native and (self._file is not None or self._in_place()) else wide
+        slots = 2 if self.prefetch else 1
         packed = 0 if self.layout == "raw" else self.packed_bytes_per_sample()
-        return self.m * self.c * (read + convert) + packed
+        return self.m * self.c * (read + convert) * slots + packed
 
     def _in_place(self) -> bool:
         return isinstance(self.X, np.ndarray) and self.X.flags.c_contiguous
@@ -265,19 +200,53 @@ class ChunkPacker:
         return self.mp * self.classes * 8 * (2 if self._extra else 1)
 
     def close(self) -> None:
+        self._drain()
         if self._file is not None:
             self._file.close()
+
+    def _drain(self) -> None:
+        """Wait for a chunk read ahead and not asked for (its buffer is about to be reused)."""
+        if self._pending is not None:
+            future, self._pending = self._pending[2], None
+            try:
+                future.result()
+            except Exception:   # an error of a chunk nobody asked for: never served
+                pass
 
     def fail(self, raw: np.ndarray, start: int, n0: int, n1: int) -> None:
         """Raise the error for an invalid row of the chunk ``raw[:, start:start + n1 - n0]``."""
         check_rows(self.name, raw[:, start:start + n1 - n0], offset=(0, n0))
         raise ValueError(f"`{self.name}` has an invalid row in samples [{n0}, {n1})")
 
-    def read(self, n0: int, n1: int) -> tuple[np.ndarray, int]:
+    def read(self, n0: int, n1: int, following: tuple[int, int] | None = None
+             ) -> tuple[np.ndarray, int]:
         """``(raw, start)``: the chunk is ``raw[:, start:start + n1 - n0]``, raw a C-contiguous
-        float32/float64 ndarray (X itself when it is one: no copy; else a reused buffer)."""
+        float32/float64 ndarray (X itself when it is one: no copy; else a reused buffer), valid
+        until the next call. With ``following`` (the next chunk's samples) and :attr:`prefetch`,
+        that chunk is read on a background thread meanwhile; its errors are raised when it is
+        asked for."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == (n0, n1):
+            self._slot = pending[1]
+            result = pending[2].result()
+        else:
+            self._pending = pending
+            self._drain()
+            self._slot = 1 - self._slot if self.prefetch else 0
+            result = self._load(n0, n1, self._slot)
+        if following is not None and self.prefetch:
+            slot = 1 - self._slot
+            self._pending = (tuple(following), slot,
+                             prefetch_pool().submit(self._load, *following, slot))
+        return result
+
+    def _load(self, n0: int, n1: int, slot: int) -> tuple[np.ndarray, int]:
+        """:meth:`read` of one chunk into the buffers of ``slot``."""
         if self._file is not None:
-            block = self._scratch("file", self.X.dtype)
+            dtype = np.dtype(self.X.dtype)
+            if self._file.converts and dtype not in (np.float32, np.float64):
+                dtype = np.dtype(np.float32 if dtype == np.float16 else np.float64)
+            block = self._scratch("file", dtype, slot)
             self._file.read(n0, n1, block)
             if block.dtype in (np.float32, np.float64):
                 return block, 0
@@ -291,15 +260,16 @@ class ChunkPacker:
         dtype = np.dtype(getattr(block, "dtype", np.float64))
         target = dtype if dtype in (np.float32, np.float64) else (
             np.float32 if dtype == np.float16 else np.float64)
-        raw = self._scratch("convert", target)
+        raw = self._scratch("convert", target, slot)
         np.copyto(raw[:, : n1 - n0], block, casting="unsafe")
         return raw, 0
 
-    def _scratch(self, key: str, dtype) -> np.ndarray:
+    def _scratch(self, key: str, dtype, slot: int = 0) -> np.ndarray:
         """A reused (M, chunk, C) buffer; chunks fill its first samples."""
-        buffer = self._buffers.get(key)
+        buffer = self._buffers.get((key, slot))
         if buffer is None or buffer.dtype != dtype:
-            buffer = self._buffers[key] = np.empty((self.m, self.chunk, self.c), dtype=dtype)
+            buffer = self._buffers[(key, slot)] = np.empty((self.m, self.chunk, self.c),
+                                                           dtype=dtype)
         return buffer
 
     def _buffer(self, n: int) -> np.ndarray:
@@ -333,13 +303,13 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
     chunk to the next, so each chunk is valid until the next one is asked for. ``eps``:
     see :class:`ChunkPacker`.
     """
-    for n0, n1, packers in _chunks(X, Y, layout, chunk_size, length, classes, extra, progress,
-                                   eps):
+    for n0, n1, following, packers in _chunks(X, Y, layout, chunk_size, length, classes, extra,
+                                              progress, eps):
         step = n1 - n0
         if packed_bytes is not None:
             per_sample = max(p.packed_bytes_per_sample() for p in packers)
             step = min(step, max(length, packed_bytes // per_sample // length * length))
-        reads = [p.read(n0, n1) for p in packers]
+        reads = [p.read(n0, n1, following) for p in packers]
         for s0 in range(n0, n1, step):
             s1 = min(s0 + step, n1)
             parts = [p.pack(raw, start + s0 - n0, s0, s1)
@@ -358,29 +328,55 @@ def raw_chunks(X, Y, chunk_size: int | None, *, extra: int = 0, progress: bool =
     the square roots never leave the cache (``_pairwise_blas``). An invalid row is reported with
     ``packer.fail(raw, start, n0, n1)``. Chunks as in :func:`packed_chunks`.
     """
-    for n0, n1, packers in _chunks(X, Y, "raw", chunk_size, 1, None, extra, progress, 1e-9):
-        yield n0, n1, [(p, *p.read(n0, n1)) for p in packers]
+    for n0, n1, following, packers in _chunks(X, Y, "raw", chunk_size, 1, None, extra,
+                                              progress, 1e-9):
+        yield n0, n1, [(p, *p.read(n0, n1, following)) for p in packers]
         for p in packers:
             release_pages(p.X)
 
 
 def _chunks(X, Y, layout, chunk_size, length, classes, extra, progress, eps
-            ) -> Iterator[tuple[int, int, list[ChunkPacker]]]:
-    """The chunk loop shared by :func:`packed_chunks` and :func:`raw_chunks`."""
+            ) -> Iterator[tuple[int, int, tuple[int, int] | None, list[ChunkPacker]]]:
+    """The chunk loop shared by :func:`packed_chunks` and :func:`raw_chunks`: ``(n0, n1,
+    following, packers)``, ``following`` the next chunk's samples (None for the last)."""
     n_samples = int(X.shape[1])
     names = [("X", X)] + ([] if Y is None else [("Y", Y)])
     packers = [ChunkPacker(name, A, layout, 1, length=length, classes=classes, eps=eps)
                for name, A in names]
     try:
-        per_sample = sum(p.bytes_per_sample() for p in packers) + extra
-        chunk = chunk_size or aligned_chunk(budget_chunk(per_sample, n_samples, length),
-                                            sample_chunking(X), per_sample, n_samples)
+        chunk = chunk_size or _default_chunk(packers, X, length, extra, n_samples)
         for p in packers:
             p.chunk = chunk
+        bounds = list(chunk_bounds(n_samples, chunk))
         with reporting(progress, n_samples, "pairwise distances (samples)") as bar:
-            for n0, n1 in chunk_bounds(n_samples, chunk):
-                yield n0, n1, packers
+            for k, (n0, n1) in enumerate(bounds):
+                yield n0, n1, (bounds[k + 1] if k + 1 < len(bounds) else None), packers
                 bar.advance(n1 - n0)
     finally:
         for p in packers:
             p.close()
+
+
+def _default_chunk(packers: list[ChunkPacker], X, length: int, extra: int,
+                   n_samples: int) -> int:
+    """The budget's chunk, fitted to the input's sample chunks; reading ahead (two buffers)
+    only where it does not cut the input's chunks (:func:`prefetch_fits`), else one buffer."""
+    def plan():
+        per_sample = sum(p.bytes_per_sample() for p in packers) + extra
+        return aligned_chunk(budget_chunk(per_sample, n_samples, length), sample_chunking(X),
+                             per_sample, n_samples)
+
+    chunk = plan()
+    if any(p.prefetch for p in packers) and not prefetch_fits(chunk, sample_chunking(X),
+                                                              n_samples):
+        for p in packers:
+            p.prefetch = False
+        chunk = plan()
+    return chunk
+
+
+def prefetch_fits(chunk: int, sample_chunk: int | None, n_samples: int) -> bool:
+    """Whether a chunk of ``chunk`` samples, planned with two buffers, still reads the input's
+    own chunks of ``sample_chunk`` samples whole (re-decoding them would cost more than the
+    overlap gains)."""
+    return sample_chunk is None or chunk >= n_samples or chunk % sample_chunk == 0

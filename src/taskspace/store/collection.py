@@ -22,7 +22,7 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore
 
-from taskspace.store import checksums
+from taskspace.store import checksums, chunkfile
 from taskspace.store._layout import open_array
 from taskspace.store._meta import RECORDS_KEY, DigestPolicy, commit_problem, records_problem
 from taskspace.store.atomic import read_json
@@ -123,13 +123,53 @@ class LazyCollection:
         sample_key, class_key = rest
         shape_nc = np.empty(self.shape[1:], dtype=bool)[sample_key, class_key].shape
         out = np.empty((rows.shape[0], *shape_nc), dtype=self.dtype)
+        if _whole_chunks(sample_key, class_key, self.shape[1], self.chunks[1]) is not None:
+            s0, s1, _ = sample_key.indices(self.shape[1])
+            self._fill(rows, s0, s1, out)
+            return out[0] if scalar_model else out
         run_of = self._run_of_row[rows]
         for run in np.unique(run_of):
             positions = np.flatnonzero(run_of == run)
             records = self._record_of_row[rows[positions]]
-            block = self._read(run, records, sample_key, class_key)
-            out[positions] = block
+            out[positions] = self._read(run, records, sample_key, class_key)
         return out[0] if scalar_model else out
+
+    def read_into(self, n0: int, n1: int, out: np.ndarray) -> None:
+        """Fill ``out[:, :n1 - n0]`` with ``self[:, n0:n1]``, verified as every read is.
+
+        For streaming readers that reuse one buffer from block to block (``pairwise_distances``):
+        chunks of an uncompressed store go from their files straight into ``out``.
+
+        Parameters
+        ----------
+        n0, n1 : int
+            Samples, ``0 <= n0 < n1 <= N``.
+        out : ndarray, shape (M, ≥ n1 - n0, C)
+            C-contiguous, of the collection's dtype or a wider float (float32, float64).
+        """
+        if not (0 <= n0 < n1 <= self.shape[1]) or out.ndim != 3 or \
+                out.shape[0] != self.shape[0] or out.shape[1] < n1 - n0 or \
+                out.shape[2] != self.shape[2] or not out.flags.c_contiguous:
+            raise ValueError(f"read_into({n0}, {n1}) needs a C-contiguous out of shape "
+                             f"({self.shape[0]}, >= {n1 - n0}, {self.shape[2]}), got "
+                             f"{out.shape}")
+        self._fill(np.arange(self.shape[0]), n0, n1, out)
+
+    def _fill(self, rows: np.ndarray, s0: int, s1: int, out: np.ndarray) -> None:
+        """``out[i, :s1 - s0] = self[rows[i], s0:s1]`` (all classes), run by run."""
+        n, b = self.shape[1], self.chunks[1]
+        run_of = self._run_of_row[rows]
+        for run in np.unique(run_of):
+            positions = np.flatnonzero(run_of == run)
+            records = self._record_of_row[rows[positions]]
+            arr, count, digests = self._array(run)
+            if digests is not None and chunkfile.plain_layout(arr) and \
+                    int(records.max()) < count and out.flags.c_contiguous:
+                chunkfile.read_records(self._root, str(self._run_names[run]), self.dtype,
+                                       records, digests, s0, s1, n, b, out, positions)
+            else:
+                out[positions, :s1 - s0] = self._read(run, records, slice(s0, s1),
+                                                      slice(None))
 
     def _read(self, run: int, records: np.ndarray, sample_key, class_key) -> np.ndarray:
         arr, count, digests = self._array(run)

@@ -157,11 +157,16 @@ def compute(store, n_components: int = 10, n_boot: int = N_BOOT, weighting: str 
     k3 = min(3, k)
     # (method, its models, its runs, the fewest axes a subset must allow)
     groups = [(None, np.arange(M), runs, k)]
+    whole = []          # methods that hold every model: their InPCA is the whole store's
     for method in unique(records["method"]):
         rows = np.flatnonzero((records["method"] == method).to_numpy())
-        if rows.size >= k3 + 2:
+        if rows.size == M:
+            whole.append(method)
+        elif rows.size >= k3 + 2:
             groups.append((method, rows, runs[runs["method"] == method], k3))
     ranges = _subsample_ranges(D, records, groups, k, n_boot, BOOT_SEED, progress, weighting)
+    groups += [(method, np.arange(M), runs, k3) for method in whole]
+    ranges += [ranges[0]] * len(whole)
     stress = tuple(Estimate(float(v), iv) for v, iv in zip(inpca.explained_stress_, ranges[0][1],
                                                            strict=True))
     per_method = tuple(MethodStress(method, int(rows.size), len(mruns),
