@@ -45,16 +45,18 @@ PACKAGE = "src/taskspace/study/analyses"
 def import_before(folder: Path):
     """The analyses package at ``BEFORE``, imported as ``analyses_before``."""
     repo = Path(__file__).resolve().parents[1]
-    blob = subprocess.run(["git", "-C", str(repo), "archive", BEFORE, PACKAGE],
-                          check=True, capture_output=True).stdout
+    blob = subprocess.run(
+        ["git", "-C", str(repo), "archive", BEFORE, PACKAGE], check=True, capture_output=True
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         tar.extractall(folder, filter="data")
     target = folder / "analyses_before"
     (folder / PACKAGE).rename(target)
     for path in target.glob("*.py"):
         text = path.read_text(encoding="utf-8")
-        path.write_text(text.replace("taskspace.study.analyses", "analyses_before"),
-                        encoding="utf-8")
+        path.write_text(
+            text.replace("taskspace.study.analyses", "analyses_before"), encoding="utf-8"
+        )
     sys.path.insert(0, str(folder))
     import analyses_before
 
@@ -67,7 +69,7 @@ def numbers(value) -> list[float]:
         return [x for k in value for x in numbers(value[k])]
     if isinstance(value, (list, tuple)):
         return [x for v in value for x in numbers(v)]
-    if hasattr(value, "to_numpy"):     # a table: its numeric columns, by position
+    if hasattr(value, "to_numpy"):  # a table: its numeric columns, by position
         cols = [c for c in value.columns if value[c].dtype.kind in "fiub"]
         return [float(x) for c in cols for x in value[c].to_numpy()]
     if isinstance(value, (bool, np.bool_, int, float, np.integer, np.floating)):
@@ -145,18 +147,21 @@ def main() -> None:
     from taskspace.study.analyses import ANALYSES, run_analyses
 
     store = Store.open(args.store)
-    print(f"CPU: {cpu_model(with_isa=True)}; store {args.store}: "
-          f"{len(store.runs(per='run'))} runs, {len(store.runs())} models")
+    print(
+        f"CPU: {cpu_model(with_isa=True)}; store {args.store}: "
+        f"{len(store.runs(per='run'))} runs, {len(store.runs())} models"
+    )
     with tempfile.TemporaryDirectory() as folder:
         before = import_before(Path(folder))
-        run_analyses(store, n_boot=2, n_perm=9)       # warm-up: distance cache, Numba kernels
+        run_analyses(store, n_boot=2, n_perm=9)  # warm-up: distance cache, Numba kernels
         old, s_old = timed_apart(before.run_analyses, store, list(ANALYSES), args.profile)
         new, s_new = timed_together(run_analyses, store, args.profile)
     worst = compare(old, new)
     print("| analysis | before (s) | after (s) | ratio |\n|---|---|---|---|")
     for name in ANALYSES:
-        print(f"| {name} | {s_old[name]:.2f} | {s_new[name]:.2f} | "
-              f"{s_old[name] / s_new[name]:.1f}x |")
+        print(
+            f"| {name} | {s_old[name]:.2f} | {s_new[name]:.2f} | {s_old[name] / s_new[name]:.1f}x |"
+        )
     t_old, t_new = sum(s_old.values()), sum(s_new.values())
     print(f"| all six | {t_old:.2f} | {t_new:.2f} | {t_old / t_new:.1f}x |")
     print(f"numbers agree within {worst:.1e} (relative)")

@@ -34,9 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-TASKS = {   # name: classes (of 1000)
-    "all": range(1000), "first-half": range(500), "second-half": range(500, 1000),
-    "quarter-0": range(250), "quarter-1": range(250, 500), "even": range(0, 1000, 2),
+TASKS = {  # name: classes (of 1000)
+    "all": range(1000),
+    "first-half": range(500),
+    "second-half": range(500, 1000),
+    "quarter-0": range(250),
+    "quarter-1": range(250, 500),
+    "even": range(0, 1000, 2),
 }
 SEEDS = 5
 CHECKPOINTS = 61
@@ -55,8 +59,9 @@ def write_store(path: Path, n: int, chunk_samples: int | None) -> dict:
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, C, size=n)
-    store = Store.create(path, labels, [f"class{c}" for c in range(C)], dtype="float16",
-                         chunk_samples=chunk_samples)
+    store = Store.create(
+        path, labels, [f"class{c}" for c in range(C)], dtype="float16", chunk_samples=chunk_samples
+    )
     onehot = np.zeros((n, C), dtype=np.float32)
     onehot[np.arange(n), labels] = 4.0
     step = steps()
@@ -66,16 +71,21 @@ def write_store(path: Path, n: int, chunk_samples: int | None) -> dict:
         outside[list(classes)] = 0.0
         for seed in range(SEEDS):
             z = rng.standard_normal((n, C), dtype=np.float32)
-            rid = store.add_run(f"{task}-s{seed}", task=task, classes=None, method="supervised",
-                                seed=seed)
+            rid = store.add_run(
+                f"{task}-s{seed}", task=task, classes=None, method="supervised", seed=seed
+            )
             for k0 in range(0, CHECKPOINTS, 16):
-                b = beta[k0:k0 + 16].astype(np.float32)[:, None, None]
+                b = beta[k0 : k0 + 16].astype(np.float32)[:, None, None]
                 logits = b * (onehot + z) - b * outside
                 logits -= logits.max(-1, keepdims=True)
                 p = np.exp(logits)
                 p /= p.sum(-1, keepdims=True)
-                store.append(rid, p.astype(np.float16), step[k0:k0 + 16],
-                             {"accuracy": (p.argmax(-1) == labels).mean(-1)})
+                store.append(
+                    rid,
+                    p.astype(np.float16),
+                    step[k0 : k0 + 16],
+                    {"accuracy": (p.argmax(-1) == labels).mean(-1)},
+                )
     return {"models": len(TASKS) * SEEDS * CHECKPOINTS}
 
 
@@ -112,7 +122,7 @@ def stage(name: str, store: Path, args) -> dict:
     elif name == "distances-workers-2":
         from taskspace.store import Store
 
-        Store.open(store, "a").clear_cache()   # every cache: the workers compute it all again
+        Store.open(store, "a").clear_cache()  # every cache: the workers compute it all again
         cli("distances", str(store), "--workers", "2")
     elif name == "embed":
         cli("embed", str(store), "--out", str(store.parent / "embedding.npz"))
@@ -132,8 +142,16 @@ def io_read() -> int:
 
 def run_stage(name: str, store: Path, args) -> dict:
     """The stage in a child process: wall time, its peak RSS (wait4) and what it printed."""
-    cmd = [sys.executable, __file__, "--stage", name, "--root", str(args.root),
-           "--samples", str(args.samples)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--stage",
+        name,
+        "--root",
+        str(args.root),
+        "--samples",
+        str(args.samples),
+    ]
     if args.chunk_samples:
         cmd += ["--chunk-samples", str(args.chunk_samples)]
     t = time.perf_counter()
@@ -179,14 +197,22 @@ def main(argv=None) -> None:
         shutil.rmtree(store.parent)
     store.parent.mkdir(parents=True)
     m, n = len(TASKS) * SEEDS * CHECKPOINTS, args.samples
-    print(f"CPU: {cpu_model()}; {os.cpu_count()} CPUs; M = {m}, N = {n}, C = {C}, float16, "
-          f"{args.chunk_samples} samples a chunk ({m * n * C * 2 / 1e9:.2f} GB)")
+    print(
+        f"CPU: {cpu_model()}; {os.cpu_count()} CPUs; M = {m}, N = {n}, C = {C}, float16, "
+        f"{args.chunk_samples} samples a chunk ({m * n * C * 2 / 1e9:.2f} GB)"
+    )
     rows = []
     try:
-        for name in ("write", "distances", "distances-workers-2", "embed", "embed-out-of-core",
-                     "analyses"):
+        for name in (
+            "write",
+            "distances",
+            "distances-workers-2",
+            "embed",
+            "embed-out-of-core",
+            "analyses",
+        ):
             if name == "distances":
-                os.sync()   # reads must not compete with the writeback of the write
+                os.sync()  # reads must not compete with the writeback of the write
             rows.append(run_stage(name, store, args))
             print(json.dumps(rows[-1]), flush=True)
         rate = dgemm_rate()
@@ -194,14 +220,18 @@ def main(argv=None) -> None:
         if not args.keep:
             shutil.rmtree(store.parent, ignore_errors=True)
     limit = m * m * n * C / rate
-    print(f"\nfloat64 dgemm: {rate / 1e9:.1f} GFLOP/s; compute limit of the distances "
-          f"(M²NC flops): {limit:.1f} s\n")
+    print(
+        f"\nfloat64 dgemm: {rate / 1e9:.1f} GFLOP/s; compute limit of the distances "
+        f"(M²NC flops): {limit:.1f} s\n"
+    )
     print("| stage | wall (s) | peak RSS (GB) | read (GB) | GB/s | of compute limit |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         frac = f"{limit / r['wall']:.0%}" if r["stage"].startswith("distances") else ""
-        print(f"| {r['stage']} | {r['wall']:.1f} | {r['peak_rss'] / 1e9:.2f} | "
-              f"{r['read'] / 1e9:.2f} | {r['read'] / 1e9 / r['wall']:.2f} | {frac} |")
+        print(
+            f"| {r['stage']} | {r['wall']:.1f} | {r['peak_rss'] / 1e9:.2f} | "
+            f"{r['read'] / 1e9:.2f} | {r['read'] / 1e9 / r['wall']:.2f} | {frac} |"
+        )
     for r in rows:
         if "analyses" in r:
             print("\nanalyses (s):", r["analyses"])

@@ -42,11 +42,11 @@ def synthetic_collection(n_models: int, seed: int = 0, steps: int = 100) -> np.n
     rng = np.random.default_rng(seed)
     runs = -(-n_models // steps)
     labels = rng.integers(0, N_CLASSES, N_SAMPLES)
-    truth = np.eye(N_CLASSES)[labels]                                       # (N, C)
+    truth = np.eye(N_CLASSES)[labels]  # (N, C)
     directions = 3.0 * truth + rng.normal(0.0, 1.5, (runs, N_SAMPLES, N_CLASSES))
     beta = np.geomspace(0.01, 3.0, steps)
-    logits = beta[None, :, None, None] * directions[:, None]                # (runs, steps, N, C)
-    logits = logits + rng.normal(0.0, 0.05, logits.shape)                   # SGD noise
+    logits = beta[None, :, None, None] * directions[:, None]  # (runs, steps, N, C)
+    logits = logits + rng.normal(0.0, 0.05, logits.shape)  # SGD noise
     logits = logits.reshape(-1, N_SAMPLES, N_CLASSES)[:n_models]
     P = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return P / P.sum(axis=-1, keepdims=True)
@@ -94,20 +94,27 @@ def main_case(m: int, k: int, repeat: int) -> None:
 
     InPCA(n_components=2, metric="precomputed").fit(D[:300, :300])  # compile the Numba kernels
     t_ref, (ref_values, ref_vectors, ref_stress) = best_of(lambda: straightforward_top(D, k), 1)
-    t_ours, model = best_of(lambda: InPCA(n_components=k, metric="precomputed",
-                                          random_state=0).fit(D), repeat)
+    t_ours, model = best_of(
+        lambda: InPCA(n_components=k, metric="precomputed", random_state=0).fit(D), repeat
+    )
     rel = np.max(np.abs(model.eigenvalues_ - ref_values) / np.abs(ref_values))
     stress_diff = np.max(np.abs(model.explained_stress_ - ref_stress))
     # Eigenvectors up to sign: |<v_ours, v_ref>| = 1.
     alignment = np.min(np.abs(np.sum(model.eigenvectors_ * ref_vectors, axis=0)))
 
-    print(f"\nours: solver_={model.solver_!r}, signature {model.signature_.tolist()}, "
-          f"explained stress (k={k}) {model.explained_stress_[-1]:.4f}")
-    print("\n| case | straightforward (s) | ours (s) | ratio | max rel. Δλ | max Δ stress "
-          "| min abs cos(v) |")
+    print(
+        f"\nours: solver_={model.solver_!r}, signature {model.signature_.tolist()}, "
+        f"explained stress (k={k}) {model.explained_stress_[-1]:.4f}"
+    )
+    print(
+        "\n| case | straightforward (s) | ours (s) | ratio | max rel. Δλ | max Δ stress "
+        "| min abs cos(v) |"
+    )
     print("|---|---|---|---|---|---|---|")
-    print(f"| InPCA top-{k} + stress, M={m} | {t_ref:.2f} | {t_ours:.2f} | "
-          f"{t_ref / t_ours:.1f}× | {rel:.1e} | {stress_diff:.1e} | {alignment:.12f} |")
+    print(
+        f"| InPCA top-{k} + stress, M={m} | {t_ref:.2f} | {t_ours:.2f} | "
+        f"{t_ref / t_ours:.1f}× | {rel:.1e} | {stress_diff:.1e} | {alignment:.12f} |"
+    )
 
 
 def cpu_model() -> str:
@@ -131,13 +138,16 @@ def weighted_case(m: int, k: int, repeat: int) -> None:
     D = bhattacharyya_matrix(synthetic_collection(m))
     weights = np.random.default_rng(1).uniform(0.5, 2.0, m)
     InPCA(n_components=2, metric="precomputed", weights=weights[:300]).fit(D[:300, :300])
-    print("| solver | M | k | unweighted (s) | weighted (s) | weighted / unweighted "
-          "| passes over D (unw. / w.) |")
+    print(
+        "| solver | M | k | unweighted (s) | weighted (s) | weighted / unweighted "
+        "| passes over D (unw. / w.) |"
+    )
     print("|---|---|---|---|---|---|---|")
 
     def fit(solver, w):
-        return InPCA(n_components=k, metric="precomputed", solver=solver, random_state=0,
-                     weights=w).fit(D)
+        return InPCA(
+            n_components=k, metric="precomputed", solver=solver, random_state=0, weights=w
+        ).fit(D)
 
     for solver in ("partial", "out-of-core"):
         best = {"unweighted": np.inf, "weighted": np.inf}
@@ -147,9 +157,12 @@ def weighted_case(m: int, k: int, repeat: int) -> None:
                 t, model = best_of(lambda s=solver, w=w: fit(s, w), 1)
                 best[name] = min(best[name], t)
                 passes[name] = getattr(model, "n_passes_", "-")
-        print(f"| {solver} | {m} | {k} | {best['unweighted']:.2f} | {best['weighted']:.2f} | "
-              f"{best['weighted'] / best['unweighted']:.2f} | {passes['unweighted']} / "
-              f"{passes['weighted']} |", flush=True)
+        print(
+            f"| {solver} | {m} | {k} | {best['unweighted']:.2f} | {best['weighted']:.2f} | "
+            f"{best['weighted'] / best['unweighted']:.2f} | {passes['unweighted']} / "
+            f"{passes['weighted']} |",
+            flush=True,
+        )
 
 
 def crossover(ms: list[int], ks: list[int], repeat: int) -> None:
@@ -158,24 +171,34 @@ def crossover(ms: list[int], ks: list[int], repeat: int) -> None:
     print("|---|---|---|---|---|")
     for m in ms:
         W, *_ = double_center(bhattacharyya_matrix(synthetic_collection(m)))
-        t_dense, _ = best_of(lambda W=W: eigen_by_magnitude(W.copy(), 1, "dense",
-                                                            np.random.RandomState(0)), repeat)
+        t_dense, _ = best_of(
+            lambda W=W: eigen_by_magnitude(W.copy(), 1, "dense", np.random.RandomState(0)), repeat
+        )
         for k in ks:
             if k >= m - 1:
                 continue
-            t_part, _ = best_of(lambda W=W, k=k: eigen_by_magnitude(
-                W, k, "partial", np.random.RandomState(0)), repeat)
-            print(f"| {m} | {k} | {t_dense:.4f} | {t_part:.4f} | {t_dense / t_part:.2f} |",
-                  flush=True)
+            t_part, _ = best_of(
+                lambda W=W, k=k: eigen_by_magnitude(W, k, "partial", np.random.RandomState(0)),
+                repeat,
+            )
+            print(
+                f"| {m} | {k} | {t_dense:.4f} | {t_part:.4f} | {t_dense / t_part:.2f} |", flush=True
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
-    parser.add_argument("--crossover", action="store_true",
-                        help="time dense vs partial over M and k (the rule behind solver='auto')")
-    parser.add_argument("--weighted", action="store_true",
-                        help="weighted vs unweighted fits, side by side (issue 29)")
+    parser.add_argument(
+        "--crossover",
+        action="store_true",
+        help="time dense vs partial over M and k (the rule behind solver='auto')",
+    )
+    parser.add_argument(
+        "--weighted",
+        action="store_true",
+        help="weighted vs unweighted fits, side by side (issue 29)",
+    )
     args = parser.parse_args()
     if args.weighted:
         weighted_case(800 if args.quick else 8000, 10, repeat=1 if args.quick else 3)

@@ -39,8 +39,13 @@ clock = time.perf_counter
 def writing(mode: str):
     """Write as ``mode`` does: format 1 without the digests of commit and cache records;
     unverified also without crc32c codec and chunk digests."""
-    saved = (_meta.commit_digest, cache.record_digest, _writer.compressors_for,
-             integrity.record_digests, cache.chunk_digests)
+    saved = (
+        _meta.commit_digest,
+        cache.record_digest,
+        _writer.compressors_for,
+        integrity.record_digests,
+        cache.chunk_digests,
+    )
     if mode != "format 2":
         _meta.commit_digest = lambda *args: None
         cache.record_digest = lambda attrs: None
@@ -51,8 +56,13 @@ def writing(mode: str):
     try:
         yield
     finally:
-        (_meta.commit_digest, cache.record_digest, _writer.compressors_for,
-         integrity.record_digests, cache.chunk_digests) = saved
+        (
+            _meta.commit_digest,
+            cache.record_digest,
+            _writer.compressors_for,
+            integrity.record_digests,
+            cache.chunk_digests,
+        ) = saved
 
 
 def create(path: Path, labels, class_names, mode: str) -> Store:
@@ -64,18 +74,21 @@ def create(path: Path, labels, class_names, mode: str) -> Store:
     meta = read_json(path / "zarr.json")
     header = meta["attributes"][_meta.HEADER_KEY]
     header["format_version"] = _meta.LEGACY_FORMAT
-    drop = ["header_digest"] + (["labels_digest", "checksums", "ids_digest"]
-                                if mode == "unverified" else [])
+    drop = ["header_digest"] + (
+        ["labels_digest", "checksums", "ids_digest"] if mode == "unverified" else []
+    )
     for k in drop:
         header.pop(k, None)
     write_json_atomic(path / "zarr.json", meta)
-    write_json_atomic(path / "runs" / "zarr.json", {"zarr_format": 3, "node_type": "group",
-                                                    "attributes": {}})
+    write_json_atomic(
+        path / "runs" / "zarr.json", {"zarr_format": 3, "node_type": "group", "attributes": {}}
+    )
     return Store.open(path, "a")
 
 
-def build(path: Path, runs: int, T: int, N: int, C: int, k: int,
-          mode: str = "format 2") -> tuple[Store, float]:
+def build(
+    path: Path, runs: int, T: int, N: int, C: int, k: int, mode: str = "format 2"
+) -> tuple[Store, float]:
     """A store of ``runs`` runs of T records, appended k at a time; returns it and the append
     time (data generation excluded)."""
     rng = np.random.default_rng(0)
@@ -105,7 +118,7 @@ def stream(store: Store) -> float:
     b = X.chunks[1]
     t = clock()
     for s0 in range(0, X.shape[1], b):
-        X[:, s0:s0 + b]
+        X[:, s0 : s0 + b]
     return clock() - t
 
 
@@ -126,20 +139,20 @@ def cache_times(path: Path, models: int, extra: int, mode: str) -> dict[str, flo
     for r in range(-(-(models + extra) // 100)):
         store.add_run(f"r{r}", task="t", classes=None, method="m", seed=r)
         store.append(f"r{r}", block, np.arange(100))
-    ids = list(store.runs()["model_id"])[:models + extra]
+    ids = list(store.runs()["model_id"])[: models + extra]
     out = {}
     for name, chosen in (("cache fill", ids[:models]), ("cache extension", ids)):
         t = clock()
         store.distance_matrix(chosen, metric="constant", compute=constant_distances)
         out[name] = clock() - t
-    os.sync()   # as above: reads must not compete with the writeback of the cache
+    os.sync()  # as above: reads must not compete with the writeback of the cache
     t = clock()
     np.asarray(Store.open(path).cached_distances(metric="constant"))
     out["cache read, whole"] = clock() - t
     D = Store.open(path).cached_distances(metric="constant")
     t = clock()
     for r0 in range(0, D.shape[0], cache.CHUNK):
-        D[r0:r0 + cache.CHUNK]
+        D[r0 : r0 + cache.CHUNK]
     out["cache read, row blocks"] = clock() - t
     return out
 
@@ -153,14 +166,16 @@ def main():
     global clock
     clock = time.process_time if args.cpu_time else time.perf_counter
     runs, T, N, C, k = (2, 8, 2000, 50, 4) if args.quick else (4, 16, 10000, 100, 4)
-    print(f"CPU: {cpu_model()}; {runs} runs x {T} records of (N, C) = ({N}, {C}) float32 "
-          f"({runs * T * N * C * 4 / 2**20:.0f} MiB), appended {k} at a time; "
-          f"best of {args.repeats}; {'CPU' if args.cpu_time else 'wall'} time")
+    print(
+        f"CPU: {cpu_model()}; {runs} runs x {T} records of (N, C) = ({N}, {C}) float32 "
+        f"({runs * T * N * C * 4 / 2**20:.0f} MiB), appended {k} at a time; "
+        f"best of {args.repeats}; {'CPU' if args.cpu_time else 'wall'} time"
+    )
     root = Path(tempfile.mkdtemp(prefix="bench-integrity-"))
     times = {m: {"append": [], "trajectory read": [], "sample-block read": []} for m in MODES}
     try:
-        build(root / "warm-up", 1, k, N, C, k)   # imports, first-call costs
-        for rep in range(args.repeats):   # alternate the modes, so that drift hits them alike
+        build(root / "warm-up", 1, k, N, C, k)  # imports, first-call costs
+        for rep in range(args.repeats):  # alternate the modes, so that drift hits them alike
             for label in MODES:
                 path = root / f"{label}-{rep}".replace(" ", "")
                 with writing(label):
@@ -169,7 +184,7 @@ def main():
                 # reads of a 2.2 GB store just written): flush it first.
                 os.sync()
                 times[label]["append"].append(t_append)
-                with writing(label):   # the legacy path reads no digest that it lacks
+                with writing(label):  # the legacy path reads no digest that it lacks
                     store = Store.open(path)
                     times[label]["trajectory read"].append(read_all(store))
                     times[label]["sample-block read"].append(stream(store))
@@ -177,8 +192,10 @@ def main():
     finally:
         shutil.rmtree(root, ignore_errors=True)
     models, extra = (1500, 100) if args.quick else (4000, 200)
-    print(f"distance cache: {models} models filled at once, then {extra} more; chunks of "
-          f"{cache.CHUNK}")
+    print(
+        f"distance cache: {models} models filled at once, then {extra} more; chunks of "
+        f"{cache.CHUNK}"
+    )
     root = Path(tempfile.mkdtemp(prefix="bench-integrity-cache-"))
     try:
         for rep in range(args.repeats):
@@ -191,8 +208,10 @@ def main():
     finally:
         shutil.rmtree(root, ignore_errors=True)
     results = {m: {op: min(v) for op, v in t.items()} for m, t in times.items()}
-    print("| operation | unverified | format 1 | format 2 | format 2 / format 1 | "
-          "format 2 / unverified |")
+    print(
+        "| operation | unverified | format 1 | format 2 | format 2 / format 1 | "
+        "format 2 / unverified |"
+    )
     print("|---|---|---|---|---|---|")
     for op in results["format 2"]:
         a, b, c = (results[m][op] for m in MODES)

@@ -82,26 +82,33 @@ def main(argv=None):
     try:
         path = workdir / "collection.npy"
         t0 = time.perf_counter()
-        writer = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
-                  f"from bench_memory import write_collection; from pathlib import Path; "
-                  f"write_collection(Path({str(path)!r}), {M}, {N}, {C})")
+        writer = (
+            f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+            f"from bench_memory import write_collection; from pathlib import Path; "
+            f"write_collection(Path({str(path)!r}), {M}, {N}, {C})"
+        )
         subprocess.run([sys.executable, "-c", writer], check=True)
         size = path.stat().st_size
         print(f"wrote {size / 2**30:.2f} GiB float16 memmap in {time.perf_counter() - t0:.0f} s")
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path)], check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path)], check=True, capture_output=True, text=True
+        ).stdout
         result = json.loads(out.strip().splitlines()[-1])
         error = check_entries(path, np.load(str(path) + ".D.npy"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     peak = result["vm_hwm_kib"] * 1024
-    print("\n| case | file on disk | time (s) | peak RSS (VmHWM) | ru_maxrss | target | met "
-          "| max abs diff D[:5,:5] vs float64 formula |")
+    print(
+        "\n| case | file on disk | time (s) | peak RSS (VmHWM) | ru_maxrss | target | met "
+        "| max abs diff D[:5,:5] vs float64 formula |"
+    )
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| M={M}, N={N:,}, C={C}, float16 memmap | {size / 2**30:.2f} GiB "
-          f"| {result['seconds']:.1f} | {peak / 2**20:.0f} MiB "
-          f"| {result['ru_maxrss_kib'] / 2**10:.0f} MiB | ≤ 1 GiB "
-          f"| {'yes' if peak <= TARGET_BYTES else 'no'} | {error:.1e} |")
+    print(
+        f"| M={M}, N={N:,}, C={C}, float16 memmap | {size / 2**30:.2f} GiB "
+        f"| {result['seconds']:.1f} | {peak / 2**20:.0f} MiB "
+        f"| {result['ru_maxrss_kib'] / 2**10:.0f} MiB | ≤ 1 GiB "
+        f"| {'yes' if peak <= TARGET_BYTES else 'no'} | {error:.1e} |"
+    )
 
 
 if __name__ == "__main__":

@@ -73,23 +73,34 @@ def timed_run(store, split, task, method, config, network="small-cnn", **kw):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1%% of an epoch, width-8 CNN")
-    parser.add_argument("--fraction", type=float, default=None,
-                        help="fraction of an epoch per run (default 0.1; quick 0.01)")
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        default=None,
+        help="fraction of an epoch per run (default 0.1; quick 0.01)",
+    )
     parser.add_argument("--width", type=int, default=None, help="CNN width (default 32)")
     parser.add_argument("--network", default="small-cnn", help="small-cnn (default) or mlp")
-    parser.add_argument("--net-options", default=None,
-                        help='network options as JSON (default {"width": WIDTH} for the CNN)')
-    parser.add_argument("--n-train", type=int, default=None,
-                        help="training images (default: all 59,500)")
+    parser.add_argument(
+        "--net-options",
+        default=None,
+        help='network options as JSON (default {"width": WIDTH} for the CNN)',
+    )
+    parser.add_argument(
+        "--n-train", type=int, default=None, help="training images (default: all 59,500)"
+    )
     parser.add_argument("--n-probe", type=int, default=1000)
     parser.add_argument("--n-imprint", type=int, default=500)
     parser.add_argument("--n-records", type=int, default=20)
     parser.add_argument("--methods", default=",".join(CONFIGS))
     parser.add_argument("--repeats", type=int, default=None, help="best of (default 2; quick 1)")
-    parser.add_argument("--cpu-time", action="store_true",
-                        help="one torch thread, times in process CPU seconds (with start-up): "
-                             "robust to other processes sharing the cores, an upper bound "
-                             "for the wall time of a run alone on 2 threads")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="one torch thread, times in process CPU seconds (with start-up): "
+        "robust to other processes sharing the cores, an upper bound "
+        "for the wall time of a run alone on 2 threads",
+    )
     args = parser.parse_args()
     global CPU_TIME
     CPU_TIME = args.cpu_time
@@ -100,60 +111,112 @@ def main() -> None:
     width = args.width or (8 if args.quick else 32)
     n_probe, n_imprint = (200, 100) if args.quick else (args.n_probe, args.n_imprint)
 
-    split = make_splits(load_dataset("fashion-mnist", "train"),
-                        load_dataset("fashion-mnist", "test"), n_train=args.n_train,
-                        n_imprint=n_imprint, n_probe=n_probe, seed=0)
-    net_options = (json.loads(args.net_options) if args.net_options is not None
-                   else {"width": width} if args.network == "small-cnn" else {})
+    split = make_splits(
+        load_dataset("fashion-mnist", "train"),
+        load_dataset("fashion-mnist", "test"),
+        n_train=args.n_train,
+        n_imprint=n_imprint,
+        n_probe=n_probe,
+        seed=0,
+    )
+    net_options = (
+        json.loads(args.net_options)
+        if args.net_options is not None
+        else {"width": width}
+        if args.network == "small-cnn"
+        else {}
+    )
     task = Task.from_classes(range(10), split.class_names, name="all")
-    print(f"Fashion-MNIST: {len(split.train())} training, {n_imprint} imprint, {n_probe} probe "
-          f"images; {args.network} {net_options}; {fraction:g} epoch per run; torch "
-          f"{torch.__version__}, {torch.get_num_threads()} threads\n")
+    print(
+        f"Fashion-MNIST: {len(split.train())} training, {n_imprint} imprint, {n_probe} probe "
+        f"images; {args.network} {net_options}; {fraction:g} epoch per run; torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads\n"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         probe = split.probe()
-        store = ts.Store.create(Path(tmp) / "bench.zarr", probe.labels, split.class_names,
-                                probe_ids=probe.ids)
+        store = ts.Store.create(
+            Path(tmp) / "bench.zarr", probe.labels, split.class_names, probe_ids=probe.ids
+        )
         parent = None
         for method in args.methods.split(","):
-            base = {**CONFIGS[method], "network_options": net_options,
-                    "checkpoint_interval_s": 0.0}
+            base = {**CONFIGS[method], "network_options": net_options, "checkpoint_interval_s": 0.0}
             spe = steps_per_epoch(method, base, split, task)
             steps = max(2, math.ceil(fraction * spe))
             kw = {"parent": parent} if method == "finetune" else {}
             # warm-up (first calls of the augmentations, allocator, thread pools), not timed
             kw["network"] = args.network if method != "finetune" else None
-            timed_run(store, split, task, method, {**base, "steps": 2, "record_schedule": [2],
-                                                   "keep_models": "none", "seed": 99}, **kw)
+            timed_run(
+                store,
+                split,
+                task,
+                method,
+                {**base, "steps": 2, "record_schedule": [2], "keep_models": "none", "seed": 99},
+                **kw,
+            )
             t_off = t_on = math.inf
-            for rep in range(args.repeats):   # best of: the machine is shared
-                _, t, r_off, _ = timed_run(store, split, task, method,
-                                           {**base, "steps": steps, "record_schedule": [steps],
-                                            "keep_models": "none", "seed": rep}, **kw)
+            for rep in range(args.repeats):  # best of: the machine is shared
+                _, t, r_off, _ = timed_run(
+                    store,
+                    split,
+                    task,
+                    method,
+                    {
+                        **base,
+                        "steps": steps,
+                        "record_schedule": [steps],
+                        "keep_models": "none",
+                        "seed": rep,
+                    },
+                    **kw,
+                )
                 t_off = min(t_off, t)
-                run_on, t, r_on, _ = timed_run(store, split, task, method,
-                                               {**base, "steps": steps, "seed": rep,
-                                                "n_records": args.n_records}, **kw)
+                run_on, t, r_on, _ = timed_run(
+                    store,
+                    split,
+                    task,
+                    method,
+                    {**base, "steps": steps, "seed": rep, "n_records": args.n_records},
+                    **kw,
+                )
                 t_on = min(t_on, t)
             if method == "supervised":
                 parent = run_on
             per_record = max(0.0, t_on - t_off) / max(1, r_on - r_off)
             train_s = t_off - per_record * r_off
             epoch_s = train_s / steps * spe
-            rows.append((method, spe, steps, train_s / steps, epoch_s, per_record, r_on, t_off,
-                         t_on, 100 * (t_on - t_off) / train_s,
-                         100 * args.n_records * per_record / epoch_s))
-            print(f"{method}: {steps} steps, off {t_off:.1f} s, on {t_on:.1f} s ({r_on} records)",
-                  flush=True)
+            rows.append(
+                (
+                    method,
+                    spe,
+                    steps,
+                    train_s / steps,
+                    epoch_s,
+                    per_record,
+                    r_on,
+                    t_off,
+                    t_on,
+                    100 * (t_on - t_off) / train_s,
+                    100 * args.n_records * per_record / epoch_s,
+                )
+            )
+            print(
+                f"{method}: {steps} steps, off {t_off:.1f} s, on {t_on:.1f} s ({r_on} records)",
+                flush=True,
+            )
 
-    print("\n| method | steps/epoch | s/step | s/epoch (recording off) | s/record | measured: "
-          "steps, records, T_off → T_on, overhead | projected overhead, 1 epoch, "
-          f"{args.n_records} records |")
+    print(
+        "\n| method | steps/epoch | s/step | s/epoch (recording off) | s/record | measured: "
+        "steps, records, T_off → T_on, overhead | projected overhead, 1 epoch, "
+        f"{args.n_records} records |"
+    )
     print("|---|---:|---:|---:|---:|---|---:|")
     for method, spe, steps, step_s, epoch_s, per_record, r_on, t_off, t_on, ov, ov1 in rows:
-        print(f"| {method} | {spe} | {step_s:.3f} | {epoch_s:.1f} | {per_record:.2f} | "
-              f"{steps}, {r_on}, "
-              f"{t_off:.1f} s → {t_on:.1f} s, {ov:.0f} % | {ov1:.0f} % |")
+        print(
+            f"| {method} | {spe} | {step_s:.3f} | {epoch_s:.1f} | {per_record:.2f} | "
+            f"{steps}, {r_on}, "
+            f"{t_off:.1f} s → {t_on:.1f} s, {ov:.0f} % | {ov1:.0f} % |"
+        )
 
 
 if __name__ == "__main__":

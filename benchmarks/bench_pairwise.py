@@ -48,7 +48,7 @@ def straightforward(X, eps=EPS, chunk=8):
     M, N, _ = X.shape
     D = np.zeros((M, M))
     for n0 in range(0, N, chunk):
-        R = np.sqrt(np.asarray(X[:, n0:n0 + chunk], dtype=np.float32)).transpose(1, 0, 2)
+        R = np.sqrt(np.asarray(X[:, n0 : n0 + chunk], dtype=np.float32)).transpose(1, 0, 2)
         G = np.matmul(R, R.transpose(0, 2, 1))  # (chunk, M, M) Bhattacharyya coefficients
         np.clip(G, eps, 1.0, out=G)
         np.log(G, out=G)
@@ -63,7 +63,7 @@ def post_algorithm(X, eps=EPS, batch=1000):
     D = np.zeros((M, M), dtype=np.float32)
     G = np.empty((min(batch, N), M, M), dtype=np.float32)
     for n0 in range(0, N, batch):
-        A = np.ascontiguousarray(R[n0:n0 + batch])
+        A = np.ascontiguousarray(R[n0 : n0 + batch])
         g = G[: len(A)]
         np.matmul(A, A.transpose(0, 2, 1), out=g)
         np.clip(g, eps, 1.0, out=g)
@@ -79,7 +79,7 @@ def ldd_algorithm(X, torch, budget=2**26):
     chunk = max(1, budget // (M * M))  # (chunk, M, M) float32 coefficients: ≤ 256 MiB
     D = torch.zeros((M, M), dtype=torch.float32)
     for n0 in range(0, N, chunk):
-        R = torch.sqrt(T[:, n0:n0 + chunk]).permute(1, 0, 2)  # (chunk, M, C)
+        R = torch.sqrt(T[:, n0 : n0 + chunk]).permute(1, 0, 2)  # (chunk, M, C)
         W = torch.bmm(R, R.transpose(1, 2))
         D += (-torch.log(W.clamp_(min=EPS))).sum(dim=0)
     return (D / N).double().numpy()
@@ -146,12 +146,19 @@ def with_gram_kernel(kernel, function, *args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it works")
-    parser.add_argument("--gram", action="store_true",
-                        help="also time float64 with the other Gram kernel (BLAS where the "
-                             "register-count rule picks Numba's, and the reverse)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of timing; each round runs every implementation and dgemm "
-                             "once, in turn (best of the rounds)")
+    parser.add_argument(
+        "--gram",
+        action="store_true",
+        help="also time float64 with the other Gram kernel (BLAS where the "
+        "register-count rule picks Numba's, and the reverse)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of timing; each round runs every implementation and dgemm "
+        "once, in turn (best of the rounds)",
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -159,9 +166,11 @@ def main(argv=None):
     torch.set_num_threads(threads)
     cases = QUICK if args.quick else CASES
     print(f"# pairwise d_B benchmark ({'quick' if args.quick else 'full'} sizes)")
-    print(f"machine: {cpu_model(with_isa=True)}, {threads} cores; taskspace {ts.__version__}, "
-          f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
-          f"Numba 512-bit vectors: {_numba_target.STATUS}; no GPU used\n")
+    print(
+        f"machine: {cpu_model(with_isa=True)}, {threads} cores; taskspace {ts.__version__}, "
+        f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
+        f"Numba 512-bit vectors: {_numba_target.STATUS}; no GPU used\n"
+    )
     rows = []
     for name, M, N, C in cases:
         X = models(M, N, C)
@@ -173,27 +182,35 @@ def main(argv=None):
         contenders = {}
         if args.gram:
             other = "blas" if _pairwise_blas.gram_kernel() == "numba" else "numba"
-            contenders[f"taskspace float64, {other} Gram"] = (
-                lambda X=X, other=other: with_gram_kernel(other, ts.pairwise_distances, X))
+            contenders[f"taskspace float64, {other} Gram"] = lambda X=X, other=other: (
+                with_gram_kernel(other, ts.pairwise_distances, X)
+            )
             with_gram_kernel(other, ts.pairwise_distances, small)
-        results = round_robin({
-            **contenders,
-            "taskspace float64": lambda X=X: ts.pairwise_distances(X),
-            "taskspace float32": lambda X=X: ts.pairwise_distances(X, precision="float32"),
-            "straightforward": lambda X=X: straightforward(X),
-            "PoST's algorithm": lambda X=X: post_algorithm(X),
-            "LDD's algorithm": lambda X=X: ldd_algorithm(X, torch),
-            "dgemm": product,
-        }, args.rounds)
+        results = round_robin(
+            {
+                **contenders,
+                "taskspace float64": lambda X=X: ts.pairwise_distances(X),
+                "taskspace float32": lambda X=X: ts.pairwise_distances(X, precision="float32"),
+                "straightforward": lambda X=X: straightforward(X),
+                "PoST's algorithm": lambda X=X: post_algorithm(X),
+                "LDD's algorithm": lambda X=X: ldd_algorithm(X, torch),
+                "dgemm": product,
+            },
+            args.rounds,
+        )
         gemm = gemm_fma / results.pop("dgemm")[0] / 1e9
         D64 = results["taskspace float64"][1]
         subset = min(M, 40)
         exact = direct_float64(X[:subset])
         limit = M * M * N * C / 2 / gemm / 1e9
-        print(f"## {name}: M={M}, N={N}, C={C}; dgemm {gemm:.1f} GFMA/s in this run; "
-              f"limit (M²NC/2 at that rate) {limit:.3f} s")
-        print("| implementation | time (s) | fraction of the dgemm limit | taskspace float64 is "
-              "| max abs diff vs float64 formula (40 models) |")
+        print(
+            f"## {name}: M={M}, N={N}, C={C}; dgemm {gemm:.1f} GFMA/s in this run; "
+            f"limit (M²NC/2 at that rate) {limit:.3f} s"
+        )
+        print(
+            "| implementation | time (s) | fraction of the dgemm limit | taskspace float64 is "
+            "| max abs diff vs float64 formula (40 models) |"
+        )
         print("|---|---|---|---|---|")
         t64 = results["taskspace float64"][0]
         for label, (seconds, D) in results.items():
@@ -205,22 +222,29 @@ def main(argv=None):
             else:
                 ratio = seconds / t64
                 versus = f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
-            print(f"| {label} | {seconds:.3f} | {100 * limit / seconds:.0f}% | {versus} "
-                  f"| {err:.1e} |")
+            print(
+                f"| {label} | {seconds:.3f} | {100 * limit / seconds:.0f}% | {versus} | {err:.1e} |"
+            )
         t32 = results["taskspace float32"][0]
         ldd = results["LDD's algorithm"][0]
         post = results["PoST's algorithm"][0]
         rows.append((name, t64, t32, ldd, post, limit))
-        print(f"\ntaskspace float32 vs float64: max abs diff "
-              f"{np.abs(results['taskspace float32'][1] - D64).max():.1e}; "
-              f"vs LDD: float64 {ldd / t64:.2f}×, float32 {ldd / t32:.2f}× faster; "
-              f"vs PoST: float64 {post / t64:.2f}×, float32 {post / t32:.2f}× faster\n")
-    print("| case | float64: fraction of dgemm | float64 vs LDD | float32 vs LDD | float32: "
-          "fraction of dgemm |")
+        print(
+            f"\ntaskspace float32 vs float64: max abs diff "
+            f"{np.abs(results['taskspace float32'][1] - D64).max():.1e}; "
+            f"vs LDD: float64 {ldd / t64:.2f}×, float32 {ldd / t32:.2f}× faster; "
+            f"vs PoST: float64 {post / t64:.2f}×, float32 {post / t32:.2f}× faster\n"
+        )
+    print(
+        "| case | float64: fraction of dgemm | float64 vs LDD | float32 vs LDD | float32: "
+        "fraction of dgemm |"
+    )
     print("|---|---|---|---|---|")
     for name, t64, t32, ldd, _, limit in rows:
-        print(f"| {name} | {100 * limit / t64:.0f}% | {ldd / t64:.2f}× | {ldd / t32:.2f}× "
-              f"| {100 * limit / t32:.0f}% |")
+        print(
+            f"| {name} | {100 * limit / t64:.0f}% | {ldd / t64:.2f}× | {ldd / t32:.2f}× "
+            f"| {100 * limit / t32:.0f}% |"
+        )
 
 
 if __name__ == "__main__":

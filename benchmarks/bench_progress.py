@@ -55,15 +55,16 @@ def straightforward_progress(P: np.ndarray, labels: np.ndarray, eps: float = EPS
     theta = np.arccos(np.clip(np.sum(root_start * root_truth, axis=-1), 0.0, 1.0))[:, None]
 
     def objective(lam: float) -> float:
-        psi = (np.sin((1 - lam) * theta) * root_start + np.sin(lam * theta) * root_truth)
+        psi = np.sin((1 - lam) * theta) * root_start + np.sin(lam * theta) * root_truth
         psi /= np.sin(theta)
         P_lam = psi * psi
         P_lam /= P_lam.sum(axis=-1, keepdims=True)
         bc = np.sum(np.sqrt(P_lam * P), axis=-1)
         return float(-np.mean(np.log(np.maximum(bc, eps))))
 
-    return minimize_scalar(objective, bounds=(0.0, 1.0), method="bounded",
-                           options={"xatol": 1e-6}).x
+    return minimize_scalar(
+        objective, bounds=(0.0, 1.0), method="bounded", options={"xatol": 1e-6}
+    ).x
 
 
 def best_of(fn, repeat: int):
@@ -84,8 +85,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     models, labels = synthetic_run(n_models, n_samples, n_classes)
-    print(f"built {models.shape} float32 models ({models.nbytes / 2**20:.0f} MiB) in "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(
+        f"built {models.shape} float32 models ({models.nbytes / 2**20:.0f} MiB) in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     ts.progress(models[:1, :8, :], labels[:8])  # compile / load the Numba kernels
 
     t_ours, ours = best_of(lambda: ts.progress(models, labels), args.repeat)
@@ -97,8 +100,10 @@ def main() -> None:
     print(f"validation alone: {t_check:.3f} s of ours' {t_ours:.3f} s")
     print("\n| case | straightforward (s) | ours (s) | ratio | max abs Δλ |")
     print("|---|---|---|---|---|")
-    print(f"| progress, T={n_models}, N={n_samples}, C={n_classes} (float32) | {t_ref:.2f} | "
-          f"{t_ours:.3f} | {t_ref / t_ours:.0f}× | {diff:.1e} |")
+    print(
+        f"| progress, T={n_models}, N={n_samples}, C={n_classes} (float32) | {t_ref:.2f} | "
+        f"{t_ours:.3f} | {t_ref / t_ours:.0f}× | {diff:.1e} |"
+    )
     if diff > 1e-5:
         raise SystemExit(f"accuracy check failed: max |Δλ| = {diff:.2e} > 1e-5")
 

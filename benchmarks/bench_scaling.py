@@ -66,7 +66,7 @@ def case(name: str, store: str) -> dict:
         from taskspace.geometry import pairwise_distances
 
         X, _ = Store.open(store).collection()
-        pairwise_distances(X[:64, :50])            # compile the kernels before timing
+        pairwise_distances(X[:64, :50])  # compile the kernels before timing
         t0 = time.perf_counter()
         D = pairwise_distances(X)
         extra["checksum"] = float(D.sum())
@@ -76,8 +76,16 @@ def case(name: str, store: str) -> dict:
         from taskspace.distributed import distributed_distances
 
         shutil.rmtree(Path(store) / "distances" / "bhattacharyya", ignore_errors=True)
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             t0 = time.perf_counter()
             # Fill the cache tile by tile; the client never holds the M×M matrix.
             distributed_distances(store, client=client, progress=False, return_matrix=False)
@@ -92,8 +100,7 @@ def case(name: str, store: str) -> dict:
         arr = Store.open(store).cached_distances()
         D = arr[:]
         t0 = time.perf_counter()
-        model = InPCA(n_components=3, metric="precomputed", solver="partial",
-                      random_state=0).fit(D)
+        model = InPCA(n_components=3, metric="precomputed", solver="partial", random_state=0).fit(D)
         extra["eigenvalues"] = model.eigenvalues_.tolist()
     elif name == "landmarks":
         from taskspace.geometry import InPCA, LandmarkInPCA
@@ -110,17 +117,24 @@ def case(name: str, store: str) -> dict:
         for rule in ("farthest", "stratified"):
             for n_landmarks in (250, 1000):
                 t0 = time.perf_counter()
-                res = LandmarkInPCA(n_components=3, n_landmarks=n_landmarks, rule=rule,
-                                    metric="precomputed", random_state=0).fit(D, meta=table)
+                res = LandmarkInPCA(
+                    n_components=3,
+                    n_landmarks=n_landmarks,
+                    rule=rule,
+                    metric="precomputed",
+                    random_state=0,
+                ).fit(D, meta=table)
                 extra[f"{rule}-{n_landmarks}"] = {
                     "time": time.perf_counter() - t0,
-                    "error": landmark_error(D_sub, res.embedding_[sub], res.signature_)}
+                    "error": landmark_error(D_sub, res.embedding_[sub], res.signature_),
+                }
     elif name == "inpca-ooc":
         from taskspace.geometry import InPCA
 
         arr = Store.open(store).cached_distances()
-        model = InPCA(n_components=3, metric="precomputed", solver="out-of-core",
-                      random_state=0).fit(arr)
+        model = InPCA(
+            n_components=3, metric="precomputed", solver="out-of-core", random_state=0
+        ).fit(arr)
         extra["eigenvalues"] = model.eigenvalues_.tolist()
         extra["passes"] = model.n_passes_
     else:
@@ -133,12 +147,16 @@ def streamed_sum(store: str) -> float:
     from taskspace.store import Store
 
     arr = Store.open(store).cached_distances()
-    return float(sum(arr[r:r + 1000].sum() for r in range(0, arr.shape[0], 1000)))
+    return float(sum(arr[r : r + 1000].sum() for r in range(0, arr.shape[0], 1000)))
 
 
 def child(name: str, store: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--case", name, "--store", str(store)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--case", name, "--store", str(store)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -170,34 +188,47 @@ def main() -> None:
             r["eig_rel"] = float(np.max(np.abs(ev_m - ev_o)) / np.abs(ev_m[0]))
             rows.append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
-    print("| M | distances 1 proc (s) | peak MB | distances Dask 2×1 (s) | client / worker peak MB "
-          "| InPCA in-memory (s) | peak MB | InPCA out-of-core (s) | peak MB | passes | "
-          "checks |")
+    print(
+        "| M | distances 1 proc (s) | peak MB | distances Dask 2×1 (s) | client / worker peak MB "
+        "| InPCA in-memory (s) | peak MB | InPCA out-of-core (s) | peak MB | passes | "
+        "checks |"
+    )
     print("|---" * 11 + "|")
     for r in rows:
         a, b, c, d = (r[k] for k in ("dist-1proc", "dist-dask", "inpca-mem", "inpca-ooc"))
         ok = f"D equal: {r['dist_agree']}, λ rel diff {r['eig_rel']:.1e}"
-        print(f"| {r['M']} | {a['time']:.2f} | {a['peak_mb']:.0f} | {b['time']:.2f} | "
-              f"{b['peak_mb']:.0f} / {b['worker_peak_mb']:.0f} | {c['time']:.2f} | "
-              f"{c['peak_mb']:.0f} | {d['time']:.2f} | {d['peak_mb']:.0f} | {d['passes']} | "
-              f"{ok} |")
-    print("\n| M | full fit error | " + " | ".join(
-        f"{rule} L={n} (s / error)" for rule in ("farthest", "stratified") for n in (250, 1000))
-        + " |")
+        print(
+            f"| {r['M']} | {a['time']:.2f} | {a['peak_mb']:.0f} | {b['time']:.2f} | "
+            f"{b['peak_mb']:.0f} / {b['worker_peak_mb']:.0f} | {c['time']:.2f} | "
+            f"{c['peak_mb']:.0f} | {d['time']:.2f} | {d['peak_mb']:.0f} | {d['passes']} | "
+            f"{ok} |"
+        )
+    print(
+        "\n| M | full fit error | "
+        + " | ".join(
+            f"{rule} L={n} (s / error)" for rule in ("farthest", "stratified") for n in (250, 1000)
+        )
+        + " |"
+    )
     print("|---" * 6 + "|")
     for r in rows:
         lm = r["landmarks"]
-        cells = [f"{lm[f'{rule}-{n}']['time']:.2f} / {lm[f'{rule}-{n}']['error']:.4f}"
-                 for rule in ("farthest", "stratified") for n in (250, 1000)]
+        cells = [
+            f"{lm[f'{rule}-{n}']['time']:.2f} / {lm[f'{rule}-{n}']['error']:.4f}"
+            for rule in ("farthest", "stratified")
+            for n in (250, 1000)
+        ]
         print(f"| {r['M']} | {lm['full_error']:.4f} | " + " | ".join(cells) + " |")
     ms = np.array([r["M"] for r in rows], dtype=float)
     for key in ("dist-1proc", "dist-dask"):
         t = np.array([r[key]["time"] for r in rows])
         A = np.stack([ms * ms, np.ones_like(ms)], axis=1)
         (a, b), *_ = np.linalg.lstsq(A, t, rcond=None)
-        per = a * 2 / (N * C)   # M²/2 pairs, N·C terms each
-        print(f"{key}: t ≈ {a:.3e}·M² + {b:.2f} s; {per * 1e9:.3f} ns per pair·sample·class "
-              f"({a * 2 / N * 1e9:.2f} ns per pair·sample)")
+        per = a * 2 / (N * C)  # M²/2 pairs, N·C terms each
+        print(
+            f"{key}: t ≈ {a:.3e}·M² + {b:.2f} s; {per * 1e9:.3f} ns per pair·sample·class "
+            f"({a * 2 / N * 1e9:.2f} ns per pair·sample)"
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,11 @@ def time_case(name, device, steps, batch_cap):
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, 3, size, size, device=device).to(memory_format=torch.channels_last)
     y = torch.randint(classes, (batch,), device=device)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda"
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device == "cuda"
+        else contextlib.nullcontext()
+    )
 
     def sync():
         if device == "cuda":
@@ -60,8 +63,7 @@ def time_case(name, device, steps, batch_cap):
     sync()
     per_step = (time.perf_counter() - t0) / steps
     net.eval()
-    xr = torch.randn(rec_batch, 3, size, size, device=device).to(
-        memory_format=torch.channels_last)
+    xr = torch.randn(rec_batch, 3, size, size, device=device).to(memory_format=torch.channels_last)
     with torch.no_grad(), autocast:
         net(xr)
         sync()
@@ -77,22 +79,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--batch-cap", type=int, default=32,
-                    help="largest batch timed (the per-image cost is what is used; on 2 CPU "
-                         "cores a ResNet-50 step of 256 images would take minutes)")
+    ap.add_argument(
+        "--batch-cap",
+        type=int,
+        default=32,
+        help="largest batch timed (the per-image cost is what is used; on 2 CPU "
+        "cores a ResNet-50 step of 256 images would take minutes)",
+    )
     args = ap.parse_args()
     from _machine import cpu_model
 
     where = torch.cuda.get_device_name() if args.device == "cuda" else cpu_model()
     print(f"{where}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("| study | network | image | batch timed | s/step | ms/training image | "
-          "ms/recorded image |")
+    print(
+        "| study | network | image | batch timed | s/step | ms/training image | ms/recorded image |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in CASES:
         network, size, batch, per_step, per_img, per_rec = time_case(
-            name, args.device, args.steps, args.batch_cap)
-        print(f"| {name} | {network} | {size}² | {batch} | {per_step:.3f} | {1e3 * per_img:.2f} | "
-              f"{1e3 * per_rec:.2f} |", flush=True)
+            name, args.device, args.steps, args.batch_cap
+        )
+        print(
+            f"| {name} | {network} | {size}² | {batch} | {per_step:.3f} | {1e3 * per_img:.2f} | "
+            f"{1e3 * per_rec:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def build(path: Path, models: int, n: int, c: int) -> Store:
             block = rng.random((k, n, c), dtype=np.float32) + np.float32(0.01)
             block /= block.sum(-1, keepdims=True)
             store.append(rid, block, np.arange(t0, t0 + k))
-    os.sync()   # reads must not compete with the writeback of the write
+    os.sync()  # reads must not compete with the writeback of the write
     return Store.open(path)
 
 
@@ -54,7 +54,7 @@ def sequential(X) -> float:
     b = X.chunks[1]
     t = time.perf_counter()
     for s0 in range(0, X.shape[1], b):
-        X[:, s0:s0 + b]
+        X[:, s0 : s0 + b]
     return time.perf_counter() - t
 
 
@@ -62,7 +62,7 @@ def sequential_into(X) -> float:
     """The same through ``read_into`` one reused buffer, as ``pairwise_distances`` reads."""
     b = X.chunks[1]
     out = np.empty((X.shape[0], b, X.shape[2]), dtype=X.dtype)
-    X.read_into(0, b, out)   # touch the buffer's pages once
+    X.read_into(0, b, out)  # touch the buffer's pages once
     t = time.perf_counter()
     for s0 in range(0, X.shape[1], b):
         X.read_into(s0, min(s0 + b, X.shape[1]), out)
@@ -88,8 +88,10 @@ def main():
     m, n, c = args.models, args.samples, args.classes
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-store-read-"))
     path = root / f"store-{m}-{n}-{c}"
-    print(f"CPU: {cpu_model()}; {os.cpu_count()} CPUs; M = {m}, N = {n}, C = {c}, float32 "
-          f"({m * n * c * 4 / 1e9:.2f} GB); best of {args.repeats}, alternating")
+    print(
+        f"CPU: {cpu_model()}; {os.cpu_count()} CPUs; M = {m}, N = {n}, C = {c}, float32 "
+        f"({m * n * c * 4 / 1e9:.2f} GB); best of {args.repeats}, alternating"
+    )
     try:
         store = build(path, m, n, c)
         X, _ = store.collection()
@@ -97,7 +99,7 @@ def main():
         times = {"sequential read, store": [], "sequential read_into, store": []}
         if not args.reads_only:
             in_memory = np.asarray(X)
-            pairwise_distances(in_memory[:8, :64])   # compile and warm up
+            pairwise_distances(in_memory[:8, :64])  # compile and warm up
             times.update({"pairwise d_B, in memory": [], "pairwise d_B, store": []})
         D = {}
         for _ in range(args.repeats):
@@ -106,9 +108,11 @@ def main():
             if args.reads_only:
                 continue
             times["pairwise d_B, in memory"].append(
-                timed(lambda: D.__setitem__("memory", pairwise_distances(in_memory))))
+                timed(lambda: D.__setitem__("memory", pairwise_distances(in_memory)))
+            )
             times["pairwise d_B, store"].append(
-                timed(lambda: D.__setitem__("store", pairwise_distances(X))))
+                timed(lambda: D.__setitem__("store", pairwise_distances(X)))
+            )
         if D:
             gap = float(np.max(np.abs(D["store"] - D["memory"])))
             print(f"largest difference store - memory: {gap:.1e}")

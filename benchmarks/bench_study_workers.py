@@ -53,8 +53,7 @@ def run_speeds(store_path: Path) -> dict[str, list[float]]:
     for rid in store.run_ids:
         traj = store.trajectory(rid)
         wall = float(traj.metrics["wall_time"].iloc[-1])
-        out.setdefault(traj.info["method"], []).append(
-            (int(traj.steps[-1]), wall))
+        out.setdefault(traj.info["method"], []).append((int(traj.steps[-1]), wall))
     return out
 
 
@@ -85,16 +84,21 @@ def main() -> None:
     args = ap.parse_args()
     import os
 
-    print(f"CPU: {cpu_model()} ({len(os.sched_getaffinity(0))} cores available); "
-          f"study {args.study}{' --quick' if args.quick else ''}")
+    print(
+        f"CPU: {cpu_model()} ({len(os.sched_getaffinity(0))} cores available); "
+        f"study {args.study}{' --quick' if args.quick else ''}"
+    )
     rows = []
     root = Path(tempfile.mkdtemp(prefix="bench-study-workers-"))
     for mode in args.modes:
         tmp = root / mode
         t0 = time.perf_counter()
-        res = subprocess.run([sys.executable, "-c", CHILD, args.study,
-                              "1" if args.quick else "0", mode, str(tmp)],
-                             capture_output=True, text=True, check=False)
+        res = subprocess.run(
+            [sys.executable, "-c", CHILD, args.study, "1" if args.quick else "0", mode, str(tmp)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         total = time.perf_counter() - t0
         if res.returncode != 0:
             sys.exit(f"{mode} failed:\n{res.stderr[-3000:]}")
@@ -104,20 +108,31 @@ def main() -> None:
         run_seconds = sum(w for v in speeds.values() for _, w in v)
         per_method = {m: statistics.median(s / w for s, w in v) for m, v in speeds.items()}
         rows.append((mode, total, inner, n_runs, run_seconds, per_method))
-        print(f"{mode}: process {total:.1f} s, run_study {inner:.1f} s, {n_runs} runs, "
-              f"sum of run times {run_seconds:.1f} s, median steps/s "
-              + ", ".join(f"{m} {v:.0f}" for m, v in per_method.items()), flush=True)
+        print(
+            f"{mode}: process {total:.1f} s, run_study {inner:.1f} s, {n_runs} runs, "
+            f"sum of run times {run_seconds:.1f} s, median steps/s "
+            + ", ".join(f"{m} {v:.0f}" for m, v in per_method.items()),
+            flush=True,
+        )
     for mode in args.modes[1:]:
-        print(f"{mode} vs {args.modes[0]}: " + same_records(root / args.modes[0] / "store",
-                                                             root / mode / "store"))
+        print(
+            f"{mode} vs {args.modes[0]}: "
+            + same_records(root / args.modes[0] / "store", root / mode / "store")
+        )
     shutil.rmtree(root)
     methods = list(rows[0][5])
-    print("\n| mode | wall (s), process | training (s) | runs | Σ run time (s) | "
-          + " | ".join(f"{m} steps/s" for m in methods) + " |")
+    print(
+        "\n| mode | wall (s), process | training (s) | runs | Σ run time (s) | "
+        + " | ".join(f"{m} steps/s" for m in methods)
+        + " |"
+    )
     print("|---" * (5 + len(methods)) + "|")
     for mode, total, inner, n_runs, run_seconds, per_method in rows:
-        print(f"| {mode} | {total:.1f} | {inner:.1f} | {n_runs} | {run_seconds:.1f} | "
-              + " | ".join(f"{per_method.get(m, float('nan')):.0f}" for m in methods) + " |")
+        print(
+            f"| {mode} | {total:.1f} | {inner:.1f} | {n_runs} | {run_seconds:.1f} | "
+            + " | ".join(f"{per_method.get(m, float('nan')):.0f}" for m in methods)
+            + " |"
+        )
 
 
 if __name__ == "__main__":

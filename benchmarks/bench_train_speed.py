@@ -34,9 +34,11 @@ from taskspace.nets import build_network
 #: ``--cpu-time``: time by the process's CPU time on one thread (robust to other processes).
 CLOCK = {"f": time.perf_counter}
 
-NETWORKS = {"small-cnn w32": ("small-cnn", {"width": 32}),
-            "small-cnn w16": ("small-cnn", {"width": 16}),
-            "mlp h256": ("mlp", {"hidden": 256})}
+NETWORKS = {
+    "small-cnn w32": ("small-cnn", {"width": 32}),
+    "small-cnn w16": ("small-cnn", {"width": 16}),
+    "mlp h256": ("mlp", {"hidden": 256}),
+}
 
 
 def train(name, x, y, probe, steps, *, threads=None, channels_last=False, bf16=False):
@@ -51,8 +53,7 @@ def train(name, x, y, probe, steps, *, threads=None, channels_last=False, bf16=F
         fmt = torch.channels_last if channels_last and kind != "mlp" else torch.contiguous_format
         net = net.to(memory_format=fmt)
         opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-        cast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
-                else contextlib.nullcontext())
+        cast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         times = []
         for step in range(steps):
             xb = x[step % len(x)].contiguous(memory_format=fmt)
@@ -81,10 +82,14 @@ def inference(name, images, batch_size, *, threads=None):
         torch.set_num_threads(threads)
     try:
         with torch.no_grad():
-            net.features(images[:batch_size])                       # warm-up
+            net.features(images[:batch_size])  # warm-up
             t0 = CLOCK["f"]()
-            out = torch.cat([net.features(images[i:i + batch_size])
-                             for i in range(0, len(images), batch_size)])
+            out = torch.cat(
+                [
+                    net.features(images[i : i + batch_size])
+                    for i in range(0, len(images), batch_size)
+                ]
+            )
             return CLOCK["f"]() - t0, out.double().numpy()
     finally:
         torch.set_num_threads(before)
@@ -95,8 +100,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--steps", type=int, default=None, help="default 30 (quick 3)")
     parser.add_argument("--networks", default=",".join(NETWORKS))
-    parser.add_argument("--cpu-time", action="store_true",
-                        help="one thread, process CPU seconds (the thread variants are skipped)")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="one thread, process CPU seconds (the thread variants are skipped)",
+    )
     args = parser.parse_args()
     if args.cpu_time:
         torch.set_num_threads(1)
@@ -113,22 +121,32 @@ def main() -> None:
     x = [images[torch.as_tensor(p)] for p in pick]
     y = [labels[torch.as_tensor(p)] for p in pick]
     probe = images[torch.as_tensor(rng.choice(len(labels), 512, replace=False))]
-    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads by "
-          f"default; bf16 CPU kernels: {torch.backends.mkldnn.is_available()} (oneDNN); "
-          f"{steps} steps, batch 128\n")
-    variants = {"baseline (fp32, default threads)": {}, "1 thread": {"threads": 1},
-                "channels-last": {"channels_last": True}, "bf16 autocast": {"bf16": True}}
+    print(
+        f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads by "
+        f"default; bf16 CPU kernels: {torch.backends.mkldnn.is_available()} (oneDNN); "
+        f"{steps} steps, batch 128\n"
+    )
+    variants = {
+        "baseline (fp32, default threads)": {},
+        "1 thread": {"threads": 1},
+        "channels-last": {"channels_last": True},
+        "bf16 autocast": {"bf16": True},
+    }
     print("| network | variant | s/step | ratio to baseline | max abs ΔP (float64) |")
     print("|---|---|---:|---:|---:|")
     for name in args.networks.split(","):
         base_t, base_P = train(name, x, y, probe, steps)
         for label, kw in variants.items():
-            if (name.startswith("mlp") and kw.get("channels_last")) or \
-                    (args.cpu_time and "threads" in kw):
+            if (name.startswith("mlp") and kw.get("channels_last")) or (
+                args.cpu_time and "threads" in kw
+            ):
                 continue
             t, P = (base_t, base_P) if not kw else train(name, x, y, probe, steps, **kw)
-            print(f"| {name} | {label} | {t:.4f} | {base_t / t:.2f}× | "
-                  f"{float(np.abs(P - base_P).max()):.1e} |", flush=True)
+            print(
+                f"| {name} | {label} | {t:.4f} | {base_t / t:.2f}× | "
+                f"{float(np.abs(P - base_P).max()):.1e} |",
+                flush=True,
+            )
     # Recording: the representation of the imprint + probe images (3,000 in the reference study)
     # in batches of `record_batch_size` (default 256), best of 3.
     n_rec = 600 if args.quick else 3000
@@ -136,18 +154,23 @@ def main() -> None:
     print(f"\n| network | recording {n_rec} images | s | ratio to batch 256 | max abs Δfeature |")
     print("|---|---|---:|---:|---:|")
     for name in args.networks.split(","):
-        base_t, base_f = min((inference(name, rec_images, 256) for _ in range(3)),
-                             key=lambda r: r[0])
-        for label, kw in {"batch 256, default threads": {"batch_size": 256},
-                          "batch 1024": {"batch_size": 1024},
-                          "batch 3000": {"batch_size": n_rec},
-                          "batch 256, 1 thread": {"batch_size": 256, "threads": 1}}.items():
+        base_t, base_f = min(
+            (inference(name, rec_images, 256) for _ in range(3)), key=lambda r: r[0]
+        )
+        for label, kw in {
+            "batch 256, default threads": {"batch_size": 256},
+            "batch 1024": {"batch_size": 1024},
+            "batch 3000": {"batch_size": n_rec},
+            "batch 256, 1 thread": {"batch_size": 256, "threads": 1},
+        }.items():
             if args.cpu_time and "threads" in kw:
                 continue
-            t, f = min((inference(name, rec_images, **kw) for _ in range(3)),
-                       key=lambda r: r[0])
-            print(f"| {name} | {label} | {t:.3f} | {base_t / t:.2f}× | "
-                  f"{float(np.abs(f - base_f).max()):.1e} |", flush=True)
+            t, f = min((inference(name, rec_images, **kw) for _ in range(3)), key=lambda r: r[0])
+            print(
+                f"| {name} | {label} | {t:.3f} | {base_t / t:.2f}× | "
+                f"{float(np.abs(f - base_f).max()):.1e} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

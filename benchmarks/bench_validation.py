@@ -1,6 +1,6 @@
 """Validation of a (T, N, C) probability stack: fused Numba pass vs three NumPy reductions.
 
-    python benchmarks/bench_validation.py [--quick]
+python benchmarks/bench_validation.py [--quick]
 """
 
 import argparse

@@ -35,8 +35,12 @@ def main() -> None:
     parser.add_argument("study")
     parser.add_argument("--rates", required=True, help="JSON file of measured rates")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--analyses", type=float, default=None,
-                        help="seconds of the analyses and report (overrides the rates file)")
+    parser.add_argument(
+        "--analyses",
+        type=float,
+        default=None,
+        help="seconds of the analyses and report (overrides the rates file)",
+    )
     args = parser.parse_args()
     rates = json.loads(open(args.rates, encoding="utf-8").read())
     study = load_study(args.study, quick=args.quick)
@@ -63,13 +67,16 @@ def main() -> None:
     print("|---|---:|---:|---:|---|---:|---:|")
     total = 0.0
     for name, (n, steps, records, train_s, record_s, how) in rows.items():
-        print(f"| {name} | {n} | {steps:,} | {records:,} | {how} | {train_s:,.0f} | "
-              f"{record_s:,.0f} |")
+        print(
+            f"| {name} | {n} | {steps:,} | {records:,} | {how} | {train_s:,.0f} | {record_s:,.0f} |"
+        )
         total += train_s + record_s
     n_runs = sum(r[0] for r in rows.values())
     startup = n_runs * float(rates.get("run_startup", 0.0))
-    print(f"| start-up of each run | {n_runs} | | | {rates.get('run_startup', 0.0)} s/run | "
-          f"{startup:,.0f} | |")
+    print(
+        f"| start-up of each run | {n_runs} | | | {rates.get('run_startup', 0.0)} s/run | "
+        f"{startup:,.0f} | |"
+    )
     analyses = float(args.analyses if args.analyses is not None else rates.get("analyses", 0.0))
     print(f"| analyses and report | | | | as given | {analyses:,.0f} | |")
     total += analyses + startup

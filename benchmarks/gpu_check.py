@@ -40,9 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-SIZES = {"full": {"subset": (64, 2000, 1000), "large": (1500, 1000, 1000), "inpca": 1500,
-                  "steps": 1.0},
-         "toy": {"subset": (12, 64, 20), "large": (40, 128, 50), "inpca": 40, "steps": 0.3}}
+SIZES = {
+    "full": {"subset": (64, 2000, 1000), "large": (1500, 1000, 1000), "inpca": 1500, "steps": 1.0},
+    "toy": {"subset": (12, 64, 20), "large": (40, 128, 50), "inpca": 40, "steps": 0.3},
+}
 METHODS = {
     "supervised": {"steps": 40, "lr": 0.1, "batch_size": 32, "n_records": 4},
     "protonet": {"steps": 30, "k_shot": 3, "n_query": 4, "n_records": 4},
@@ -65,7 +66,7 @@ def ldd_algorithm(torch, T, eps=1e-9, budget=2**26):
     chunk = max(1, budget // (m * m))
     D = torch.zeros((m, m), dtype=torch.float32, device=T.device)
     for n0 in range(0, n, chunk):
-        R = torch.sqrt(T[:, n0:n0 + chunk]).permute(1, 0, 2)
+        R = torch.sqrt(T[:, n0 : n0 + chunk]).permute(1, 0, 2)
         W = torch.bmm(R, R.transpose(1, 2))
         D += (-torch.log(W.clamp_(min=eps))).sum(dim=0)
     return (D / n).double().cpu().numpy()
@@ -90,20 +91,36 @@ def check_pairwise(torch, device, size):
     X = softmax_models(torch, m, n, c, device).double().cpu().numpy()
     t, got = synced(torch, device, lambda: ts.pairwise_distances(X, backend="torch"))
     gap = float(np.max(np.abs(got - ts.pairwise_distances(X))))
-    rows.append(("pairwise d_B torch vs CPU, float64", f"{m}x{n}x{c}", t, f"max diff {gap:.1e}",
-                 gap <= 1e-9))
+    rows.append(
+        (
+            "pairwise d_B torch vs CPU, float64",
+            f"{m}x{n}x{c}",
+            t,
+            f"max diff {gap:.1e}",
+            gap <= 1e-9,
+        )
+    )
     m, n, c = size["large"]
     T = softmax_models(torch, m, n, c, device, seed=1)
     X = T.cpu().numpy()
     t_ldd, ldd = synced(torch, device, lambda: ldd_algorithm(torch, T))
-    T = None   # free the device copy before the taskspace runs
+    T = None  # free the device copy before the taskspace runs
     for precision in ("float64", "float32"):
-        t, got = synced(torch, device, lambda p=precision: ts.pairwise_distances(
-            X, backend="torch", precision=p))
+        t, got = synced(
+            torch,
+            device,
+            lambda p=precision: ts.pairwise_distances(X, backend="torch", precision=p),
+        )
         gap = float(np.max(np.abs(got - ldd)))
-        rows.append((f"pairwise d_B torch {precision} vs LDD bmm", f"{m}x{n}x{c}", t,
-                     f"LDD {t_ldd:.2f} s ({t_ldd / t:.2f}x); max diff {gap:.1e}",
-                     bool(np.isfinite(got).all()) and gap < 1e-3))
+        rows.append(
+            (
+                f"pairwise d_B torch {precision} vs LDD bmm",
+                f"{m}x{n}x{c}",
+                t,
+                f"LDD {t_ldd:.2f} s ({t_ldd / t:.2f}x); max diff {gap:.1e}",
+                bool(np.isfinite(got).all()) and gap < 1e-3,
+            )
+        )
     return rows
 
 
@@ -125,8 +142,9 @@ def check_inpca(torch, device, size):
     top = values[np.argsort(-np.abs(values))][:3]
     expected = np.asarray(cpu.eigenvalues_)[:3]
     gap = float(np.max(np.abs(np.sort(top) - np.sort(expected)) / np.abs(expected).max()))
-    return [("InPCA eigenvalues on device vs InPCA", f"M={m}", t, f"rel diff {gap:.1e}",
-             gap <= 1e-8)]
+    return [
+        ("InPCA eigenvalues on device vs InPCA", f"M={m}", t, f"rel diff {gap:.1e}", gap <= 1e-8)
+    ]
 
 
 def check_progress(torch, device, size):
@@ -136,24 +154,31 @@ def check_progress(torch, device, size):
     labels = np.arange(n) % c
     truth = np.eye(c)[labels]
     P = softmax_models(torch, m, n, c, device, seed=3).double()
-    P = 0.5 * P + 0.5 * torch.from_numpy(truth).to(device)   # somewhere along the way
+    P = 0.5 * P + 0.5 * torch.from_numpy(truth).to(device)  # somewhere along the way
     expected = ts.progress(P.cpu().numpy(), labels)
     grid = np.linspace(0.0, 1.0, 2001)
 
     def on_device():
         psi = torch.sqrt(P)
-        a = psi.sum(-1) / np.sqrt(c)                           # <ψ(uniform), ψ(P)>
+        a = psi.sum(-1) / np.sqrt(c)  # <ψ(uniform), ψ(P)>
         b = psi.gather(-1, torch.from_numpy(labels).to(device).expand(m, n)[..., None])[..., 0]
-        theta = float(np.arccos(1.0 / np.sqrt(c)))             # uniform to one-hot, each sample
+        theta = float(np.arccos(1.0 / np.sqrt(c)))  # uniform to one-hot, each sample
         lam = torch.from_numpy(grid).to(device)[:, None, None]
         inner = (torch.sin((1 - lam) * theta) * a + torch.sin(lam * theta) * b) / np.sin(theta)
-        d = -torch.log(inner.clamp(min=1e-9)).mean(-1)         # (grid, m)
+        d = -torch.log(inner.clamp(min=1e-9)).mean(-1)  # (grid, m)
         return grid[d.argmin(0).cpu().numpy()]
 
     t, got = synced(torch, device, on_device)
     gap = float(np.max(np.abs(got - expected)))
-    return [("progress objective on device vs progress", f"{m}x{n}x{c}", t,
-             f"max diff {gap:.1e} (grid step 5e-4)", gap <= 5e-4)]
+    return [
+        (
+            "progress objective on device vs progress",
+            f"{m}x{n}x{c}",
+            t,
+            f"max diff {gap:.1e} (grid step 5e-4)",
+            gap <= 5e-4,
+        )
+    ]
 
 
 def check_training(torch, device, size, root: Path):
@@ -162,17 +187,23 @@ def check_training(torch, device, size, root: Path):
     from taskspace.methods import train_run
     from taskspace.tasks import Task
 
-    split = make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
-                        n_imprint=100, seed=0)
+    split = make_splits(
+        load_dataset("digits", "train"), load_dataset("digits", "test"), n_imprint=100, seed=0
+    )
     probe = split.probe()
     rows = []
     for amp in ("off", "auto") if device.type == "cuda" else ("off",):
-        store = ts.Store.create(root / f"train-{amp}.zarr", probe.labels, split.class_names,
-                                probe_ids=probe.ids)
+        store = ts.Store.create(
+            root / f"train-{amp}.zarr", probe.labels, split.class_names, probe_ids=probe.ids
+        )
         parent = None
         for method, config in METHODS.items():
-            config = {**config, "device": device.type, "mixed_precision": amp,
-                      "steps": max(4, int(config["steps"] * size["steps"]))}
+            config = {
+                **config,
+                "device": device.type,
+                "mixed_precision": amp,
+                "steps": max(4, int(config["steps"] * size["steps"])),
+            }
             classes = range(5, 10) if method == "finetune" else range(5)
             task = Task.from_classes(classes, split.class_names, name=f"{classes[0]}-x")
             extra = {"parent": parent} if method == "finetune" else {}
@@ -182,10 +213,20 @@ def check_training(torch, device, size, root: Path):
             parent = run if method == "supervised" else parent
             traj = store.trajectory(run)
             lam = ts.progress(traj.predictions, probe.labels)
-            ok = (len(traj) >= 2 and np.allclose(traj.predictions.sum(-1), 1, atol=1e-3)
-                  and bool(np.isfinite(lam).all()))
-            rows.append((f"train {method}, mixed precision {amp}", f"{len(traj)} records", t,
-                         f"progress {lam[0]:.3f} -> {lam[-1]:.3f}", ok))
+            ok = (
+                len(traj) >= 2
+                and np.allclose(traj.predictions.sum(-1), 1, atol=1e-3)
+                and bool(np.isfinite(lam).all())
+            )
+            rows.append(
+                (
+                    f"train {method}, mixed precision {amp}",
+                    f"{len(traj)} records",
+                    t,
+                    f"progress {lam[0]:.3f} -> {lam[-1]:.3f}",
+                    ok,
+                )
+            )
     return rows
 
 
@@ -193,14 +234,14 @@ def check_lightning(torch, device, root: Path):
     try:
         import lightning.pytorch as pl
     except ImportError:
-        return [("Lightning RecorderCallback", "-", 0.0, "skipped: Lightning not installed",
-                 True)]
+        return [("Lightning RecorderCallback", "-", 0.0, "skipped: Lightning not installed", True)]
     import taskspace as ts
     from taskspace.data import load_dataset, make_splits
     from taskspace.integrations.lightning import RecorderCallback
 
-    split = make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
-                        n_imprint=100, seed=0)
+    split = make_splits(
+        load_dataset("digits", "train"), load_dataset("digits", "test"), n_imprint=100, seed=0
+    )
 
     def tensor(d):
         return torch.as_tensor(d.float_images(dtype=np.float32)).reshape(len(d), -1)
@@ -223,22 +264,43 @@ def check_lightning(torch, device, root: Path):
             return torch.optim.SGD(self.parameters(), lr=0.2)
 
     store = ts.Store.create(root / "lightning.zarr", probe.labels, split.class_names)
-    rec = RecorderCallback(store, probe=(tensor(probe), probe.labels),
-                           imprint=(tensor(imp), imp.labels), schedule="log", n_records=4,
-                           task="all", method="sgd", seed=0,
-                           representation=lambda module, x: module.body(x))
+    rec = RecorderCallback(
+        store,
+        probe=(tensor(probe), probe.labels),
+        imprint=(tensor(imp), imp.labels),
+        schedule="log",
+        n_records=4,
+        task="all",
+        method="sgd",
+        seed=0,
+        representation=lambda module, x: module.body(x),
+    )
     data = torch.utils.data.TensorDataset(tensor(train), torch.as_tensor(train.labels))
-    trainer = pl.Trainer(max_steps=24, accelerator="gpu" if device.type == "cuda" else "cpu",
-                         devices=1, callbacks=[rec], logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         default_root_dir=str(root))
+    trainer = pl.Trainer(
+        max_steps=24,
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        callbacks=[rec],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(root),
+    )
     t = time.perf_counter()
     trainer.fit(MLP(), torch.utils.data.DataLoader(data, batch_size=32, shuffle=True))
     t = time.perf_counter() - t
     traj = store.trajectory(rec.run_id)
     ok = len(traj) == 4 and np.allclose(traj.predictions.sum(-1), 1, atol=1e-3)
-    return [("Lightning RecorderCallback", f"{len(traj)} records", t,
-             f"accelerator {trainer.accelerator.__class__.__name__}", ok)]
+    return [
+        (
+            "Lightning RecorderCallback",
+            f"{len(traj)} records",
+            t,
+            f"accelerator {trainer.accelerator.__class__.__name__}",
+            ok,
+        )
+    ]
 
 
 def main(argv=None) -> int:
@@ -249,7 +311,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("gpu_check.md"))
     args = parser.parse_args(argv)
     if args.device == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""   # before torch initialises CUDA
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -263,22 +325,29 @@ def main(argv=None) -> int:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     rows = []
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
-        checks = [("pairwise", lambda: check_pairwise(torch, device, size)),
-                  ("inpca", lambda: check_inpca(torch, device, size)),
-                  ("progress", lambda: check_progress(torch, device, size)),
-                  ("training", lambda: check_training(torch, device, size, Path(tmp))),
-                  ("lightning", lambda: check_lightning(torch, device, Path(tmp)))]
+        checks = [
+            ("pairwise", lambda: check_pairwise(torch, device, size)),
+            ("inpca", lambda: check_inpca(torch, device, size)),
+            ("progress", lambda: check_progress(torch, device, size)),
+            ("training", lambda: check_training(torch, device, size, Path(tmp))),
+            ("lightning", lambda: check_lightning(torch, device, Path(tmp))),
+        ]
         for label, check in checks:
             try:
                 rows += check()
-            except Exception as exc:   # a broken path is a FAIL row, the others still run
+            except Exception as exc:  # a broken path is a FAIL row, the others still run
                 traceback.print_exc()
                 rows.append((label, "-", 0.0, f"{type(exc).__name__}: {exc}"[:120], False))
-    lines = [f"device: {name} ({device.type}); torch {torch.__version__}; "
-             f"{'toy' if args.toy else 'full'} sizes", "",
-             "| check | size | seconds | result | status |", "|---|---|---|---|---|"]
-    lines += [f"| {c} | {s} | {t:.2f} | {r} | {'pass' if ok else 'FAIL'} |"
-              for c, s, t, r, ok in rows]
+    lines = [
+        f"device: {name} ({device.type}); torch {torch.__version__}; "
+        f"{'toy' if args.toy else 'full'} sizes",
+        "",
+        "| check | size | seconds | result | status |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c} | {s} | {t:.2f} | {r} | {'pass' if ok else 'FAIL'} |" for c, s, t, r, ok in rows
+    ]
     text = "\n".join(lines) + "\n"
     args.out.write_text(text, encoding="utf-8")
     print(text)

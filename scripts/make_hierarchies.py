@@ -48,16 +48,16 @@ OUT_DIR = REPO / "src" / "taskspace" / "data" / "hierarchies"
 TIMM_SYNSETS = "timm/data/_info/imagenet_synsets.txt"
 
 FASHION_MNIST = {
-    "T-shirt/top": "jersey.n.03",    # jersey / T-shirt / tee_shirt: a close-fitting pullover shirt
+    "T-shirt/top": "jersey.n.03",  # jersey / T-shirt / tee_shirt: a close-fitting pullover shirt
     "Trouser": "trouser.n.01",
-    "Pullover": "pullover.n.01",     # a sweater put on by pulling it over the head
-    "Dress": "dress.n.01",           # a one-piece garment for a woman
-    "Coat": "coat.n.01",             # an outer garment with sleeves, worn outdoors
+    "Pullover": "pullover.n.01",  # a sweater put on by pulling it over the head
+    "Dress": "dress.n.01",  # a one-piece garment for a woman
+    "Coat": "coat.n.01",  # an outer garment with sleeves, worn outdoors
     "Sandal": "sandal.n.01",
     "Shirt": "shirt.n.01",
-    "Sneaker": "gym_shoe.n.01",      # gym_shoe / sneaker / tennis_shoe
-    "Bag": "bag.n.04",               # bag / handbag / pocketbook / purse
-    "Ankle boot": "boot.n.01",       # footwear that covers the whole foot and lower leg
+    "Sneaker": "gym_shoe.n.01",  # gym_shoe / sneaker / tennis_shoe
+    "Bag": "bag.n.04",  # bag / handbag / pocketbook / purse
+    "Ankle boot": "boot.n.01",  # footwear that covers the whole foot and lower leg
 }
 # WordNet 3.0 puts shoes and boots below footwear.n.02 ("covering for a person's feet");
 # footwear.n.01 ("clothing worn on a person's feet") only has hosiery below it.
@@ -66,9 +66,9 @@ CIFAR10 = {
     "airplane": "airplane.n.01",
     "automobile": "car.n.01",
     "bird": "bird.n.01",
-    "cat": "domestic_cat.n.01",      # the images are house cats (cat.n.01 is any true cat)
+    "cat": "domestic_cat.n.01",  # the images are house cats (cat.n.01 is any true cat)
     "deer": "deer.n.01",
-    "dog": "dog.n.01",               # the domestic dog
+    "dog": "dog.n.01",  # the domestic dog
     "frog": "frog.n.01",
     "horse": "horse.n.01",
     "ship": "ship.n.01",
@@ -76,11 +76,11 @@ CIFAR10 = {
 }
 
 CIFAR100 = {
-    "apple": "apple.n.01",           # the fruit (apple.n.02 is the tree)
-    "aquarium_fish": "fish.n.01",    # no synset; the images are fish of many kinds
+    "apple": "apple.n.01",  # the fruit (apple.n.02 is the tree)
+    "aquarium_fish": "fish.n.01",  # no synset; the images are fish of many kinds
     "baby": "baby.n.01",
     "bear": "bear.n.01",
-    "beaver": "beaver.n.07",         # the rodent
+    "beaver": "beaver.n.07",  # the rodent
     "bed": "bed.n.01",
     "bee": "bee.n.01",
     "beetle": "beetle.n.01",
@@ -93,30 +93,30 @@ CIFAR100 = {
     "butterfly": "butterfly.n.01",
     "camel": "camel.n.01",
     "can": "can.n.01",
-    "castle": "castle.n.02",         # fortified building (castle.n.01 is palace)
+    "castle": "castle.n.02",  # fortified building (castle.n.01 is palace)
     "caterpillar": "caterpillar.n.01",
     "cattle": "cattle.n.01",
     "chair": "chair.n.01",
     "chimpanzee": "chimpanzee.n.01",
     "clock": "clock.n.01",
-    "cloud": "cloud.n.02",           # visible mass of water or ice particles
+    "cloud": "cloud.n.02",  # visible mass of water or ice particles
     "cockroach": "cockroach.n.01",
     "couch": "sofa.n.01",
     "crab": "crab.n.01",
     "crocodile": "crocodile.n.01",
     "cup": "cup.n.01",
     "dinosaur": "dinosaur.n.01",
-    "dolphin": "dolphin.n.02",       # the toothed whale (dolphin.n.01 is the fish mahimahi)
+    "dolphin": "dolphin.n.02",  # the toothed whale (dolphin.n.01 is the fish mahimahi)
     "elephant": "elephant.n.01",
-    "flatfish": "flatfish.n.02",     # the fish, not its flesh
-    "forest": "forest.n.02",         # land covered with trees (a scene, like plain and sea)
+    "flatfish": "flatfish.n.02",  # the fish, not its flesh
+    "forest": "forest.n.02",  # land covered with trees (a scene, like plain and sea)
     "fox": "fox.n.01",
-    "girl": "female_child.n.01",     # like boy: a youthful person
+    "girl": "female_child.n.01",  # like boy: a youthful person
     "hamster": "hamster.n.01",
     "house": "house.n.01",
     "kangaroo": "kangaroo.n.01",
-    "keyboard": "keyboard.n.01",     # keys of a piano, typewriter or computer
-    "lamp": "lamp.n.02",             # piece of furniture holding light bulbs
+    "keyboard": "keyboard.n.01",  # keys of a piano, typewriter or computer
+    "lamp": "lamp.n.02",  # piece of furniture holding light bulbs
     "lawn_mower": "lawn_mower.n.01",
     "leopard": "leopard.n.02",
     "lion": "lion.n.01",
@@ -127,7 +127,7 @@ CIFAR100 = {
     "motorcycle": "motorcycle.n.01",
     "mountain": "mountain.n.01",
     "mouse": "mouse.n.01",
-    "mushroom": "mushroom.n.05",     # CIFAR's "fruit and vegetables": under produce, with them
+    "mushroom": "mushroom.n.05",  # CIFAR's "fruit and vegetables": under produce, with them
     "oak_tree": "oak.n.02",
     "orange": "orange.n.01",
     "orchid": "orchid.n.01",
@@ -137,10 +137,10 @@ CIFAR100 = {
     "pickup_truck": "pickup.n.01",
     "pine_tree": "pine.n.01",
     "plain": "plain.n.01",
-    "plate": "plate.n.04",           # dish on which food is served
+    "plate": "plate.n.04",  # dish on which food is served
     "poppy": "poppy.n.01",
     "porcupine": "porcupine.n.01",
-    "possum": "opossum.n.02",        # the American opossum (first sense of "possum")
+    "possum": "opossum.n.02",  # the American opossum (first sense of "possum")
     "rabbit": "rabbit.n.01",
     "raccoon": "raccoon.n.02",
     "ray": "ray.n.07",
@@ -161,7 +161,7 @@ CIFAR100 = {
     "sunflower": "sunflower.n.01",
     "sweet_pepper": "sweet_pepper.n.02",  # the vegetable (sweet_pepper.n.01 is the plant)
     "table": "table.n.02",
-    "tank": "tank.n.01",             # the armoured vehicle
+    "tank": "tank.n.01",  # the armoured vehicle
     "telephone": "telephone.n.01",
     "television": "television_receiver.n.01",
     "tiger": "tiger.n.02",
@@ -171,7 +171,7 @@ CIFAR100 = {
     "tulip": "tulip.n.01",
     "turtle": "turtle.n.02",
     "wardrobe": "wardrobe.n.01",
-    "whale": "whale.n.02",           # dolphin.n.02 lies below it (a toothed whale)
+    "whale": "whale.n.02",  # dolphin.n.02 lies below it (a toothed whale)
     "willow_tree": "willow.n.01",
     "wolf": "wolf.n.01",
     "woman": "woman.n.01",
@@ -185,8 +185,21 @@ def imagenet_wnids(path=None) -> list[str]:
         text = Path(path).read_text(encoding="utf-8")
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                            "--only-binary=:all:", "timm", "-d", tmp], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "timm",
+                    "-d",
+                    tmp,
+                ],
+                check=True,
+            )
             (wheel,) = glob.glob(f"{tmp}/timm-*.whl")
             with zipfile.ZipFile(wheel) as z:
                 text = z.read(TIMM_SYNSETS).decode("utf-8")
@@ -210,10 +223,13 @@ def render(hierarchy: ClassHierarchy) -> str:
     """The shipped JSON text: one class per block and one path per line, for readable diffs."""
     data = hierarchy.to_dict()
     dumps = json.dumps
-    lines = ["{", f' "format_version": {dumps(data["format_version"])},',
-             f' "dataset": {dumps(data["dataset"])},',
-             ' "source": "WordNet 3.0 noun hypernym paths; scripts/make_hierarchies.py",',
-             ' "classes": [']
+    lines = [
+        "{",
+        f' "format_version": {dumps(data["format_version"])},',
+        f' "dataset": {dumps(data["dataset"])},',
+        ' "source": "WordNet 3.0 noun hypernym paths; scripts/make_hierarchies.py",',
+        ' "classes": [',
+    ]
     for k, c in enumerate(data["classes"]):
         paths = ",\n".join(f"   {dumps(p, ensure_ascii=False)}" for p in c["paths"])
         lines.append(
@@ -233,14 +249,24 @@ def build(dataset: str, table, wordnet_root=None) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("datasets", nargs="*", default=list(class_tables()),
-                        help="datasets to generate (default: all)")
+    parser.add_argument(
+        "datasets",
+        nargs="*",
+        default=list(class_tables()),
+        help="datasets to generate (default: all)",
+    )
     parser.add_argument("--wordnet", default=None, help="WordNet 3.0 database directory")
-    parser.add_argument("--imagenet-synsets", default=None,
-                        help="file with the 1000 ImageNet wnids (default: from the timm wheel)")
+    parser.add_argument(
+        "--imagenet-synsets",
+        default=None,
+        help="file with the 1000 ImageNet wnids (default: from the timm wheel)",
+    )
     parser.add_argument("--out", default=str(OUT_DIR), help="output directory")
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the files in --out instead of writing them")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the files in --out instead of writing them",
+    )
     args = parser.parse_args(argv)
     tables = class_tables(args.imagenet_synsets)
     unknown = sorted(set(args.datasets) - set(tables))

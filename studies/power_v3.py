@@ -28,10 +28,18 @@ from taskspace.data.hierarchy import ClassHierarchy
 from taskspace.study import power
 
 #: The ten two-class tasks of v2 (studies/fashion-mnist.toml, finding 3).
-V2_PAIRS = [("T-shirt/top", "Shirt"), ("Trouser", "Shirt"), ("Sandal", "Sneaker"),
-            ("Pullover", "Trouser"), ("Sneaker", "Ankle boot"), ("Pullover", "Coat"),
-            ("T-shirt/top", "Dress"), ("Coat", "Ankle boot"), ("Sandal", "Bag"),
-            ("Dress", "Bag")]
+V2_PAIRS = [
+    ("T-shirt/top", "Shirt"),
+    ("Trouser", "Shirt"),
+    ("Sandal", "Sneaker"),
+    ("Pullover", "Trouser"),
+    ("Sneaker", "Ankle boot"),
+    ("Pullover", "Coat"),
+    ("T-shirt/top", "Dress"),
+    ("Coat", "Ankle boot"),
+    ("Sandal", "Bag"),
+    ("Dress", "Bag"),
+]
 
 
 def pair_task_distances(pairs):
@@ -58,24 +66,31 @@ def main(argv=None):
     for sizes in [(10, 10), (45, 10), (45, 20), (45, 30), (45, 45), (45, 60)]:
         p = power.spearman_power(0.302, sizes, n_sims=sims, n_perm=perms)
         null = power.spearman_power(0.0, sizes, n_sims=sims, n_perm=perms, seed=1)
-        print(f"| {sizes[0]} | {sizes[1]} | {p.power:.2f} ({p.low:.2f}-{p.high:.2f}) "
-              f"| {null.power:.3f} |")
+        print(
+            f"| {sizes[0]} | {sizes[1]} | {p.power:.2f} ({p.low:.2f}-{p.high:.2f}) "
+            f"| {null.power:.3f} |"
+        )
 
     print("\n## Finding 3: Mantel test over two-class tasks, alpha 0.05")
     W10, tree = pair_task_distances(V2_PAIRS)
     names = tree.class_names
     all_pairs = list(itertools.combinations(names, 2))
     W45, _ = pair_task_distances(all_pairs)
-    print("| task effect share | sigma (r = 0.229 on v2's 10 tasks) | power, 10 tasks "
-          "| power, all 45 |")
+    print(
+        "| task effect share | sigma (r = 0.229 on v2's 10 tasks) | power, 10 tasks "
+        "| power, all 45 |"
+    )
     print("|---|---|---|---|")
     for share in (0.0, 0.5, 0.8):
-        sigma = power.calibrate_mantel_noise(W10, 0.229, task_share=share,
-                                             n_sims=100 if args.quick else 300)
+        sigma = power.calibrate_mantel_noise(
+            W10, 0.229, task_share=share, n_sims=100 if args.quick else 300
+        )
         p10 = power.mantel_power(W10, sigma, task_share=share, n_sims=sims, n_perm=perms)
         p45 = power.mantel_power(W45, sigma, task_share=share, n_sims=sims, n_perm=perms)
-        print(f"| {share} | {sigma:.2f} | {p10.power:.2f} ({p10.low:.2f}-{p10.high:.2f}) "
-              f"| {p45.power:.2f} ({p45.low:.2f}-{p45.high:.2f}) |")
+        print(
+            f"| {share} | {sigma:.2f} | {p10.power:.2f} ({p10.low:.2f}-{p10.high:.2f}) "
+            f"| {p45.power:.2f} ({p45.low:.2f}-{p45.high:.2f}) |"
+        )
 
     print("\n## Finding 5: the jackknife interval of ratio end/middle excludes 1")
     cv = power.run_spread_for_interval(1.47, (2.81 - 0.14) / 2, 6)
@@ -85,8 +100,10 @@ def main(argv=None):
     for n in (6, 12, 24, 48, 72, 96, 120):
         a = power.ratio_power(1.47, cv, n, n_sims=sims * 5)
         b = power.ratio_power(0.5, cv, n, n_sims=sims * 5, seed=1)
-        print(f"| {n} | {a.power:.2f} ({a.low:.2f}-{a.high:.2f}) "
-              f"| {b.power:.2f} ({b.low:.2f}-{b.high:.2f}) |")
+        print(
+            f"| {n} | {a.power:.2f} ({a.low:.2f}-{a.high:.2f}) "
+            f"| {b.power:.2f} ({b.low:.2f}-{b.high:.2f}) |"
+        )
 
 
 if __name__ == "__main__":

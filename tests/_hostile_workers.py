@@ -15,7 +15,7 @@ from taskspace.store import Store
 from tests import _store_workers as base
 
 METRIC = "test-bhattacharyya"
-RUNS, RECORDS = 3, 4   # 12 models
+RUNS, RECORDS = 3, 4  # 12 models
 
 
 def compute(X, Y):
@@ -57,6 +57,7 @@ def fill(path: str, n_models: int, kill_at: int, count_file: str | None = None) 
             if events[0] == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             return fn(*args, **kwargs)
+
         return wrapper
 
     zarr_local._put = counted(zarr_local._put)

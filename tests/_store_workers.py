@@ -10,7 +10,7 @@ import numpy as np
 
 from taskspace.store import Store
 
-N_SAMPLES, N_CLASSES, CHUNK = 600, 5, 64   # 10 chunks per record: kills land mid-record
+N_SAMPLES, N_CLASSES, CHUNK = 600, 5, 64  # 10 chunks per record: kills land mid-record
 CLASSES = [f"c{i}" for i in range(N_CLASSES)]
 
 
@@ -43,8 +43,9 @@ def append_forever(path: str, started, records_per_run: int = 6) -> None:
         runs = [r for r in store.run_ids if r.startswith("kill-")]
         run = runs[-1] if runs else None
         if run is None or store.n_records(run) >= records_per_run:
-            run = store.add_run(f"kill-{len(runs):03d}", task="t", classes=None,
-                                method="m", seed=len(runs))
+            run = store.add_run(
+                f"kill-{len(runs):03d}", task="t", classes=None, method="m", seed=len(runs)
+            )
         append_next(store, run, 1 + i % 2)
         started.set()
         i += 1
@@ -62,8 +63,12 @@ def write_concurrently(path: str, own_run: str, shared_run: str, n: int, barrier
         while True:
             steps = store.steps(shared_run)
             try:
-                store.append(shared_run, record(own_run, i), steps[-1] + 1 if steps else 0,
-                             {"t": i, "writer": own_run})
+                store.append(
+                    shared_run,
+                    record(own_run, i),
+                    steps[-1] + 1 if steps else 0,
+                    {"t": i, "writer": own_run},
+                )
                 break
             except ValueError as exc:
                 if "strictly increasing" not in str(exc):
@@ -80,8 +85,11 @@ def check_store(path: str) -> dict[str, int]:
             continue
         traj = store.trajectory(run_id)
         t = len(traj)
-        expected = np.stack([record(run_id, i) for i in range(t)]) if t else \
-            np.empty((0, N_SAMPLES, N_CLASSES))
+        expected = (
+            np.stack([record(run_id, i) for i in range(t)])
+            if t
+            else np.empty((0, N_SAMPLES, N_CLASSES))
+        )
         np.testing.assert_array_equal(traj.predictions, expected.astype(np.float32))
         np.testing.assert_array_equal(traj.steps, np.arange(t))
         if t:

@@ -26,8 +26,9 @@ def make_legacy(path, checksums: bool = True) -> None:
     def header(attrs):
         h = attrs["taskspace"]
         h["format_version"] = 1
-        drop = ["header_digest"] + ([] if checksums else ["labels_digest", "checksums",
-                                                           "ids_digest"])
+        drop = ["header_digest"] + (
+            [] if checksums else ["labels_digest", "checksums", "ids_digest"]
+        )
         for k in drop:
             h.pop(k, None)
 

@@ -51,13 +51,15 @@ def _add(store, P, labels, steps=STEPS, **meta):
     return run
 
 
-def build_store(path, methods=("supervised", "protonet", "simclr", "finetune"),
-                hierarchy=True, seeds=(0, 1)) -> Store:
+def build_store(
+    path, methods=("supervised", "protonet", "simclr", "finetune"), hierarchy=True, seeds=(0, 1)
+) -> Store:
     """A small store: 4 tasks × 2 seeds supervised, protonet on upper_body, simclr on two
     subsets, and fine-tuning from the all-classes run at two pre-training steps."""
     labels = np.repeat(np.arange(10), N_PER_CLASS)
-    store = Store.create(path, labels, FASHION.class_names,
-                         hierarchy=FASHION.to_dict() if hierarchy else None)
+    store = Store.create(
+        path, labels, FASHION.class_names, hierarchy=FASHION.to_dict() if hierarchy else None
+    )
     rng = np.random.default_rng(0)
     idx = {c: i for i, c in enumerate(FASHION.class_names)}
     parents = {}
@@ -66,31 +68,61 @@ def build_store(path, methods=("supervised", "protonet", "simclr", "finetune"),
             cls = [idx[c] for c in classes]
             if "supervised" in methods:
                 P, _ = _trajectory(rng, labels, cls, "supervised", np.random.default_rng(seed))
-                run = _add(store, P, labels, task=task, classes=classes, method="supervised",
-                           seed=seed, network="synthetic")
+                run = _add(
+                    store,
+                    P,
+                    labels,
+                    task=task,
+                    classes=classes,
+                    method="supervised",
+                    seed=seed,
+                    network="synthetic",
+                )
                 if task == "all":
                     parents[seed] = (run, P)
         if "protonet" in methods:
             cls = [idx[c] for c in TASKS["upper_body"]]
             P, _ = _trajectory(rng, labels, cls, "protonet", np.random.default_rng(seed + 10))
-            _add(store, P, labels, task="upper_body", classes=TASKS["upper_body"],
-                 method="protonet", seed=seed)
+            _add(
+                store,
+                P,
+                labels,
+                task="upper_body",
+                classes=TASKS["upper_body"],
+                method="protonet",
+                seed=seed,
+            )
         if "simclr" in methods:
             for task in ("upper_body", "footwear"):
                 cls = [idx[c] for c in TASKS[task]]
                 P, _ = _trajectory(rng, labels, cls, "simclr", np.random.default_rng(seed + 20))
-                _add(store, P, labels, task=task, classes=TASKS[task], method="simclr",
-                     seed=seed)
+                _add(store, P, labels, task=task, classes=TASKS[task], method="simclr", seed=seed)
     if "finetune" in methods and parents:
         for seed, (parent, Pp) in parents.items():
             for record, parent_step in ((2, 2), (4, 10), (6, 50)):
                 start = np.log(Pp[record])
                 cls = [idx[c] for c in TASKS["footwear"]]
-                P, _ = _trajectory(rng, labels, cls, "finetune", np.random.default_rng(seed + 30),
-                                   steps=[0, 5, 20, 50], start_noise=start)
-                _add(store, P, labels, steps=[0, 5, 20, 50], task="footwear",
-                     classes=TASKS["footwear"], method="finetune", seed=seed,
-                     parent_run=parent, parent_step=parent_step)
+                P, _ = _trajectory(
+                    rng,
+                    labels,
+                    cls,
+                    "finetune",
+                    np.random.default_rng(seed + 30),
+                    steps=[0, 5, 20, 50],
+                    start_noise=start,
+                )
+                _add(
+                    store,
+                    P,
+                    labels,
+                    steps=[0, 5, 20, 50],
+                    task="footwear",
+                    classes=TASKS["footwear"],
+                    method="finetune",
+                    seed=seed,
+                    parent_run=parent,
+                    parent_step=parent_step,
+                )
     return store
 
 
@@ -110,14 +142,34 @@ NUMBER = re.compile(r"\d\.\d")
 
 
 COLUMNS = {
-    "low_dimension": {"axes", "explained stress", "95% range low", "95% range high",
-                      "eigenvalue", "signature"},
-    "progress_on_other_tasks": {"training task A", "evaluation task B", "progress on B",
-                                "B's own progress on B", "relative progress",
-                                "class diversity of A", "95% CI low", "95% CI high"},
-    "tree": {"distances", "Mantel r with WordNet", "p-value (one-sided)",
-             "cophenetic correlation", "Spearman ρ, dendrogram vs WordNet", "95% CI low",
-             "95% CI high", "verdict"},
+    "low_dimension": {
+        "axes",
+        "explained stress",
+        "95% range low",
+        "95% range high",
+        "eigenvalue",
+        "signature",
+    },
+    "progress_on_other_tasks": {
+        "training task A",
+        "evaluation task B",
+        "progress on B",
+        "B's own progress on B",
+        "relative progress",
+        "class diversity of A",
+        "95% CI low",
+        "95% CI high",
+    },
+    "tree": {
+        "distances",
+        "Mantel r with WordNet",
+        "p-value (one-sided)",
+        "cophenetic correlation",
+        "Spearman ρ, dendrogram vs WordNet",
+        "95% CI low",
+        "95% CI high",
+        "verdict",
+    },
     "finetuning": {"run", "pre-training steps", "d_B(start, end)", "length"},
     "episodic_vs_supervised": {"task", "progress", "d_B at equal progress"},
     "contrastive": {"method", "task A", "task B", "same task", "d_B between end models"},
@@ -146,7 +198,7 @@ def test_each_finding_has_a_verdict_first_headline_and_a_typed_result(results, n
     assert f.details and f.details not in f.headline
     r = results[name].result
     assert type(r).__name__.endswith("Result") and r.verdict == f.verdict
-    with pytest.raises(AttributeError):     # frozen
+    with pytest.raises(AttributeError):  # frozen
         r.verdict = "agrees"
 
 
@@ -179,7 +231,7 @@ def test_finetuning_distance_is_direct_formula(store, results):
     t = results["finetuning"].result.table
     row = t.iloc[0]
     P = store.trajectory(row["run_id"]).predictions.astype(float)
-    P /= P.sum(axis=-1, keepdims=True)    # float32 storage: rows renormalised, as the library does
+    P /= P.sum(axis=-1, keepdims=True)  # float32 storage: rows renormalised, as the library does
     bc = np.sqrt(P[0] * P[-1]).sum(axis=1)
     assert row["d_start_end"] == pytest.approx(-np.log(bc).mean(), rel=1e-9)
     # Longer pre-training: closer to the end already, so fine-tuning moves less (by construction).
@@ -197,7 +249,7 @@ def test_episodic_curve_larger_in_middle_than_at_end(results):
     assert "jackknife over runs" in results["episodic_vs_supervised"].finding.details
     tree = results["tree"].summary
     lo, hi = tree["mantel_end_ci"]
-    if np.isnan(lo):    # ranks of 4 tasks: leaving out a run may change nothing (SE 0)
+    if np.isnan(lo):  # ranks of 4 tasks: leaving out a run may change nothing (SE 0)
         assert f"(no interval: {tree['mantel_end_ci'].why})" in results["tree"].finding.details
     else:
         assert lo < tree["mantel_end"] < hi
@@ -216,7 +268,7 @@ def test_jackknife_of_the_mean_is_the_standard_error():
     assert hi == pytest.approx(x.mean() + half, rel=1e-12)
     assert all(np.isnan(jackknife_interval(1.0, [0.5])))
     picks = leave_one_out({"a": ["r1", "r2", "r3"], "b": ["r4"]})
-    assert [key for key, _ in picks] == ["a", "a", "a"]     # a single run is never left out
+    assert [key for key, _ in picks] == ["a", "a", "a"]  # a single run is never left out
     assert [pick["a"] for _, pick in picks] == [["r2", "r3"], ["r1", "r3"], ["r1", "r2"]]
     assert all(pick["b"] == ["r4"] for _, pick in picks)
 
@@ -253,10 +305,12 @@ def test_one_seed_gives_no_interval_and_says_why(tmp_path):
     assert np.isnan(s["spearman_ci"]).all() and s["spearman_ci"].why == "one seed per task"
     table = out["progress_on_other_tasks"].table
     assert table["95% CI low"].isna().all() and table["95% CI high"].isna().all()
-    assert np.isfinite(s["relative_progress"])     # the estimate itself is still reported
+    assert np.isfinite(s["relative_progress"])  # the estimate itself is still reported
     # Every task has its own size here: no within-size correlation, and the finding says so.
-    assert np.isnan(s["spearman"]) and "no size has 3 or more tasks" in \
-        out["progress_on_other_tasks"].finding.details
+    assert (
+        np.isnan(s["spearman"])
+        and "no size has 3 or more tasks" in out["progress_on_other_tasks"].finding.details
+    )
 
 
 def test_interval_helpers_refuse_zero_width():
@@ -276,11 +330,15 @@ def test_interval_helpers_refuse_zero_width():
     assert percentile_interval([0.7] * 50, why="one seed").why == "one seed"
     assert percentile_interval([np.nan]).why == "too few runs"
     # A rank statistic that no deletion changes: jackknife SE 0.
-    assert jackknife_interval(0.894, [0.894] * 5).why == \
-        "leaving out any one of 5 runs gives the same value"
+    assert (
+        jackknife_interval(0.894, [0.894] * 5).why
+        == "leaving out any one of 5 runs gives the same value"
+    )
     assert jackknife_interval(0.894, [0.894] * 5, why="one seed").why == "one seed"
-    assert fmt_ci(0.894, jackknife_interval(0.894, [0.894] * 5)) == \
-        "0.894 (no interval: leaving out any one of 5 runs gives the same value)"
+    assert (
+        fmt_ci(0.894, jackknife_interval(0.894, [0.894] * 5))
+        == "0.894 (no interval: leaving out any one of 5 runs gives the same value)"
+    )
     # A genuine interval keeps its bounds and still unpacks as a pair (and survives pickling).
     lo, hi = bootstrap([0.1, 0.4, 0.3, 0.9], n_boot=50)
     assert 0.1 <= lo < hi <= 0.9
@@ -326,9 +384,9 @@ def test_analyses_import_no_plotting_library(store):
         "from taskspace.study.analyses import run_analyses\n"
         f"results = run_analyses(Store.open({str(store.path)!r}), n_boot=2)\n"
         "assert all(r.figure is not None for r in results)\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'plotly', 'matplotlib'}))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'plotly', 'matplotlib'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
 
@@ -364,12 +422,14 @@ def test_low_dimension_of_a_single_method_reuses_the_whole_fit(tmp_path, monkeyp
         store.append(f"r{r}", rng.dirichlet(np.ones(3), size=(4, 12)), np.arange(4))
     fitted = []
     real = inpca_subsets.subset_explained_stress
-    monkeypatch.setattr(inpca_subsets, "subset_explained_stress",
-                        lambda D, subsets, *a, **k: fitted.append(len(subsets)) or
-                        real(D, subsets, *a, **k))
+    monkeypatch.setattr(
+        inpca_subsets,
+        "subset_explained_stress",
+        lambda D, subsets, *a, **k: fitted.append(len(subsets)) or real(D, subsets, *a, **k),
+    )
     result = ld_module.low_dimension(store, n_boot=30)
     (method,) = result.summary["per_method"]
-    assert fitted == [31]                   # the whole store and its 30 subsets, once
+    assert fitted == [31]  # the whole store and its 30 subsets, once
     np.testing.assert_allclose(method["stress_3"], result.summary["stress_3"], rtol=1e-12)
     np.testing.assert_allclose(method["ci"], result.summary["stress_3_ci"], rtol=1e-12)
     assert method["n_models"] == 24

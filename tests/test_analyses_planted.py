@@ -11,10 +11,18 @@ from taskspace.data.hierarchy import ClassHierarchy
 FASHION = ClassHierarchy.for_dataset("fashion-mnist")
 NAMES = list(FASHION.class_names)
 #: Ten two-class tasks, each class in two of them (the reference study's tree set).
-PAIRS = [("T-shirt/top", "Shirt"), ("Pullover", "Coat"), ("Sandal", "Sneaker"),
-         ("Sneaker", "Ankle boot"), ("Sandal", "Bag"), ("Trouser", "Shirt"),
-         ("T-shirt/top", "Dress"), ("Pullover", "Trouser"), ("Coat", "Ankle boot"),
-         ("Dress", "Bag")]
+PAIRS = [
+    ("T-shirt/top", "Shirt"),
+    ("Pullover", "Coat"),
+    ("Sandal", "Sneaker"),
+    ("Sneaker", "Ankle boot"),
+    ("Sandal", "Bag"),
+    ("Trouser", "Shirt"),
+    ("T-shirt/top", "Dress"),
+    ("Pullover", "Trouser"),
+    ("Coat", "Ankle boot"),
+    ("Dress", "Bag"),
+]
 STEPS = [0, 2, 5, 10, 20, 50, 100, 200, 400, 800, 1000]
 N_PER_CLASS = 8
 
@@ -32,15 +40,14 @@ def _wordnet(tasks):
         class_names = NAMES
 
     idx = {c: i for i, c in enumerate(NAMES)}
-    return wordnet_task_distances(_S, {f"t{i}": [idx[c] for c in t]
-                                       for i, t in enumerate(tasks)})
+    return wordnet_task_distances(_S, {f"t{i}": [idx[c] for c in t] for i, t in enumerate(tasks)})
 
 
 def _locations(W, k=4):
     """Classical MDS of W: points whose Euclidean distances follow W."""
     n = W.shape[0]
     J = np.eye(n) - 1 / n
-    vals, vecs = np.linalg.eigh(-0.5 * J @ (W ** 2) @ J)
+    vals, vecs = np.linalg.eigh(-0.5 * J @ (W**2) @ J)
     order = np.argsort(vals)[::-1][:k]
     return vecs[:, order] * np.sqrt(np.maximum(vals[order], 0))
 
@@ -54,15 +61,16 @@ def _planted_store(path, order=None, seeds=(0, 1)):
     if order is not None:
         loc = loc[order]
     rng = np.random.default_rng(0)
-    G = rng.normal(size=(labels.size, 10, loc.shape[1]))     # the same map for every task
+    G = rng.normal(size=(labels.size, 10, loc.shape[1]))  # the same map for every task
     truth = np.eye(10)[labels]
     t = np.log1p(STEPS) / np.log1p(STEPS[-1])
     for i, classes in enumerate(PAIRS):
         for seed in seeds:
             noise = np.random.default_rng(100 * i + seed).normal(0, 0.05, (labels.size, 10))
             logits = t[:, None, None] * (3 * truth + 0.6 * (G @ loc[i]) + noise)
-            run = store.add_run(task="+".join(classes), classes=list(classes),
-                                method="supervised", seed=seed)
+            run = store.add_run(
+                task="+".join(classes), classes=list(classes), method="supervised", seed=seed
+            )
             store.append(run, _softmax(logits), STEPS)
     return store
 
@@ -110,8 +118,16 @@ def _transfer_store(path, within: float, across: float):
 
     labels = np.repeat(np.arange(10), N_PER_CLASS)
     store = Store.create(path, labels, NAMES, hierarchy=FASHION.to_dict())
-    triples = [(0, 6, 1), (5, 7, 9), (0, 2, 4), (1, 3, 6), (2, 5, 8), (0, 7, 8), (3, 8, 9),
-               (1, 4, 9)]
+    triples = [
+        (0, 6, 1),
+        (5, 7, 9),
+        (0, 2, 4),
+        (1, 3, 6),
+        (2, 5, 8),
+        (0, 7, 8),
+        (3, 8, 9),
+        (1, 4, 9),
+    ]
     pairs = [(0, 6), (5, 7), (2, 4), (1, 3), (0, 8), (4, 9), (3, 5), (6, 8)]
     truth = np.eye(10)[labels]
     rng = np.random.default_rng(0)
@@ -124,11 +140,15 @@ def _transfer_store(path, within: float, across: float):
             jitter = 0.02 * np.random.default_rng([seed, *classes]).normal()
             w = np.where(np.isin(labels, classes), 1.0, weight + jitter)[:, None]
             noise = np.random.default_rng(seed).normal(0, 0.02, truth.shape)
-            P = np.array([_softmax((1 - t) * start + t * (5 * w * truth + noise))
-                          for t in (0, 0.5, 1)])
-            run = store.add_run(task="+".join(NAMES[c] for c in classes),
-                                classes=[NAMES[c] for c in classes], method="supervised",
-                                seed=seed)
+            P = np.array(
+                [_softmax((1 - t) * start + t * (5 * w * truth + noise)) for t in (0, 0.5, 1)]
+            )
+            run = store.add_run(
+                task="+".join(NAMES[c] for c in classes),
+                classes=[NAMES[c] for c in classes],
+                method="supervised",
+                seed=seed,
+            )
             store.append(run, P, [0, 50, 100])
     return store
 
@@ -137,8 +157,9 @@ def _transfer_store(path, within: float, across: float):
 def test_progress_diversity_within_size_is_found(tmp_path):
     from taskspace.study.analyses import progress_on_other_tasks
 
-    r = progress_on_other_tasks(_transfer_store(tmp_path / "s", within=0.06, across=0.0),
-                                n_boot=30, n_perm=999)
+    r = progress_on_other_tasks(
+        _transfer_store(tmp_path / "s", within=0.06, across=0.0), n_boot=30, n_perm=999
+    )
     s = r.summary
     assert [b["size"] for b in s["by_size"]] == [2, 3]
     assert all(b["spearman"] > 0.8 and b["p_value"] < 0.01 for b in s["by_size"]), r.finding
@@ -152,8 +173,9 @@ def test_progress_diversity_within_size_is_found(tmp_path):
 def test_progress_size_alone_is_not_mistaken_for_diversity(tmp_path):
     from taskspace.study.analyses import progress_on_other_tasks
 
-    r = progress_on_other_tasks(_transfer_store(tmp_path / "s", within=0.0, across=0.15),
-                                n_boot=30, n_perm=999)
+    r = progress_on_other_tasks(
+        _transfer_store(tmp_path / "s", within=0.0, across=0.15), n_boot=30, n_perm=999
+    )
     s = r.summary
     # Bigger tasks transfer more; within a size nothing depends on diversity.
     assert s["p_value"] > 0.05 and s["verdict"] != "agrees", r.finding
@@ -189,9 +211,12 @@ def test_progress_of_runs_that_never_moved_warns_nothing(tmp_path):
     uniform = np.full((3, len(labels), 10), 0.1)
     for classes in ([0, 1], [2, 3], [4, 5]):
         for seed in (0, 1):
-            run = store.add_run(task="+".join(NAMES[c] for c in classes),
-                                classes=[NAMES[c] for c in classes], method="supervised",
-                                seed=seed)
+            run = store.add_run(
+                task="+".join(NAMES[c] for c in classes),
+                classes=[NAMES[c] for c in classes],
+                method="supervised",
+                seed=seed,
+            )
             store.append(run, uniform, [0, 50, 100])
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -22,15 +22,19 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "taskspace"
 #: recorder and, lazily, training; the study and everything above may use it.
 RANKS = {
     "geometry": 0,
-    "ui": 0.5,                        # terminal bars: above the geometry, below all that draw them
+    "ui": 0.5,  # terminal bars: above the geometry, below all that draw them
     "store": 1,
-    "data": 2, "nets": 2,
-    "tasks": 3, "record": 3, "distributed": 3,
-    "methods": 4, "embedding": 4,
+    "data": 2,
+    "nets": 2,
+    "tasks": 3,
+    "record": 3,
+    "distributed": 3,
+    "methods": 4,
+    "embedding": 4,
     # The callbacks and trackers use the recorder and the store's embedding; the root package
     # re-exports their `log_picture` (lazily).
     "integrations": 4.5,
-    "": 5,                            # "": the root package taskspace/__init__.py
+    "": 5,  # "": the root package taskspace/__init__.py
     "study": 6,
     "report": 7,
     "cli": 8,
@@ -97,10 +101,11 @@ DISPLAY_HOOKS = {("taskspace.study.analyses._common", "taskspace.report.notebook
 
 
 def test_no_import_runs_up_a_layer():
-    bad = [f"{s}:{line} imports {t} (rank {RANKS[_package(t)]} ≥ {RANKS[_package(s)]})"
-           for s, t, _, line in CROSS
-           if t != VERSION and RANKS[_package(t)] >= RANKS[_package(s)]
-           and (s, t) not in DISPLAY_HOOKS]
+    bad = [
+        f"{s}:{line} imports {t} (rank {RANKS[_package(t)]} ≥ {RANKS[_package(s)]})"
+        for s, t, _, line in CROSS
+        if t != VERSION and RANKS[_package(t)] >= RANKS[_package(s)] and (s, t) not in DISPLAY_HOOKS
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -132,8 +137,11 @@ def test_geometry_imports_nothing_else_of_taskspace():
 
 
 def test_store_imports_only_public_names_of_the_geometry_and_the_ui():
-    bad = [f"{s}:{line} imports {t}" for s, t, _, line in CROSS
-           if _package(s) == "store" and t != VERSION and _package(t) not in ("geometry", "ui")]
+    bad = [
+        f"{s}:{line} imports {t}"
+        for s, t, _, line in CROSS
+        if _package(s) == "store" and t != VERSION and _package(t) not in ("geometry", "ui")
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -158,7 +166,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt):], nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -192,24 +200,49 @@ def test_cycle_detector_finds_a_planted_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}}) is None
 
 
-@pytest.mark.parametrize("modules", [
-    "taskspace", "taskspace.geometry", "taskspace.store", "taskspace.study",
-    "taskspace.study.analyses", "taskspace.methods", "taskspace.nets",
-])
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "taskspace",
+        "taskspace.geometry",
+        "taskspace.store",
+        "taskspace.study",
+        "taskspace.study.analyses",
+        "taskspace.methods",
+        "taskspace.nets",
+    ],
+)
 def test_import_does_not_load_torch(modules):
-    code = (f"import sys, {modules}; loaded = [m for m in ('torch',) if m in sys.modules]; "
-            "print(loaded); sys.exit(1 if loaded else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+    code = (
+        f"import sys, {modules}; loaded = [m for m in ('torch',) if m in sys.modules]; "
+        "print(loaded); sys.exit(1 if loaded else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"import {modules} loaded torch\n{proc.stderr[-2000:]}"
 
 
 #: DESIGN.md's public API, name by name. Names other sessions are adding are checked once they
 #: exist (``OPTIONAL``); the rest must be there.
-API = ["bhattacharyya", "hellinger", "geodesic_distance", "pairwise_distances", "interpolate",
-       "progress", "length", "reparameterize", "average", "compare_trajectories",
-       "frechet_distance", "distance_to_trajectory", "InPCA", "LandmarkInPCA", "Store",
-       "Recorder", "log_map", "exp_map"]
+API = [
+    "bhattacharyya",
+    "hellinger",
+    "geodesic_distance",
+    "pairwise_distances",
+    "interpolate",
+    "progress",
+    "length",
+    "reparameterize",
+    "average",
+    "compare_trajectories",
+    "frechet_distance",
+    "distance_to_trajectory",
+    "InPCA",
+    "LandmarkInPCA",
+    "Store",
+    "Recorder",
+    "log_map",
+    "exp_map",
+]
 STORE_METHODS = ["create", "open", "runs", "trajectory", "collection", "cached_distances"]
 ESTIMATOR_API = ["fit", "transform", "fit_transform"]
 FITTED = ["embedding_", "eigenvalues_", "signature_", "explained_stress_"]
@@ -238,15 +271,20 @@ def test_store_and_estimators_have_their_public_methods():
         for attr in FITTED:
             assert getattr(est, attr).shape[0] in (2, 12), attr
     assert set(ts.InPCA._param_rules["solver"].options) == {
-        "auto", "dense", "partial", "out-of-core"}
+        "auto",
+        "dense",
+        "partial",
+        "out-of-core",
+    }
 
 
 @pytest.mark.slow
 def test_integrations_import_without_their_frameworks():
     for module in ("taskspace.integrations.lightning", "taskspace.integrations.transformers"):
         code = f"from {module} import RecorderCallback"
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -254,8 +292,13 @@ def _private_third_party_imports(name: str) -> list[str]:
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     found = []
     for node in ast.walk(tree):
-        modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                   else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        modules = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
         for module in modules:
             parts = module.split(".")
             private = any(p.startswith("_") for p in parts)

@@ -20,24 +20,30 @@ RAGGED = [[[0.5, 0.5], [1.0]], [[0.5, 0.5], [0.5, 0.5]]]
 P = np.full((2, 3, 2), 0.5)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: ts.pairwise_distances(RAGGED), "X"),
-    (lambda: ts.pairwise_distances(P, RAGGED), "Y"),
-    (lambda: ts.bhattacharyya(RAGGED, P), "P"),
-    (lambda: ts.InPCA().fit(RAGGED), "X"),
-    (lambda: ts.interpolate(RAGGED, P, 0.5), "P"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: ts.pairwise_distances(RAGGED), "X"),
+        (lambda: ts.pairwise_distances(P, RAGGED), "Y"),
+        (lambda: ts.bhattacharyya(RAGGED, P), "P"),
+        (lambda: ts.InPCA().fit(RAGGED), "X"),
+        (lambda: ts.interpolate(RAGGED, P, 0.5), "P"),
+    ],
+)
 def test_ragged_lists_name_the_argument(call, name):
     with pytest.raises(ValueError, match=f"`{name}` cannot be read as"):
         call()
 
 
 @pytest.mark.parametrize("eps", [None, "a", True, [1e-9]])
-@pytest.mark.parametrize("call", [
-    lambda eps: ts.pairwise_distances(P, eps=eps),
-    lambda eps: ts.bhattacharyya(P, P, eps=eps),
-    lambda eps: ts.InPCA(eps=eps).fit(P),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda eps: ts.pairwise_distances(P, eps=eps),
+        lambda eps: ts.bhattacharyya(P, P, eps=eps),
+        lambda eps: ts.InPCA(eps=eps).fit(P),
+    ],
+)
 def test_bad_eps_is_a_value_error_naming_eps(call, eps):
     # The functions say "`eps` must be a real number"; InPCA checks through scikit-learn's
     # parameter constraints ("The 'eps' parameter of InPCA must be a float ..."): both name it.
@@ -66,11 +72,18 @@ def test_study_named_outside_writes_nothing_outside(tmp_path):
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     demo = (Path(__file__).parent.parent / "studies" / "digits-demo.toml").read_text()
-    (work / "s.toml").write_text(re.sub(r'^name = .*$', 'name = "../../etc/x"', demo,
-                                        count=1, flags=re.M))
+    (work / "s.toml").write_text(
+        re.sub(r"^name = .*$", 'name = "../../etc/x"', demo, count=1, flags=re.M)
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src")}
-    res = subprocess.run([sys.executable, "-m", "taskspace", "run", "s.toml", "--quick"],
-                         cwd=work, capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "taskspace", "run", "s.toml", "--quick"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 1, res.stderr
     assert "not a safe folder name" in res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
@@ -82,10 +95,16 @@ def _labels():
     return np.arange(12) % 3
 
 
-@pytest.mark.parametrize("option, value", [
-    ("dtype", "float16"), ("compression", "zstd"), ("chunk_samples", 5),
-    ("hierarchy", {"root": ["a", "b", "c"]}), ("probe_ids", np.arange(12) + 100),
-])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("dtype", "float16"),
+        ("compression", "zstd"),
+        ("chunk_samples", 5),
+        ("hierarchy", {"root": ["a", "b", "c"]}),
+        ("probe_ids", np.arange(12) + 100),
+    ],
+)
 def test_create_refuses_an_existing_store_made_with_other_options(tmp_path, option, value):
     path = tmp_path / "s"
     Store.create(path, _labels(), ["a", "b", "c"], chunk_samples=4)
@@ -98,21 +117,29 @@ def test_create_refuses_an_existing_store_made_with_other_options(tmp_path, opti
 
 def test_create_reopens_with_the_same_explicit_options(tmp_path):
     path = tmp_path / "s"
-    kw = dict(dtype="float16", compression="lz4", chunk_samples=5, probe_ids=np.arange(12) * 2,
-              hierarchy={"root": ["a"]})
+    kw = dict(
+        dtype="float16",
+        compression="lz4",
+        chunk_samples=5,
+        probe_ids=np.arange(12) * 2,
+        hierarchy={"root": ["a"]},
+    )
     Store.create(path, _labels(), ["a", "b", "c"], **kw)
     s = Store.create(path, _labels(), ["a", "b", "c"], **kw)
     assert s.dtype == np.float16 and s.hierarchy == {"root": ["a"]}
 
 
 # ------------------------------------------------------------------------ steps of append
-@pytest.mark.parametrize("first, second, match", [
-    ([-1], None, "non-negative"),
-    ([0, 2, 1], None, "strictly increasing: step 1 .record 2"),
-    ([0, 0], None, "strictly increasing: step 0 .record 1"),
-    ([0, 5], [5], "last committed step 5"),
-    ([0, 5], [3, 7], "last committed step 5"),
-])
+@pytest.mark.parametrize(
+    "first, second, match",
+    [
+        ([-1], None, "non-negative"),
+        ([0, 2, 1], None, "strictly increasing: step 1 .record 2"),
+        ([0, 0], None, "strictly increasing: step 0 .record 1"),
+        ([0, 5], [5], "last committed step 5"),
+        ([0, 5], [3, 7], "last committed step 5"),
+    ],
+)
 def test_append_refuses_negative_decreasing_and_repeated_steps(tmp_path, first, second, match):
     s = Store.create(tmp_path / "s", _labels(), ["a", "b", "c"])
     s.add_run("r", task="t", classes=None, method="m", seed=0)
@@ -124,5 +151,5 @@ def test_append_refuses_negative_decreasing_and_repeated_steps(tmp_path, first, 
     with pytest.raises(ValueError, match=match):
         s.append("r", random_models(rng, (len(steps), 12, 3)), steps)
     assert s.n_records("r") == before
-    s.append("r", random_models(rng, (1, 12, 3)), [100])   # a later step is fine
+    s.append("r", random_models(rng, (1, 12, 3)), [100])  # a later step is fine
     assert s.steps("r")[-1] == 100

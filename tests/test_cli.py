@@ -10,8 +10,9 @@ from taskspace import __version__
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "taskspace", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taskspace", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_version():
@@ -70,7 +71,8 @@ def test_user_text_with_brackets_is_printed_as_it_is(tmp_path):
         out = run(command, str(store.path), "--query", query)
         assert out.returncode == 1 and "Traceback" not in out.stderr
         assert out.stderr.splitlines() == [
-            f"error: no model of store {store.path} matches query {query!r}"]
+            f"error: no model of store {store.path} matches query {query!r}"
+        ]
     # A library message holding brackets (the allowed range of --landmarks) keeps them.
     out = run("embed", str(store.path), "--landmarks", "3", "--components", "5")
     assert out.returncode == 1 and "Traceback" not in out.stderr
@@ -84,15 +86,30 @@ def test_embed_writes_beside_the_store_and_says_when_landmarks_are_capped(tmp_pa
     store = _bracket_store(tmp_path / "study" / "store")
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    out = subprocess.run([sys.executable, "-m", "taskspace", "embed", str(store.path), "-k", "2",
-                          "--landmarks", "1000"], capture_output=True, text=True, timeout=300,
-                         cwd=elsewhere)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "taskspace",
+            "embed",
+            str(store.path),
+            "-k",
+            "2",
+            "--landmarks",
+            "1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=elsewhere,
+    )
     assert out.returncode == 0, out.stderr
     target = tmp_path / "study" / "embedding.npz"
-    assert target.is_file() and not list(elsewhere.iterdir())     # the rule of `report`
+    assert target.is_file() and not list(elsewhere.iterdir())  # the rule of `report`
     lines = out.stdout.splitlines()
-    assert "--landmarks 1000 is more than the 24 models selected: using all 24 as landmarks" \
-        in lines
+    assert (
+        "--landmarks 1000 is more than the 24 models selected: using all 24 as landmarks" in lines
+    )
     assert any(line.endswith(f"→ {target}") for line in lines), out.stdout
 
 
@@ -102,7 +119,8 @@ def test_info_on_a_study_folder_suggests_its_store(tmp_path):
     assert out.returncode == 1
     assert out.stderr.splitlines() == [
         f"error: {tmp_path / 'demo'} is not a taskspace store (no zarr.json); did you mean "
-        f"{tmp_path / 'demo' / 'store'}?"]
+        f"{tmp_path / 'demo' / 'store'}?"
+    ]
 
 
 # ------------------------------------------------------------------ help
@@ -111,16 +129,15 @@ def test_help_is_plain_text_with_named_metavars():
     assert out.returncode == 0
     text = " ".join(out.stdout.split())
     assert "Usage: python -m taskspace run [OPTIONS] STUDY_FILE" in text
-    assert "Apply the study's [quick] overrides" in text          # not swallowed as markup
+    assert "Apply the study's [quick] overrides" in text  # not swallowed as markup
     assert "--out DIR" in text
-    for command in ("demo", "run", "analyze", "report", "info", "import-h5", "distances",
-                    "embed"):
+    for command in ("demo", "run", "analyze", "report", "info", "import-h5", "distances", "embed"):
         out = run(command, "--help")
         assert out.returncode == 0, out.stderr
         for leftover in ("``", "<bool>", "<int range>", "<int>", "<str>", "{", "╭"):
             assert leftover not in out.stdout, (command, leftover, out.stdout)
     out = run("demo", "--help")
-    assert "studies/digits-demo.toml" in out.stdout                # never split at a hyphen
+    assert "studies/digits-demo.toml" in out.stdout  # never split at a hyphen
     assert "--seeds N" in out.stdout and "--out DIR" in out.stdout
 
 
@@ -129,11 +146,14 @@ HEAVY = ("torch", "plotly", "sklearn", "zarr", "pandas", "scipy", "numba", "matp
 
 
 def _modules_after(args, cwd):
-    code = ("import sys\nfrom taskspace.cli import main\ntry:\n    main(sys.argv[1:])\n"
-            "except SystemExit:\n    pass\n"
-            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         timeout=120, cwd=cwd)
+    code = (
+        "import sys\nfrom taskspace.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
     return out.stderr.strip().splitlines()[-1]
 
 
@@ -142,11 +162,20 @@ def test_help_and_bad_arguments_import_nothing_heavy(tmp_path):
     """`--help` and a call with a bad argument answer before any heavy module is imported (they
     took 2.7 s of imports before)."""
     missing = str(tmp_path / "missing")
-    for args in (["--help"], ["info", "--help"], ["run", "--help"], ["embed", "--help"],
-                 ["info", missing], ["analyze", missing], ["report", missing],
-                 ["run", str(tmp_path / "missing.toml")], ["embed", missing, "--out", "e.txt"],
-                 ["embed", missing], ["import-h5", missing, missing],
-                 ["import-arrays", missing, missing]):
+    for args in (
+        ["--help"],
+        ["info", "--help"],
+        ["run", "--help"],
+        ["embed", "--help"],
+        ["info", missing],
+        ["analyze", missing],
+        ["report", missing],
+        ["run", str(tmp_path / "missing.toml")],
+        ["embed", missing, "--out", "e.txt"],
+        ["embed", missing],
+        ["import-h5", missing, missing],
+        ["import-arrays", missing, missing],
+    ):
         assert _modules_after(args, tmp_path) == "[]", args
 
 
@@ -178,17 +207,20 @@ def test_analyze_prints_headlines_and_progress_when_piped(tmp_path):
     lines = out.stdout.splitlines()
     assert len(lines) == len(ANALYSES), out.stdout
     verdict_first = re.compile(rf"^[^—]+?: ((?:{'|'.join(VERDICTS)}) — .*)$")
-    for line in lines:        # "<title>: <headline>"; a title may hold ": " itself
+    for line in lines:  # "<title>: <headline>"; a title may hold ": " itself
         match = verdict_first.match(line)
         assert match and len(match.group(1)) <= 140, line
     err = out.stderr.splitlines()
     starts = [line for line in err if line.startswith("analysis ")]
-    assert starts == [f"analysis {i + 1}/{len(ANALYSES)}: {name}"
-                      for i, name in enumerate(ANALYSES)], out.stderr
+    assert starts == [
+        f"analysis {i + 1}/{len(ANALYSES)}: {name}" for i, name in enumerate(ANALYSES)
+    ], out.stderr
     # the loops report along the way, each ending at its total
     assert any("low_dimension: InPCA of random 80% subsets of the runs" in line for line in err)
-    assert any(line.strip().startswith("progress_on_other_tasks: bootstrap over seeds 200/200")
-               for line in err), out.stderr
+    assert any(
+        line.strip().startswith("progress_on_other_tasks: bootstrap over seeds 200/200")
+        for line in err
+    ), out.stderr
     verbose = run("analyze", str(store.path), "-v")
     assert len(verbose.stdout.splitlines()) > len(lines)
 

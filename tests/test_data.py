@@ -73,6 +73,7 @@ def make_fashion(folder: Path, n_train=12, n_test=5, seed=0, compress=True):
 
 # --- the container and the registry --------------------------------------------------------------
 
+
 def test_dataset_validates_its_arrays():
     images = np.zeros((3, 2, 2), np.uint8)
     with pytest.raises(ValueError, match="disagree in length"):
@@ -89,8 +90,9 @@ def test_dataset_validates_its_arrays():
 
 def test_dataset_subset_counts_and_float_images():
     images = np.arange(4 * 2 * 2, dtype=np.uint8).reshape(4, 2, 2)
-    ds = Dataset("x", "test", images, np.array([1, 0, 1, 1], np.int32), ["a", "b"],
-                 ["s0", "s1", "s2", "s3"])
+    ds = Dataset(
+        "x", "test", images, np.array([1, 0, 1, 1], np.int32), ["a", "b"], ["s0", "s1", "s2", "s3"]
+    )
     assert ds.labels.dtype == np.int64 and len(ds) == 4 and ds.n_classes == 2
     np.testing.assert_array_equal(ds.class_counts(), [1, 3])
     sub = ds.subset([3, 1])
@@ -114,6 +116,7 @@ def test_load_dataset_names_and_errors():
 
 
 # --- digits --------------------------------------------------------------------------------------
+
 
 def test_digits_fixed_stratified_split():
     from sklearn.datasets import load_digits as sk_digits
@@ -139,9 +142,18 @@ def test_digits_fixed_stratified_split():
 
 # --- the IDX reader ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("code,dtype", [(0x08, np.uint8), (0x09, np.int8), (0x0B, np.int16),
-                                        (0x0C, np.int32), (0x0D, np.float32),
-                                        (0x0E, np.float64)])
+
+@pytest.mark.parametrize(
+    "code,dtype",
+    [
+        (0x08, np.uint8),
+        (0x09, np.int8),
+        (0x0B, np.int16),
+        (0x0C, np.int32),
+        (0x0D, np.float32),
+        (0x0E, np.float64),
+    ],
+)
 @pytest.mark.parametrize("compress", [True, False])
 def test_idx_roundtrip_every_type(tmp_path, code, dtype, compress):
     rng = np.random.default_rng(code)
@@ -157,15 +169,18 @@ def test_idx_big_endian_on_disk(tmp_path):
     np.testing.assert_array_equal(read_idx(write(tmp_path / "a", raw, False)), [258, -2])
 
 
-@pytest.mark.parametrize("raw,message", [
-    (b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x00", "not an IDX file"),
-    (b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x00", "unknown IDX type code 0x07"),
-    (b"\x00\x00\x08\x00", "declares 0 dimensions"),
-    (b"\x00\x00", "truncated IDX file, the magic number"),
-    (b"\x00\x00\x08\x02" + struct.pack(">I", 2), "truncated IDX file, the header"),
-    (b"\x00\x00\x08\x01" + struct.pack(">I", 4) + b"\x00\x01", r"needs 4 bytes .* after 2"),
-    (b"\x00\x00\x08\x01" + struct.pack(">I", 1) + b"\x00\x01", "trailing bytes"),
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        (b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x00", "not an IDX file"),
+        (b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x00", "unknown IDX type code 0x07"),
+        (b"\x00\x00\x08\x00", "declares 0 dimensions"),
+        (b"\x00\x00", "truncated IDX file, the magic number"),
+        (b"\x00\x00\x08\x02" + struct.pack(">I", 2), "truncated IDX file, the header"),
+        (b"\x00\x00\x08\x01" + struct.pack(">I", 4) + b"\x00\x01", r"needs 4 bytes .* after 2"),
+        (b"\x00\x00\x08\x01" + struct.pack(">I", 1) + b"\x00\x01", "trailing bytes"),
+    ],
+)
 @pytest.mark.parametrize("compress", [True, False])
 def test_idx_corrupt_files_name_the_file_and_problem(tmp_path, raw, message, compress):
     path = write(tmp_path / "bad-file.gz", raw, compress)
@@ -186,6 +201,7 @@ def test_idx_corrupt_gzip_stream(tmp_path):
 
 
 # --- Fashion-MNIST on generated files ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("compress", [True, False])
 def test_fashion_mnist_generated_files(tmp_path, compress):
@@ -221,11 +237,14 @@ def test_search_order(tmp_path, monkeypatch):
     assert dl.download_dir("cifar10") == tmp_path / "xdg/taskspace/cifar10"
 
 
-@pytest.mark.parametrize("case,message", [
-    ("shape", r"expected uint8 images of shape \(S, 28, 28\)"),
-    ("count", "expected 12 uint8 labels"),
-    ("label", r"label 10 outside \[0, 10\)"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("shape", r"expected uint8 images of shape \(S, 28, 28\)"),
+        ("count", "expected 12 uint8 labels"),
+        ("label", r"label 10 outside \[0, 10\)"),
+    ],
+)
 def test_fashion_mnist_inconsistent_files(tmp_path, case, message):
     make_fashion(tmp_path)
     images_file, labels_file = fm.FILES["train"]
@@ -243,9 +262,14 @@ def test_fashion_mnist_missing_files_explain_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         load_fashion_mnist("test", root=tmp_path, download=False)
     text = str(info.value)
-    for expected in ("t10k-images-idx3-ubyte.gz", "apt-get install dataset-fashion-mnist",
-                     fm.URLS[0], str(tmp_path), "download=False",
-                     fm.MD5["t10k-images-idx3-ubyte.gz"]):
+    for expected in (
+        "t10k-images-idx3-ubyte.gz",
+        "apt-get install dataset-fashion-mnist",
+        fm.URLS[0],
+        str(tmp_path),
+        "download=False",
+        fm.MD5["t10k-images-idx3-ubyte.gz"],
+    ):
         assert expected in text
     with pytest.raises(FileNotFoundError, match=r"the download failed.*network disabled"):
         load_fashion_mnist("test", root=tmp_path)
@@ -310,13 +334,18 @@ def test_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
 
 # --- the real Fashion-MNIST (Debian's dataset-fashion-mnist) -------------------------------------
 
+
 @pytest.fixture(scope="module")
 def real_fashion():
     if not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"Fashion-MNIST is not installed in {REAL_FASHION} "
-                    "(apt-get install dataset-fashion-mnist)")
-    return (load_fashion_mnist("train", root=REAL_FASHION, download=False),
-            load_fashion_mnist("test", root=REAL_FASHION, download=False))
+        pytest.skip(
+            f"Fashion-MNIST is not installed in {REAL_FASHION} "
+            "(apt-get install dataset-fashion-mnist)"
+        )
+    return (
+        load_fashion_mnist("train", root=REAL_FASHION, download=False),
+        load_fashion_mnist("test", root=REAL_FASHION, download=False),
+    )
 
 
 def test_real_fashion_mnist(real_fashion):

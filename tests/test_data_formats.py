@@ -30,8 +30,18 @@ def isolated(monkeypatch, tmp_path):
 
 # --- CIFAR-10 ------------------------------------------------------------------------------------
 
-CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-               "truck"]
+CIFAR_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 class Py2Pickler(pickle._Pickler):
@@ -78,13 +88,27 @@ def make_cifar(folder: Path, n_per_batch=3, n_test=4, py2=True, seed=0):
             n = n_per_batch if split == "train" else n_test
             data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
             labels = [int(v) for v in rng.integers(0, 10, size=n)]
-            dump(folder / name, {b"batch_label": name.encode(), b"labels": labels, b"data": data,
-                                 b"filenames": [b"x.png"] * n}, py2)
+            dump(
+                folder / name,
+                {
+                    b"batch_label": name.encode(),
+                    b"labels": labels,
+                    b"data": data,
+                    b"filenames": [b"x.png"] * n,
+                },
+                py2,
+            )
             written[split][0].append(data)
             written[split][1].extend(labels)
-    dump(folder / "batches.meta", {b"num_cases_per_batch": n_per_batch,
-                                   b"label_names": [c.encode() for c in CIFAR_NAMES],
-                                   b"num_vis": 3072}, py2)
+    dump(
+        folder / "batches.meta",
+        {
+            b"num_cases_per_batch": n_per_batch,
+            b"label_names": [c.encode() for c in CIFAR_NAMES],
+            b"num_vis": 3072,
+        },
+        py2,
+    )
     return {s: (np.concatenate(d), np.array(y)) for s, (d, y) in written.items()}
 
 
@@ -123,8 +147,9 @@ def test_cifar10_archive_md5_checked_then_extracted(tmp_path, monkeypatch):
     make_cifar(tmp_path / "src")
     (tmp_path / "data").mkdir()
     archive = make_archive(tmp_path / "data" / cifar.ARCHIVE, tmp_path / "src")
-    with pytest.raises(ValueError, match=r"md5 [0-9a-f]{32} differs from the official "
-                                         + cifar.ARCHIVE_MD5):
+    with pytest.raises(
+        ValueError, match=r"md5 [0-9a-f]{32} differs from the official " + cifar.ARCHIVE_MD5
+    ):
         load_cifar10("test", root=tmp_path / "data")
     assert not (tmp_path / "data" / cifar.FOLDER).exists()
     monkeypatch.setattr(cifar, "ARCHIVE_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
@@ -170,8 +195,9 @@ def test_cifar10_corrupt_archive(tmp_path):
     with tarfile.open(partial, "w:gz") as tar:
         tar.add(tmp_path / "src" / "test_batch", arcname="cifar-10-batches-py/test_batch")
     with pytest.raises(ValueError, match=r"lacks \['cifar-10-batches-py/data_batch_1'"):
-        cifar.extract_archive(partial, tmp_path / "out",
-                              md5=hashlib.md5(partial.read_bytes()).hexdigest())
+        cifar.extract_archive(
+            partial, tmp_path / "out", md5=hashlib.md5(partial.read_bytes()).hexdigest()
+        )
 
 
 def test_cifar10_download(tmp_path, monkeypatch):
@@ -210,8 +236,7 @@ def test_cifar10_bad_files(tmp_path):
     dump(folder / "test_batch", {b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, True)
     with pytest.raises(ValueError, match=r"'data' must be a uint8 array of shape \(n, 3072\)"):
         load_cifar10("test", root=tmp_path)
-    dump(folder / "test_batch", {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]},
-         True)
+    dump(folder / "test_batch", {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, True)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
         load_cifar10("test", root=tmp_path)
     (folder / "test_batch").unlink()
@@ -266,9 +291,13 @@ def test_imagefolder_layout_labels_and_decoding(tmp_path):
     make_tree(tmp_path)
     ds = load_imagefolder("train", root=tmp_path, size=12)
     assert ds.class_names == ["n01440764", "n01443537"]  # sorted wnids
-    assert list(ds.ids) == ["train/n01440764/x.png", "train/n01440764/y.png",
-                            "train/n01443537/a_0.jpg", "train/n01443537/b_1.JPEG",
-                            "train/n01443537/c_wide.png"]
+    assert list(ds.ids) == [
+        "train/n01440764/x.png",
+        "train/n01440764/y.png",
+        "train/n01443537/a_0.jpg",
+        "train/n01443537/b_1.JPEG",
+        "train/n01443537/c_wide.png",
+    ]
     np.testing.assert_array_equal(ds.labels, [0, 0, 1, 1, 1])
     assert isinstance(ds.images, ImageFiles) and ds.images.shape == (5, 12, 12, 3)
     images = np.asarray(ds.images)

@@ -34,16 +34,25 @@ def digits():
 def test_split_sets_are_disjoint_sorted_and_stratified(digits):
     train, test = digits
     split = make_splits(train, test, n_train=500, n_imprint=100, n_probe=200, seed=3)
-    assert (split.train_indices.size, split.imprint_indices.size,
-            split.probe_indices.size) == (500, 100, 200)
+    assert (split.train_indices.size, split.imprint_indices.size, split.probe_indices.size) == (
+        500,
+        100,
+        200,
+    )
     assert np.intersect1d(split.train_indices, split.imprint_indices).size == 0
-    for idx, ds in ((split.train_indices, train), (split.imprint_indices, train),
-                    (split.probe_indices, test)):
+    for idx, ds in (
+        (split.train_indices, train),
+        (split.imprint_indices, train),
+        (split.probe_indices, test),
+    ):
         assert idx.dtype == np.int64 and np.all(np.diff(idx) > 0)
         assert idx.min() >= 0 and idx.max() < len(ds)
     # Stratified: per-class sizes within one of the proportional share (digits are ~balanced).
-    for idx, ds, n in ((split.imprint_indices, train, 100), (split.probe_indices, test, 200),
-                       (split.train_indices, train, 500)):
+    for idx, ds, n in (
+        (split.imprint_indices, train, 100),
+        (split.probe_indices, test, 200),
+        (split.train_indices, train, 500),
+    ):
         counts = np.bincount(ds.labels[idx], minlength=10)
         share = ds.class_counts() / len(ds) * n
         assert np.all(counts >= 1) and np.all(np.abs(counts - share) <= 1.5)
@@ -58,9 +67,16 @@ def test_split_helpers_return_the_selected_samples(digits):
     np.testing.assert_array_equal(split.imprint().ids, train.ids[split.imprint_indices])
     assert len(split.train()) == 50 and split.class_names == train.class_names
     meta = split.metadata()
-    assert meta == {"dataset": "digits", "seed": 0, "stratified": True, "n_train": 50,
-                    "n_imprint": 20, "n_probe": 30, "probe_hash": split.probe_hash,
-                    "label_space_hash": split.label_space_hash}
+    assert meta == {
+        "dataset": "digits",
+        "seed": 0,
+        "stratified": True,
+        "n_train": 50,
+        "n_imprint": 20,
+        "n_probe": 30,
+        "probe_hash": split.probe_hash,
+        "label_space_hash": split.label_space_hash,
+    }
     assert "n_probe=30" in repr(split) and split.probe_hash[:12] in repr(split)
 
 
@@ -94,8 +110,9 @@ def test_same_seed_same_split_other_seed_other_probe(digits):
     assert c.probe_hash != a.probe_hash and c.label_space_hash == a.label_space_hash
     assert not np.array_equal(c.imprint_indices, a.imprint_indices)
     # The whole test split as probe does not depend on the seed.
-    assert make_splits(train, test, seed=1).probe_hash == make_splits(train, test,
-                                                                      seed=2).probe_hash
+    assert (
+        make_splits(train, test, seed=1).probe_hash == make_splits(train, test, seed=2).probe_hash
+    )
 
 
 def test_selection_and_hash_are_pinned():
@@ -104,18 +121,30 @@ def test_selection_and_hash_are_pinned():
     keys = [hashlib.blake2b(f"0/x/{i}".encode(), digest_size=8).digest() for i in "abcd"]
     np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
     names = ["c0", "c1", "c2"]
-    train = Dataset("toy", "train", np.zeros((12, 1, 1)), [0, 1, 2] * 4, names,
-                    [f"train/{i}" for i in range(12)])
-    test = Dataset("toy", "test", np.zeros((9, 1, 1)), [0, 1, 2] * 3, names,
-                   [f"test/{i}" for i in range(9)])
+    train = Dataset(
+        "toy",
+        "train",
+        np.zeros((12, 1, 1)),
+        [0, 1, 2] * 4,
+        names,
+        [f"train/{i}" for i in range(12)],
+    )
+    test = Dataset(
+        "toy", "test", np.zeros((9, 1, 1)), [0, 1, 2] * 3, names, [f"test/{i}" for i in range(9)]
+    )
     split = make_splits(train, test, n_train=3, n_imprint=3, n_probe=6, seed=0)
     # Computed once from the definitions; a change here breaks every existing store.
     assert list(train.ids[split.imprint_indices]) == ["train/5", "train/9", "train/10"]
     assert list(train.ids[split.train_indices]) == ["train/0", "train/7", "train/8"]
-    assert list(test.ids[split.probe_indices]) == ["test/0", "test/1", "test/4", "test/5",
-                                                   "test/6", "test/8"]
-    assert split.probe_hash == ("6d8370732ff570232736e732f601cf54"
-                                "3f343718cb1fed43ba166fe7c4956c3e")
+    assert list(test.ids[split.probe_indices]) == [
+        "test/0",
+        "test/1",
+        "test/4",
+        "test/5",
+        "test/6",
+        "test/8",
+    ]
+    assert split.probe_hash == ("6d8370732ff570232736e732f601cf543f343718cb1fed43ba166fe7c4956c3e")
 
 
 def test_selection_depends_on_ids_not_positions():
@@ -156,17 +185,23 @@ def test_unbalanced_classes_still_all_in_imprint_and_probe():
     assert 2 not in train.labels[split.train_indices]
 
 
-@pytest.mark.parametrize("kwargs,error,message", [
-    ({"n_probe": 31}, ValueError, "n_probe=31 asks for 31 samples but the test split of 'toy' "
-                                  "has only 30"),
-    ({"n_imprint": 2}, ValueError, "n_imprint=2 is fewer than the 3 classes"),
-    ({"n_imprint": 10, "n_train": 91}, ValueError, "after the 10 imprint samples has only 90"),
-    ({"n_probe": 1.5}, ValueError, r"n_probe=1\.5 as a fraction must lie in \(0, 1\]"),
-    ({"n_imprint": 0.0}, ValueError, "as a fraction must lie in"),
-    ({"n_train": -1}, ValueError, "must not be negative"),
-    ({"n_train": True}, TypeError, "n_train must be an int"),
-    ({"n_probe": "all"}, TypeError, "n_probe must be an int"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (
+            {"n_probe": 31},
+            ValueError,
+            "n_probe=31 asks for 31 samples but the test split of 'toy' has only 30",
+        ),
+        ({"n_imprint": 2}, ValueError, "n_imprint=2 is fewer than the 3 classes"),
+        ({"n_imprint": 10, "n_train": 91}, ValueError, "after the 10 imprint samples has only 90"),
+        ({"n_probe": 1.5}, ValueError, r"n_probe=1\.5 as a fraction must lie in \(0, 1\]"),
+        ({"n_imprint": 0.0}, ValueError, "as a fraction must lie in"),
+        ({"n_train": -1}, ValueError, "must not be negative"),
+        ({"n_train": True}, TypeError, "n_train must be an int"),
+        ({"n_probe": "all"}, TypeError, "n_probe must be an int"),
+    ],
+)
 def test_bad_sizes(kwargs, error, message):
     train, test = toy("train", [40, 40, 20]), toy("test", [10, 10, 10])
     with pytest.raises(error, match=message):

@@ -14,8 +14,12 @@ import taskspace as ts
 @pytest.mark.slow
 def test_demo_command_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    done = subprocess.run([sys.executable, "-m", "taskspace", "demo", "--out", str(out),
-                           "--seeds", "1"], capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "taskspace", "demo", "--out", str(out), "--seeds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr
     report = out / "report.html"
     assert f"report: {report}" in " ".join(done.stdout.split())
@@ -61,8 +65,12 @@ def test_make_demo_installs_only_the_package_and_make_test_the_dev_tools(tmp_pat
     repo = Path(__file__).resolve().parents[1]
 
     def dry(target):
-        return subprocess.run(["make", "-n", "-C", str(repo), target, f"VENV={tmp_path}/v"],
-                              capture_output=True, text=True, timeout=60).stdout
+        return subprocess.run(
+            ["make", "-n", "-C", str(repo), target, f"VENV={tmp_path}/v"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
 
     demo, test = dry("demo"), dry("test")
     assert "pip install -q -e ." in demo and "[dev]" not in demo

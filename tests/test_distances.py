@@ -63,8 +63,11 @@ def test_broadcasting_over_leading_axes():
 
 @settings(max_examples=40, deadline=None)
 @given(
-    n=st.integers(1, 20), c=st.integers(2, 12), seed=st.integers(0, 2**31),
-    dtype=st.sampled_from([np.float32, np.float64]), sharp=st.floats(0.1, 20),
+    n=st.integers(1, 20),
+    c=st.integers(2, 12),
+    seed=st.integers(0, 2**31),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    sharp=st.floats(0.1, 20),
 )
 def test_agree_with_direct_formulas(n, c, seed, dtype, sharp):
     rng = np.random.default_rng(seed)
@@ -75,8 +78,9 @@ def test_agree_with_direct_formulas(n, c, seed, dtype, sharp):
     Q64 = Q.astype(np.float64) / Q.astype(np.float64).sum(-1, keepdims=True)
     bc = np.clip(direct_bc(P64, Q64), 0, 1)
     np.testing.assert_allclose(bhattacharyya_coefficients(P, Q), bc, atol=1e-14)
-    np.testing.assert_allclose(ts.bhattacharyya(P, Q),
-                               -np.mean(np.log(np.maximum(bc, 1e-9))), atol=1e-12)
+    np.testing.assert_allclose(
+        ts.bhattacharyya(P, Q), -np.mean(np.log(np.maximum(bc, 1e-9))), atol=1e-12
+    )
     np.testing.assert_allclose(ts.hellinger(P, Q) ** 2, np.mean(1 - bc), atol=1e-13)
     np.testing.assert_allclose(sample_angles(P, Q), np.arccos(bc), atol=2e-7)
     # symmetry and non-negativity
@@ -162,8 +166,11 @@ def test_symmetric_kl_is_four_bhattacharyya_for_nearby_models():
 
 @settings(max_examples=40, deadline=None)
 @given(
-    n=st.integers(1, 20), c=st.integers(1, 12), seed=st.integers(0, 2**31),
-    dtype=st.sampled_from([np.float32, np.float64]), sharp=st.floats(0.1, 30),
+    n=st.integers(1, 20),
+    c=st.integers(1, 12),
+    seed=st.integers(0, 2**31),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    sharp=st.floats(0.1, 30),
     eps=st.sampled_from([1e-9, 1e-3, 1e-30]),
 )
 def test_symmetric_kl_agrees_with_direct_formula(n, c, seed, dtype, sharp, eps):

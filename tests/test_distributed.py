@@ -22,9 +22,10 @@ N, C = 40, 4
 
 @pytest.fixture(scope="module")
 def client():
-    environ = dict(os.environ)   # the nannies set OMP_NUM_THREADS=1 here; later tests need it back
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                       host="127.0.0.1", dashboard_address=None)
+    environ = dict(os.environ)  # the nannies set OMP_NUM_THREADS=1 here; later tests need it back
+    cluster = distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    )
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -38,8 +39,7 @@ def make_store(path, runs):
     store = Store.create(path, np.arange(N) % C, list("abcd"), chunk_samples=16)
     for rid, t, seed in runs:
         store.add_run(rid, task="t", classes=None, method="m", seed=seed)
-        store.append(rid, random_models(np.random.default_rng(seed), (t, N, C), 2.0),
-                     np.arange(t))
+        store.append(rid, random_models(np.random.default_rng(seed), (t, N, C), 2.0), np.arange(t))
     return store
 
 
@@ -57,7 +57,7 @@ def test_plan_covers_each_pair_once():
         block = np.ones((r1 - r0, c1 - c0), dtype=int)
         if t.symmetric:
             block = np.triu(block)
-        seen[r0:r1, off + c0:off + c1] += block
+        seen[r0:r1, off + c0 : off + c1] += block
     # new × new: each unordered pair (and the diagonal) once; new × cached: every pair once.
     upper = np.triu(seen[:, :n_new])
     assert np.array_equal(upper + np.tril(seen[:, :n_new], -1).T, np.triu(np.ones((7, 7))))
@@ -76,11 +76,11 @@ def test_equals_single_process_and_fills_cache(client, tmp_path, metric):
     assert np.all(np.diag(D) == 0)
     store = Store.open(path)
     assert cached_ids(path, metric) == list(store.runs()["model_id"])
-    assert not (path / ".taskspace" / "tiles" / metric).exists() or \
-        not any((path / ".taskspace" / "tiles" / metric).iterdir())
+    assert not (path / ".taskspace" / "tiles" / metric).exists() or not any(
+        (path / ".taskspace" / "tiles" / metric).iterdir()
+    )
     # A query: served from the cache, in the query's order.
-    sub = distributed_distances(path, "run_id == 'b'", metric=metric, client=client,
-                                progress=False)
+    sub = distributed_distances(path, "run_id == 'b'", metric=metric, client=client, progress=False)
     np.testing.assert_array_equal(sub, D[9:17, 9:17])
 
 
@@ -104,15 +104,20 @@ def test_new_runs_compute_only_new_rows(client, tmp_path, monkeypatch):
     np.testing.assert_allclose(D, reference(path), rtol=0, atol=1e-12)
     # 5 new models in blocks (4, 1): triangle (4,·),(4,1),(1,·) and against 7 cached in (4, 3).
     assert sorted(submitted, key=str) == sorted(
-        [(4, None), (4, 1), (1, None), (4, 4), (4, 3), (1, 4), (1, 3)], key=str)
+        [(4, None), (4, 1), (1, None), (4, 4), (4, 3), (1, 4), (1, 3)], key=str
+    )
 
 
 def test_fill_cache_only_and_another_writer_in_between(client, tmp_path, monkeypatch):
     path = tmp_path / "s"
     make_store(path, [("a", 7, 0), ("b", 6, 1)])
     # return_matrix=False: the tiles go into the cache one by one; nothing is returned.
-    assert distributed_distances(path, "run_id == 'a'", client=client, tile=3,
-                                 progress=False, return_matrix=False) is None
+    assert (
+        distributed_distances(
+            path, "run_id == 'a'", client=client, tile=3, progress=False, return_matrix=False
+        )
+        is None
+    )
     _, table = Store.open(path).collection("run_id == 'a'")
     assert cached_ids(path, "bhattacharyya") == list(table["model_id"])
     arr = Store.open(path).cached_distances()
@@ -140,7 +145,7 @@ def test_fill_cache_only_and_another_writer_in_between(client, tmp_path, monkeyp
     monkeypatch.setattr(dd, "_run_job", run_then_someone_else_writes)
     monkeypatch.setattr(dd.cache, "commit_blocks", spying_commit)
     D = dd.distributed_distances(path, client=client, tile=3, progress=False)
-    assert commits == [False]                                 # the stale tiles were not written
+    assert commits == [False]  # the stale tiles were not written
     np.testing.assert_allclose(D, reference(path), rtol=0, atol=1e-12)
     assert len(cached_ids(path, "bhattacharyya")) == 13
 
@@ -163,7 +168,7 @@ def test_resume_computes_only_missing_tiles(client, tmp_path, monkeypatch):
     monkeypatch.setattr(tiles.TileJob, "write", dying_write)
     with pytest.raises(KeyboardInterrupt):
         dd.distributed_distances(path, client=client, tile=3, progress=False)
-    assert cached_ids(path, "bhattacharyya") == []          # nothing committed
+    assert cached_ids(path, "bhattacharyya") == []  # nothing committed
     monkeypatch.setattr(tiles.TileJob, "write", real_write)
 
     submitted = []
@@ -175,7 +180,7 @@ def test_resume_computes_only_missing_tiles(client, tmp_path, monkeypatch):
 
     monkeypatch.setattr(client, "submit", counting_submit)
     D = dd.distributed_distances(path, client=client, tile=3, progress=False)
-    total = len(plan_tiles(12, 0, 3))                       # 4 blocks: 10 tiles
+    total = len(plan_tiles(12, 0, 3))  # 4 blocks: 10 tiles
     assert total == 10
     assert len(submitted) == total - 3
     assert not any(k.endswith(f"-{a}-{b}") for k in submitted for a, b in written)
@@ -200,7 +205,7 @@ def test_worker_killed_mid_job(client, tmp_path):
     D = distributed_distances(path, client=client, tile=5, progress=False, task_delay=1.5)
     killer.join()
     np.testing.assert_allclose(D, reference(path), rtol=0, atol=1e-12)
-    assert victim not in client.run(os.getpid).values()    # the nanny started a new process
+    assert victim not in client.run(os.getpid).values()  # the nanny started a new process
     client.wait_for_workers(2, timeout=30)
 
 
@@ -225,6 +230,7 @@ def test_bad_arguments(tmp_path, client):
 
 # ---------------------------------------------------------------- CLI
 
+
 def _app():
     import typer
 
@@ -242,24 +248,27 @@ def test_cli_distances_and_embed(client, tmp_path, monkeypatch):
     make_store(path, [("a", 8, 0), ("b", 8, 1)])
     runner = CliRunner()
     address = client.scheduler.address
-    res = runner.invoke(_app(), ["distances", str(path), "--scheduler", address,
-                                 "--query", "run_id == 'a'"])
+    res = runner.invoke(
+        _app(), ["distances", str(path), "--scheduler", address, "--query", "run_id == 'a'"]
+    )
     assert res.exit_code == 0, res.output
     assert "distances of 8 models" in res.output
-    assert "range [" in " ".join(res.output.split())     # rich may wrap the line
+    assert "range [" in " ".join(res.output.split())  # rich may wrap the line
     assert len(cached_ids(path, "bhattacharyya")) == 8
     # Past RANGE_MAX_MODELS the matrix is not read back just to print its range.
     import taskspace.cli.distributed as cd
 
     monkeypatch.setattr(cd, "RANGE_MAX_MODELS", 7)
-    res = runner.invoke(_app(), ["distances", str(path), "--scheduler", address,
-                                 "--query", "run_id == 'a'"])
+    res = runner.invoke(
+        _app(), ["distances", str(path), "--scheduler", address, "--query", "run_id == 'a'"]
+    )
     assert res.exit_code == 0 and "distances of 8 models" in res.output
     assert "range" not in res.output
     monkeypatch.undo()
     out = tmp_path / "e.npz"
-    res = runner.invoke(_app(), ["embed", str(path), "--scheduler", address, "-k", "2",
-                                 "--out", str(out)])
+    res = runner.invoke(
+        _app(), ["embed", str(path), "--scheduler", address, "-k", "2", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert "explained stress" in res.output
     saved = np.load(out)
@@ -270,15 +279,26 @@ def test_cli_distances_and_embed(client, tmp_path, monkeypatch):
     assert list(saved["model_id"]) == list(Store.open(path).runs()["model_id"])
     # out of core and as CSV, from the cache (no cluster needed any more)
     csv = tmp_path / "e.csv"
-    res = runner.invoke(_app(), ["embed", str(path), "-k", "2", "--out", str(csv),
-                                 "--out-of-core", "--query", "run_id == 'b'"])
+    res = runner.invoke(
+        _app(),
+        [
+            "embed",
+            str(path),
+            "-k",
+            "2",
+            "--out",
+            str(csv),
+            "--out-of-core",
+            "--query",
+            "run_id == 'b'",
+        ],
+    )
     assert res.exit_code == 0, res.output
     import pandas as pd
 
     frame = pd.read_csv(csv)
     ref_b = InPCA(n_components=2, metric="precomputed").fit(reference(path, "run_id == 'b'"))
-    np.testing.assert_allclose(frame[["axis_1", "axis_2"]].to_numpy(), ref_b.embedding_,
-                               atol=1e-7)
+    np.testing.assert_allclose(frame[["axis_1", "axis_2"]].to_numpy(), ref_b.embedding_, atol=1e-7)
 
 
 @pytest.mark.slow
@@ -286,15 +306,18 @@ def test_cli_errors_are_one_line(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "COLUMNS": "1000"}   # rich wraps at the terminal width otherwise
+    env = {**os.environ, "COLUMNS": "1000"}  # rich wraps at the terminal width otherwise
 
     code = "import sys; from taskspace import cli; cli.main(sys.argv[1:])"
     missing = tmp_path / "missing"
-    for args, text in [(["distances", str(missing)], "no taskspace store"),
-                       (["embed", str(missing), "--out", "x.txt"], ".npz or .csv"),
-                       (["embed", str(missing), "--landmarks", "3", "--rule", "no"], "--rule")]:
-        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
-                              text=True, timeout=60, env=env)
+    for args, text in [
+        (["distances", str(missing)], "no taskspace store"),
+        (["embed", str(missing), "--out", "x.txt"], ".npz or .csv"),
+        (["embed", str(missing), "--landmarks", "3", "--rule", "no"], "--rule"),
+    ]:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, env=env
+        )
         assert proc.returncode == 1
         assert text in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
@@ -308,33 +331,56 @@ def test_cli_embed_landmarks_from_predictions_or_cache(tmp_path, rule):
     path = tmp_path / "s"
     make_store(path, [("a", 9, 0), ("b", 7, 1), ("c", 8, 2)])
     X, table = Store.open(path).collection()
-    ref = LandmarkInPCA(n_components=2, n_landmarks=6, rule=rule,
-                        random_state=0).fit(np.asarray(X), meta=table)
+    ref = LandmarkInPCA(n_components=2, n_landmarks=6, rule=rule, random_state=0).fit(
+        np.asarray(X), meta=table
+    )
     runner = CliRunner()
     for step in ("predictions", "cache"):
         if step == "cache":
             assert runner.invoke(_app(), ["distances", str(path)]).exit_code == 0
         else:
-            assert cached_ids(path, "bhattacharyya") == []     # nothing cached: from X
+            assert cached_ids(path, "bhattacharyya") == []  # nothing cached: from X
         out = tmp_path / f"{step}.npz"
-        res = runner.invoke(_app(), ["embed", str(path), "-k", "2", "--landmarks", "6",
-                                     "--rule", rule, "--out", str(out)])
+        res = runner.invoke(
+            _app(),
+            ["embed", str(path), "-k", "2", "--landmarks", "6", "--rule", rule, "--out", str(out)],
+        )
         assert res.exit_code == 0, res.output
         assert f"on 6 {rule} landmarks" in res.output
         saved = np.load(out)
-        np.testing.assert_allclose(np.abs(saved["embedding"]), np.abs(ref.embedding_),
-                                   rtol=0, atol=1e-9)
+        np.testing.assert_allclose(
+            np.abs(saved["embedding"]), np.abs(ref.embedding_), rtol=0, atol=1e-9
+        )
         assert list(saved["model_id"]) == list(table["model_id"])
     # A subset of the cached models (rows and columns picked out of the cache).
-    res = runner.invoke(_app(), ["embed", str(path), "-k", "2", "--landmarks", "4", "--rule",
-                                 rule, "--query", "run_id != 'b'", "--out",
-                                 str(tmp_path / "sub.npz")])
+    res = runner.invoke(
+        _app(),
+        [
+            "embed",
+            str(path),
+            "-k",
+            "2",
+            "--landmarks",
+            "4",
+            "--rule",
+            rule,
+            "--query",
+            "run_id != 'b'",
+            "--out",
+            str(tmp_path / "sub.npz"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     X_sub, t_sub = Store.open(path).collection("run_id != 'b'")
-    ref_sub = LandmarkInPCA(n_components=2, n_landmarks=4, rule=rule,
-                            random_state=0).fit(np.asarray(X_sub), meta=t_sub)
-    np.testing.assert_allclose(np.abs(np.load(tmp_path / "sub.npz")["embedding"]),
-                               np.abs(ref_sub.embedding_), rtol=0, atol=1e-9)
+    ref_sub = LandmarkInPCA(n_components=2, n_landmarks=4, rule=rule, random_state=0).fit(
+        np.asarray(X_sub), meta=t_sub
+    )
+    np.testing.assert_allclose(
+        np.abs(np.load(tmp_path / "sub.npz")["embedding"]),
+        np.abs(ref_sub.embedding_),
+        rtol=0,
+        atol=1e-9,
+    )
     bad = runner.invoke(_app(), ["embed", str(path), "--landmarks", "4", "--rule", "nope"])
     assert isinstance(bad.exception, ValueError) and "--rule must be one of" in str(bad.exception)
 
@@ -350,8 +396,10 @@ def test_cli_embed_landmarks_leaves_the_store_as_it_is(tmp_path):
     leftover = path / ".taskspace" / "staging" / "run-being-created"
     leftover.mkdir(parents=True)
     runner = CliRunner()
-    res = runner.invoke(_app(), ["embed", str(path), "-k", "2", "--landmarks", "4",
-                                 "--out", str(tmp_path / "e.npz")])
+    res = runner.invoke(
+        _app(),
+        ["embed", str(path), "-k", "2", "--landmarks", "4", "--out", str(tmp_path / "e.npz")],
+    )
     assert res.exit_code == 0, res.output
     assert leftover.is_dir()
     assert cached_ids(path, "bhattacharyya") == []
@@ -377,6 +425,7 @@ def test_tiled_commits_keep_the_cache_chunk_digests(client, tmp_path, monkeypatc
     key = cache.CacheKey("bhattacharyya")
     record = json.loads((path / "distances" / key.name / "zarr.json").read_text())
     arr = zarr.open_array(str(path / "distances" / key.name / "matrix"), mode="r")
-    assert record["attributes"][cache.CACHE_KEY]["chunk_digests"] == \
-        cache.chunk_digests(arr, 20, None, 0)
+    assert record["attributes"][cache.CACHE_KEY]["chunk_digests"] == cache.chunk_digests(
+        arr, 20, None, 0
+    )
     assert Store.open(path).check().ok

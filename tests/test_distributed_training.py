@@ -37,9 +37,13 @@ from taskspace.study.plan import expand_runs  # noqa: E402
 from taskspace.study.run_task import prepared  # noqa: E402
 
 # End to end on a real LocalCluster: every test here is slow (make test-fast skips them).
-pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                 reason="finds the process holding a run's lock in /proc/locks"),
-              pytest.mark.slow]
+pytestmark = [
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"),
+        reason="finds the process holding a run's lock in /proc/locks",
+    ),
+    pytest.mark.slow,
+]
 
 # Four runs: two supervised (40 steps, records every 10), two fine-tuned from the first at its
 # record 10 and at its end. With STEP_DELAY a supervised run takes ~2 s: long enough to kill.
@@ -48,11 +52,27 @@ STUDY = {
     "data": {"dataset": "digits", "n_train": 200, "n_imprint": 50, "n_probe": 60},
     "tasks": {"all": {"classes": "all"}, "low": {"classes": ["0", "1", "2"]}},
     "runs": {
-        "sup": {"method": "supervised", "tasks": ["all", "low"], "seeds": [0], "network": "mlp",
-                "config": {"steps": 40, "batch_size": 32, "record_schedule": [0, 10, 20, 30, 40],
-                           "checkpoint_interval_s": 0}},
-        "ft": {"method": "finetune", "parent": "sup", "parent_task": "all", "tasks": ["low"],
-               "parent_steps": [10, -1], "seeds": [0], "config": {"steps": 4}},
+        "sup": {
+            "method": "supervised",
+            "tasks": ["all", "low"],
+            "seeds": [0],
+            "network": "mlp",
+            "config": {
+                "steps": 40,
+                "batch_size": 32,
+                "record_schedule": [0, 10, 20, 30, 40],
+                "checkpoint_interval_s": 0,
+            },
+        },
+        "ft": {
+            "method": "finetune",
+            "parent": "sup",
+            "parent_task": "all",
+            "tasks": ["low"],
+            "parent_steps": [10, -1],
+            "seeds": [0],
+            "config": {"steps": 4},
+        },
     },
 }
 STEP_DELAY = 0.05
@@ -143,8 +163,13 @@ def client(study):
     """Three warm workers (torch imported, the study's split loaded: a child then starts in well
     under the 1.5 s its parent needs for its last 30 steps)."""
     environ, before = dict(os.environ), descendants()
-    cluster = distributed.LocalCluster(n_workers=N_WORKERS, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=N_WORKERS,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
     c = distributed.Client(cluster)
     c.run(prepared, study.model_dump_json())
     CLUSTER["client"] = c
@@ -161,8 +186,10 @@ def running(p) -> bool:
     """Alive, not a zombie (an exited child multiprocessing has not reaped yet), and not
     multiprocessing's resource tracker (one per interpreter, it lives as long as this one)."""
     try:
-        return p.status() != psutil.STATUS_ZOMBIE and \
-            "multiprocessing.resource_tracker" not in " ".join(p.cmdline())
+        return (
+            p.status() != psutil.STATUS_ZOMBIE
+            and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())
+        )
     except psutil.NoSuchProcess:
         return False
 
@@ -178,8 +205,9 @@ def assert_same_store(a_path, b_path):
         columns = [c for c in ta.metrics.columns if c != "wall_time"]
         assert columns == [c for c in tb.metrics.columns if c != "wall_time"]
         for c in columns:
-            np.testing.assert_array_equal(ta.metrics[c].to_numpy(), tb.metrics[c].to_numpy(),
-                                          f"{rid}: {c}")
+            np.testing.assert_array_equal(
+                ta.metrics[c].to_numpy(), tb.metrics[c].to_numpy(), f"{rid}: {c}"
+            )
         info_a, info_b = ({k: v for k, v in t.info.items() if k != "created"} for t in (ta, tb))
         assert info_a == info_b
 
@@ -236,7 +264,7 @@ def test_early_start_only_at_a_kept_record(study):
     runs = {r.key: r for r in expand_runs(study)}
     parent = runs["sup/all/seed0"]
     assert early_start(runs["ft/low/seed0/from-all@10"], parent)
-    assert not early_start(runs["ft/low/seed0/from-all@last"], parent)   # needs the last record
+    assert not early_start(runs["ft/low/seed0/from-all@last"], parent)  # needs the last record
     # A parent that keeps only its last model deletes model-10.pt when it saves model-20.pt.
     last = {r.key: r for r in expand_runs(with_sup_config(keep_models="last"))}
     assert not early_start(last["ft/low/seed0/from-all@10"], last["sup/all/seed0"])
@@ -245,17 +273,24 @@ def test_early_start_only_at_a_kept_record(study):
 def test_cuda_runs_ask_for_a_gpu(study):
     assert not any(needs_gpu(r) for r in expand_runs(study))
     gpu = {r.key: needs_gpu(r) for r in expand_runs(with_sup_config(device="cuda"))}
-    assert gpu == {"sup/all/seed0": True, "sup/low/seed0": True,
-                   "ft/low/seed0/from-all@10": False, "ft/low/seed0/from-all@last": False}
+    assert gpu == {
+        "sup/all/seed0": True,
+        "sup/low/seed0": True,
+        "ft/low/seed0/from-all@10": False,
+        "ft/low/seed0/from-all@last": False,
+    }
 
 
 def test_runs_at_once_per_host_count_gpus_for_gpu_runs():
-    class Scheduler:     # what `Client.scheduler_info` reports, for 2 GPU workers and a CPU one
+    class Scheduler:  # what `Client.scheduler_info` reports, for 2 GPU workers and a CPU one
         def scheduler_info(self, n_workers=-1):
-            return {"workers": {
-                "tcp://10.0.0.1:4001": {"nthreads": 8, "resources": {"GPU": 1}},
-                "tcp://10.0.0.1:4002": {"nthreads": 8, "resources": {"GPU": 1}},
-                "tcp://10.0.0.2:4001": {"nthreads": 4, "resources": {}}}}
+            return {
+                "workers": {
+                    "tcp://10.0.0.1:4001": {"nthreads": 8, "resources": {"GPU": 1}},
+                    "tcp://10.0.0.1:4002": {"nthreads": 8, "resources": {"GPU": 1}},
+                    "tcp://10.0.0.2:4001": {"nthreads": 4, "resources": {}},
+                }
+            }
 
     assert host_threads_of(Scheduler()) == {"tcp://10.0.0.1": 16, "tcp://10.0.0.2": 4}
     assert host_threads_of(Scheduler(), "GPU") == {"tcp://10.0.0.1": 2, "tcp://10.0.0.2": 0}
@@ -269,7 +304,7 @@ def test_torch_threads_are_cores_over_runs_per_host(client):
     # 3 single-threaded workers on this host: each run gets cores // 3 threads (at least 1).
     assert client.submit(_threads, "threads", pure=False).result() == max(1, host_cores() // 3)
     assert client.submit(_threads, None, pure=False).result() is None
-    assert _threads("threads") is None             # not on a worker: leave torch alone
+    assert _threads("threads") is None  # not on a worker: leave torch alone
 
 
 def test_same_store_as_serial_child_starts_at_parent_record(study, serial, client, tmp_path):
@@ -310,7 +345,7 @@ def test_worker_killed_mid_run_resumes_from_checkpoint(study, serial, client, tm
     killer.join()
     workers = client.run(os.getpid).values()
     assert killed, "no run was caught mid-way"
-    assert killed["pid"] not in workers          # the nanny replaced the killed process
+    assert killed["pid"] not in workers  # the nanny replaced the killed process
     assert_same_store(out / "store", serial.store_path)
     assert run.run_ids == serial.run_ids
     # Rescheduled, the killed run trained only the steps after its resume state (10, 20 or 30).
@@ -339,13 +374,18 @@ if __name__ == "__main__":
 def test_client_killed_then_rerun_finishes_without_redoing(study, serial, client, tmp_path):
     out = tmp_path / "killed-client"
     script = tmp_path / "client.py"
-    script.write_text(CLIENT.format(study=STUDY, delay=STEP_DELAY,
-                                    cores=worker_run_threads(N_WORKERS)))
+    script.write_text(
+        CLIENT.format(study=STUDY, delay=STEP_DELAY, cores=worker_run_threads(N_WORKERS))
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, str(script), str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     runs_file = out / "runs.json"
-    deadline = time.monotonic() + 240    # a busy machine: the client starts 3 processes
+    deadline = time.monotonic() + 240  # a busy machine: the client starts 3 processes
     started = time.monotonic()
     try:
         # Kill it once a run is finished and another one is half-way.
@@ -372,7 +412,7 @@ def test_client_killed_then_rerun_finishes_without_redoing(study, serial, client
     assert run.skipped >= len(finished) and run.trained + run.skipped == 4
     assert_same_store(out / "store", serial.store_path)
     store = Store.open(out / "store")
-    for key, metrics in before.items():     # not trained again: even the wall times are the same
+    for key, metrics in before.items():  # not trained again: even the wall times are the same
         assert store.trajectory(finished[key]).metrics.equals(metrics), key
 
 
@@ -404,15 +444,20 @@ config = { steps = 8, batch_size = 32, record_schedule = [0, 4, 8] }
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "taskspace", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taskspace", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_run_workers(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TOML)
-    out = cli("run", config, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1", "--out",
-              tmp_path / "o")
+    out = cli(
+        "run", config, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1", "--out", tmp_path / "o"
+    )
     assert out.returncode != 0 and "not both" in out.stderr and not (tmp_path / "o").exists()
     out = cli("run", config, "--workers", "2", "--out", tmp_path / "o")
     assert out.returncode == 0, out.stderr[-2000:]
@@ -450,8 +495,14 @@ def test_reuse_freed_memory_undoes_the_nannys_malloc_setting():
     the variable nothing is changed."""
 
     def run(env):
-        out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True,
-                             timeout=120, env=env, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", FAULTS],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=True,
+        )
         return json.loads(out.stdout)
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}

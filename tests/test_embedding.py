@@ -35,7 +35,7 @@ def test_off_diagonal_range_by_blocks():
     D = np.array([[0.0, 3.0, 1.0], [3.0, 0.0, 2.0], [1.0, 2.0, 0.0]])
     assert off_diagonal_range(D) == (1.0, 3.0)
     assert off_diagonal_range(np.zeros((1, 1))) is None
-    assert D[0, 0] == 0.0                       # the caller's matrix is not written
+    assert D[0, 0] == 0.0  # the caller's matrix is not written
 
 
 @pytest.mark.parametrize("metric", ["bhattacharyya", "hellinger"])
@@ -53,10 +53,10 @@ def test_out_of_core_equals_dense(store):
     dense = embed_store(store, n_components=3)
     ooc = embed_store(store, n_components=3, method="out-of-core")
     assert ooc.estimator.solver_ == "out-of-core" and ooc.model_ids == dense.model_ids
-    np.testing.assert_allclose(ooc.estimator.eigenvalues_, dense.estimator.eigenvalues_,
-                               rtol=1e-8)
-    np.testing.assert_allclose(np.abs(ooc.estimator.embedding_),
-                               np.abs(dense.estimator.embedding_), atol=1e-7)
+    np.testing.assert_allclose(ooc.estimator.eigenvalues_, dense.estimator.eigenvalues_, rtol=1e-8)
+    np.testing.assert_allclose(
+        np.abs(ooc.estimator.embedding_), np.abs(dense.estimator.embedding_), atol=1e-7
+    )
     with pytest.raises(ValueError, match="'bhattacharyya' only"):
         embed_store(store, metric="geodesic", method="out-of-core")
 
@@ -64,8 +64,9 @@ def test_out_of_core_equals_dense(store):
 @pytest.mark.parametrize("rule", ["farthest", "stratified"])
 def test_landmark_from_predictions_then_from_the_cache(store, rule):
     X, table = store.collection()
-    ref = LandmarkInPCA(n_components=2, n_landmarks=6, rule=rule,
-                        random_state=0).fit(np.asarray(X), meta=table)
+    ref = LandmarkInPCA(n_components=2, n_landmarks=6, rule=rule, random_state=0).fit(
+        np.asarray(X), meta=table
+    )
     first = embed_store(store, n_components=2, method="landmark", n_landmarks=6, rule=rule)
     assert first.source == "predictions"
     store.distance_matrix()
@@ -73,8 +74,9 @@ def test_landmark_from_predictions_then_from_the_cache(store, rule):
     assert second.source == "cache" and second.estimator.metric == "precomputed"
     for res in (first, second):
         np.testing.assert_array_equal(res.estimator.landmarks_, ref.landmarks_)
-        np.testing.assert_allclose(np.abs(res.estimator.embedding_), np.abs(ref.embedding_),
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            np.abs(res.estimator.embedding_), np.abs(ref.embedding_), atol=1e-9
+        )
     # More landmarks than models: all of them.
     every = embed_store(store, n_components=2, method="landmark", n_landmarks=10**6)
     assert len(every.estimator.landmarks_) == len(table)

@@ -36,20 +36,34 @@ def test_short_numbers_for_headlines():
 def _low_dimension(verdict="agrees", lo=0.90):
     from taskspace.study.analyses.low_dimension import LowDimensionResult, MethodStress
 
-    stress = (Estimate(0.5, Interval(0.4, 0.6)), Estimate(0.8, Interval(0.7, 0.85)),
-              Estimate(0.91, Interval(lo, 0.92)))
+    stress = (
+        Estimate(0.5, Interval(0.4, 0.6)),
+        Estimate(0.8, Interval(0.7, 0.85)),
+        Estimate(0.91, Interval(lo, 0.92)),
+    )
     return LowDimensionResult(
-        n_models=312, n_runs=26, axes=3, stress=stress, eigenvalues=(3.0, -2.0, 1.0),
-        n_imaginary=1, per_method=(MethodStress("simclr", 40, 4, stress[2]),),
-        distance=(0.3, 0.5, 0.62), weighting="model", verdict=verdict, inpca=None, records=None)
+        n_models=312,
+        n_runs=26,
+        axes=3,
+        stress=stress,
+        eigenvalues=(3.0, -2.0, 1.0),
+        n_imaginary=1,
+        per_method=(MethodStress("simclr", 40, 4, stress[2]),),
+        distance=(0.3, 0.5, 0.62),
+        weighting="model",
+        verdict=verdict,
+        inpca=None,
+        records=None,
+    )
 
 
 def test_low_dimension_headline_states_verdict_number_interval_and_paper():
     from taskspace.study.analyses.low_dimension import describe
 
     f = describe(_low_dimension())
-    assert f.headline == ("agrees — 3 InPCA axes keep 0.91 (0.9–0.92) of the stress of 312 "
-                          "models; paper 0.80")
+    assert f.headline == (
+        "agrees — 3 InPCA axes keep 0.91 (0.9–0.92) of the stress of 312 models; paper 0.80"
+    )
     assert "1 of the first 3 axes are imaginary" in f.details
     assert "simclr (40 models)" in f.details and f.reason is None
 
@@ -58,23 +72,45 @@ def test_every_describe_on_constructed_results():
     from importlib import import_module
 
     # the package's names are the analysis functions; the modules hold compute and describe
-    tree, finetuning, contrastive = (import_module(f"taskspace.study.analyses.{m}")
-                                     for m in ("tree", "finetuning", "contrastive"))
+    tree, finetuning, contrastive = (
+        import_module(f"taskspace.study.analyses.{m}")
+        for m in ("tree", "finetuning", "contrastive")
+    )
     ci = Interval(0.2, 0.6)
-    t = tree.TreeResult(n_tasks=5, n_perm=999, mantel_end=Estimate(0.4, ci, 0.003),
-                        mantel_traj=Estimate(np.nan, Interval.none("no range")),
-                        cophenetic={"end": 0.9, "traj": np.nan, "wordnet": 1.0},
-                        spearman_end=0.3, spearman_traj=np.nan, verdict="agrees",
-                        verdict_traj="inconclusive", names=(), distances={})
+    t = tree.TreeResult(
+        n_tasks=5,
+        n_perm=999,
+        mantel_end=Estimate(0.4, ci, 0.003),
+        mantel_traj=Estimate(np.nan, Interval.none("no range")),
+        cophenetic={"end": 0.9, "traj": np.nan, "wordnet": 1.0},
+        spearman_end=0.3,
+        spearman_traj=np.nan,
+        verdict="agrees",
+        verdict_traj="inconclusive",
+        names=(),
+        distances={},
+    )
     ft = finetuning.FinetuningResult(
-        n_runs=6, by_step=(finetuning.StepMove(10, 3, Estimate(0.3, ci)),),
-        rho=Estimate(-0.8, Interval(-0.95, -0.5), 0.004), mean_length=1.2,
-        parents_converged=1, n_parents=2, verdict="agrees", table=None)
+        n_runs=6,
+        by_step=(finetuning.StepMove(10, 3, Estimate(0.3, ci)),),
+        rho=Estimate(-0.8, Interval(-0.95, -0.5), 0.004),
+        mean_length=1.2,
+        parents_converged=1,
+        n_parents=2,
+        verdict="agrees",
+        table=None,
+    )
     c = contrastive.ContrastiveResult(
-        contrastive="simclr", supervised="supervised", n_pairs=4,
+        contrastive="simclr",
+        supervised="supervised",
+        n_pairs=4,
         different_tasks=Estimate(0.1, Interval(0.05, 0.15)),
-        supervised_different_tasks=Estimate(0.5, ci), ratio=Estimate(1.3, Interval(1.1, 1.5)),
-        same_task=0.02, verdict="disagrees", table=None)
+        supervised_different_tasks=Estimate(0.5, ci),
+        ratio=Estimate(1.3, Interval(1.1, 1.5)),
+        same_task=0.02,
+        verdict="disagrees",
+        table=None,
+    )
     headlines = {
         "tree": tree.describe(t).headline,
         "finetuning": finetuning.describe(ft).headline,
@@ -82,11 +118,11 @@ def test_every_describe_on_constructed_results():
     }
     assert headlines == {
         "tree": "agrees — 5 tasks' end-model distances follow WordNet: Mantel r = 0.4 "
-                "(0.2–0.6), p = 0.003; paper r > 0",
+        "(0.2–0.6), p = 0.003; paper r > 0",
         "finetuning": "agrees — longer pre-training, smaller fine-tuning moves: ρ = -0.8 "
-                      "(-0.95 to -0.5), p = 0.004; paper ρ < 0",
+        "(-0.95 to -0.5), p = 0.004; paper ρ < 0",
         "contrastive": "disagrees — simclr end models on different data are 1.3 (1.1–1.5)× as "
-                       "far apart as supervised; paper < 1",
+        "far apart as supervised; paper < 1",
     }
     assert "by d_traj: n/a" in tree.describe(t).details
 
@@ -101,7 +137,7 @@ def test_spearman_known_answers():
     from scipy.stats import spearmanr
 
     x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert spearman(x, x ** 3) == pytest.approx(1.0)
+    assert spearman(x, x**3) == pytest.approx(1.0)
     assert spearman(x, -x) == pytest.approx(-1.0)
     # one swapped pair of five: ρ = 1 − 6·Σd² / (n(n²−1)) = 1 − 6·2/120 = 0.9
     assert spearman(x, [1, 2, 4, 3, 5]) == pytest.approx(0.9)
@@ -109,7 +145,7 @@ def test_spearman_known_answers():
     z = np.array([1.0, 0.2, 0.5, 0.8, 0.1, 0.9])
     assert spearman(y, z) == pytest.approx(spearmanr(y, z).statistic, abs=1e-15)
     assert np.isnan(spearman([1, 2], [2, 1])) and np.isnan(spearman(x, np.ones(5)))
-    assert spearman([1, 2, np.nan, 3], [1, 2, 0, 3]) == pytest.approx(1.0)   # NaN pair dropped
+    assert spearman([1, 2, np.nan, 3], [1, 2, 0, 3]) == pytest.approx(1.0)  # NaN pair dropped
 
 
 def test_verdicts_are_the_four():
@@ -121,21 +157,36 @@ def test_progress_headline_says_why_there_is_no_diversity_correlation():
 
     m = import_module("taskspace.study.analyses.progress_other_tasks")
     none = Interval.none("too few runs")
-    base = dict(method="supervised", n_tasks=5, relative=Estimate(0.6, Interval(0.5, 0.7)),
-                partial=np.nan, diversity_kind="number of classes", most_diverse="all",
-                most_diverse_diversity=10.0, most_diverse_transfer=0.7, verdict="inconclusive",
-                table=None, curves=None)
+    base = dict(
+        method="supervised",
+        n_tasks=5,
+        relative=Estimate(0.6, Interval(0.5, 0.7)),
+        partial=np.nan,
+        diversity_kind="number of classes",
+        most_diverse="all",
+        most_diverse_diversity=10.0,
+        most_diverse_transfer=0.7,
+        verdict="inconclusive",
+        table=None,
+        curves=None,
+    )
     constant = m.ProgressResult(
         by_size=(m.SizeCorrelation(5, 3, Estimate(np.nan, none, np.nan)),),
-        stratified=Estimate(np.nan, none, np.nan), **base)
+        stratified=Estimate(np.nan, none, np.nan),
+        **base,
+    )
     assert m.describe(constant).headline == (
         "inconclusive — others' training reaches 0.6 (0.5–0.7) of own progress; no diversity "
-        "ρ: number of classes is constant within each size")
-    found = m.ProgressResult(by_size=constant.by_size,
-                             stratified=Estimate(0.7, Interval(0.3, 0.9), 0.002),
-                             **{**base, "verdict": "agrees"})
+        "ρ: number of classes is constant within each size"
+    )
+    found = m.ProgressResult(
+        by_size=constant.by_size,
+        stratified=Estimate(0.7, Interval(0.3, 0.9), 0.002),
+        **{**base, "verdict": "agrees"},
+    )
     assert m.describe(found).headline == (
-        "agrees — diverse tasks transfer more: ρ = 0.7 (0.3–0.9), p = 0.002; paper ρ > 0")
+        "agrees — diverse tasks transfer more: ρ = 0.7 (0.3–0.9), p = 0.002; paper ρ > 0"
+    )
 
 
 def test_read_once_shares_reads_within_its_budget():
@@ -151,7 +202,7 @@ def test_read_once_shares_reads_within_its_budget():
 
         def trajectory(self, run_id):
             self.reads += 1
-            return SimpleNamespace(predictions=np.zeros(100))     # 800 bytes
+            return SimpleNamespace(predictions=np.zeros(100))  # 800 bytes
 
         def runs(self, per="record"):
             self.reads += 1
@@ -160,9 +211,9 @@ def test_read_once_shares_reads_within_its_budget():
     inner = Store()
     store = ReadOnce(inner, budget=1000)
     assert store.trajectory("a") is store.trajectory("a") and inner.reads == 1
-    store.trajectory("b"), store.trajectory("b")       # over the budget: read each time
+    store.trajectory("b"), store.trajectory("b")  # over the budget: read each time
     assert inner.reads == 3
     table = store.runs()
-    table["run_id"] = "changed"                        # a copy: the next caller is unaffected
+    table["run_id"] = "changed"  # a copy: the next caller is unaffected
     assert list(store.runs()["run_id"]) == ["a"] and inner.reads == 4
     assert store.labels is inner.labels

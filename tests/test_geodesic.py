@@ -103,8 +103,14 @@ def test_composition_of_geodesics():
 
 @pytest.mark.parametrize(
     ("t", "match"),
-    [(-0.1, "`t` must lie in"), (1.5, "`t` must lie in"), ([0.2, np.nan], "index 1"),
-     ([[0.5]], "scalar or a 1-D"), ([], "empty"), ("a", "real number")],
+    [
+        (-0.1, "`t` must lie in"),
+        (1.5, "`t` must lie in"),
+        ([0.2, np.nan], "index 1"),
+        ([[0.5]], "scalar or a 1-D"),
+        ([], "empty"),
+        ("a", "real number"),
+    ],
 )
 def test_bad_fractions(t, match):
     P = np.full((2, 3), 1 / 3)

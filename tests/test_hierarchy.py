@@ -13,14 +13,25 @@ from taskspace.data._wordnet import WordNet, open_wordnet
 from taskspace.data.hierarchy import BUILTIN_DATASETS, ClassHierarchy
 
 SYSTEM_WORDNET = Path("/usr/share/wordnet")
-needs_wordnet = pytest.mark.skipif(not (SYSTEM_WORDNET / "data.noun").is_file(),
-                                   reason="WordNet 3.0 (Debian wordnet-base) is not installed")
+needs_wordnet = pytest.mark.skipif(
+    not (SYSTEM_WORDNET / "data.noun").is_file(),
+    reason="WordNet 3.0 (Debian wordnet-base) is not installed",
+)
 REPO = Path(__file__).resolve().parents[1]
 
-FASHION_MNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                 "Sneaker", "Bag", "Ankle boot"]
-CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-           "truck"]
+FASHION_MNIST = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +106,12 @@ def test_reader_paths_put_class_hypernyms_before_instance_ones(tiny):
 
 def test_reader_errors(tiny, tmp_path_factory):
     wn = WordNet(tiny)
-    for key, message in [("dog.n.03", "2 noun sense"), ("unicorn.n.01", "no noun 'unicorn'"),
-                         ("n00000042", "no noun synset"), ("dog", "neither a synset name")]:
+    for key, message in [
+        ("dog.n.03", "2 noun sense"),
+        ("unicorn.n.01", "no noun 'unicorn'"),
+        ("n00000042", "no noun synset"),
+        ("dog", "neither a synset name"),
+    ]:
         with pytest.raises(KeyError, match=message):
             wn.synset(key)
     with pytest.raises(FileNotFoundError, match="wordnet-base"):
@@ -108,8 +123,12 @@ def test_reader_agrees_with_known_wordnet_facts(wordnet):
     dog = wordnet.synset("dog.n.01")
     assert dog.wnid == "n02084071"
     assert wordnet.synset("domestic_dog.n.01") == dog
-    assert [s.name for s in wordnet.synsets("dog")][:4] == ["dog.n.01", "frump.n.01", "dog.n.03",
-                                                            "cad.n.01"]
+    assert [s.name for s in wordnet.synsets("dog")][:4] == [
+        "dog.n.01",
+        "frump.n.01",
+        "dog.n.03",
+        "cad.n.01",
+    ]
     assert [s.name for s in wordnet.hypernyms(dog)] == ["canine.n.02", "domestic_animal.n.01"]
     paths = [[s.name for s in p] for p in wordnet.hypernym_paths(dog)]
     assert len(paths) == 2 and all(p[0] == "entity.n.01" and p[-1] == "dog.n.01" for p in paths)
@@ -125,8 +144,10 @@ def test_reader_agrees_with_known_wordnet_facts(wordnet):
 @pytest.mark.parametrize("dataset", BUILTIN_DATASETS)
 def test_shipped_hierarchies_are_well_formed(dataset):
     h = ClassHierarchy.for_dataset(dataset)
-    assert h.n_classes == {"fashion-mnist": 10, "cifar10": 10, "cifar100": 100,
-                           "imagenet1k": 1000}[dataset]
+    assert (
+        h.n_classes
+        == {"fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "imagenet1k": 1000}[dataset]
+    )
     assert h.dataset == dataset
     for c in range(h.n_classes):
         for path in h.paths(c):
@@ -155,7 +176,13 @@ def test_footwear_covers_exactly_the_shoes_of_fashion_mnist():
     assert [h.class_names[c] for c in below] == ["Sandal", "Sneaker", "Ankle boot"]
     np.testing.assert_array_equal(h.classes_below("n03380867"), below)  # by wnid
     assert [h.class_names[c] for c in h.classes_below("clothing.n.01")] == [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Shirt"]
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Shirt",
+    ]
     # In WordNet 3.0, footwear.n.01 is "clothing worn on a person's feet" (hosiery only).
     with pytest.raises(ValueError, match=r"did you mean 'footwear.n.02'.*shoe.n.01"):
         h.classes_below("footwear.n.01")
@@ -262,9 +289,12 @@ def test_on_a_tree_path_is_a_metric_and_cophenetic_an_ultrametric(data):
         chain.append([*chain[parent[k]], k])
     classes = data.draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=8, unique=True))
     name = [f"node{k}.n.01" for k in range(n)]
-    h = ClassHierarchy([f"c{k}" for k in classes], [name[k] for k in classes],
-                       [[[name[k] for k in chain[c]]] for c in classes],
-                       {name[k]: f"n{k:08d}" for k in range(n)})
+    h = ClassHierarchy(
+        [f"c{k}" for k in classes],
+        [name[k] for k in classes],
+        [[[name[k] for k in chain[c]]] for c in classes],
+        {name[k]: f"n{k:08d}" for k in range(n)},
+    )
     path, coph = h.class_distances("path"), h.class_distances("cophenetic")
     expected_path, expected_coph = _brute_force_distances(h)
     np.testing.assert_array_equal(path, expected_path)
@@ -278,15 +308,16 @@ def test_fashion_mnist_distances_by_hand():
     D = h.class_distances()
     sandal, sneaker, boot, shirt, tshirt = 5, 7, 9, 6, 0
     assert D[sandal, sneaker] == 2  # sandal → shoe ← gym_shoe
-    assert D[sandal, boot] == 3     # sandal → shoe → footwear.n.02 ← boot
-    assert D[shirt, tshirt] == 1    # jersey.n.03 is a shirt.n.01
+    assert D[sandal, boot] == 3  # sandal → shoe → footwear.n.02 ← boot
+    assert D[shirt, tshirt] == 1  # jersey.n.03 is a shirt.n.01
     assert h.lowest_common_ancestor(sandal, boot) == "footwear.n.02"
 
 
 # -- runtime hierarchies ---------------------------------------------------------------------
 def test_from_wordnet_on_a_small_database(tiny):
-    h = ClassHierarchy.from_wordnet({"doggo": "dog.n.01", "kitty": "cat.n.01", "rex": "n00000006"},
-                                    root=tiny, dataset="pets")
+    h = ClassHierarchy.from_wordnet(
+        {"doggo": "dog.n.01", "kitty": "cat.n.01", "rex": "n00000006"}, root=tiny, dataset="pets"
+    )
     assert h.class_names == ("doggo", "kitty", "rex") and h.synsets[2] == "rex.n.01"
     np.testing.assert_array_equal(h.classes_below("animal.n.01"), [0, 1, 2])
     np.testing.assert_array_equal(h.classes_below("pet.n.01"), [0, 2])
@@ -295,8 +326,9 @@ def test_from_wordnet_on_a_small_database(tiny):
     assert h.lowest_common_ancestor("rex", "kitty") == "cat.n.01"
     np.testing.assert_array_equal(h.class_distances(), [[0, 2, 1], [2, 0, 1], [1, 1, 0]])
     # H = depth(rex) = 3; LCA depths: animal 1, dog 2, cat 2.
-    np.testing.assert_array_equal(h.class_distances("cophenetic"), [[0, 2, 1], [2, 0, 1],
-                                                                    [1, 1, 0]])
+    np.testing.assert_array_equal(
+        h.class_distances("cophenetic"), [[0, 2, 1], [2, 0, 1], [1, 1, 0]]
+    )
     by_wnid = ClassHierarchy.from_wordnet(["n00000003", "n00000004"], root=tiny)
     assert by_wnid.class_names == ("n00000003", "n00000004")
     with pytest.raises(ValueError, match=r"class 1 \('x'\).*no noun 'unicorn'"):
@@ -306,11 +338,12 @@ def test_from_wordnet_on_a_small_database(tiny):
 @needs_wordnet
 @pytest.mark.parametrize("dataset", BUILTIN_DATASETS)
 def test_generator_reproduces_the_shipped_files(dataset):
-    spec = importlib.util.spec_from_file_location("make_hierarchies",
-                                                  REPO / "scripts" / "make_hierarchies.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_hierarchies", REPO / "scripts" / "make_hierarchies.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    shipped = (REPO / "src" / "taskspace" / "data" / "hierarchies" / f"{dataset}.json")
+    shipped = REPO / "src" / "taskspace" / "data" / "hierarchies" / f"{dataset}.json"
     if dataset == "imagenet1k":  # its class list comes from a download; reuse the shipped one
         table = list(ClassHierarchy.for_dataset(dataset).wnids)
     else:
@@ -319,9 +352,14 @@ def test_generator_reproduces_the_shipped_files(dataset):
 
 
 # ------------------------------------------------------------------ class trees declared by hand
-TREE = {"digit": ["curved", "strokes"], "curved": ["loops", "open-curves"],
-        "loops": ["one-loop", "8"], "one-loop": ["0", "6", "9"], "open-curves": ["2", "3", "5"],
-        "strokes": ["1", "4", "7"]}
+TREE = {
+    "digit": ["curved", "strokes"],
+    "curved": ["loops", "open-curves"],
+    "loops": ["one-loop", "8"],
+    "one-loop": ["0", "6", "9"],
+    "open-curves": ["2", "3", "5"],
+    "strokes": ["1", "4", "7"],
+}
 
 
 def test_class_tree_paths_distances_and_round_trip():
@@ -333,16 +371,19 @@ def test_class_tree_paths_distances_and_round_trip():
     # (3 + 2), 0-1 at the root (4 + 2), 1-4 at strokes (1 + 1)
     assert (D[0, 6], D[0, 8], D[0, 2], D[0, 1], D[1, 4]) == (2, 3, 5, 6, 2)
     assert tuple(h.classes_below("loops")) == (0, 6, 8, 9)
-    assert h.wnids[0] == "tree:0"                      # never mistaken for a WordNet id
+    assert h.wnids[0] == "tree:0"  # never mistaken for a WordNet id
     assert ClassHierarchy.from_dict(h.to_dict()) == h
 
 
-@pytest.mark.parametrize(("tree", "message"), [
-    ({"a": ["0", "1"], "b": ["2"]}, "exactly one root"),
-    ({"r": ["a", "b"], "a": ["0", "1"], "b": ["1", "2"]}, "below both"),
-    ({"r": ["0", "1", "2", "x"]}, "neither nodes nor classes"),
-    ({"r": ["0", "1"]}, "not below the root"),
-])
+@pytest.mark.parametrize(
+    ("tree", "message"),
+    [
+        ({"a": ["0", "1"], "b": ["2"]}, "exactly one root"),
+        ({"r": ["a", "b"], "a": ["0", "1"], "b": ["1", "2"]}, "below both"),
+        ({"r": ["0", "1", "2", "x"]}, "neither nodes nor classes"),
+        ({"r": ["0", "1"]}, "not below the root"),
+    ],
+)
 def test_class_tree_rejects_what_is_not_a_tree_of_the_classes(tree, message):
     with pytest.raises(ValueError, match=message):
         ClassHierarchy.from_tree(tree, ["0", "1", "2"])

@@ -15,8 +15,11 @@ from tests.helpers import random_models
 def plain_pairwise(X, Y=None, metric="bhattacharyya"):
     """(M, M') distances by the elementwise functions, broadcast plainly."""
     Y = X if Y is None else Y
-    fn = {"bhattacharyya": ts.bhattacharyya, "hellinger": ts.hellinger,
-          "geodesic": ts.geodesic_distance}[metric]
+    fn = {
+        "bhattacharyya": ts.bhattacharyya,
+        "hellinger": ts.hellinger,
+        "geodesic": ts.geodesic_distance,
+    }[metric]
     return fn(np.asarray(X)[:, None], np.asarray(Y)[None, :])
 
 
@@ -42,8 +45,9 @@ def test_full_rank_reproduces_distances(D):
     model = ts.InPCA(n_components=None, metric="precomputed").fit(D)
     assert model.embedding_.shape == (30, 30)
     assert model.solver_ == "dense"
-    np.testing.assert_allclose(reconstructed(model.embedding_, model.signature_), D,
-                               rtol=0, atol=1e-10 * D.max())
+    np.testing.assert_allclose(
+        reconstructed(model.embedding_, model.signature_), D, rtol=0, atol=1e-10 * D.max()
+    )
     # d_B is not a squared Euclidean distance: some axes are time-like.
     assert (model.signature_ == -1).any() and (model.signature_ == 1).any()
     # The centring vector is always in the null space of W.
@@ -58,8 +62,9 @@ def test_eigenvalues_match_explicit_centring(D):
     np.testing.assert_array_equal(model.signature_, np.sign(expected))
     assert model.signature_.dtype.kind == "i"
     np.testing.assert_allclose(np.linalg.norm(model.eigenvectors_, axis=0), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(model.embedding_,
-                               model.eigenvectors_ * np.sqrt(np.abs(model.eigenvalues_)))
+    np.testing.assert_allclose(
+        model.embedding_, model.eigenvectors_ * np.sqrt(np.abs(model.eigenvalues_))
+    )
 
 
 def test_explained_stress_matches_full_spectrum(D):
@@ -82,8 +87,9 @@ def test_explained_stress_all_axes_is_one_and_non_decreasing(D):
 @pytest.mark.parametrize("k", [1, 4, 12])
 def test_dense_and_partial_agree(D, k):
     dense = ts.InPCA(n_components=k, metric="precomputed", solver="dense").fit(D)
-    partial = ts.InPCA(n_components=k, metric="precomputed", solver="partial",
-                       random_state=1).fit(D)
+    partial = ts.InPCA(n_components=k, metric="precomputed", solver="partial", random_state=1).fit(
+        D
+    )
     assert (dense.solver_, partial.solver_) == ("dense", "partial")
     np.testing.assert_allclose(partial.eigenvalues_, dense.eigenvalues_, rtol=1e-8)
     np.testing.assert_array_equal(partial.signature_, dense.signature_)
@@ -106,14 +112,16 @@ def test_sign_convention(D):
     assert np.all(V[np.argmax(np.abs(V), axis=0), np.arange(5)] > 0)
 
 
-@pytest.mark.parametrize(("k", "solver"), [(2, "dense"), (2, "partial"), (7, "partial"),
-                                           (None, "dense")])
+@pytest.mark.parametrize(
+    ("k", "solver"), [(2, "dense"), (2, "partial"), (7, "partial"), (None, "dense")]
+)
 def test_transform_of_fitted_rows_gives_embedding(D, k, solver):
     model = ts.InPCA(n_components=k, metric="precomputed", solver=solver).fit(D)
     scale = np.abs(model.embedding_).max()
     np.testing.assert_allclose(model.transform(D), model.embedding_, rtol=0, atol=1e-9 * scale)
-    np.testing.assert_allclose(model.transform(D[5:9]), model.embedding_[5:9], rtol=0,
-                               atol=1e-9 * scale)
+    np.testing.assert_allclose(
+        model.transform(D[5:9]), model.embedding_[5:9], rtol=0, atol=1e-9 * scale
+    )
 
 
 def test_fit_transform_returns_embedding(D):
@@ -224,12 +232,15 @@ def test_centring_kernel_across_tiles():
     assert frobenius_sq == pytest.approx(np.sum(plain_w(D) ** 2), rel=1e-12)
 
 
-@pytest.mark.parametrize(("i", "j", "value", "message"), [
-    (140, 70, 1e3, r"not symmetric: D\[70, 140\]"),
-    (149, 3, np.nan, r"non-finite value \(NaN\) at index \(149, 3\)"),
-    (100, 100, 1.0, r"zero diagonal; D\[100, 100\]"),
-    (65, 130, -1.0, r"negative distance \(-1\) at index \(65, 130\)"),
-])
+@pytest.mark.parametrize(
+    ("i", "j", "value", "message"),
+    [
+        (140, 70, 1e3, r"not symmetric: D\[70, 140\]"),
+        (149, 3, np.nan, r"non-finite value \(NaN\) at index \(149, 3\)"),
+        (100, 100, 1.0, r"zero diagonal; D\[100, 100\]"),
+        (65, 130, -1.0, r"negative distance \(-1\) at index \(65, 130\)"),
+    ],
+)
 def test_validation_across_tiles(i, j, value, message):
     points = np.random.default_rng(9).normal(size=(150, 3))
     D = np.sum((points[:, None] - points[None]) ** 2, axis=-1)
@@ -239,6 +250,7 @@ def test_validation_across_tiles(i, j, value, message):
 
 
 # -- collections (pairwise distances computed inside) --------------------------------------------
+
 
 @pytest.mark.parametrize("metric", ["bhattacharyya", "hellinger", "geodesic"])
 def test_collection_matches_precomputed(metric):
@@ -269,23 +281,33 @@ def test_refit_precomputed_forgets_collection():
 
 
 @settings(max_examples=25, deadline=None)
-@given(m=st.integers(2, 12), n=st.integers(1, 5), c=st.integers(2, 5),
-       sharpness=st.floats(0.1, 5.0), dtype=st.sampled_from([np.float32, np.float64]),
-       metric=st.sampled_from(["bhattacharyya", "hellinger", "geodesic"]),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    m=st.integers(2, 12),
+    n=st.integers(1, 5),
+    c=st.integers(2, 5),
+    sharpness=st.floats(0.1, 5.0),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    metric=st.sampled_from(["bhattacharyya", "hellinger", "geodesic"]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_full_rank_reproduces_distances_property(m, n, c, sharpness, dtype, metric, seed):
     P = random_models(np.random.default_rng(seed), (m, n, c), sharpness).astype(dtype)
     model = ts.InPCA(n_components=None, metric=metric).fit(P)
     D = plain_pairwise(P, metric=metric)
     if metric != "bhattacharyya":
         D = D**2
-    np.testing.assert_allclose(reconstructed(model.embedding_, model.signature_), D,
-                               rtol=0, atol=1e-10 * max(D.max(), 1e-300))
+    np.testing.assert_allclose(
+        reconstructed(model.embedding_, model.signature_),
+        D,
+        rtol=0,
+        atol=1e-10 * max(D.max(), 1e-300),
+    )
     assert model.explained_stress_[-1] == 1.0
     assert np.all(np.diff(model.explained_stress_) >= 0)
 
 
 # -- validation ----------------------------------------------------------------------------------
+
 
 def _spoil(D, i, j, value, symmetric=True):
     D = D.copy()
@@ -295,17 +317,20 @@ def _spoil(D, i, j, value, symmetric=True):
     return D
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda D: _spoil(D, 3, 7, D[3, 7] + 0.1, symmetric=False), r"not symmetric: D\[3, 7\]"),
-    (lambda D: _spoil(D, 2, 5, -0.5), r"negative distance .* at index \(2, 5\)"),
-    (lambda D: _spoil(D, 4, 4, 0.3), r"zero diagonal; D\[4, 4\]"),
-    (lambda D: _spoil(D, 1, 6, np.nan), r"non-finite value \(NaN\) at index \(1, 6\)"),
-    (lambda D: _spoil(D, 9, 0, np.inf), r"non-finite value \(inf\) at index \(0, 9\)"),
-    (lambda D: D[:, :-1], r"square \(M, M\) .* shape \(30, 29\)"),
-    (lambda D: D[0], r"2-D distance matrix, got shape \(30,\)"),
-    (lambda D: D[:0, :0], "empty"),
-    (lambda D: D.astype(str), "real numbers"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda D: _spoil(D, 3, 7, D[3, 7] + 0.1, symmetric=False), r"not symmetric: D\[3, 7\]"),
+        (lambda D: _spoil(D, 2, 5, -0.5), r"negative distance .* at index \(2, 5\)"),
+        (lambda D: _spoil(D, 4, 4, 0.3), r"zero diagonal; D\[4, 4\]"),
+        (lambda D: _spoil(D, 1, 6, np.nan), r"non-finite value \(NaN\) at index \(1, 6\)"),
+        (lambda D: _spoil(D, 9, 0, np.inf), r"non-finite value \(inf\) at index \(0, 9\)"),
+        (lambda D: D[:, :-1], r"square \(M, M\) .* shape \(30, 29\)"),
+        (lambda D: D[0], r"2-D distance matrix, got shape \(30,\)"),
+        (lambda D: D[:0, :0], "empty"),
+        (lambda D: D.astype(str), "real numbers"),
+    ],
+)
 def test_precomputed_validation(D, make, message):
     with pytest.raises(ValueError, match=message):
         ts.InPCA(metric="precomputed").fit(make(D))
@@ -321,15 +346,21 @@ def test_transform_validation(D):
         model.transform(D[0])
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"n_components": 0}, "n_components"),
-    ({"n_components": 2.5}, "n_components"),
-    ({"n_components": True}, "n_components"),
-    ({"metric": "euclidean"}, "'metric' parameter of InPCA must be a str among .* Got 'euclidean'"),
-    ({"solver": "arpack"}, "'solver' parameter of InPCA must be a str among .* Got 'arpack'"),
-    ({"block_rows": 0}, "block_rows"),
-    ({"eps": 0.0}, "eps"),
-])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_components": 0}, "n_components"),
+        ({"n_components": 2.5}, "n_components"),
+        ({"n_components": True}, "n_components"),
+        (
+            {"metric": "euclidean"},
+            "'metric' parameter of InPCA must be a str among .* Got 'euclidean'",
+        ),
+        ({"solver": "arpack"}, "'solver' parameter of InPCA must be a str among .* Got 'arpack'"),
+        ({"block_rows": 0}, "block_rows"),
+        ({"eps": 0.0}, "eps"),
+    ],
+)
 def test_parameter_validation(D, params, message):
     with pytest.raises(ValueError, match=message):
         ts.InPCA(**{"metric": "precomputed", **params}).fit(D)
@@ -344,11 +375,18 @@ def test_collection_validation_goes_through_pairwise():
 
 # -- scikit-learn conventions --------------------------------------------------------------------
 
+
 def test_sklearn_conventions(D):
     model = ts.InPCA(n_components=2, metric="precomputed", solver="dense", random_state=3)
-    assert model.get_params() == {"n_components": 2, "metric": "precomputed", "solver": "dense",
-                                  "eps": 1e-9, "random_state": 3, "block_rows": None,
-                                  "weights": None}
+    assert model.get_params() == {
+        "n_components": 2,
+        "metric": "precomputed",
+        "solver": "dense",
+        "eps": 1e-9,
+        "random_state": 3,
+        "block_rows": None,
+        "weights": None,
+    }
     with pytest.raises(NotFittedError):
         model.transform(D)
     copy = clone(model.set_params(n_components=4))
@@ -364,8 +402,12 @@ def test_sklearn_conventions(D):
 
 
 def test_set_output_pandas(D):
-    frame = ts.InPCA(n_components=2, metric="precomputed").set_output(transform="pandas") \
-        .fit(D).transform(D[:3])
+    frame = (
+        ts.InPCA(n_components=2, metric="precomputed")
+        .set_output(transform="pandas")
+        .fit(D)
+        .transform(D[:3])
+    )
     assert list(frame.columns) == ["inpca0", "inpca1"] and frame.shape == (3, 2)
 
 
@@ -373,15 +415,30 @@ def test_set_output_pandas(D):
 #: messages (complex, object, sparse, empty, 1-D input, negative values): ours name the argument
 #: and the first bad index instead (DESIGN.md), so they are not required.
 REQUIRED_SKLEARN_CHECKS = {
-    "check_estimator_cloneable", "check_no_attributes_set_in_init",
-    "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
-    "check_estimators_fit_returns_self", "check_estimators_unfitted", "check_transformers_unfitted",
-    "check_pipeline_consistency", "check_estimators_pickle", "check_transformer_general",
-    "check_get_params_invariance", "check_set_params", "check_fit_idempotent",
-    "check_fit_check_is_fitted", "check_n_features_in", "check_n_features_in_after_fitting",
-    "check_methods_subset_invariance", "check_methods_sample_order_invariance",
-    "check_estimators_nan_inf", "check_readonly_memmap_input", "check_dict_unchanged",
-    "check_parameters_default_constructible", "check_nonsquare_error", "check_fit_non_negative",
+    "check_estimator_cloneable",
+    "check_no_attributes_set_in_init",
+    "check_estimators_overwrite_params",
+    "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self",
+    "check_estimators_unfitted",
+    "check_transformers_unfitted",
+    "check_pipeline_consistency",
+    "check_estimators_pickle",
+    "check_transformer_general",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_fit_idempotent",
+    "check_fit_check_is_fitted",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_methods_subset_invariance",
+    "check_methods_sample_order_invariance",
+    "check_estimators_nan_inf",
+    "check_readonly_memmap_input",
+    "check_dict_unchanged",
+    "check_parameters_default_constructible",
+    "check_nonsquare_error",
+    "check_fit_non_negative",
 }
 
 
@@ -393,7 +450,10 @@ def test_sklearn_estimator_checks_on_precomputed_input():
         results = check_estimator(ts.InPCA(n_components=2, metric="precomputed"), on_fail=None)
     except TypeError:  # scikit-learn < 1.6 has no on_fail
         pytest.skip("scikit-learn too old for check_estimator(on_fail=None)")
-    failed = {r["check_name"]: r["exception"] for r in results
-              if r["status"] == "failed" and r["check_name"] in REQUIRED_SKLEARN_CHECKS}
+    failed = {
+        r["check_name"]: r["exception"]
+        for r in results
+        if r["status"] == "failed" and r["check_name"] in REQUIRED_SKLEARN_CHECKS
+    }
     assert not failed, failed
     assert len({r["check_name"] for r in results} & REQUIRED_SKLEARN_CHECKS) >= 15

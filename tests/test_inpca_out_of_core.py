@@ -27,8 +27,12 @@ def trajectories(n_runs=6, t=12, n=60, c=5, seed=0):
             z = (1 - s) * start + s * end
             p = np.exp(z - z.max(-1, keepdims=True))
             out.append(p / p.sum(-1, keepdims=True))
-    meta = pd.DataFrame({"run_id": np.repeat([f"r{i}" for i in range(n_runs)], t),
-                         "record": np.tile(np.arange(t), n_runs)})
+    meta = pd.DataFrame(
+        {
+            "run_id": np.repeat([f"r{i}" for i in range(n_runs)], t),
+            "record": np.tile(np.arange(t), n_runs),
+        }
+    )
     return np.array(out), meta
 
 
@@ -48,8 +52,13 @@ def w_plain(D):
 def test_matches_in_memory(D, tmp_path, block_rows):
     z = zarr.create_array(tmp_path / "d.zarr", shape=D.shape, chunks=(16, 16), dtype="float64")
     z[:] = D
-    ooc = InPCA(n_components=4, metric="precomputed", solver="out-of-core",
-                block_rows=block_rows, random_state=0).fit(z)
+    ooc = InPCA(
+        n_components=4,
+        metric="precomputed",
+        solver="out-of-core",
+        block_rows=block_rows,
+        random_state=0,
+    ).fit(z)
     ref = InPCA(n_components=4, metric="precomputed", solver="dense").fit(D)
     scale = np.abs(ref.eigenvalues_[0])
     assert np.max(np.abs(ooc.eigenvalues_ - ref.eigenvalues_)) <= 1e-8 * scale
@@ -106,22 +115,24 @@ def test_landmark_estimator_conventions(D):
     # transform of the fitted models gives back their rows (landmark MDS is exact on its input).
     np.testing.assert_allclose(est.transform(X[:7]), E[:7], atol=1e-9)
     # precomputed: transform takes the (M', L) distances to the landmarks.
-    pre = LandmarkInPCA(n_components=2, n_landmarks=10, metric="precomputed",
-                        random_state=0).fit(D)
+    pre = LandmarkInPCA(n_components=2, n_landmarks=10, metric="precomputed", random_state=0).fit(D)
     np.testing.assert_allclose(pre.embedding_, E, atol=1e-9)
     np.testing.assert_allclose(pre.transform(D[:7][:, pre.landmarks_]), E[:7], atol=1e-9)
     assert list(pre.get_feature_names_out()) == ["landmarkinpca0", "landmarkinpca1"]
     assert est.get_params()["n_landmarks"] == 10
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"n_landmarks": 0}, "n_landmarks"),
-    ({"n_landmarks": 100}, r"\[n_components, M\] = \[3, 72\]"),
-    ({"n_landmarks": True}, "n_landmarks"),
-    ({"rule": "random"}, "'rule' parameter of LandmarkInPCA must be a str among"),
-    ({"metric": "euclidean"}, "'metric' parameter"),
-    ({"rule": "stratified"}, "needs `meta`"),
-])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_landmarks": 0}, "n_landmarks"),
+        ({"n_landmarks": 100}, r"\[n_components, M\] = \[3, 72\]"),
+        ({"n_landmarks": True}, "n_landmarks"),
+        ({"rule": "random"}, "'rule' parameter of LandmarkInPCA must be a str among"),
+        ({"metric": "euclidean"}, "'metric' parameter"),
+        ({"rule": "stratified"}, "needs `meta`"),
+    ],
+)
 def test_landmark_parameter_validation(D, params, message):
     with pytest.raises(ValueError, match=message):
         LandmarkInPCA(**{"metric": "precomputed", "n_landmarks": 10, **params}).fit(D)
@@ -134,17 +145,20 @@ def test_from_the_store_cache(tmp_path):
     full = store.distance_matrix()
     arr = store.cached_distances()
     assert arr.model_ids == list(store.runs()["model_id"])
-    ooc = InPCA(n_components=3, metric="precomputed", solver="out-of-core", block_rows=8,
-                random_state=1).fit(arr)
+    ooc = InPCA(
+        n_components=3, metric="precomputed", solver="out-of-core", block_rows=8, random_state=1
+    ).fit(arr)
     ref = InPCA(n_components=3, metric="precomputed", solver="dense").fit(full)
-    np.testing.assert_allclose(ooc.eigenvalues_, ref.eigenvalues_,
-                               atol=1e-8 * abs(ref.eigenvalues_[0]))
+    np.testing.assert_allclose(
+        ooc.eigenvalues_, ref.eigenvalues_, atol=1e-8 * abs(ref.eigenvalues_[0])
+    )
 
 
 def test_landmarks_all_points_is_the_full_fit(D):
     full = InPCA(n_components=3, metric="precomputed", solver="dense").fit(D)
-    res = LandmarkInPCA(n_components=3, n_landmarks=len(D), metric="precomputed",
-                        solver="dense").fit(D)
+    res = LandmarkInPCA(
+        n_components=3, n_landmarks=len(D), metric="precomputed", solver="dense"
+    ).fit(D)
     assert sorted(res.landmarks_) == list(range(len(D)))
     # Same points, another order: the same embedding row by row, and the same spectrum.
     np.testing.assert_allclose(res.embedding_, full.embedding_, atol=1e-9)
@@ -184,12 +198,16 @@ def test_landmark_error_is_reported_and_small(rule):
 
 
 def test_stratified_rule():
-    meta = pd.DataFrame({"run_id": ["a"] * 10 + ["b"] * 4 + ["c"] * 2,
-                         "record": list(range(10)) + list(range(4)) + [0, 1]})
+    meta = pd.DataFrame(
+        {
+            "run_id": ["a"] * 10 + ["b"] * 4 + ["c"] * 2,
+            "record": list(range(10)) + list(range(4)) + [0, 1],
+        }
+    )
     idx = stratified_landmarks(meta, 6)
     assert len(idx) == 6
     runs = meta["run_id"].to_numpy()[idx]
     assert set(runs) == {"a", "b", "c"}
     a = meta["record"].to_numpy()[idx[runs == "a"]]
-    assert a[0] == 0 and a[-1] == 9                  # first and last record of the long run
-    assert list(stratified_landmarks(meta, 2)) == [9, 15]   # fewer than runs: last records
+    assert a[0] == 0 and a[-1] == 9  # first and last record of the long run
+    assert list(stratified_landmarks(meta, 2)) == [9, 15]  # fewer than runs: last records

@@ -28,8 +28,11 @@ def test_subsets_match_full_inpca_fits(D, partial_from, one_thread_below, monkey
     assert got.shape == (5, 10) and seen[-1] == (5, 5) and len(seen) == 5
     for rows, row in zip(subsets, got, strict=True):
         k = min(10, rows.size)
-        want = InPCA(n_components=k, metric="precomputed", random_state=0).fit(
-            D[np.ix_(rows, rows)]).explained_stress_
+        want = (
+            InPCA(n_components=k, metric="precomputed", random_state=0)
+            .fit(D[np.ix_(rows, rows)])
+            .explained_stress_
+        )
         np.testing.assert_allclose(row[:k], want, rtol=0, atol=1e-12)
         assert np.isnan(row[k:]).all()
 

@@ -34,8 +34,13 @@ def digits_trajectories(lengths=(5, 9, 14), seed=0):
     probe, train, y_train = X[:120], X[120:], y[120:]
     models, run_of = [], []
     for run, steps in enumerate(lengths):
-        clf = SGDClassifier(loss="log_loss", alpha=1e-3, learning_rate="constant", eta0=0.01,
-                            random_state=seed + run)
+        clf = SGDClassifier(
+            loss="log_loss",
+            alpha=1e-3,
+            learning_rate="constant",
+            eta0=0.01,
+            random_state=seed + run,
+        )
         rng = np.random.default_rng(seed + run)
         for _ in range(steps):
             order = rng.permutation(len(train))[:300]
@@ -59,9 +64,10 @@ def D_real():
 
 def fit(D, k, solver="dense", weights=None):
     if solver == "out-of-core":
-        D = zarr.array(D, chunks=(16, 16))       # read in blocks of rows, as from a store
-    return InPCA(n_components=k, metric="precomputed", solver=solver, random_state=0,
-                 weights=weights).fit(D)
+        D = zarr.array(D, chunks=(16, 16))  # read in blocks of rows, as from a store
+    return InPCA(
+        n_components=k, metric="precomputed", solver=solver, random_state=0, weights=weights
+    ).fit(D)
 
 
 def direct_explained_distance(D, X, sig, w=None):
@@ -69,8 +75,12 @@ def direct_explained_distance(D, X, sig, w=None):
     w = np.ones(len(D)) if w is None else w
     ww = w[:, None] * w[None, :]
     norm = np.sqrt(np.sum(ww * D * D))
-    return np.array([1.0 - np.sqrt(np.sum(ww * (D - reconstructed_distances(X[:, :k], sig[:k]))
-                                          ** 2)) / norm for k in range(1, len(sig) + 1)])
+    return np.array(
+        [
+            1.0 - np.sqrt(np.sum(ww * (D - reconstructed_distances(X[:, :k], sig[:k])) ** 2)) / norm
+            for k in range(1, len(sig) + 1)
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------ uniform weights
@@ -79,12 +89,19 @@ def direct_explained_distance(D, X, sig, w=None):
 def test_uniform_weights_give_the_unweighted_fit(D, solver, scale):
     ref = fit(D, 4, solver)
     got = fit(D, 4, solver, weights=np.full(len(D), scale))
-    for name in ("embedding_", "eigenvalues_", "eigenvectors_", "explained_stress_",
-                 "explained_distance_", "distance_means_"):
+    for name in (
+        "embedding_",
+        "eigenvalues_",
+        "eigenvectors_",
+        "explained_stress_",
+        "explained_distance_",
+        "distance_means_",
+    ):
         np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=0, atol=1e-12)
     np.testing.assert_array_equal(got.weights_, np.ones(len(D)))
-    np.testing.assert_allclose(got.transform(D[:3] + 0.01), ref.transform(D[:3] + 0.01),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        got.transform(D[:3] + 0.01), ref.transform(D[:3] + 0.01), rtol=0, atol=1e-12
+    )
 
 
 def test_weighted_centring_with_ones_is_the_plain_centring(D):
@@ -97,7 +114,9 @@ def test_weighted_centring_with_ones_is_the_plain_centring(D):
     values, vectors = linalg.eigh(W)
     np.testing.assert_allclose(
         explained_distance(values[::-1], vectors[:, ::-1], np.diag(W).copy(), frob, np.ones(40)),
-        explained_distance(values[::-1], vectors[:, ::-1], np.diag(W).copy(), frob), atol=1e-12)
+        explained_distance(values[::-1], vectors[:, ::-1], np.diag(W).copy(), frob),
+        atol=1e-12,
+    )
 
 
 # ------------------------------------------------------------------ integer weights = copies
@@ -108,7 +127,7 @@ def test_integer_weights_equal_copies(D, solver):
     idx = np.repeat(np.arange(m), copies)
     dup = fit(D[np.ix_(idx, idx)], k, "dense")
     got = fit(D, k, solver, weights=copies)
-    first = np.searchsorted(idx, np.arange(m))           # the first copy of every model
+    first = np.searchsorted(idx, np.arange(m))  # the first copy of every model
     scale = np.sqrt(np.abs(dup.eigenvalues_[0]))
     np.testing.assert_allclose(got.embedding_, dup.embedding_[first], atol=1e-9 * scale)
     np.testing.assert_array_equal(got.signature_, dup.signature_)
@@ -116,9 +135,8 @@ def test_integer_weights_equal_copies(D, solver):
     np.testing.assert_allclose(got.eigenvalues_ * len(idx) / m, dup.eigenvalues_, rtol=1e-9)
     np.testing.assert_allclose(got.explained_stress_, dup.explained_stress_, atol=1e-9)
     np.testing.assert_allclose(got.explained_distance_, dup.explained_distance_, atol=1e-9)
-    new = D[:4] * 0.7 + 0.05                              # out of sample: same placement
-    np.testing.assert_allclose(got.transform(new), dup.transform(new[:, idx]),
-                               atol=1e-9 * scale)
+    new = D[:4] * 0.7 + 0.05  # out of sample: same placement
+    np.testing.assert_allclose(got.transform(new), dup.transform(new[:, idx]), atol=1e-9 * scale)
 
 
 def test_landmark_weights_equal_copies(D):
@@ -126,11 +144,13 @@ def test_landmark_weights_equal_copies(D):
     copies = np.random.default_rng(2).integers(1, 4, m)
     idx = np.repeat(np.arange(m), copies)
     dup = fit(D[np.ix_(idx, idx)], k)
-    est = LandmarkInPCA(n_components=k, n_landmarks=m, metric="precomputed", solver="dense",
-                        weights=copies).fit(D)
+    est = LandmarkInPCA(
+        n_components=k, n_landmarks=m, metric="precomputed", solver="dense", weights=copies
+    ).fit(D)
     first = np.searchsorted(idx, np.arange(m))
-    np.testing.assert_allclose(est.embedding_, dup.embedding_[first],
-                               atol=1e-9 * np.sqrt(dup.eigenvalues_[0]))
+    np.testing.assert_allclose(
+        est.embedding_, dup.embedding_[first], atol=1e-9 * np.sqrt(dup.eigenvalues_[0])
+    )
     np.testing.assert_allclose(est.explained_distance_, dup.explained_distance_, atol=1e-9)
 
 
@@ -144,8 +164,9 @@ def test_zero_weight_is_the_fit_without_the_model_then_placed(D):
     for solver in SOLVERS:
         got = fit(D, k, solver, weights=w)
         np.testing.assert_allclose(got.embedding_[keep], ref.embedding_, atol=1e-9 * scale)
-        np.testing.assert_allclose(got.embedding_[out], ref.transform(D[out:out + 1, keep])[0],
-                                   atol=1e-9 * scale)
+        np.testing.assert_allclose(
+            got.embedding_[out], ref.transform(D[out : out + 1, keep])[0], atol=1e-9 * scale
+        )
         np.testing.assert_allclose(got.explained_distance_, ref.explained_distance_, atol=1e-9)
 
 
@@ -156,7 +177,7 @@ def test_explained_distance_matches_direct(D, D_real, weighted, which):
     Dm = D if which == "random" else D_real[0]
     m = len(Dm)
     w = np.random.default_rng(4).uniform(0.2, 3.0, m) if weighted else None
-    model = fit(Dm, m, "dense", weights=w)               # all axes: the curve ends at 1
+    model = fit(Dm, m, "dense", weights=w)  # all axes: the curve ends at 1
     wn = None if w is None else w * m / w.sum()
     direct = direct_explained_distance(Dm, model.embedding_, model.signature_, wn)
     # The closed form is a difference of squared norms: it resolves residuals down to
@@ -168,8 +189,9 @@ def test_explained_distance_matches_direct(D, D_real, weighted, which):
     np.testing.assert_allclose(model.explained_distance_[coarse], direct[coarse], atol=1e-9)
     assert model.explained_distance_[-1] == 1.0
     for solver in ("partial", "out-of-core"):
-        np.testing.assert_allclose(fit(Dm, 6, solver, weights=w).explained_distance_,
-                                   direct[:6], atol=1e-9)
+        np.testing.assert_allclose(
+            fit(Dm, 6, solver, weights=w).explained_distance_, direct[:6], atol=1e-9
+        )
 
 
 def test_explained_distance_closed_form_on_points_on_a_line():
@@ -179,8 +201,9 @@ def test_explained_distance_closed_form_on_points_on_a_line():
     model = fit(D, 2)
     assert model.explained_distance_[0] == pytest.approx(1.0, abs=1e-12)
     # Two clusters far apart, weighted: still exact on one axis, and unchanged by the weights.
-    np.testing.assert_allclose(fit(D, 2, weights=[5, 1, 1, 1, 2]).explained_distance_[0], 1.0,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        fit(D, 2, weights=[5, 1, 1, 1, 2]).explained_distance_[0], 1.0, atol=1e-12
+    )
 
 
 # ---------------------------------------------------------------------- LDD's formulas
@@ -250,32 +273,37 @@ def test_one_weight_per_run_balances_runs(D_real):
     counts = np.bincount(run_of)
     w = 1.0 / counts[run_of]
     total = np.lcm.reduce(counts)
-    copies = (total // counts)[run_of]                  # every run `total` records in all
+    copies = (total // counts)[run_of]  # every run `total` records in all
     idx = np.repeat(np.arange(len(Dm)), copies)
     dup = fit(Dm[np.ix_(idx, idx)], 3)
     got = fit(Dm, 3, weights=w)
     first = np.searchsorted(idx, np.arange(len(Dm)))
-    np.testing.assert_allclose(got.embedding_, dup.embedding_[first],
-                               atol=1e-9 * np.sqrt(dup.eigenvalues_[0]))
+    np.testing.assert_allclose(
+        got.embedding_, dup.embedding_[first], atol=1e-9 * np.sqrt(dup.eigenvalues_[0])
+    )
 
 
 # ---------------------------------------------------------------------------- validation
-@pytest.mark.parametrize(("weights", "message"), [
-    (np.ones(39), r"shape \(M,\) = \(40,\)"),
-    (np.ones((40, 1)), "shape"),
-    (np.r_[np.ones(39), np.nan], r"non-finite weight \(NaN|non-finite weight \(nan"),
-    (np.r_[np.ones(5), -1.0, np.ones(34)], r"negative weight \(-1\) at index 5"),
-    (np.zeros(40), "sum to 0"),
-    (np.array(["a"] * 40), "real numbers"),
-])
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (np.ones(39), r"shape \(M,\) = \(40,\)"),
+        (np.ones((40, 1)), "shape"),
+        (np.r_[np.ones(39), np.nan], r"non-finite weight \(NaN|non-finite weight \(nan"),
+        (np.r_[np.ones(5), -1.0, np.ones(34)], r"negative weight \(-1\) at index 5"),
+        (np.zeros(40), "sum to 0"),
+        (np.array(["a"] * 40), "real numbers"),
+    ],
+)
 @pytest.mark.parametrize("solver", ["dense", "out-of-core"])
 def test_bad_weights(D, weights, message, solver):
     with pytest.raises(ValueError, match=message):
         fit(D, 3, solver, weights=weights)
     if solver == "dense":
         with pytest.raises(ValueError, match=message):
-            LandmarkInPCA(n_components=3, n_landmarks=10, metric="precomputed",
-                          weights=weights).fit(D)
+            LandmarkInPCA(
+                n_components=3, n_landmarks=10, metric="precomputed", weights=weights
+            ).fit(D)
 
 
 def test_landmarks_all_of_weight_zero(D):
@@ -293,14 +321,15 @@ def test_low_dimension_reports_distance_and_run_weighting(tmp_path):
     from taskspace.study.analyses import run_analyses
     from tests.test_analyses import build_store
 
-    store = build_store(tmp_path / "store")          # fine-tuning runs are shorter
+    store = build_store(tmp_path / "store")  # fine-tuning runs are shorter
     D, records = store.distance_matrix(), store.runs()
-    results = {w: run_analyses(store, names=["low_dimension"], n_boot=5, weighting=w)[0]
-               for w in ("model", "run")}
+    results = {
+        w: run_analyses(store, names=["low_dimension"], n_boot=5, weighting=w)[0]
+        for w in ("model", "run")
+    }
     for weighting, weights in (("model", None), ("run", group_weights(records["run_id"]))):
         res = results[weighting]
-        ref = InPCA(n_components=10, metric="precomputed", random_state=0,
-                    weights=weights).fit(D)
+        ref = InPCA(n_components=10, metric="precomputed", random_state=0, weights=weights).fit(D)
         np.testing.assert_allclose(res.table["explained distance"], ref.explained_distance_)
         np.testing.assert_allclose(res.table["explained stress"], ref.explained_stress_)
         assert res.summary["weighting"] == weighting
@@ -308,8 +337,9 @@ def test_low_dimension_reports_distance_and_run_weighting(tmp_path):
         assert f"each {weighting} weighted equally" in res.figure.title
         assert "explained distance" in res.finding.details
         assert res.result.weighting == weighting
-    assert not np.allclose(results["run"].table["explained distance"],
-                           results["model"].table["explained distance"])
+    assert not np.allclose(
+        results["run"].table["explained distance"], results["model"].table["explained distance"]
+    )
     with pytest.raises(ValueError, match="weighting must be 'model' or 'run'"):
         run_analyses(store, names=["low_dimension"], weighting="method")
 
@@ -320,8 +350,9 @@ def test_study_config_checks_the_weighting():
 
     from taskspace.study import parse_study
 
-    raw = tomllib.loads(files("taskspace.study.builtin").joinpath("digits-demo.toml")
-                        .read_text(encoding="utf-8"))
+    raw = tomllib.loads(
+        files("taskspace.study.builtin").joinpath("digits-demo.toml").read_text(encoding="utf-8")
+    )
     raw["analyses"] = {"options": {"low_dimension": {"weighting": "run"}}}
     assert parse_study(raw).analyses.options["low_dimension"]["weighting"] == "run"
     raw["analyses"] = {"options": {"low_dimension": {"weighting": "runs"}}}

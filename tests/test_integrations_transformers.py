@@ -11,13 +11,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-pytest.importorskip("accelerate")          # transformers.Trainer needs it
+pytest.importorskip("accelerate")  # transformers.Trainer needs it
 
 import taskspace as ts  # noqa: E402
 from taskspace.integrations.transformers import RecorderCallback, hidden_state  # noqa: E402
 from taskspace.record import checkpoint_schedule, class_prototypes, imprint  # noqa: E402
 
-C, LENGTH, VOCAB = 4, 10, 4 + 4 * 6        # tokens 0-3 special, then 6 per class
+C, LENGTH, VOCAB = 4, 10, 4 + 4 * 6  # tokens 0-3 special, then 6 per class
 
 
 def sequences(n, seed):
@@ -27,7 +27,7 @@ def sequences(n, seed):
     ids = np.zeros((n, LENGTH), dtype=np.int64)
     mask = np.zeros((n, LENGTH), dtype=np.int64)
     for i, y in enumerate(labels):
-        k = rng.integers(4, LENGTH + 1)                    # real length; the rest is padding
+        k = rng.integers(4, LENGTH + 1)  # real length; the rest is padding
         own = 4 + 6 * y + rng.integers(0, 6, k)
         noise = rng.integers(4, VOCAB, k)
         ids[i, :k] = np.where(rng.random(k) < 0.7, own, noise)
@@ -43,27 +43,46 @@ class Dataset(torch.utils.data.Dataset):
         return len(self.labels)
 
     def __getitem__(self, i):
-        return {"input_ids": self.inputs["input_ids"][i],
-                "attention_mask": self.inputs["attention_mask"][i],
-                "labels": int(self.labels[i])}
+        return {
+            "input_ids": self.inputs["input_ids"][i],
+            "attention_mask": self.inputs["attention_mask"][i],
+            "labels": int(self.labels[i]),
+        }
 
 
 def tiny_bert(seed=0):
     torch.manual_seed(seed)
-    config = transformers.BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=32,
-                                     max_position_embeddings=LENGTH, num_labels=C)
+    config = transformers.BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=LENGTH,
+        num_labels=C,
+    )
     return transformers.BertForSequenceClassification(config)
 
 
 def train(tmp_path, callback, max_steps=20, **kwargs):
     args = transformers.TrainingArguments(
-        output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=16,
-        learning_rate=3e-3, report_to=[], use_cpu=True, save_strategy="no",
-        logging_strategy="no", disable_tqdm=True, seed=11, dataloader_num_workers=0, **kwargs)
+        output_dir=str(tmp_path / "out"),
+        max_steps=max_steps,
+        per_device_train_batch_size=16,
+        learning_rate=3e-3,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        seed=11,
+        dataloader_num_workers=0,
+        **kwargs,
+    )
     model = tiny_bert()
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=Dataset(*sequences(
-        256, seed=1)), callbacks=[callback])
+    trainer = transformers.Trainer(
+        model=model, args=args, train_dataset=Dataset(*sequences(256, seed=1)), callbacks=[callback]
+    )
     trainer.train()
     trainer.save_model(str(tmp_path / "model"))
     return model
@@ -86,11 +105,18 @@ def test_trainer_run_imprinted_and_recomputed(tmp_path, sets):
         modes.append((model.training, torch.is_grad_enabled()))
         return hidden_state(model, x)
 
-    cb = RecorderCallback(store, probe=(probe, probe_y), imprint=(imp, imp_y), schedule="log",
-                          n_records=5, task="groups", representation=rep)
+    cb = RecorderCallback(
+        store,
+        probe=(probe, probe_y),
+        imprint=(imp, imp_y),
+        schedule="log",
+        n_records=5,
+        task="groups",
+        representation=rep,
+    )
     model = train(tmp_path, cb)
-    assert model.training                                    # the Trainer's mode, restored
-    assert modes and set(modes) == {(False, False)}          # eval mode, no grad
+    assert model.training  # the Trainer's mode, restored
+    assert modes and set(modes) == {(False, False)}  # eval mode, no grad
     traj = store.trajectory(cb.run_id)
     np.testing.assert_array_equal(traj.steps, checkpoint_schedule(20, "log", 5))
 
@@ -99,7 +125,7 @@ def test_trainer_run_imprinted_and_recomputed(tmp_path, sets):
     with torch.no_grad():
         out = saved(**probe, output_hidden_states=True).hidden_states[-1].double()
         m = probe["attention_mask"].double().unsqueeze(-1)
-        f_probe = ((out * m).sum(1) / m.sum(1)).numpy()      # the masked mean, written out
+        f_probe = ((out * m).sum(1) / m.sum(1)).numpy()  # the masked mean, written out
         f_imp = hidden_state(saved, imp).double().numpy()
     expected = imprint(f_probe, class_prototypes(f_imp, imp_y, C))
     np.testing.assert_allclose(traj.predictions[-1], expected, atol=1e-6)
@@ -114,8 +140,14 @@ def test_trainer_run_imprinted_and_recomputed(tmp_path, sets):
 def test_head_mode_with_gradient_accumulation(tmp_path, sets):
     (probe, probe_y), _ = sets
     store = ts.Store.create(tmp_path / "s.zarr", probe_y, ["a", "b", "c", "d"])
-    cb = RecorderCallback(str(tmp_path / "s.zarr"), probe=(probe, probe_y),
-                          schedule=[0, 2, 5, 6, 50], task="groups", method="finetune", seed=4)
+    cb = RecorderCallback(
+        str(tmp_path / "s.zarr"),
+        probe=(probe, probe_y),
+        schedule=[0, 2, 5, 6, 50],
+        task="groups",
+        method="finetune",
+        seed=4,
+    )
     train(tmp_path, cb, max_steps=6, gradient_accumulation_steps=2)
     traj = store.trajectory(cb.run_id)
     assert traj.steps.tolist() == [0, 2, 5, 6]
@@ -146,7 +178,8 @@ def test_a_model_without_hidden_states_needs_a_representation(sets):
     class Plain(torch.nn.Module):
         def forward(self, input_ids, attention_mask=None, **kwargs):
             return transformers.modeling_outputs.SequenceClassifierOutput(
-                logits=torch.zeros(len(input_ids), C))
+                logits=torch.zeros(len(input_ids), C)
+            )
 
     with pytest.raises(ValueError, match="returns no hidden states: pass representation="):
         hidden_state(Plain(), probe)

@@ -15,16 +15,22 @@ from taskspace.geometry._pairwise_stream import ALIGNMENT, aligned_empty, padded
 
 def packed(rng, m, c, dtype):
     """Square roots of random rows in the kernel's layout: zero padding rows and columns."""
-    P = aligned_empty((padded(m, KG.TILE_ROWS), padded(c, ALIGNMENT // np.dtype(dtype).itemsize)),
-                      dtype)
+    P = aligned_empty(
+        (padded(m, KG.TILE_ROWS), padded(c, ALIGNMENT // np.dtype(dtype).itemsize)), dtype
+    )
     P[...] = 0.0
     P[:m, :c] = np.sqrt(rng.dirichlet(np.ones(c), size=m))
     return P
 
 
 @settings(max_examples=30, deadline=None)
-@given(m=st.integers(1, 40), m_y=st.integers(1, 40), c=st.integers(1, 1300),
-       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16))
+@given(
+    m=st.integers(1, 40),
+    m_y=st.integers(1, 40),
+    c=st.integers(1, 1300),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    seed=st.integers(0, 2**16),
+)
 def test_gram_matches_the_matrix_product(m, m_y, c, dtype, seed):
     rng = np.random.default_rng(seed)
     P, Q = packed(rng, m, c, dtype), packed(rng, m_y, c, dtype)
@@ -79,8 +85,9 @@ def test_gram_path_distances_match_the_formula(dtype, gram_kernel):
     exact = -np.mean(np.log(np.clip(bc, 1e-9, None)), axis=-1)
     np.fill_diagonal(exact, 0.0)
     np.testing.assert_allclose(ts.pairwise_distances(X), exact, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ts.pairwise_distances(X, precision="float32"), exact, rtol=0,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ts.pairwise_distances(X, precision="float32"), exact, rtol=0, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -91,12 +98,14 @@ def test_gram_path_between_two_collections(dtype, gram_kernel):
     rng = np.random.default_rng(4)
     X = rng.dirichlet(np.full(130, 0.3), size=(7, 30)).astype(dtype)
     Y = rng.dirichlet(np.full(130, 0.3), size=(5, 30)).astype(dtype)
-    SX, SY = (np.sqrt(A.astype(np.float64) / A.astype(np.float64).sum(-1, keepdims=True))
-              for A in (X, Y))
+    SX, SY = (
+        np.sqrt(A.astype(np.float64) / A.astype(np.float64).sum(-1, keepdims=True)) for A in (X, Y)
+    )
     exact = -np.mean(np.log(np.clip(np.einsum("anc,bnc->abn", SX, SY), 1e-9, None)), axis=-1)
     np.testing.assert_allclose(ts.pairwise_distances(X, Y), exact, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ts.pairwise_distances(X, Y, precision="float32"), exact, rtol=0,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ts.pairwise_distances(X, Y, precision="float32"), exact, rtol=0, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(("registers", "kernel"), [(32, "numba"), (16, "blas")])
@@ -128,18 +137,29 @@ def test_blas_gram_from_any_thread_where_blas_is_single_threaded():
     import subprocess
     import sys
 
-    code = ("import threading\n"
-            "from taskspace.geometry import _pairwise_blas as PB\n"
-            "PB.vector_registers = lambda: 16\n"
-            "seen = []\n"
-            "t = threading.Thread(target=lambda: seen.append(PB.gram_kernel()))\n"
-            "t.start(); t.join()\n"
-            "print(seen[0], PB._blas_single_threaded())\n")
+    code = (
+        "import threading\n"
+        "from taskspace.geometry import _pairwise_blas as PB\n"
+        "PB.vector_registers = lambda: 16\n"
+        "seen = []\n"
+        "t = threading.Thread(target=lambda: seen.append(PB.gram_kernel()))\n"
+        "t.start(); t.join()\n"
+        "print(seen[0], PB._blas_single_threaded())\n"
+    )
     for threads, expected in (("1", "blas True"), ("2", "numba False")):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=120, check=True, env={**env, "OPENBLAS_NUM_THREADS": threads})
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+            env={**env, "OPENBLAS_NUM_THREADS": threads},
+        )
         assert out.stdout.split() == expected.split(), (threads, out.stdout, out.stderr)
 
 

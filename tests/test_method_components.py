@@ -36,9 +36,14 @@ def images(b=6, c=3, h=16, w=16, dtype=torch.float32, seed=0):
 
 
 @pytest.mark.parametrize("name", sorted(AUGMENTATIONS))
-@pytest.mark.parametrize(("channels", "h", "w", "dtype"), [
-    (1, 28, 28, torch.float32), (3, 32, 32, torch.float32), (3, 12, 20, torch.float64),
-])
+@pytest.mark.parametrize(
+    ("channels", "h", "w", "dtype"),
+    [
+        (1, 28, 28, torch.float32),
+        (3, 32, 32, torch.float32),
+        (3, 12, 20, torch.float64),
+    ],
+)
 def test_augmentations_keep_shape_dtype_range_and_are_seeded(name, channels, h, w, dtype):
     f = AUGMENTATIONS[name]
     x = images(8, channels, h, w, dtype)
@@ -120,7 +125,7 @@ def test_weak_augment_shifts_whole_pixels():
         for src in (xi, xi.flip(-1)):
             for dy in range(-4, 5):
                 for dx in range(-4, 5):
-                    if torch.equal(src[:, 4 + dy:28 + dy, 4 + dx:28 + dx], ci):
+                    if torch.equal(src[:, 4 + dy : 28 + dy, 4 + dx : 28 + dx], ci):
                         found += 1
     assert found == len(x)
 
@@ -217,8 +222,7 @@ def test_nt_xent_matches_loop(b, d, temperature):
     z2 = torch.randn(b, d, generator=gen(b + 100))
     loss = nt_xent(z1, z2, temperature)
     assert loss.shape == ()
-    assert math.isclose(float(loss), nt_xent_loop(z1, z2, temperature), rel_tol=1e-5,
-                        abs_tol=1e-6)
+    assert math.isclose(float(loss), nt_xent_loop(z1, z2, temperature), rel_tol=1e-5, abs_tol=1e-6)
 
 
 def test_nt_xent_prefers_aligned_views_and_is_stable():

@@ -29,8 +29,9 @@ QUICK = {
 
 @pytest.fixture(scope="module")
 def split():
-    return make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
-                       n_imprint=100, seed=0)
+    return make_splits(
+        load_dataset("digits", "train"), load_dataset("digits", "test"), n_imprint=100, seed=0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +61,13 @@ def test_each_method_records_a_trajectory(tmp_path, split, method):
     np.testing.assert_allclose(traj.predictions.sum(-1), 1, atol=1e-5)
     m = traj.metrics
     assert (m["mode"] == "imprint").all()
-    assert math.isnan(m["train_loss"].iloc[0])             # nothing trained before step 0
+    assert math.isnan(m["train_loss"].iloc[0])  # nothing trained before step 0
     assert np.isfinite(m["train_loss"].iloc[1:]).all()
     acc = (traj.predictions.argmax(-1) == store.labels).mean(-1)
     np.testing.assert_allclose(m["accuracy"], acc, atol=1e-12)
     info = traj.info
     assert info["method"] == method and info["task"] == "0-5" and info["seed"] == 0
-    assert info["network"] == "mlp"                          # the default for 8×8 images
+    assert info["network"] == "mlp"  # the default for 8×8 images
     assert info["config"]["identity"] and info["dataset"]["probe_hash"] == split.probe_hash
     # the model at every record step is kept beside the store, and the resume state is gone
     ckpt = RunCheckpoints(default_root(store), run_id)
@@ -76,9 +77,15 @@ def test_each_method_records_a_trajectory(tmp_path, split, method):
 
 def test_supervised_accuracy_and_progress_rise(tmp_path, split):
     store = new_store(tmp_path / "s.zarr", split)
-    run_id = train_run(store, split, all_digits(split), "supervised", "mlp",
-                       {"steps": 150, "lr": 0.1, "batch_size": 32, "n_records": 6},
-                       progress=False)
+    run_id = train_run(
+        store,
+        split,
+        all_digits(split),
+        "supervised",
+        "mlp",
+        {"steps": 150, "lr": 0.1, "batch_size": 32, "n_records": 6},
+        progress=False,
+    )
     traj = store.trajectory(run_id)
     acc = traj.metrics["accuracy"].to_numpy()
     lam = ts.progress(traj.predictions, store.labels)
@@ -94,8 +101,10 @@ def test_supervised_accuracy_and_progress_rise(tmp_path, split):
 @pytest.mark.parametrize("method", ["protonet", "simclr"])
 def test_representation_learning_makes_progress(tmp_path, split, method):
     store = new_store(tmp_path / "s.zarr", split)
-    config = {"protonet": {"steps": 80, "k_shot": 3, "n_query": 5, "n_records": 3},
-              "simclr": {"steps": 60, "batch_size": 64, "n_records": 3}}[method]
+    config = {
+        "protonet": {"steps": 80, "k_shot": 3, "n_query": 5, "n_records": 3},
+        "simclr": {"steps": 60, "batch_size": 64, "n_records": 3},
+    }[method]
     run_id = train_run(store, split, all_digits(split), method, config=config, progress=False)
     traj = store.trajectory(run_id)
     lam = ts.progress(traj.predictions, store.labels)
@@ -106,10 +115,22 @@ def test_representation_learning_makes_progress(tmp_path, split, method):
 
 def test_fixmatch_learns_from_few_labels(tmp_path, split):
     store = new_store(tmp_path / "s.zarr", split)
-    run_id = train_run(store, split, all_digits(split), "fixmatch",
-                       config={"steps": 60, "lr": 0.1, "batch_size": 16, "mu": 2,
-                               "labels_per_class": 5, "threshold": 0.8, "n_records": 3},
-                       progress=False)
+    run_id = train_run(
+        store,
+        split,
+        all_digits(split),
+        "fixmatch",
+        config={
+            "steps": 60,
+            "lr": 0.1,
+            "batch_size": 16,
+            "mu": 2,
+            "labels_per_class": 5,
+            "threshold": 0.8,
+            "n_records": 3,
+        },
+        progress=False,
+    )
     traj = store.trajectory(run_id)
     lam = ts.progress(traj.predictions, store.labels)
     assert lam[-1] > lam[0]
@@ -127,15 +148,17 @@ def test_deterministic_on_cpu(tmp_path, split, method):
     runs = []
     for name in ("a", "b"):
         store = new_store(tmp_path / f"{name}.zarr", split)
-        runs.append(store.trajectory(train_run(store, split, task, method, config=config,
-                                               progress=False)))
+        runs.append(
+            store.trajectory(train_run(store, split, task, method, config=config, progress=False))
+        )
     np.testing.assert_array_equal(runs[0].predictions, runs[1].predictions)
     np.testing.assert_array_equal(runs[0].metrics["train_loss"], runs[1].metrics["train_loss"])
-    assert runs[0].run_id == runs[1].run_id                  # same call, same run id
+    assert runs[0].run_id == runs[1].run_id  # same call, same run id
     # another seed is another run
     store = new_store(tmp_path / "c.zarr", split)
-    other = store.trajectory(train_run(store, split, task, method,
-                                       config={**config, "seed": 4}, progress=False))
+    other = store.trajectory(
+        train_run(store, split, task, method, config={**config, "seed": 4}, progress=False)
+    )
     assert other.run_id != runs[0].run_id
     assert not np.array_equal(other.predictions[-1], runs[0].predictions[-1])
 
@@ -151,19 +174,38 @@ def test_finished_run_does_nothing(tmp_path, split):
     np.testing.assert_array_equal(before.metrics["wall_time"], after.metrics["wall_time"])
     # the same run id with another setup is refused
     with pytest.raises(ValueError, match=r"different setup.*config\.lr"):
-        train_run(store, split, task, config={**QUICK["supervised"], "lr": 0.2},
-                  run_id=run_id, progress=False)
+        train_run(
+            store,
+            split,
+            task,
+            config={**QUICK["supervised"], "lr": 0.2},
+            run_id=run_id,
+            progress=False,
+        )
 
 
 def test_finetune_records_parent_and_starts_from_it(tmp_path, split):
     store = new_store(tmp_path / "s.zarr", split)
-    parent = train_run(store, split, Task.from_classes(range(5), split.class_names, name="0-4"),
-                       config=QUICK["supervised"], progress=False)
+    parent = train_run(
+        store,
+        split,
+        Task.from_classes(range(5), split.class_names, name="0-4"),
+        config=QUICK["supervised"],
+        progress=False,
+    )
     parent_traj = store.trajectory(parent)
     step = int(parent_traj.steps[-2])
     task = Task.from_classes(range(5, 10), split.class_names, name="5-9")
-    child = train_run(store, split, task, "finetune", parent=parent, parent_step=step,
-                      config={"steps": 20, "n_records": 3}, progress=False)
+    child = train_run(
+        store,
+        split,
+        task,
+        "finetune",
+        parent=parent,
+        parent_step=step,
+        config={"steps": 20, "n_records": 3},
+        progress=False,
+    )
     traj = store.trajectory(child)
     assert traj.info["parent_run"] == parent and traj.info["parent_step"] == step
     assert traj.info["network"] == parent_traj.info["network"]
@@ -175,15 +217,29 @@ def test_finetune_records_parent_and_starts_from_it(tmp_path, split):
     payload = RunCheckpoints(default_root(store), child).load_model(20)
     assert payload["n_outputs"] == 5
     # head only: the body does not move, so the imprinted predictions do not either
-    frozen = train_run(store, split, task, "finetune", parent=parent, parent_step=step,
-                       config={"steps": 10, "n_records": 2, "head_only": True, "lr": 0.5},
-                       progress=False)
+    frozen = train_run(
+        store,
+        split,
+        task,
+        "finetune",
+        parent=parent,
+        parent_step=step,
+        config={"steps": 10, "n_records": 2, "head_only": True, "lr": 0.5},
+        progress=False,
+    )
     ft = store.trajectory(frozen)
     np.testing.assert_array_equal(ft.predictions[-1], ft.predictions[0])
     assert ft.metrics["train_loss"].iloc[-1] > 0
     # default step: the parent's last record
-    last = train_run(store, split, task, "finetune", parent=parent,
-                     config={"steps": 5, "n_records": 2}, progress=False)
+    last = train_run(
+        store,
+        split,
+        task,
+        "finetune",
+        parent=parent,
+        config={"steps": 5, "n_records": 2},
+        progress=False,
+    )
     assert store.trajectory(last).info["parent_step"] == int(parent_traj.steps[-1])
 
 
@@ -194,8 +250,9 @@ def test_finetune_errors(tmp_path, split):
         train_run(store, split, task, "finetune", parent="nope", progress=False)
     with pytest.raises(ValueError, match="needs a parent run"):
         train_run(store, split, task, "finetune", progress=False)
-    parent = train_run(store, split, task, config={**QUICK["supervised"], "keep_models": "last"},
-                       progress=False)
+    parent = train_run(
+        store, split, task, config={**QUICK["supervised"], "keep_models": "last"}, progress=False
+    )
     with pytest.raises(ValueError, match="has no record at step 3"):
         train_run(store, split, task, "finetune", parent=parent, parent_step=3, progress=False)
     with pytest.raises(ValueError, match=r"no model checkpoint at step 0.*steps \[40\]"):
@@ -235,20 +292,20 @@ def test_config_errors(tmp_path, split):
     with pytest.raises(ValueError, match=r"protonet n_way=5 but task .* has only 2 classes"):
         train_run(store, split, pair, "protonet", config={"n_way": 5}, progress=False)
     with pytest.raises(ValueError, match=r"k_shot \+ n_query = 5 \+ 200"):
-        train_run(store, split, pair, "protonet", config={"k_shot": 5, "n_query": 200},
-                  progress=False)
+        train_run(
+            store, split, pair, "protonet", config={"k_shot": 5, "n_query": 200}, progress=False
+        )
     with pytest.raises(ValueError, match=r"labels_per_class=500 .* leaves none unlabelled"):
-        train_run(store, split, pair, "fixmatch", config={"labels_per_class": 500},
-                  progress=False)
+        train_run(store, split, pair, "fixmatch", config={"labels_per_class": 500}, progress=False)
     with pytest.raises(ValueError, match="head over the whole label space"):
-        train_run(store, split, pair, "supervised", config={"record_mode": "head"},
-                  progress=False)
+        train_run(store, split, pair, "supervised", config={"record_mode": "head"}, progress=False)
     with pytest.raises(ValueError, match="step 99 is past the run's last step 10"):
-        train_run(store, split, pair, config={"steps": 10, "record_schedule": [0, 99]},
-                  progress=False)
+        train_run(
+            store, split, pair, config={"steps": 10, "record_schedule": [0, 99]}, progress=False
+        )
     with pytest.raises(ValueError, match="unknown network 'vgg'"):
         train_run(store, split, pair, "supervised", "vgg", progress=False)
-    assert store.run_ids == []          # nothing was created by a config that cannot work
+    assert store.run_ids == []  # nothing was created by a config that cannot work
 
 
 def test_progress_bar(tmp_path, split, capsys):
@@ -257,15 +314,22 @@ def test_progress_bar(tmp_path, split, capsys):
     out = capsys.readouterr().out
     assert "supervised · all" in out and "40/40" in out
     assert "loss" in out and "acc" in out and "probe" in out and "eta" in out
-    train_run(store, split, all_digits(split), config={**QUICK["supervised"], "seed": 1},
-              progress=False)
+    train_run(
+        store, split, all_digits(split), config={**QUICK["supervised"], "seed": 1}, progress=False
+    )
     assert capsys.readouterr().out == ""
 
 
 def test_head_mode_on_all_classes(tmp_path, split):
     store = new_store(tmp_path / "s.zarr", split)
-    run_id = train_run(store, split, all_digits(split), "supervised",
-                       config={**QUICK["supervised"], "record_mode": "head"}, progress=False)
+    run_id = train_run(
+        store,
+        split,
+        all_digits(split),
+        "supervised",
+        config={**QUICK["supervised"], "record_mode": "head"},
+        progress=False,
+    )
     traj = store.trajectory(run_id)
     assert (traj.metrics["mode"] == "head").all()
     assert traj.metrics["accuracy"].iloc[-1] > 0.5
@@ -275,15 +339,31 @@ def test_epochs_store_path_and_divergence(tmp_path, split):
     new_store(tmp_path / "s.zarr", split)
     task = Task.from_classes([0, 1], split.class_names)
     # 0.5 epoch of the task's ~ 290 training samples in batches of 32: ceil(0.5 * 10) = 5 steps
-    run_id = train_run(tmp_path / "s.zarr", split, task,
-                       config={"epochs": 0.5, "batch_size": 32, "n_records": 2}, progress=False)
+    run_id = train_run(
+        tmp_path / "s.zarr",
+        split,
+        task,
+        config={"epochs": 0.5, "batch_size": 32, "n_records": 2},
+        progress=False,
+    )
     store = ts.Store.open(tmp_path / "s.zarr")
     n = int(np.isin(split.train().labels, [0, 1]).sum())
     assert store.trajectory(run_id).steps[-1] == math.ceil(0.5 * math.ceil(n / 32))
     with pytest.raises(RuntimeError, match=r"training diverged.*lower the learning rate"):
-        train_run(tmp_path / "s.zarr", split, task,
-                  config={"steps": 30, "lr": 1e6, "momentum": 0.0, "lr_schedule": "constant",
-                          "record_schedule": "linear", "n_records": 4}, progress=False)
+        train_run(
+            tmp_path / "s.zarr",
+            split,
+            task,
+            config={
+                "steps": 30,
+                "lr": 1e6,
+                "momentum": 0.0,
+                "lr_schedule": "constant",
+                "record_schedule": "linear",
+                "n_records": 4,
+            },
+            progress=False,
+        )
 
 
 def test_device_auto_is_cpu_here():
@@ -316,5 +396,6 @@ def test_lr_schedules():
     assert cos[:2] == [0.5, 1.0] and cos[2] == 1.0
     assert all(a > b for a, b in itertools.pairwise(cos[2:]))
     assert cos[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 7 / 8)))
-    assert lrs(lr_schedule="step", lr_step_every=4, lr_gamma=0.5) == \
-        [1.0] * 4 + [0.5] * 4 + [0.25] * 2
+    assert (
+        lrs(lr_schedule="step", lr_step_every=4, lr_gamma=0.5) == [1.0] * 4 + [0.5] * 4 + [0.25] * 2
+    )

@@ -19,8 +19,15 @@ from taskspace.methods._checkpoint import RunCheckpoints, default_root  # noqa: 
 from taskspace.tasks import Task  # noqa: E402
 
 # Momentum, a cosine schedule and augmentation: resuming must restore all of them exactly.
-KILL_CONFIG = {"steps": 120, "lr": 0.1, "batch_size": 32, "augment": True,
-               "record_schedule": "linear", "n_records": 13, "checkpoint_interval_s": 0.0}
+KILL_CONFIG = {
+    "steps": 120,
+    "lr": 0.1,
+    "batch_size": 32,
+    "augment": True,
+    "record_schedule": "linear",
+    "n_records": 13,
+    "checkpoint_interval_s": 0.0,
+}
 
 CONFIGS = {
     "supervised": {"steps": 24, "lr": 0.1, "batch_size": 16, "augment": True, "n_records": 5},
@@ -57,8 +64,9 @@ print(train_run(store, split, task, "supervised", "mlp", config, progress=False)
 
 @pytest.fixture(scope="module")
 def split():
-    return make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
-                       n_imprint=100, seed=0)
+    return make_splits(
+        load_dataset("digits", "train"), load_dataset("digits", "test"), n_imprint=100, seed=0
+    )
 
 
 def new_store(path, split):
@@ -90,9 +98,18 @@ def test_sigkill_then_same_command_equals_uninterrupted(tmp_path, split):
     script.write_text(WORKER)
     path = tmp_path / "killed.zarr"
 
-    proc = subprocess.Popen([sys.executable, str(script), str(path), "0.02", repr(KILL_CONFIG),
-                             str(torch.get_num_threads())],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            str(path),
+            "0.02",
+            repr(KILL_CONFIG),
+            str(torch.get_num_threads()),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while n_records(path) < 4 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -107,8 +124,10 @@ def test_sigkill_then_same_command_equals_uninterrupted(tmp_path, split):
     resumed = ts.Store.open(path, mode="a")
     run_id = train_run(resumed, split, task, "supervised", "mlp", KILL_CONFIG, progress=False)
     reference = new_store(tmp_path / "ref.zarr", split)
-    assert train_run(reference, split, task, "supervised", "mlp", KILL_CONFIG,
-                     progress=False) == run_id
+    assert (
+        train_run(reference, split, task, "supervised", "mlp", KILL_CONFIG, progress=False)
+        == run_id
+    )
     assert resumed.run_ids == [run_id]
     assert_same_records(resumed.trajectory(run_id), reference.trajectory(run_id))
     ckpt = RunCheckpoints(default_root(resumed), run_id)
@@ -126,8 +145,9 @@ def test_crash_after_append_before_state_save(tmp_path, split, monkeypatch, meth
     task = Task.from_classes([1, 3, 5, 7], split.class_names, name="odd")
     config = CONFIGS[method]
     reference = new_store(tmp_path / "ref.zarr", split)
-    ref = reference.trajectory(train_run(reference, split, task, method, config=config,
-                                         progress=False))
+    ref = reference.trajectory(
+        train_run(reference, split, task, method, config=config, progress=False)
+    )
 
     store = new_store(tmp_path / "s.zarr", split)
     save_state = RunCheckpoints.save_state
@@ -135,7 +155,7 @@ def test_crash_after_append_before_state_save(tmp_path, split, monkeypatch, meth
 
     def failing_save(self, state):
         calls.append(state["step"])
-        if len(calls) == 3:      # after the third record's append
+        if len(calls) == 3:  # after the third record's append
             raise Crash
         save_state(self, state)
 
@@ -151,16 +171,16 @@ def test_crash_after_append_before_state_save(tmp_path, split, monkeypatch, meth
 
 
 @pytest.mark.parametrize("method", list(CONFIGS))
-def test_crash_between_records_resumes_from_timed_checkpoint(tmp_path, split, monkeypatch,
-                                                             method):
+def test_crash_between_records_resumes_from_timed_checkpoint(tmp_path, split, monkeypatch, method):
     """With checkpoint_interval_s > 0 the state is also saved between records (here: at every
     step); a crash in the middle resumes from there."""
     task = Task.from_classes([1, 3, 5, 7], split.class_names, name="odd")
     config = {**CONFIGS[method], "checkpoint_interval_s": 1e-9}
     reference = new_store(tmp_path / "ref.zarr", split)
-    ref = reference.trajectory(train_run(reference, split, task, method, config=config,
-                                         progress=False))
-    crash_at = config["steps"] - 3      # not a record step of the log schedule
+    ref = reference.trajectory(
+        train_run(reference, split, task, method, config=config, progress=False)
+    )
+    crash_at = config["steps"] - 3  # not a record step of the log schedule
     assert crash_at not in ref.steps
     cls = get_method(method)
     loss = cls.loss
@@ -185,11 +205,15 @@ def test_crash_between_records_resumes_from_timed_checkpoint(tmp_path, split, mo
 def test_small_cnn_resumes_exactly(tmp_path, split, monkeypatch):
     """Batch-norm statistics and channels-last weights survive the checkpoint too."""
     task = Task.from_classes([1, 3, 5, 7], split.class_names, name="odd")
-    config = {**CONFIGS["supervised"], "network_options": {"width": 4},
-              "checkpoint_interval_s": 1e-9}
+    config = {
+        **CONFIGS["supervised"],
+        "network_options": {"width": 4},
+        "checkpoint_interval_s": 1e-9,
+    }
     reference = new_store(tmp_path / "ref.zarr", split)
-    ref = reference.trajectory(train_run(reference, split, task, "supervised", "small-cnn",
-                                         config, progress=False))
+    ref = reference.trajectory(
+        train_run(reference, split, task, "supervised", "small-cnn", config, progress=False)
+    )
     cls = get_method("supervised")
     loss = cls.loss
 

@@ -17,10 +17,16 @@ def test_resnets_match_published_parameter_counts():
     assert n_params(resnet50(1000)) == 25_557_032
 
 
-@pytest.mark.parametrize(("name", "channels", "size"), [
-    ("mlp", 1, 8), ("small-cnn", 1, 28), ("small-cnn", 3, 32), ("resnet18-cifar", 3, 32),
-    ("resnet18", 3, 64),
-])
+@pytest.mark.parametrize(
+    ("name", "channels", "size"),
+    [
+        ("mlp", 1, 8),
+        ("small-cnn", 1, 28),
+        ("small-cnn", 3, 32),
+        ("resnet18-cifar", 3, 32),
+        ("resnet18", 3, 64),
+    ],
+)
 def test_forward_features_and_head(name, channels, size):
     torch.manual_seed(0)
     net = build_network(name, 5, in_channels=channels, image_size=size).eval()

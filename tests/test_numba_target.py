@@ -32,12 +32,15 @@ print(json.dumps({"status": _numba_target.STATUS, "D": D.tolist(),
 
 
 def run_probe(tmp_path, **env):
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME",
-                            "TASKSPACE_NUMBA_PREFER_256_BIT")}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME", "TASKSPACE_NUMBA_PREFER_256_BIT")
+    }
     environ.update(env, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
-    out = subprocess.run([sys.executable, "-c", PROBE], env=environ, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=environ, check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -61,13 +64,16 @@ def test_512_bit_vectors_on_avx512_hosts_and_opt_out(tmp_path):
     assert again["D"] == wide["D"]
 
 
-@pytest.mark.parametrize(("host", "opted_out", "feature"), [
-    ("+avx2,+fma,+avx512f,+avx512bw", False, "-prefer-256-bit"),
-    ("+avx2,+fma,+avx512f,+avx512bw", True, "+prefer-256-bit"),
-    ("+avx2,+fma,-avx512f,-avx512bw", False, None),
-    ("+avx2,+fma,-avx512f,-avx512bw", True, None),
-    ("+neon", False, None),
-])
+@pytest.mark.parametrize(
+    ("host", "opted_out", "feature"),
+    [
+        ("+avx2,+fma,+avx512f,+avx512bw", False, "-prefer-256-bit"),
+        ("+avx2,+fma,+avx512f,+avx512bw", True, "+prefer-256-bit"),
+        ("+avx2,+fma,-avx512f,-avx512bw", False, None),
+        ("+avx2,+fma,-avx512f,-avx512bw", True, None),
+        ("+neon", False, None),
+    ],
+)
 def test_vector_width_feature_for_each_kind_of_host(host, opted_out, feature):
     assert _numba_target.vector_width_feature(host, opted_out) == feature
 
@@ -95,8 +101,10 @@ def test_register_count_follows_the_compiled_features(tmp_path):
     """Compiled without AVX-512 (whatever the host), the kernels are told of 16 registers and
     give the same distances as the host's own build."""
     host = run_probe(tmp_path / "host")
-    features = ",".join(f"-{f[1:]}" if f.startswith("+avx512") else f
-                        for f in ll.get_host_cpu_features().flatten().split(","))
+    features = ",".join(
+        f"-{f[1:]}" if f.startswith("+avx512") else f
+        for f in ll.get_host_cpu_features().flatten().split(",")
+    )
     avx2 = run_probe(tmp_path / "avx2", NUMBA_CPU_FEATURES=features)
     assert avx2["registers"] == 16 and avx2["zmm_fma"] == 0
     np.testing.assert_allclose(avx2["D"], host["D"], rtol=0, atol=1e-14)

@@ -46,8 +46,9 @@ def test_matches_direct_formula(metric, n_classes):
     X = random_models(rng, (7, 45, n_classes), sharpness=2.0)
     Y = random_models(rng, (5, 45, n_classes), sharpness=0.5)
     D = ts.pairwise_distances(X, metric=metric)
-    np.testing.assert_allclose(off_diagonal(D), off_diagonal(direct(X, X, metric)),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        off_diagonal(D), off_diagonal(direct(X, X, metric)), rtol=0, atol=1e-9
+    )
     D_xy = ts.pairwise_distances(X, Y, metric=metric)
     assert D_xy.shape == (7, 5) and D_xy.dtype == np.float64
     np.testing.assert_allclose(D_xy, direct(X, Y, metric), rtol=0, atol=1e-9)
@@ -59,11 +60,13 @@ def test_many_tiles_and_threads(metric):
     rng = np.random.default_rng(7)
     X = random_models(rng, (100, 20, 10))
     Y = random_models(rng, (53, 20, 10))
-    np.testing.assert_allclose(ts.pairwise_distances(X, Y, metric=metric), direct(X, Y, metric),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        ts.pairwise_distances(X, Y, metric=metric), direct(X, Y, metric), rtol=0, atol=1e-9
+    )
     D = ts.pairwise_distances(X, metric=metric)
-    np.testing.assert_allclose(off_diagonal(D), off_diagonal(direct(X, X, metric)),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        off_diagonal(D), off_diagonal(direct(X, X, metric)), rtol=0, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -81,23 +84,33 @@ def test_agrees_with_elementwise_distances(n_classes):
     rng = np.random.default_rng(3)
     X = random_models(rng, (6, 30, n_classes))
     Y = random_models(rng, (4, 30, n_classes))
-    for metric, fn in (("bhattacharyya", ts.bhattacharyya), ("hellinger", ts.hellinger),
-                       ("geodesic", ts.geodesic_distance), ("symmetric_kl", ts.symmetric_kl)):
-        np.testing.assert_allclose(ts.pairwise_distances(X, Y, metric=metric),
-                                   fn(X[:, None], Y[None, :]), rtol=0, atol=1e-12)
+    for metric, fn in (
+        ("bhattacharyya", ts.bhattacharyya),
+        ("hellinger", ts.hellinger),
+        ("geodesic", ts.geodesic_distance),
+        ("symmetric_kl", ts.symmetric_kl),
+    ):
+        np.testing.assert_allclose(
+            ts.pairwise_distances(X, Y, metric=metric),
+            fn(X[:, None], Y[None, :]),
+            rtol=0,
+            atol=1e-12,
+        )
 
 
 def test_two_class_closed_form():
     X = np.array([[[0.5, 0.5]], [[0.9, 0.1]]])
     # d_J: ½ [(−0.4)·log(5/9) + 0.4·log 5] = 0.2·log 9
     assert ts.pairwise_distances(X, metric="symmetric_kl")[0, 1] == pytest.approx(
-        0.2 * np.log(9.0), abs=1e-15)
+        0.2 * np.log(9.0), abs=1e-15
+    )
     X = np.array([[[0.5, 0.5]], [[1.0, 0.0]]])
     D = ts.pairwise_distances(X)
     assert D[0, 1] == pytest.approx(-np.log(np.sqrt(0.5)), abs=1e-15)
     assert ts.pairwise_distances(X, metric="geodesic")[0, 1] == pytest.approx(np.pi / 4, abs=1e-15)
     assert ts.pairwise_distances(X, metric="hellinger")[1, 0] == pytest.approx(
-        np.sqrt(1 - np.sqrt(0.5)), abs=1e-15)
+        np.sqrt(1 - np.sqrt(0.5)), abs=1e-15
+    )
 
 
 def exact_float16_models(rng, shape):
@@ -121,13 +134,16 @@ def test_memmap_input_matches_in_memory(tmp_path, dtype, n_classes):
         expected = ts.pairwise_distances(X, metric=metric)  # float64, same values
         got = ts.pairwise_distances(on_disk, metric=metric, chunk_size=16)
         np.testing.assert_allclose(got, expected, rtol=0, atol=tol)
-        np.testing.assert_allclose(ts.pairwise_distances(on_disk, X[:3], metric=metric),
-                                   expected[:, :3], rtol=0, atol=tol)
+        np.testing.assert_allclose(
+            ts.pairwise_distances(on_disk, X[:3], metric=metric), expected[:, :3], rtol=0, atol=tol
+        )
         # views of the map: a slice of models (read from the file), a strided one (read as array)
-        np.testing.assert_allclose(ts.pairwise_distances(on_disk[2:7], metric=metric),
-                                   expected[2:7, 2:7], rtol=0, atol=tol)
-        np.testing.assert_allclose(ts.pairwise_distances(on_disk[::2], metric=metric),
-                                   expected[::2, ::2], rtol=0, atol=tol)
+        np.testing.assert_allclose(
+            ts.pairwise_distances(on_disk[2:7], metric=metric), expected[2:7, 2:7], rtol=0, atol=tol
+        )
+        np.testing.assert_allclose(
+            ts.pairwise_distances(on_disk[::2], metric=metric), expected[::2, ::2], rtol=0, atol=tol
+        )
 
 
 class SliceOnly:
@@ -161,8 +177,9 @@ def test_zarr_array_input():
     zarr = pytest.importorskip("zarr")
     X = random_models(np.random.default_rng(6), (6, 40, 10)).astype(np.float32)
     Z = zarr.array(X, chunks=(6, 16, 10))
-    np.testing.assert_allclose(ts.pairwise_distances(Z, chunk_size=16), ts.pairwise_distances(X),
-                               rtol=0, atol=1e-13)
+    np.testing.assert_allclose(
+        ts.pairwise_distances(Z, chunk_size=16), ts.pairwise_distances(X), rtol=0, atol=1e-13
+    )
 
 
 @pytest.mark.parametrize(
@@ -171,8 +188,7 @@ def test_zarr_array_input():
 )
 @pytest.mark.parametrize("n_classes", [4, 40, 300])
 @pytest.mark.parametrize("metric", ["bhattacharyya", "symmetric_kl"])
-def test_bad_value_in_a_later_chunk_reports_index_in_user_array(value, problem, n_classes,
-                                                                 metric):
+def test_bad_value_in_a_later_chunk_reports_index_in_user_array(value, problem, n_classes, metric):
     X = random_models(np.random.default_rng(8), (5, 50, n_classes))
     X[3, 37, 2] = value
     where = r"\(3, 37\)" if problem == "sums to" else r"\(3, 37, 2\)"
@@ -231,14 +247,19 @@ def test_block_length_keeps_block_products_normal():
 
 @settings(max_examples=25, deadline=None)
 @given(
-    m=st.integers(1, 6), m_y=st.integers(1, 5), n=st.integers(1, 40),
+    m=st.integers(1, 6),
+    m_y=st.integers(1, 5),
+    n=st.integers(1, 40),
     n_classes=st.sampled_from([1, 2, 3, 4, 10, 33, 70]),
     dtype=st.sampled_from([np.float32, np.float64]),
-    metric=st.sampled_from(METRICS), symmetric=st.booleans(),
-    chunk=st.sampled_from([None, 1, 5, 32]), seed=st.integers(0, 2**32 - 1),
+    metric=st.sampled_from(METRICS),
+    symmetric=st.booleans(),
+    chunk=st.sampled_from([None, 1, 5, 32]),
+    seed=st.integers(0, 2**32 - 1),
 )
-def test_property_matches_direct_formula(m, m_y, n, n_classes, dtype, metric, symmetric, chunk,
-                                         seed):
+def test_property_matches_direct_formula(
+    m, m_y, n, n_classes, dtype, metric, symmetric, chunk, seed
+):
     rng = np.random.default_rng(seed)
     X = random_models(rng, (m, n, n_classes), sharpness=3.0).astype(dtype)
     Y = None if symmetric else random_models(rng, (m_y, n, n_classes)).astype(dtype)
@@ -253,18 +274,26 @@ def test_property_matches_direct_formula(m, m_y, n, n_classes, dtype, metric, sy
 
 def test_progress_bar_gives_the_same_result():
     X = random_models(np.random.default_rng(11), (5, 30, 10))
-    np.testing.assert_array_equal(ts.pairwise_distances(X, progress=True, chunk_size=8),
-                                  ts.pairwise_distances(X, chunk_size=8))
+    np.testing.assert_array_equal(
+        ts.pairwise_distances(X, progress=True, chunk_size=8),
+        ts.pairwise_distances(X, chunk_size=8),
+    )
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"metric": "euclid"}, "unknown metric"), ({"eps": 0.0}, "eps"), ({"eps": 1.5}, "eps"),
-     ({"chunk_size": 0}, "chunk_size"), ({"chunk_size": 2.5}, "chunk_size"),
-     ({"chunk_size": True}, "chunk_size"), ({"backend": "cuda"}, "unknown backend"),
-     ({"precision": "float16"}, "unknown precision"),
-     ({"precision": "float32", "metric": "hellinger"}, "`precision`='float32' is only for"),
-     ({"metric": "symmetric_kl", "backend": "torch"}, "does not compute metric 'symmetric_kl'")],
+    [
+        ({"metric": "euclid"}, "unknown metric"),
+        ({"eps": 0.0}, "eps"),
+        ({"eps": 1.5}, "eps"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"chunk_size": 2.5}, "chunk_size"),
+        ({"chunk_size": True}, "chunk_size"),
+        ({"backend": "cuda"}, "unknown backend"),
+        ({"precision": "float16"}, "unknown precision"),
+        ({"precision": "float32", "metric": "hellinger"}, "`precision`='float32' is only for"),
+        ({"metric": "symmetric_kl", "backend": "torch"}, "does not compute metric 'symmetric_kl'"),
+    ],
 )
 def test_bad_arguments(kwargs, message):
     X = random_models(np.random.default_rng(12), (3, 4, 5))
@@ -293,8 +322,9 @@ def test_torch_backend_matches_numba():
         for metric in METRICS[:3]:  # no symmetric_kl on torch
             for other in (None, Y):
                 fast = ts.pairwise_distances(X, other, metric=metric)
-                via_torch = ts.pairwise_distances(X, other, metric=metric, backend="torch",
-                                                  chunk_size=16)
+                via_torch = ts.pairwise_distances(
+                    X, other, metric=metric, backend="torch", chunk_size=16
+                )
                 np.testing.assert_allclose(via_torch, fast, rtol=0, atol=1e-9)
     D = ts.pairwise_distances(X, backend="torch")
     assert np.array_equal(D, D.T) and np.all(np.diag(D) == 0)
@@ -326,20 +356,24 @@ def test_works_in_a_forked_child_after_use_in_the_parent():
 def test_integer_one_hot_input():
     labels = np.random.default_rng(16).integers(0, 4, size=(3, 25))
     onehot = np.eye(4, dtype=np.uint8)[labels]  # (3, 25, 4) integers
-    np.testing.assert_array_equal(ts.pairwise_distances(onehot),
-                                  ts.pairwise_distances(onehot.astype(np.float64)))
+    np.testing.assert_array_equal(
+        ts.pairwise_distances(onehot), ts.pairwise_distances(onehot.astype(np.float64))
+    )
     disagree = (labels[0] != labels[1]).mean()
     assert ts.pairwise_distances(onehot)[0, 1] == pytest.approx(-np.log(1e-9) * disagree)
-
 
 
 def test_refined_square_root_of_every_kind_of_float32():
     # The Gram path's float32 roots plus one Newton step: ~1e-14 relative for any float32
     # probability, subnormals and exact zeros included (the contract needs 1e-9 on d_B).
     rng = np.random.default_rng(12)
-    x = np.concatenate([
-        10.0 ** rng.uniform(-45, 0, 5000), rng.random(5000), [0.0, 1.0, 1.0 + 1e-6, 1e-45],
-    ]).astype(np.float32)
+    x = np.concatenate(
+        [
+            10.0 ** rng.uniform(-45, 0, 5000),
+            rng.random(5000),
+            [0.0, 1.0, 1.0 + 1e-6, 1e-45],
+        ]
+    ).astype(np.float32)
     row = x / x.sum(dtype=np.float64)  # one valid probability row of float32 entries
     raw = row.astype(np.float32).reshape(1, 1, -1)
     psi = np.empty((1, x.size))
@@ -362,8 +396,10 @@ def test_float64_input_keeps_exact_square_roots_of_tiny_probabilities():
 
 
 @settings(max_examples=40, deadline=None)
-@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4),
-       dtype=st.sampled_from([np.float64, np.float32, np.int8]))
+@given(
+    shape=st.lists(st.integers(1, 7), min_size=1, max_size=4),
+    dtype=st.sampled_from([np.float64, np.float32, np.int8]),
+)
 def test_aligned_empty_starts_on_a_cache_line(shape, dtype):
     from taskspace.geometry._pairwise_stream import ALIGNMENT, aligned_empty
 
@@ -413,8 +449,9 @@ def test_packed_chunks_parts_cover_the_chunk():
     length = 8
     per_sample = 48 * 10 * 8  # one panel of 48 models, 10 classes, float64
     seen = []
-    for A, B in packed_chunks(X, None, "blocks", 64, length=length, classes=10,
-                              packed_bytes=3 * length * per_sample):
+    for A, B in packed_chunks(
+        X, None, "blocks", 64, length=length, classes=10, packed_bytes=3 * length * per_sample
+    ):
         assert A is B
         seen.append(A.shape[1] * length)
     # chunks of 64 and 36 samples, each cut into parts of at most 24 samples (3 blocks)
@@ -450,8 +487,9 @@ def test_gram_path_choice_by_classes_and_size():
     assert not PW._gram_pays(PW.GRAM_MIN_CLASSES - 1, small, small)
     assert PW._gram_pays(PW.GRAM_MIN_CLASSES, small, small)
     assert not PW._gram_pays(PW.GRAM_ANY_SIZE_CLASSES - 1, large, large)
-    assert PW._gram_pays(PW.GRAM_ANY_SIZE_CLASSES, large, large) == \
-        (PW.gram_bytes(large, large) <= PW.GRAM_MEMORY_SHARE * PW.physical_memory())
+    assert PW._gram_pays(PW.GRAM_ANY_SIZE_CLASSES, large, large) == (
+        PW.gram_bytes(large, large) <= PW.GRAM_MEMORY_SHARE * PW.physical_memory()
+    )
     assert small * small <= PW.GRAM_SMALL_PAIRS < large * large
 
 
@@ -464,11 +502,12 @@ def test_gram_path_memory_bound(monkeypatch):
 
     threads = PW.n_threads()
     assert PW.gram_bytes(10, 20) == 3 * threads * 10 * 20 * 8
-    assert 2**30 <= PW.physical_memory() < 2**50   # read from the machine: a plausible size
+    assert 2**30 <= PW.physical_memory() < 2**50  # read from the machine: a plausible size
     c = PW.GRAM_ANY_SIZE_CLASSES
     # A machine with just enough memory for a 30 × 30 Gram path.
-    monkeypatch.setattr(PW, "physical_memory",
-                        lambda: int(PW.gram_bytes(30, 30) / PW.GRAM_MEMORY_SHARE))
+    monkeypatch.setattr(
+        PW, "physical_memory", lambda: int(PW.gram_bytes(30, 30) / PW.GRAM_MEMORY_SHARE)
+    )
     assert PW._gram_pays(c, 30, 30) and PW._gram_pays(c, 20, 45)
     assert not PW._gram_pays(c, 31, 30) and not PW._gram_pays(10 * c, 40, 40)
 
@@ -477,8 +516,8 @@ def test_gram_path_memory_bound(monkeypatch):
     calls = []
     gram = BLAS.gram_sums
     monkeypatch.setattr(BLAS, "gram_sums", lambda *a, **k: calls.append(1) or gram(*a, **k))
-    big = ts.pairwise_distances(X)           # 40 × 40: past the bound, rows kernel
-    small = ts.pairwise_distances(X[:30])    # 30 × 30: Gram path
+    big = ts.pairwise_distances(X)  # 40 × 40: past the bound, rows kernel
+    small = ts.pairwise_distances(X[:30])  # 30 × 30: Gram path
     assert len(calls) == 1
     expected = direct(X, X, "bhattacharyya")
     np.fill_diagonal(expected, 0.0)
@@ -502,8 +541,9 @@ def test_default_chunks_follow_a_chunked_inputs_sample_chunks(tmp_path, monkeypa
 
     rng = np.random.default_rng(8)
     X = rng.dirichlet(np.ones(40), size=(6, 100))
-    store = Store.create(tmp_path / "s", np.arange(100) % 40, [f"c{i}" for i in range(40)],
-                         chunk_samples=16)
+    store = Store.create(
+        tmp_path / "s", np.arange(100) % 40, [f"c{i}" for i in range(40)], chunk_samples=16
+    )
     store.add_run("r", task="t", classes=None, method="m", seed=0)
     store.append("r", X.astype(np.float32), np.arange(6))
     lazy, _ = Store.open(tmp_path / "s").collection()
@@ -511,8 +551,9 @@ def test_default_chunks_follow_a_chunked_inputs_sample_chunks(tmp_path, monkeypa
     expected = ts.pairwise_distances(np.asarray(lazy))
     seen = []
     original = PS.chunk_bounds
-    monkeypatch.setattr(PS, "chunk_bounds",
-                        lambda n, chunk: seen.append(chunk) or original(n, chunk))
+    monkeypatch.setattr(
+        PS, "chunk_bounds", lambda n, chunk: seen.append(chunk) or original(n, chunk)
+    )
     for budget_samples, aligned in ((5, 16), (40, 32), (100, 100)):
         monkeypatch.setattr(PS, "budget_chunk", lambda *args, n=budget_samples, **kw: n)
         seen.clear()
@@ -527,5 +568,4 @@ def test_default_chunks_follow_a_chunked_inputs_sample_chunks(tmp_path, monkeypa
     monkeypatch.setattr(PS, "ALIGNED_BUDGET", 10**12)
     seen.clear()
     ts.pairwise_distances(X)
-    assert seen[0] == 5   # no sample chunks of its own
-
+    assert seen[0] == 5  # no sample chunks of its own

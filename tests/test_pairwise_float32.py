@@ -48,8 +48,12 @@ def test_float32_precision_keeps_floors_in_float64():
 def test_torch_backend_float32_precision():
     pytest.importorskip("torch")
     X = random_models(np.random.default_rng(21), (9, 35, 40))
-    np.testing.assert_allclose(ts.pairwise_distances(X, backend="torch", precision="float32"),
-                               ts.pairwise_distances(X, precision="float32"), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        ts.pairwise_distances(X, backend="torch", precision="float32"),
+        ts.pairwise_distances(X, precision="float32"),
+        rtol=0,
+        atol=1e-6,
+    )
 
 
 def fashion_mnist_trajectories(seeds=(0, 1), steps=40, records=8, n_probe=300):
@@ -63,9 +67,14 @@ def fashion_mnist_trajectories(seeds=(0, 1), steps=40, records=8, n_probe=300):
     from taskspace.nets import SmallCNN
     from taskspace.record import checkpoint_schedule
 
-    split = make_splits(load_dataset("fashion-mnist", "train"),
-                        load_dataset("fashion-mnist", "test"),
-                        n_train=2000, n_imprint=10, n_probe=n_probe, seed=0)
+    split = make_splits(
+        load_dataset("fashion-mnist", "train"),
+        load_dataset("fashion-mnist", "test"),
+        n_train=2000,
+        n_imprint=10,
+        n_probe=n_probe,
+        seed=0,
+    )
     train, probe = split.train(), split.probe()
     x = torch.as_tensor(train.float_images(dtype=np.float32)).unsqueeze(1)
     y = torch.as_tensor(train.labels)
@@ -103,8 +112,10 @@ def _train_and_record(torch, SmallCNN, seed, x, y, x_probe, steps, schedule):
     return models
 
 
-@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(),
-                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not (FASHION / "train-images-idx3-ubyte.gz").exists(),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
 def test_float32_error_on_real_fashion_mnist_predictions():
     X = fashion_mnist_trajectories()
     # 30 zero-probability classes: every coefficient (and its float32 rounding) is unchanged,
@@ -115,7 +126,9 @@ def test_float32_error_on_real_fashion_mnist_predictions():
     D32 = ts.pairwise_distances(padded, precision="float32")
     error = np.abs(D32 - D64)
     nearest = np.unravel_index(np.argmin(np.where(D64 > 0, D64, np.inf)), D64.shape)
-    print(f"real Fashion-MNIST predictions {X.shape}: d_B in [{D64[nearest]:.2e}, "
-          f"{D64.max():.3f}], float32 max abs error {error.max():.2e}; at the nearest pair "
-          f"{error[nearest]:.1e} ({error[nearest] / D64[nearest]:.0e} relative)")
+    print(
+        f"real Fashion-MNIST predictions {X.shape}: d_B in [{D64[nearest]:.2e}, "
+        f"{D64.max():.3f}], float32 max abs error {error.max():.2e}; at the nearest pair "
+        f"{error[nearest]:.1e} ({error[nearest] / D64[nearest]:.0e} relative)"
+    )
     assert 0 < error.max() <= REAL_BOUND

@@ -24,17 +24,22 @@ class Into:
         self.reads.append((n0, n1, threading.current_thread().name))
         if self.fail_at is not None and n0 <= self.fail_at < n1:
             raise OSError(f"damaged samples [{n0}, {n1})")
-        np.copyto(out[:, :n1 - n0], self.X[:, n0:n1], casting="unsafe")
+        np.copyto(out[:, : n1 - n0], self.X[:, n0:n1], casting="unsafe")
 
 
-@pytest.mark.parametrize("n_classes, dtype", [(10, np.float32), (100, np.float16),
-                                              (100, np.float32)])
+@pytest.mark.parametrize(
+    "n_classes, dtype", [(10, np.float32), (100, np.float16), (100, np.float32)]
+)
 def test_reads_ahead_on_another_thread(n_classes, dtype):
     X = np.random.default_rng(0).dirichlet(np.ones(n_classes), size=(9, 70)).astype(dtype)
     source = Into(X)
     got = ts.pairwise_distances(source, chunk_size=16)
-    np.testing.assert_allclose(got, ts.pairwise_distances(X.astype(np.float64)), rtol=0,
-                               atol=1e-12 if dtype == np.float32 else 1e-9)
+    np.testing.assert_allclose(
+        got,
+        ts.pairwise_distances(X.astype(np.float64)),
+        rtol=0,
+        atol=1e-12 if dtype == np.float32 else 1e-9,
+    )
     # Every chunk read once, in order; all but the first ahead of time, on the prefetch thread.
     assert [r[:2] for r in source.reads] == list(PS.chunk_bounds(70, 16))
     assert all(r[2].startswith("taskspace-prefetch") for r in source.reads[1:])
@@ -54,10 +59,10 @@ def test_buffers_alternate_and_an_unasked_chunk_is_waited_for():
     packer = PS.ChunkPacker("X", Into(X), "raw", 16)
     a, _ = packer.read(0, 16, (16, 32))
     np.testing.assert_array_equal(a[:, :16], X[:, :16])
-    b, _ = packer.read(16, 32, (32, 48))   # (32, 48) is now read into a's buffer
+    b, _ = packer.read(16, 32, (32, 48))  # (32, 48) is now read into a's buffer
     assert a is not b
     np.testing.assert_array_equal(b[:, :16], X[:, 16:32])
-    c, _ = packer.read(0, 16)         # not the chunk read ahead: it is awaited, then reused
+    c, _ = packer.read(0, 16)  # not the chunk read ahead: it is awaited, then reused
     assert c is a and packer._pending is None
     np.testing.assert_array_equal(c[:, :16], X[:, :16])
     packer.close()
@@ -71,7 +76,7 @@ def test_read_ahead_only_where_it_keeps_the_inputs_chunks_whole(monkeypatch):
     source = Into(X)
     source.chunks = (1, 16, 40)
     packers = [PS.ChunkPacker("X", source, "raw", 1)]
-    one_chunk = 16 * packers[0].bytes_per_sample()       # with two buffers
+    one_chunk = 16 * packers[0].bytes_per_sample()  # with two buffers
     # Two buffers of a whole input chunk do not fit, one does: read without prefetching.
     monkeypatch.setattr(PS, "budget_chunk", lambda *args, **kw: 5)
     monkeypatch.setattr(PS, "ALIGNED_BUDGET", one_chunk)

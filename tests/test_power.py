@@ -45,8 +45,12 @@ def test_mantel_noise_calibration_hits_the_target_r():
     W = np.linalg.norm(points[:, None] - points[None], axis=-1)
     sigma = power.calibrate_mantel_noise(W, 0.4, n_sims=200, seed=5)
     sim = np.random.default_rng(6)
-    r = np.mean([stats.mantel(W, power._task_distances(W, sigma, sim, 0.5), n_perm=0).statistic
-                 for _ in range(400)])
+    r = np.mean(
+        [
+            stats.mantel(W, power._task_distances(W, sigma, sim, 0.5), n_perm=0).statistic
+            for _ in range(400)
+        ]
+    )
     assert r == pytest.approx(0.4, abs=0.03)
 
 

@@ -40,7 +40,8 @@ def test_start_has_progress_zero_and_truth_one():
         assert ts.progress(one_hot(y, C), y, metric=metric) == pytest.approx(1.0, abs=1e-12)
         assert ts.progress(start, y, start=start, metric=metric) == pytest.approx(0.0, abs=1e-12)
         assert ts.progress(one_hot(y, C), y, start=start, metric=metric) == pytest.approx(
-            1.0, abs=1e-12)
+            1.0, abs=1e-12
+        )
 
 
 def test_truth_is_one_even_when_the_start_floors():
@@ -129,18 +130,20 @@ def test_agrees_with_plain_bounded_minimisation(metric, model_start):
     truth = one_hot(y, C)
     start = random_models(rng, (N, C), 0.7) if model_start else np.full((N, C), 1 / C)
     # models drifting from the start towards the truth, pushed off the geodesic by noise
-    models = np.stack([
-        ts.interpolate(start, truth, lam) * 0.7 + 0.3 * random_models(rng, (N, C), 2.0)
-        for lam in (0.1, 0.4, 0.7, 0.95)
-    ])
+    models = np.stack(
+        [
+            ts.interpolate(start, truth, lam) * 0.7 + 0.3 * random_models(rng, (N, C), 2.0)
+            for lam in (0.1, 0.4, 0.7, 0.95)
+        ]
+    )
     got = ts.progress(models, y, start=start if model_start else "uniform", metric=metric)
     assert got.shape == (4,)
     for k in range(4):
+
         def objective(lam, k=k):
             return plain_objective(models[k], start, truth, lam, metric)
 
-        res = minimize_scalar(objective, bounds=(0, 1), method="bounded",
-                              options={"xatol": 1e-10})
+        res = minimize_scalar(objective, bounds=(0, 1), method="bounded", options={"xatol": 1e-10})
         assert abs(got[k] - res.x) <= 1e-6
         # and a global check on a grid (the bounded search only finds a local minimum)
         best = min(objective(g) for g in np.linspace(0, 1, 201))
@@ -171,8 +174,9 @@ def test_float32_matches_float64():
     rng = np.random.default_rng(9)
     models = random_models(rng, (3, 50, 10), 2.0)
     y = rng.integers(0, 10, 50)
-    np.testing.assert_allclose(ts.progress(models.astype(np.float32), y), ts.progress(models, y),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ts.progress(models.astype(np.float32), y), ts.progress(models, y), atol=1e-6
+    )
 
 
 def test_classes_restriction_equals_restricting_by_hand():
@@ -189,11 +193,16 @@ def test_classes_restriction_equals_restricting_by_hand():
     start_task = start[keep][:, classes]
     start_task /= start_task.sum(-1, keepdims=True)
     for metric in ("bhattacharyya", "geodesic"):
-        np.testing.assert_allclose(ts.progress(models, y, classes=classes, metric=metric),
-                                   ts.progress(restricted, y_task, metric=metric), atol=1e-12)
+        np.testing.assert_allclose(
+            ts.progress(models, y, classes=classes, metric=metric),
+            ts.progress(restricted, y_task, metric=metric),
+            atol=1e-12,
+        )
         np.testing.assert_allclose(
             ts.progress(models, y, start=start, classes=classes, metric=metric),
-            ts.progress(restricted, y_task, start=start_task, metric=metric), atol=1e-12)
+            ts.progress(restricted, y_task, start=start_task, metric=metric),
+            atol=1e-12,
+        )
 
 
 def test_classes_row_without_mass_counts_as_uniform():
@@ -201,7 +210,8 @@ def test_classes_row_without_mass_counts_as_uniform():
     P = np.array([[0.6, 0.2, 0.2], [0.0, 0.0, 1.0], [0.7, 0.3, 0.0]])
     by_hand = np.array([[0.75, 0.25], [0.5, 0.5], [0.7, 0.3]])
     assert ts.progress(P, y, classes=[0, 1]) == pytest.approx(
-        float(ts.progress(by_hand, y)), abs=1e-12)
+        float(ts.progress(by_hand, y)), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -235,5 +245,6 @@ def test_start_equal_to_the_truth_gives_zero():
     y = rng.integers(0, 3, 5)
     models = random_models(rng, (2, 5, 3))
     for metric in ("bhattacharyya", "geodesic"):
-        np.testing.assert_array_equal(ts.progress(models, y, start=one_hot(y, 3), metric=metric),
-                                      0.0)
+        np.testing.assert_array_equal(
+            ts.progress(models, y, start=one_hot(y, 3), metric=metric), 0.0
+        )

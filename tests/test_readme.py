@@ -19,8 +19,9 @@ def test_readme_names_every_package_ci_installs_and_every_skip_names_its_package
     mentioned = set()
     for path in (REPO / "tests").glob("test_*.py"):
         text = path.read_text(encoding="utf-8")
-        for reason in re.findall(r"(?:skip\(|reason=)\s*f?\"([^\"]*(?:Debian|apt-get)[^\"]*)",
-                                 text):
+        for reason in re.findall(
+            r"(?:skip\(|reason=)\s*f?\"([^\"]*(?:Debian|apt-get)[^\"]*)", text
+        ):
             named = [p for p in installed if p in reason]
             assert named, f"{path.name}: skip reason {reason!r} names no package of .ci/run"
             mentioned.update(named)
@@ -39,9 +40,10 @@ def test_readme_analyses_from_python_snippet_runs_as_written(tmp_path, monkeypat
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert "taskspace-demo/store" in code
     monkeypatch.chdir(tmp_path)
-    build_store(tmp_path / "taskspace-demo" / "store", methods=("supervised",),
-                hierarchy=False, seeds=(0,))
+    build_store(
+        tmp_path / "taskspace-demo" / "store", methods=("supervised",), hierarchy=False, seeds=(0,)
+    )
     shown = []
     monkeypatch.setattr(go.Figure, "show", lambda self, *a, **k: shown.append(self))
-    exec(compile(code, "README.md", "exec"), {})       # a NameError if an import is missing
+    exec(compile(code, "README.md", "exec"), {})  # a NameError if an import is missing
     assert len(shown) == 1 and (tmp_path / "inpca.pdf").stat().st_size > 1000

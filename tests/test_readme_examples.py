@@ -34,8 +34,9 @@ def test_the_readme_examples_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_SILENT", "true")
     rng = np.random.default_rng(0)
     store = Store.create("taskspace-demo/store", np.arange(40) % 4, list("abcd"))
-    for i, (task, method) in enumerate([("ab", "supervised"), ("ab", "finetune"),
-                                        ("cd", "supervised"), ("cd", "finetune")]):
+    for i, (task, method) in enumerate(
+        [("ab", "supervised"), ("ab", "finetune"), ("cd", "supervised"), ("cd", "finetune")]
+    ):
         store.add_run(f"r{i}", task=task, classes=None, method=method, seed=i)
         P = random_models(rng, (1, 40, 4)) ** np.linspace(1, 5, 5)[:, None, None]
         store.append(f"r{i}", P / P.sum(-1, keepdims=True), [0, 10, 20, 40, 80])
@@ -45,8 +46,9 @@ def test_the_readme_examples_run(tmp_path, monkeypatch, capsys):
     assert glob.glob("tb/picture/**/projector_config.pbtxt", recursive=True)
     # (wandb reads WANDB_DIR once a process: ask the run where it wrote)
     run_dir = Path(namespace["run"].dir).parent
-    assert glob.glob(f"{run_dir}/run-*.wandb") and glob.glob(f"{run_dir}/files/media/table/**",
-                                                             recursive=True)
+    assert glob.glob(f"{run_dir}/run-*.wandb") and glob.glob(
+        f"{run_dir}/files/media/table/**", recursive=True
+    )
     out = capsys.readouterr().out
-    assert "r0/4" in out                          # the DataArray's record labels, printed
+    assert "r0/4" in out  # the DataArray's record labels, printed
     assert namespace["Y"].dims == ("record", "component")

@@ -21,19 +21,41 @@ def as_tensor(dataset, channels_first=True):
     return x.unsqueeze(1) if channels_first and x.ndim == 3 else x
 
 
-def train_recorded(store, split, task, net, total_steps, batch_size=64, seed=0, resume=False,
-                   stop_after=None, progress=False):
+def train_recorded(
+    store,
+    split,
+    task,
+    net,
+    total_steps,
+    batch_size=64,
+    seed=0,
+    resume=False,
+    stop_after=None,
+    progress=False,
+):
     """A plain PyTorch loop with the Recorder attached: the README's example (``stop_after``
     records: the script killed there)."""
     train, imp, probe = split.train(), split.imprint(), split.probe()
     mask, y_task = task.relabel(train.labels)
     x_train = as_tensor(train)[torch.as_tensor(mask)]
     y_train = torch.as_tensor(y_task)
-    run_id = store.add_run(task=task.name, classes=list(task.classes), method="supervised",
-                           seed=seed, network=type(net).__name__, resume=resume)
-    rec = Recorder(store, run_id, model=net, probe=(as_tensor(probe), probe.labels),
-                   imprint=(as_tensor(imp), imp.labels),
-                   schedule=checkpoint_schedule(total_steps, "log", 8), progress=progress)
+    run_id = store.add_run(
+        task=task.name,
+        classes=list(task.classes),
+        method="supervised",
+        seed=seed,
+        network=type(net).__name__,
+        resume=resume,
+    )
+    rec = Recorder(
+        store,
+        run_id,
+        model=net,
+        probe=(as_tensor(probe), probe.labels),
+        imprint=(as_tensor(imp), imp.labels),
+        schedule=checkpoint_schedule(total_steps, "log", 8),
+        progress=progress,
+    )
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     gen = torch.Generator().manual_seed(seed)
     recorded = 0
@@ -60,11 +82,13 @@ def direct_predictions(net, split):
 
 def test_recorder_digits_end_to_end(tmp_path):
     torch.manual_seed(0)
-    split = make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
-                        n_imprint=100, seed=0)
+    split = make_splits(
+        load_dataset("digits", "train"), load_dataset("digits", "test"), n_imprint=100, seed=0
+    )
     probe = split.probe()
-    store = ts.Store.create(tmp_path / "s.zarr", probe.labels, split.class_names,
-                            probe_ids=probe.ids)
+    store = ts.Store.create(
+        tmp_path / "s.zarr", probe.labels, split.class_names, probe_ids=probe.ids
+    )
     task = Task.from_classes([0, 1, 2, 3, 4], split.class_names, name="0-4")
     net = MLP(64, n_classes=len(task))
     net.train()
@@ -99,22 +123,31 @@ def test_rerunning_the_recording_script_is_idempotent(tmp_path, capfd):
     """The README's re-run rule: with add_run(..., resume=True) a script killed after 3 records
     and run again ends with the uninterrupted trajectory (each scheduled step once, the same
     predictions: training is seeded), and a third run records nothing."""
-    split = make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
-                        n_imprint=100, seed=0)
+    split = make_splits(
+        load_dataset("digits", "train"), load_dataset("digits", "test"), n_imprint=100, seed=0
+    )
     probe = split.probe()
     task = Task.from_classes([0, 1, 2, 3, 4], split.class_names, name="0-4")
     schedule = checkpoint_schedule(40, "log", 8)
 
     def script(store, **kwargs):
         torch.manual_seed(0)
-        return train_recorded(store, split, task, MLP(64, n_classes=len(task)), total_steps=40,
-                              resume=True, progress=True, **kwargs)
+        return train_recorded(
+            store,
+            split,
+            task,
+            MLP(64, n_classes=len(task)),
+            total_steps=40,
+            resume=True,
+            progress=True,
+            **kwargs,
+        )
 
     whole = ts.Store.create(tmp_path / "whole", probe.labels, split.class_names)
     run_whole, _ = script(whole)
     store = ts.Store.create(tmp_path / "s", probe.labels, split.class_names)
     run_id, _ = script(store, stop_after=3)
-    assert store.n_records(run_id) == 3 and run_id == run_whole    # the id is the metadata's
+    assert store.n_records(run_id) == 3 and run_id == run_whole  # the id is the metadata's
     capfd.readouterr()
     again, rec = script(store)
     err = capfd.readouterr().err
@@ -135,14 +168,16 @@ def test_rerunning_the_recording_script_is_idempotent(tmp_path, capfd):
 
 
 def test_head_mode_and_errors(tmp_path):
-    split = make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
-                        n_imprint=100, seed=0)
+    split = make_splits(
+        load_dataset("digits", "train"), load_dataset("digits", "test"), n_imprint=100, seed=0
+    )
     probe = split.probe()
     store = ts.Store.create(tmp_path / "s.zarr", probe.labels, split.class_names)
     run_id = store.add_run(task="all", classes=None, method="supervised", seed=0)
     net = MLP(64, n_classes=10)
-    rec = Recorder(store, run_id, model=net, probe=(as_tensor(probe), probe.labels),
-                   mode="head", schedule=[0])
+    rec = Recorder(
+        store, run_id, model=net, probe=(as_tensor(probe), probe.labels), mode="head", schedule=[0]
+    )
     P = rec.record(0)
     with torch.no_grad():
         expected = torch.softmax(net(as_tensor(probe)).double(), 1).numpy()
@@ -151,34 +186,50 @@ def test_head_mode_and_errors(tmp_path):
     with pytest.raises(ValueError, match="needs the imprint set"):
         Recorder(store, run_id, model=net, probe=(as_tensor(probe), probe.labels))
     with pytest.raises(ValueError, match="differ from the store's probe labels"):
-        Recorder(store, run_id, model=net, probe=(as_tensor(probe), probe.labels[::-1]),
-                 mode="head")
+        Recorder(
+            store, run_id, model=net, probe=(as_tensor(probe), probe.labels[::-1]), mode="head"
+        )
     with pytest.raises(ValueError, match="has no submodule 'nope'"):
-        Recorder(store, run_id, model=net, probe=(as_tensor(probe), probe.labels),
-                 imprint=(as_tensor(split.imprint()), split.imprint().labels), layer="nope")
+        Recorder(
+            store,
+            run_id,
+            model=net,
+            probe=(as_tensor(probe), probe.labels),
+            imprint=(as_tensor(split.imprint()), split.imprint().labels),
+            layer="nope",
+        )
     # a representation read from a named layer with a hook equals features()
     hooked = Recorder._representation_fn(net, None, "body")
     x = as_tensor(probe)[:5]
     torch.testing.assert_close(hooked(net, x), net.features(x))
 
 
-@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(),
-                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not (FASHION / "train-images-idx3-ubyte.gz").exists(),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
 def test_recorder_fashion_mnist_small_cnn(tmp_path):
     torch.manual_seed(0)
-    split = make_splits(load_dataset("fashion-mnist", "train"),
-                        load_dataset("fashion-mnist", "test"),
-                        n_train=2000, n_imprint=200, n_probe=300, seed=0)
+    split = make_splits(
+        load_dataset("fashion-mnist", "train"),
+        load_dataset("fashion-mnist", "test"),
+        n_train=2000,
+        n_imprint=200,
+        n_probe=300,
+        seed=0,
+    )
     probe = split.probe()
-    store = ts.Store.create(tmp_path / "f.zarr", probe.labels, split.class_names,
-                            probe_ids=probe.ids, dtype="float16")
+    store = ts.Store.create(
+        tmp_path / "f.zarr", probe.labels, split.class_names, probe_ids=probe.ids, dtype="float16"
+    )
     task = Task.from_node("footwear.n.02", "fashion-mnist", label_space=split.class_names)
     net = SmallCNN(1, n_classes=len(task), width=8)
     run_id, rec = train_recorded(store, split, task, net, total_steps=30)
     traj = ts.Store.open(tmp_path / "f.zarr").trajectory(run_id)
     assert traj.predictions.dtype == np.float16
-    np.testing.assert_allclose(traj.predictions[-1].astype(np.float64),
-                               direct_predictions(net, split), atol=1e-3)
+    np.testing.assert_allclose(
+        traj.predictions[-1].astype(np.float64), direct_predictions(net, split), atol=1e-3
+    )
     assert rec.overhead_s > 0
 
 
@@ -187,20 +238,24 @@ def test_head_mode_needs_no_representation_and_inputs_may_be_a_dict(tmp_path):
     labels = np.arange(12) % 3
     store = ts.Store.create(tmp_path / "s.zarr", labels, ["a", "b", "c"])
     run_id = store.add_run(task="all", classes=None, method="m", seed=0)
-    net = torch.nn.Sequential(torch.nn.Linear(4, 3))        # no features(), no layer named
-    x = {"a": rng.standard_normal((12, 2)).astype(np.float32),
-         "b": rng.standard_normal((12, 2)).astype(np.float32)}
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3))  # no features(), no layer named
+    x = {
+        "a": rng.standard_normal((12, 2)).astype(np.float32),
+        "b": rng.standard_normal((12, 2)).astype(np.float32),
+    }
 
     def head(m, inputs):
         return m(torch.cat([inputs["a"], inputs["b"]], dim=1))
 
-    rec = Recorder(store, run_id, model=net, probe=(x, labels), mode="head", head=head,
-                   batch_size=5)                            # batches slice every entry together
+    rec = Recorder(
+        store, run_id, model=net, probe=(x, labels), mode="head", head=head, batch_size=5
+    )  # batches slice every entry together
     with torch.no_grad():
         expected = torch.softmax(net(torch.as_tensor(np.hstack([x["a"], x["b"]]))).double(), 1)
     np.testing.assert_allclose(rec.record(0), expected.numpy(), atol=1e-12)
     with pytest.raises(ValueError, match="different numbers of rows"):
-        Recorder(store, run_id, model=net, probe=({"a": x["a"], "b": x["b"][:5]}, labels),
-                 mode="head")
+        Recorder(
+            store, run_id, model=net, probe=({"a": x["a"], "b": x["b"][:5]}, labels), mode="head"
+        )
     with pytest.raises(ValueError, match="the probe set has 5 inputs but 12 labels"):
         Recorder(store, run_id, model=net, probe=(x["a"][:5], labels), mode="head")

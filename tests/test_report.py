@@ -33,13 +33,14 @@ def _unpacked(text: str, node_id: str) -> str:
     import gzip
     import re
 
-    found = re.findall(rf'<script type="[^"]+" id="{node_id}" data-packed="([^"]+)">(.*?)</script>',
-                       text, re.S)
+    found = re.findall(
+        rf'<script type="[^"]+" id="{node_id}" data-packed="([^"]+)">(.*?)</script>', text, re.S
+    )
     assert len(found) == 1, node_id
     packing, body = found[0]
     if packing == "gzip-base85":
         return gzip.decompress(base64.b85decode(body.strip())).decode("utf-8")
-    return body     # "</" written "<\\/": the same JavaScript and JSON
+    return body  # "</" written "<\\/": the same JavaScript and JSON
 
 
 def test_report_is_self_contained(made):
@@ -51,22 +52,23 @@ def test_report_is_self_contained(made):
 
     _, results, path, config = made
     text = path.read_text(encoding="utf-8")
-    assert _unpacked(text, "plotly-js") == get_plotlyjs()      # the bundle, exactly once
-    assert text.count("<script") == 3                  # plotly.js, the figures' data, the code
+    assert _unpacked(text, "plotly-js") == get_plotlyjs()  # the bundle, exactly once
+    assert text.count("<script") == 3  # plotly.js, the figures' data, the code
     assert "<script src" not in text and '<link rel="stylesheet" href' not in text
     figures = json.loads(_unpacked(text, "figure-data"))
     assert len(figures["figures"]) == sum(r.figure is not None for r in results)
     # plotly's layout template once for all figures, not once per figure
-    assert figures["template"] and all("template" not in f["layout"]
-                                       for f in figures["figures"].values())
+    assert figures["template"] and all(
+        "template" not in f["layout"] for f in figures["figures"].values()
+    )
     for r in results:
         shown = shown_finding(r)
         assert 0 < len(shown.headline) <= 140
-        assert text.count(html.escape(shown.headline)) == 1, r.name     # the headline once
+        assert text.count(html.escape(shown.headline)) == 1, r.name  # the headline once
         assert f'id="{r.name}"' in text
         first = r.table.iloc[0]
         assert html.escape(str(first.iloc[0])) in text
-    assert text.count('<span class="badge ') == 2 * len(results)     # overview and section
+    assert text.count('<span class="badge ') == 2 * len(results)  # overview and section
     assert html.escape(config) in text
     assert "<details" in text and "95% " in text and "ci_low" not in text
 
@@ -122,28 +124,44 @@ def test_report_in_headless_chromium(made, tmp_path):
     # Only the 3-D figure, so that it lies inside the screenshot.
     page = write_report(None, results[:1], out_path=tmp_path / "inpca.html")
     shot = tmp_path / "shot.png"
-    flags = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-             "--virtual-time-budget=8000", "--window-size=1200,1400"]
-    run = subprocess.run([*flags, f"--screenshot={shot}", page.as_uri()],
-                         capture_output=True, text=True, timeout=120)
-    errors = [line for line in run.stderr.splitlines()
-              if "Uncaught" in line or ("CONSOLE" in line and ("Error" in line or
-                                                               "ERROR" in line))]
+    flags = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=8000",
+        "--window-size=1200,1400",
+    ]
+    run = subprocess.run(
+        [*flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    errors = [
+        line
+        for line in run.stderr.splitlines()
+        if "Uncaught" in line or ("CONSOLE" in line and ("Error" in line or "ERROR" in line))
+    ]
     assert not errors, errors
     assert shot.exists(), run.stderr[-2000:]
     image = np.asarray(Image.open(shot).convert("RGB"))
-    plot = image[500:, :]   # below the findings
+    plot = image[500:, :]  # below the findings
     assert len(np.unique(plot.reshape(-1, 3), axis=0)) > 200
-    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120)
+    dom = subprocess.run(
+        [*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert "gl-container" in dom.stdout or "<canvas" in dom.stdout
     assert "main-svg" in dom.stdout
     # The whole report: every figure is drawn (one error stops the figures after it) and the
     # episodic band is on the page.
-    whole = subprocess.run([*flags, "--dump-dom", made[2].as_uri()], capture_output=True,
-                           text=True, timeout=120)
+    whole = subprocess.run(
+        [*flags, "--dump-dom", made[2].as_uri()], capture_output=True, text=True, timeout=120
+    )
     errors = [line for line in whole.stderr.splitlines() if "Uncaught" in line]
     assert not errors, errors
     drawn = whole.stdout.count('class="plot-container plotly"')
@@ -153,6 +171,7 @@ def test_report_in_headless_chromium(made, tmp_path):
 
 
 # ---- the figures: one description, two drawings that agree, no matplotlib warning ------------
+
 
 def draw_strict(figure):
     """Both drawings of a figure description, with every warning an error (matplotlib's "Tight
@@ -202,7 +221,7 @@ def test_every_figure_draws_without_warning_and_both_drawings_agree(drawn):
         assert _static_legend(static) == expected, name
         titles = [p.title for p in sorted(spec.panels, key=lambda p: (p.row, p.col)) if p.title]
         plotly_titles = [a.text for a in interactive.layout.annotations]
-        assert plotly_titles[:len(titles)] == titles, name
+        assert plotly_titles[: len(titles)] == titles, name
         static_titles = [ax.get_title() for ax in static.axes if ax.get_title()]
         assert sorted(static_titles) == sorted(titles), name
 
@@ -222,11 +241,18 @@ def test_inpca_every_run_from_start_to_end_with_truth_ignorance_and_method_style
     series = spec.panels[0].series
     lines = [s for s in series if s.mode == "lines" and s.x.size]
     runs = {s.hover[0].split("\n")[0] for s in lines}
-    assert len(runs) == len(lines) == results[0].summary["n_runs"]      # one line per run
-    tasks, methods = ["all", "upper_body", "footwear", "trouser_bag"], \
-        ["supervised", "protonet", "simclr", "finetune"]
-    legend = ["start of a run", "truth (labels)", "ignorance (uniform prediction)", *tasks,
-              *methods]
+    assert len(runs) == len(lines) == results[0].summary["n_runs"]  # one line per run
+    tasks, methods = (
+        ["all", "upper_body", "footwear", "trouser_bag"],
+        ["supervised", "protonet", "simclr", "finetune"],
+    )
+    legend = [
+        "start of a run",
+        "truth (labels)",
+        "ignorance (uniform prediction)",
+        *tasks,
+        *methods,
+    ]
     assert _plotly_legend(interactive) == _static_legend(static) == legend
     # a method's runs share one line style, different methods differ (also in the PNG)
     dash = {}
@@ -261,8 +287,10 @@ def test_truth_and_ignorance_are_placed_out_of_sample(made):
     placed = reference_points(store, records, inpca)
     models = np.asarray(store.models(list(records["model_id"])), dtype=np.float64)
     C = store.n_classes
-    for name, model in (("truth (labels)", np.eye(C)[store.labels]),
-                        ("ignorance (uniform prediction)", np.full_like(models[0], 1 / C))):
+    for name, model in (
+        ("truth (labels)", np.eye(C)[store.labels]),
+        ("ignorance (uniform prediction)", np.full_like(models[0], 1 / C)),
+    ):
         d = np.array([[float(ts.bhattacharyya(model, m)) for m in models]])
         np.testing.assert_allclose(placed[name], inpca.transform(d)[0], rtol=1e-9, atol=1e-12)
     # a fitted model placed out of sample lands on its own embedding: the placement is right
@@ -275,11 +303,11 @@ def test_finetuning_log_axis_and_interval_bars_per_task(drawn):
     assert all(p.xlog for p in spec.panels)
     assert interactive.layout.xaxis.type == "log" and static.axes[0].get_xscale() == "log"
     means = [s for s in spec.panels[0].series if s.bars]
-    assert [s.name for s in means] == ["footwear"]                  # the one fine-tuned task
+    assert [s.name for s in means] == ["footwear"]  # the one fine-tuned task
     assert np.all(means[0].ylow <= means[0].y) and np.all(means[0].y <= means[0].yhigh)
     assert np.all(means[0].yhigh > means[0].ylow)
     bars = [t for t in interactive.data if t.error_y is not None and t.error_y.array is not None]
-    assert len(bars) == 2                                            # one per panel
+    assert len(bars) == 2  # one per panel
 
 
 def test_contrastive_log_axis_shows_small_and_large_distances(drawn):
@@ -305,7 +333,7 @@ def test_episodic_band_in_both_drawings(drawn):
     assert _plotly_legend(interactive) == legend and "\n" not in static._suptitle.get_text()
     assert not static.legends[0].get_title().get_text()
     filled = [t for t in interactive.data if t.fill == "tonexty"]
-    assert filled and len(static.axes[0].collections) >= 1          # the jackknife band
+    assert filled and len(static.axes[0].collections) >= 1  # the jackknife band
     ax = static.axes[0]
     bands = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(bands) == 1
@@ -323,7 +351,7 @@ def test_progress_small_multiples_and_unclipped_heatmap_labels(made, drawn):
     curves = [p for p in spec.panels if p.series]
     assert [p.title for p in curves] == [f"trained on {a}" for a in tasks]
     assert all(len(p.series) == len(tasks) for p in curves)
-    assert _static_legend(static) == tasks                       # one entry per task B, not A×B
+    assert _static_legend(static) == tasks  # one entry per task B, not A×B
     renderer = static.canvas.get_renderer()
     heat = next(ax for ax in static.axes if ax.images)
     box = static.bbox
@@ -349,10 +377,10 @@ def test_progress_grid_has_no_empty_cells_below_the_heatmap(n):
     cells = small_multiple_cells(n, cols=cols, block_rows=block)
     spans = row_spans(cells, cols)
     last = max(r for r, _ in cells)
-    first = min(c for r, c in cells if r == last)       # 0 below the heatmap, 2 beside it
+    first = min(c for r, c in cells if r == last)  # 0 below the heatmap, 2 beside it
     assert sum(s for (r, _), s in zip(cells, spans, strict=True) if r == last) == cols - first
     assert all(s == 1 for (r, _), s in zip(cells, spans, strict=True) if r < last)
-    assert max(spans) <= 3                      # widened, never wider than three cells
+    assert max(spans) <= 3  # widened, never wider than three cells
 
 
 def test_small_multiple_cells_fill_the_grid_around_the_heatmap():

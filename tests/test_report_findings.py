@@ -10,7 +10,7 @@ from taskspace.study.analyses._common import AnalysisResult, not_applicable
 
 
 @dataclass(frozen=True)
-class Finding:          # the shape of the analyses' Finding, without importing it
+class Finding:  # the shape of the analyses' Finding, without importing it
     verdict: str
     headline: str
     details: str
@@ -24,27 +24,41 @@ def result(finding, **summary):
 def test_finding_object_is_read_by_its_attributes():
     f = Finding("agrees", "agrees — 3 InPCA axes keep 0.91 (0.90–0.92) of the stress", "long")
     shown = shown_finding(result(f))
-    assert (shown.verdict, shown.headline, shown.details, shown.reason) == \
-        ("agrees", f.headline, "long", None)
-    na = shown_finding(result(Finding("not applicable", "not applicable — no hierarchy", "",
-                                      reason="the store has no class hierarchy")))
+    assert (shown.verdict, shown.headline, shown.details, shown.reason) == (
+        "agrees",
+        f.headline,
+        "long",
+        None,
+    )
+    na = shown_finding(
+        result(
+            Finding(
+                "not applicable",
+                "not applicable — no hierarchy",
+                "",
+                reason="the store has no class hierarchy",
+            )
+        )
+    )
     assert na.verdict == "not applicable" and na.reason == "the store has no class hierarchy"
 
 
 def test_text_finding_verdict_from_summary_headline_is_first_sentence():
-    text = ("The first 3 InPCA axes of 312 models explain 0.91 (95% CI 0.90–0.92) of the stress. "
-            "Per method: supervised 0.95. Verdict: agrees.")
+    text = (
+        "The first 3 InPCA axes of 312 models explain 0.91 (95% CI 0.90–0.92) of the stress. "
+        "Per method: supervised 0.95. Verdict: agrees."
+    )
     shown = shown_finding(result(text, verdict="inconclusive (2 of 8 runs have not plateaued)"))
     assert shown.verdict == "inconclusive"
     assert shown.headline == text.split(". ")[0] + "."
-    assert shown.details == "Per method: supervised 0.95. Verdict: agrees."     # not repeated
+    assert shown.details == "Per method: supervised 0.95. Verdict: agrees."  # not repeated
 
 
 def test_long_text_is_cut_at_a_word_and_kept_whole_in_the_details():
     text = "word " * 100
     shown = shown_finding(result(text.strip()))
     assert len(shown.headline) <= HEADLINE_CHARS and shown.headline.endswith("…")
-    assert shown.headline[:-1].split() == text.split()[:len(shown.headline[:-1].split())]
+    assert shown.headline[:-1].split() == text.split()[: len(shown.headline[:-1].split())]
     assert shown.details == text.strip() and shown.verdict == ""
 
 

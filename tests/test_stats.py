@@ -19,8 +19,9 @@ def _tree_distances(n_groups=4, per_group=3, rng=None):
     """Path distances of a two-level tree: 2 within a group, 4 across (plus 2 for far groups)."""
     g = np.repeat(np.arange(n_groups), per_group)
     super_g = g // 2
-    D = np.where(g[:, None] == g[None, :], 2.0, np.where(super_g[:, None] == super_g[None, :],
-                                                         4.0, 6.0))
+    D = np.where(
+        g[:, None] == g[None, :], 2.0, np.where(super_g[:, None] == super_g[None, :], 4.0, 6.0)
+    )
     np.fill_diagonal(D, 0)
     return D
 
@@ -40,7 +41,7 @@ def test_mantel_finds_planted_structure():
     A = _noisy(W, rng)
     r = mantel(A, W, n_perm=999)
     assert r.statistic > 0.8 and r.p_value < 0.01
-    assert r.n == 12 and r.p_value >= 1 / 1000        # the +1 correction: never 0
+    assert r.n == 12 and r.p_value >= 1 / 1000  # the +1 correction: never 0
 
 
 def test_mantel_rejects_shuffled_structure():
@@ -48,7 +49,7 @@ def test_mantel_rejects_shuffled_structure():
     W = _tree_distances()
     A = _noisy(W, rng)
     perm = rng.permutation(W.shape[0])
-    shuffled = A[np.ix_(perm, perm)]      # same distances, objects relabelled at random
+    shuffled = A[np.ix_(perm, perm)]  # same distances, objects relabelled at random
     r = mantel(shuffled, W, n_perm=999)
     assert r.p_value > 0.05
 
@@ -58,8 +59,14 @@ def test_mantel_p_values_are_calibrated_under_the_null():
     ps = []
     for _ in range(200):
         a, b = rng.normal(size=(10, 2)), rng.normal(size=(10, 2))
-        ps.append(mantel(squareform(pdist(a)), squareform(pdist(b)), n_perm=199,
-                         seed=int(rng.integers(1 << 31))).p_value)
+        ps.append(
+            mantel(
+                squareform(pdist(a)),
+                squareform(pdist(b)),
+                n_perm=199,
+                seed=int(rng.integers(1 << 31)),
+            ).p_value
+        )
     ps = np.array(ps)
     assert 0.01 <= (ps < 0.05).mean() <= 0.10
     assert 0.40 <= (ps < 0.5).mean() <= 0.60
@@ -71,17 +78,22 @@ def test_mantel_statistic_is_the_correlation_of_the_upper_triangles():
     iu = np.triu_indices(7, 1)
     assert mantel(A, B, n_perm=9).statistic == pytest.approx(spearmanr(A[iu], B[iu])[0])
     assert mantel(A, B, method="pearson", n_perm=9).statistic == pytest.approx(
-        np.corrcoef(A[iu], B[iu])[0, 1])
+        np.corrcoef(A[iu], B[iu])[0, 1]
+    )
     # Reproducible, and anti-agreement is found by the "less" alternative.
     assert mantel(A, B, n_perm=99).p_value == mantel(A, B, n_perm=99).p_value
-    assert mantel(A, -A + A.max() * (1 - np.eye(7)), n_perm=999,
-                  alternative="less").p_value < 0.01
+    assert mantel(A, -A + A.max() * (1 - np.eye(7)), n_perm=999, alternative="less").p_value < 0.01
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.ones((3, 4)), "square"), (np.zeros((2, 2)), "at least 3"),
-    (np.array([[0, 1, np.nan], [1, 0, 1], [np.nan, 1, 0]]), "non-finite"),
-    (np.array([[0, 1, 2], [3, 0, 1], [2, 1, 0]]), "symmetric")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.ones((3, 4)), "square"),
+        (np.zeros((2, 2)), "at least 3"),
+        (np.array([[0, 1, np.nan], [1, 0, 1], [np.nan, 1, 0]]), "non-finite"),
+        (np.array([[0, 1, 2], [3, 0, 1], [2, 1, 0]]), "symmetric"),
+    ],
+)
 def test_mantel_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
         mantel(bad, np.ones((3, 3)) - np.eye(3))
@@ -94,8 +106,10 @@ def test_spearman_permutation_p_value():
     strong = spearman_test(x, y, n_perm=1999, alternative="greater")
     assert strong.statistic == pytest.approx(spearmanr(x, y)[0]) and strong.statistic > 0.8
     assert strong.p_value < 0.01
-    ps = [spearman_test(rng.normal(size=10), rng.normal(size=10), n_perm=199,
-                        seed=s).p_value for s in range(200)]
+    ps = [
+        spearman_test(rng.normal(size=10), rng.normal(size=10), n_perm=199, seed=s).p_value
+        for s in range(200)
+    ]
     assert 0.01 <= np.mean(np.array(ps) < 0.05) <= 0.10
     # Exact value: ρ of a perfectly reversed order is −1; its two-sided p is tiny.
     rev = spearman_test(np.arange(8), -np.arange(8), n_perm=999)
@@ -114,8 +128,9 @@ def test_stratified_spearman_ignores_differences_between_strata():
     assert s.statistic == pytest.approx(-1.0)
     # 4! permutations per stratum: P(both reversed) = 1/576, so p is small but not 1/1000.
     assert s.p_value < 0.01
-    unequal = spearman_test(np.r_[x, 20, 21, 22], np.r_[y, 1, 2, 3],
-                            strata=np.r_[size, 5, 5, 5], n_perm=9)
+    unequal = spearman_test(
+        np.r_[x, 20, 21, 22], np.r_[y, 1, 2, 3], strata=np.r_[size, 5, 5, 5], n_perm=9
+    )
     assert unequal.statistic == pytest.approx((4 * -1 + 4 * -1 + 3 * 1) / 11)
 
 
@@ -132,7 +147,7 @@ def test_partial_spearman_removes_a_common_cause():
     res = [r - np.polyval(np.polyfit(rz, r, 1), rz) for r in (rx, ry)]
     assert partial_spearman(x, y, z) == pytest.approx(np.corrcoef(*res)[0, 1], abs=1e-12)
     w = z + 0.5 * rng.normal(size=400)
-    assert partial_spearman(w + x, w, z) > 0.5        # a real link beyond z survives
+    assert partial_spearman(w + x, w, z) > 0.5  # a real link beyond z survives
     assert np.isnan(partial_spearman(x, y, x))
 
 
@@ -159,14 +174,17 @@ def test_plateau_criterion():
         plateau([0, 1], [0, 1], fraction=1.0)
 
 
-@pytest.mark.parametrize("estimate, interval, p, expected, answer", [
-    (0.6, (0.3, 0.8), 0.001, "greater", "agrees"),
-    (0.6, (-0.1, 0.8), 0.03, "greater", "inconclusive"),    # interval touches the null
-    (0.6, (0.3, 0.8), 0.2, "greater", "inconclusive"),      # not significant
-    (-0.5, (-0.8, -0.2), 0.9, "greater", "disagrees"),
-    (-0.5, (-0.8, -0.2), 0.001, "less", "agrees"),
-    (np.nan, (0.1, 0.2), 0.001, "greater", "inconclusive"),
-])
+@pytest.mark.parametrize(
+    "estimate, interval, p, expected, answer",
+    [
+        (0.6, (0.3, 0.8), 0.001, "greater", "agrees"),
+        (0.6, (-0.1, 0.8), 0.03, "greater", "inconclusive"),  # interval touches the null
+        (0.6, (0.3, 0.8), 0.2, "greater", "inconclusive"),  # not significant
+        (-0.5, (-0.8, -0.2), 0.9, "greater", "disagrees"),
+        (-0.5, (-0.8, -0.2), 0.001, "less", "agrees"),
+        (np.nan, (0.1, 0.2), 0.001, "greater", "inconclusive"),
+    ],
+)
 def test_verdict_rule(estimate, interval, p, expected, answer):
     assert verdict(estimate, interval, p, expected=expected) == answer
 

@@ -33,12 +33,21 @@ def _fill(store, rng):
     """Two runs: 'a' with 3 records (metrics accuracy, mode), 'b' with 2 (metric loss)."""
     Pa = random_models(rng, (3, N, C))
     Pb = random_models(rng, (2, N, C))
-    store.add_run("a", task="animals", classes=["cat", "dog"], method="supervised", seed=0,
-                  network="cnn", dataset="toy", config={"lr": 0.1, "layers": [2, 3]})
+    store.add_run(
+        "a",
+        task="animals",
+        classes=["cat", "dog"],
+        method="supervised",
+        seed=0,
+        network="cnn",
+        dataset="toy",
+        config={"lr": 0.1, "layers": [2, 3]},
+    )
     store.append("a", Pa[0], 0, {"accuracy": 0.25, "mode": "imprint"})
     store.append("a", Pa[1:], [10, 20], {"accuracy": [0.5, 0.75], "mode": ["head", "head"]})
-    store.add_run("b", task="all", classes=None, method="finetune", seed=1, parent_run="a",
-                  parent_step=20)
+    store.add_run(
+        "b", task="all", classes=None, method="finetune", seed=1, parent_run="a", parent_step=20
+    )
     store.append("b", Pb, [0, 5], {"loss": np.array([1.5, np.inf])})
     return Pa, Pb
 
@@ -92,8 +101,14 @@ def probe_set_hash(labels, ids=None):
 def test_default_hashes_are_those_of_the_data_splits(tmp_path):
     from taskspace.data import load_dataset, make_splits
 
-    split = make_splits(load_dataset("digits", "train"), load_dataset("digits", "test"),
-                        n_train=20, n_imprint=20, n_probe=30, seed=0)
+    split = make_splits(
+        load_dataset("digits", "train"),
+        load_dataset("digits", "test"),
+        n_train=20,
+        n_imprint=20,
+        n_probe=30,
+        seed=0,
+    )
     probe = split.probe()
     s = Store.create(tmp_path / "d", probe.labels, split.class_names, probe_ids=probe.ids)
     assert (s.probe_hash, s.label_space_hash) == (split.probe_hash, split.label_space_hash)
@@ -106,7 +121,7 @@ def test_explicit_hashes_are_kept(tmp_path):
 
 def test_create_on_existing_store(tmp_path, store, rng):
     _fill(store, rng)
-    again = Store.create(store.path, _labels(), CLASSES)   # same probe set: opened
+    again = Store.create(store.path, _labels(), CLASSES)  # same probe set: opened
     assert again.run_ids == ["a", "b"]
     other = np.roll(_labels(), 1)
     with pytest.raises(ValueError, match="probe set") as err:
@@ -132,16 +147,19 @@ def test_create_refuses_foreign_directory(tmp_path):
     assert Store.create(tmp_path / "empty", _labels(), CLASSES).n_samples == N
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"labels": [0, 1, 9]}, "outside"),
-    ({"labels": np.zeros((2, 2), int)}, "1-D"),
-    ({"class_names": ["a", "a", "b"]}, "repeats"),
-    ({"class_names": ["only"]}, "at least 2"),
-    ({"dtype": "float64"}, "dtype"),
-    ({"probe_ids": [1, 2]}, "probe_ids"),
-    ({"hierarchy": {"a": object()}}, "JSON"),
-    ({"compression": "gzip"}, "compression"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"labels": [0, 1, 9]}, "outside"),
+        ({"labels": np.zeros((2, 2), int)}, "1-D"),
+        ({"class_names": ["a", "a", "b"]}, "repeats"),
+        ({"class_names": ["only"]}, "at least 2"),
+        ({"dtype": "float64"}, "dtype"),
+        ({"probe_ids": [1, 2]}, "probe_ids"),
+        ({"hierarchy": {"a": object()}}, "JSON"),
+        ({"compression": "gzip"}, "compression"),
+    ],
+)
 def test_create_rejects_bad_arguments(tmp_path, kwargs, match):
     args = {"labels": [0, 1, 2], "class_names": ["a", "b", "c"]} | kwargs
     with pytest.raises(ValueError, match=match):
@@ -177,11 +195,12 @@ def test_open_a_study_folder_suggests_its_store(tmp_path):
     out = tmp_path / "taskspace-demo"
     Store.create(out / "store", _labels(), CLASSES)
     (out / "figures").mkdir()
-    zarr.open_group(str(out / "plain"), mode="w", attributes={"x": 1})   # a Zarr group, no store
+    zarr.open_group(str(out / "plain"), mode="w", attributes={"x": 1})  # a Zarr group, no store
     with pytest.raises(ValueError) as err:
         Store.open(out)
-    assert str(err.value) == (f"{out} is not a taskspace store (no zarr.json); did you mean "
-                              f"{out / 'store'}?")
+    assert str(err.value) == (
+        f"{out} is not a taskspace store (no zarr.json); did you mean {out / 'store'}?"
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError) as err:
         Store.open(tmp_path / "empty")
@@ -209,8 +228,14 @@ def test_metadata_round_trip(store, rng):
     runs = store.runs(per="run")
     assert list(runs["run_id"]) == ["a", "b"]
     a, b = runs.iloc[0], runs.iloc[1]
-    assert (a.task, a.classes, a.method, a.seed, a.network, a.dataset) == \
-        ("animals", ("cat", "dog"), "supervised", 0, "cnn", "toy")
+    assert (a.task, a.classes, a.method, a.seed, a.network, a.dataset) == (
+        "animals",
+        ("cat", "dog"),
+        "supervised",
+        0,
+        "cnn",
+        "toy",
+    )
     assert a.config == {"lr": 0.1, "layers": [2, 3]} and a.n_records == 3
     assert pd.isna(a.parent_run) and pd.isna(a.parent_step)
     assert (b.classes, b.parent_run, b.parent_step, b.n_records) == (tuple(CLASSES), "a", 20, 2)
@@ -262,7 +287,7 @@ def test_steps_run_info_and_models(store, rng):
     assert reopened.steps("a") == [0, 10, 20] and reopened.steps("b") == [0, 5]
     info = reopened.run_info("b")
     assert (info["parent_run"], info["parent_step"], info["task"]) == ("a", 20, "all")
-    info["task"] = "changed"                          # a copy: the store is untouched
+    info["task"] = "changed"  # a copy: the store is untouched
     assert reopened.run_info("b")["task"] == "all"
     X = reopened.models(["b/1", "a/0"])
     np.testing.assert_array_equal(np.asarray(X), np.stack([Pb[1], Pa[0]]).astype(np.float32))
@@ -286,21 +311,24 @@ def test_auto_run_ids_are_unique_and_readable(store):
     assert len(ids) == 3 and all(i.startswith("a_b-m-seed3-") for i in ids)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"classes": ["cat", "wolf"]}, r"unknown class 'wolf'.*\['cat', 'dog', 'ship', 'truck'\]"),
-    ({"classes": ["cat"]}, "at least 2"),
-    ({"classes": [0, 7]}, "outside"),
-    ({"classes": "cat"}, "not a string"),
-    ({"run_id": "../evil"}, "not valid"),
-    ({"run_id": ".hidden"}, "not valid"),
-    ({"seed": 1.5}, "seed"),
-    ({"task": ""}, "task"),
-    ({"parent_run": "ghost"}, "parent_run"),
-    ({"parent_step": 3}, "without `parent_run`"),
-    ({"config": {"f": print}}, "config"),
-    ({"probe_hash": "0000"}, "probe set hash"),
-    ({"label_space_hash": "0000"}, "label space hash"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"classes": ["cat", "wolf"]}, r"unknown class 'wolf'.*\['cat', 'dog', 'ship', 'truck'\]"),
+        ({"classes": ["cat"]}, "at least 2"),
+        ({"classes": [0, 7]}, "outside"),
+        ({"classes": "cat"}, "not a string"),
+        ({"run_id": "../evil"}, "not valid"),
+        ({"run_id": ".hidden"}, "not valid"),
+        ({"seed": 1.5}, "seed"),
+        ({"task": ""}, "task"),
+        ({"parent_run": "ghost"}, "parent_run"),
+        ({"parent_step": 3}, "without `parent_run`"),
+        ({"config": {"f": print}}, "config"),
+        ({"probe_hash": "0000"}, "probe set hash"),
+        ({"label_space_hash": "0000"}, "label space hash"),
+    ],
+)
 def test_add_run_rejects_bad_metadata(store, kwargs, match):
     args = {"run_id": "r", "task": "t", "classes": None, "method": "m", "seed": 0} | kwargs
     with pytest.raises(ValueError, match=match):
@@ -317,14 +345,20 @@ def test_duplicate_run_id(store):
 def test_add_run_resume_is_idempotent(store, rng):
     """Re-running a script with resume=True finds its run again, by explicit id or by the id
     its metadata derives; other metadata under the same id is refused, naming the fields."""
-    meta = {"task": "t", "classes": ["cat", "dog"], "method": "m", "seed": 0,
-            "config": {"lr": 0.1, "layers": (2, 3)}}
+    meta = {
+        "task": "t",
+        "classes": ["cat", "dog"],
+        "method": "m",
+        "seed": 0,
+        "config": {"lr": 0.1, "layers": (2, 3)},
+    }
     a = store.add_run(resume=True, **meta)
     assert a.startswith("t-m-seed0-") and len(a) == len("t-m-seed0-") + 10
     store.append(a, random_models(rng, (N, C)), 0)
     # Same metadata (tuple vs the stored list, classes by index vs name): the same run.
-    again = store.add_run(resume=True, **(meta | {"classes": [0, 1],
-                                                    "config": {"layers": [2, 3], "lr": 0.1}}))
+    again = store.add_run(
+        resume=True, **(meta | {"classes": [0, 1], "config": {"layers": [2, 3], "lr": 0.1}})
+    )
     assert again == a and store.run_ids == [a] and store.n_records(a) == 1
     # Other metadata derives another id: a new run, not a silent mix.
     other = store.add_run(resume=True, **(meta | {"config": {"lr": 0.2, "layers": [2, 3]}}))
@@ -348,8 +382,9 @@ def test_add_run_resume_loses_the_creation_race(store, monkeypatch):
     create = _writer.create_run
 
     def lose(st, run_id, info):
-        create(st, run_id, info)           # the other process renames first ...
-        create(st, run_id, info)           # ... and this one finds the target taken
+        create(st, run_id, info)  # the other process renames first ...
+        create(st, run_id, info)  # ... and this one finds the target taken
+
     monkeypatch.setattr(_writer, "create_run", lose)
     rid = store.add_run(resume=True, task="t", classes=None, method="m", seed=0)
     assert store.run_ids == [rid]
@@ -382,7 +417,7 @@ def test_append_rejects_bad_input(store, rng):
         store.append("r", good, 0, {"acc": [[1, 2]]})
     with pytest.raises(ValueError, match="no run 'x'"):
         store.append("x", good, 0)
-    with pytest.raises(ValueError, match=r"no run '\.\./probe'"):   # a group with a zarr.json
+    with pytest.raises(ValueError, match=r"no run '\.\./probe'"):  # a group with a zarr.json
         store.append("../probe", good, 0)
     assert store.n_records("r") == 0
     with pytest.raises(ValueError, match="read-only"):

@@ -34,8 +34,18 @@ def write_folder(root: Path, rng=None) -> dict:
     a = random_models(rng, (3, N, C))
     for t, step in enumerate([0, 10, 100]):
         np.save(root / "a" / f"step{step}.npy", a[t])
-        rows.append({"file": f"a/step{step}.npy", "run": "a-sup-0", "step": step, "task": "all",
-                     "method": "supervised", "seed": 0, "accuracy": 0.25 * t, "lr": 0.1})
+        rows.append(
+            {
+                "file": f"a/step{step}.npy",
+                "run": "a-sup-0",
+                "step": step,
+                "task": "all",
+                "method": "supervised",
+                "seed": 0,
+                "accuracy": 0.25 * t,
+                "lr": 0.1,
+            }
+        )
     expected["a-sup-0"] = ([0, 10, 100], a)
     # run b: one (T, N, C) .npz; the table lists its records out of step order, and the file's
     # records are in table order
@@ -43,8 +53,18 @@ def write_folder(root: Path, rng=None) -> dict:
     np.savez(root / "b.npz", predictions=b, other=np.zeros(3))
     b_steps = [50, 0, 20, 5]
     for step in b_steps:
-        rows.append({"file": "b.npz", "run": "b-ft-1", "step": step, "task": "xy",
-                     "method": "finetune", "seed": 1, "classes": "x;y", "lr": 0.01})
+        rows.append(
+            {
+                "file": "b.npz",
+                "run": "b-ft-1",
+                "step": step,
+                "task": "xy",
+                "method": "finetune",
+                "seed": 1,
+                "classes": "x;y",
+                "lr": 0.01,
+            }
+        )
     order = np.argsort(b_steps)
     expected["b-ft-1"] = (sorted(b_steps), b[order])
     # run c: a .pt tensor, float16 like many saved predictions, no seed
@@ -52,8 +72,9 @@ def write_folder(root: Path, rng=None) -> dict:
     c = random_models(rng, (2, N, C)).astype(np.float16)
     torch.save(torch.from_numpy(c), root / "c.pt")
     for step in (0, 7):
-        rows.append({"file": "c.pt", "run": "c-proto", "step": step, "task": "all",
-                     "method": "protonet"})
+        rows.append(
+            {"file": "c.pt", "run": "c-proto", "step": step, "task": "all", "method": "protonet"}
+        )
     expected["c-proto"] = ([0, 7], c)
     pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
     return expected
@@ -92,8 +113,19 @@ def test_json_table_with_index_into_an_existing_store(tmp_path):
     root.mkdir()
     P = random_models(rng, (5, N, C))
     np.save(root / "run.npy", P)
-    rows = [{"file": "run.npy", "index": i, "run": "r", "step": 100 * i, "task": "t",
-             "method": "m", "seed": 3, "note": "ok"} for i in (4, 0, 2)]     # a subset of 5
+    rows = [
+        {
+            "file": "run.npy",
+            "index": i,
+            "run": "r",
+            "step": 100 * i,
+            "task": "t",
+            "method": "m",
+            "seed": 3,
+            "note": "ok",
+        }
+        for i in (4, 0, 2)
+    ]  # a subset of 5
     (root / "meta.json").write_text(json.dumps(rows))
     (root / "labels.txt").write_text("\n".join(map(str, LABELS)))
     store = Store.create(tmp_path / "s.zarr", LABELS, CLASSES, dtype="float16")
@@ -122,32 +154,50 @@ def _edit_table(root: Path, edit) -> None:
     table.to_csv(root / "metadata.csv", index=False)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda t: t.drop(columns="method"), r"missing column\(s\) \['method'\]"),
-    (lambda t: t.assign(step=t.step.astype(object).where(t.index != 1, "ten")),
-     r"metadata.csv, row 2: `step` must be an integer ≥ 0, got 'ten'"),
-    (lambda t: t.assign(step=t.step.where(t.index != 2, -1)),
-     r"row 3: `step` must be an integer ≥ 0, got -1"),
-    (lambda t: t.assign(run=t.run.where(t.index != 0, "bad/id")), r"row 1: run 'bad/id'"),
-    (lambda t: t.assign(task=t.task.where(t.index != 0, "")), r"row 1: `task` is empty"),
-    (lambda t: t.assign(file=t.file.where(t.index != 1, "a/missing.npy")),
-     r"row 2: file .*a/missing.npy does not exist"),
-    (lambda t: t.assign(file=t.file.where(t.index != 1, "labels.csv")), r"is not .npy, .npz"),
-    (lambda t: t.assign(task=t.task.where(t.index != 2, "other")),
-     r"row 3: run 'a-sup-0' has task='other' here and 'all' on an earlier row"),
-    (lambda t: t.assign(step=t.step.where(t.index != 2, 10)),
-     r"run 'a-sup-0' has two records at step 10"),
-    (lambda t: t.rename(columns={"accuracy": "record"}), r"column 'record' is reserved"),
-    (lambda t: t.drop(index=4), r"b.npz holds T = 4 records but .* names it on 3 rows"),
-    (lambda t: t.assign(classes=t.classes.where(t.index != 3, "x;nope")),
-     r"row 4: .*nope"),
-    (lambda t: t.assign(file=t.file.where(t.index != 1, "b.npz")).assign(
-        run=t.run.where(t.index != 1, "b-ft-1")).assign(
-        task=t.task.where(t.index != 1, "xy")).assign(method=t.method.where(
-            t.index != 1, "finetune")).assign(seed=t.seed.where(t.index != 1, 1)).assign(
-        classes=t.classes.where(t.index != 1, "x;y")).assign(lr=t.lr.where(t.index != 1, 0.01)),
-     r"b.npz holds T = 4 records but .* names it on 5 rows"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda t: t.drop(columns="method"), r"missing column\(s\) \['method'\]"),
+        (
+            lambda t: t.assign(step=t.step.astype(object).where(t.index != 1, "ten")),
+            r"metadata.csv, row 2: `step` must be an integer ≥ 0, got 'ten'",
+        ),
+        (
+            lambda t: t.assign(step=t.step.where(t.index != 2, -1)),
+            r"row 3: `step` must be an integer ≥ 0, got -1",
+        ),
+        (lambda t: t.assign(run=t.run.where(t.index != 0, "bad/id")), r"row 1: run 'bad/id'"),
+        (lambda t: t.assign(task=t.task.where(t.index != 0, "")), r"row 1: `task` is empty"),
+        (
+            lambda t: t.assign(file=t.file.where(t.index != 1, "a/missing.npy")),
+            r"row 2: file .*a/missing.npy does not exist",
+        ),
+        (lambda t: t.assign(file=t.file.where(t.index != 1, "labels.csv")), r"is not .npy, .npz"),
+        (
+            lambda t: t.assign(task=t.task.where(t.index != 2, "other")),
+            r"row 3: run 'a-sup-0' has task='other' here and 'all' on an earlier row",
+        ),
+        (
+            lambda t: t.assign(step=t.step.where(t.index != 2, 10)),
+            r"run 'a-sup-0' has two records at step 10",
+        ),
+        (lambda t: t.rename(columns={"accuracy": "record"}), r"column 'record' is reserved"),
+        (lambda t: t.drop(index=4), r"b.npz holds T = 4 records but .* names it on 3 rows"),
+        (lambda t: t.assign(classes=t.classes.where(t.index != 3, "x;nope")), r"row 4: .*nope"),
+        (
+            lambda t: (
+                t.assign(file=t.file.where(t.index != 1, "b.npz"))
+                .assign(run=t.run.where(t.index != 1, "b-ft-1"))
+                .assign(task=t.task.where(t.index != 1, "xy"))
+                .assign(method=t.method.where(t.index != 1, "finetune"))
+                .assign(seed=t.seed.where(t.index != 1, 1))
+                .assign(classes=t.classes.where(t.index != 1, "x;y"))
+                .assign(lr=t.lr.where(t.index != 1, 0.01))
+            ),
+            r"b.npz holds T = 4 records but .* names it on 5 rows",
+        ),
+    ],
+)
 def test_refusals_of_the_table(tmp_path, edit, match):
     root = tmp_path / "preds"
     write_folder(root)
@@ -174,8 +224,12 @@ def test_refusals_of_the_arrays(tmp_path):
     np.savez(root / "b.npz", predictions=b)
     _refused(tmp_path, root, r"b.npz.*negative.*index \(3, 5, 2\)")
     np.savez(root / "b.npz", first=b, second=b)
-    _refused(tmp_path, root, r"b.npz: holds \['first', 'second'\]; one array, or one named "
-                             r"'predictions'")
+    _refused(
+        tmp_path,
+        root,
+        r"b.npz: holds \['first', 'second'\]; one array, or one named "
+        r"'predictions'",
+    )
     (root / "b.npz").write_bytes(b"not a zip file")
     _refused(tmp_path, root, r"b.npz: cannot read it")
 
@@ -186,30 +240,39 @@ def test_pt_files_load_only_weights(tmp_path):
     write_folder(root)
     torch.save({"predictions": torch.zeros(2, N, C), "hook": Path("x")}, root / "c.pt")
     _refused(tmp_path, root, r"c.pt: not loadable with torch.load\(weights_only=True\)")
-    torch.save({"predictions": torch.full((2, N, C), 1 / C, dtype=torch.bfloat16)},
-               root / "c.pt")
+    torch.save({"predictions": torch.full((2, N, C), 1 / C, dtype=torch.bfloat16)}, root / "c.pt")
     import_arrays(root, tmp_path / "ok.zarr")
-    np.testing.assert_array_equal(Store.open(tmp_path / "ok.zarr").trajectory("c-proto")
-                                  .predictions, np.full((2, N, C), 1 / C, np.float32))
+    np.testing.assert_array_equal(
+        Store.open(tmp_path / "ok.zarr").trajectory("c-proto").predictions,
+        np.full((2, N, C), 1 / C, np.float32),
+    )
 
 
 def test_refuses_another_probe_set_or_label_space(tmp_path):
     root = tmp_path / "preds"
     write_folder(root)
     store = Store.create(tmp_path / "s.zarr", LABELS, CLASSES)
-    import_arrays(root, store, metadata=None)           # the same probe set: accepted
+    import_arrays(root, store, metadata=None)  # the same probe set: accepted
     other_labels = Store.create(tmp_path / "o.zarr", (LABELS + 1) % C, CLASSES)
-    _refused(tmp_path, root, rf"different probe set: the store's probe set hash is "
-                             rf"'{other_labels.probe_hash}', .*labels.npy.* has "
-                             rf"'{store.probe_hash}'",
-             store=other_labels)
+    _refused(
+        tmp_path,
+        root,
+        rf"different probe set: the store's probe set hash is "
+        rf"'{other_labels.probe_hash}', .*labels.npy.* has "
+        rf"'{store.probe_hash}'",
+        store=other_labels,
+    )
     other_names = Store.create(tmp_path / "n.zarr", LABELS, ["a", "b", "c", "d"])
-    _refused(tmp_path, root, rf"different label space: the store's label space hash is "
-                             rf"'{other_names.label_space_hash}'.* has "
-                             rf"'{store.label_space_hash}'", store=other_names)
+    _refused(
+        tmp_path,
+        root,
+        rf"different label space: the store's label space hash is "
+        rf"'{other_names.label_space_hash}'.* has "
+        rf"'{store.label_space_hash}'",
+        store=other_names,
+    )
     bigger = Store.create(tmp_path / "b.zarr", np.arange(N + 1) % C, CLASSES)
-    _refused(tmp_path, root, r"different probe set.*20 labels vs the store's N = 21",
-             store=bigger)
+    _refused(tmp_path, root, r"different probe set.*20 labels vs the store's N = 21", store=bigger)
     ids = Store.create(tmp_path / "i.zarr", LABELS, CLASSES, probe_ids=np.arange(N) + 1000)
     np.save(root / "probe_ids.npy", np.arange(N))
     _refused(tmp_path, root, r"different probe set.*probe_ids.npy", store=ids)
@@ -240,9 +303,13 @@ def test_refuses_a_different_run_of_the_same_id(tmp_path):
     store = Store.create(tmp_path / "s.zarr", LABELS, CLASSES)
     store.add_run("b-ft-1", task="xy", classes=None, method="finetune", seed=1)
     store.append("b-ft-1", np.full((N, C), 1 / C), [3])
-    _refused(tmp_path, root, r"run 'b-ft-1' is already in store .* with steps \[3\], which are "
-                             r"not the first steps of .*metadata.csv \(\[0, 5, 20, 50\]\)",
-             store=store)
+    _refused(
+        tmp_path,
+        root,
+        r"run 'b-ft-1' is already in store .* with steps \[3\], which are "
+        r"not the first steps of .*metadata.csv \(\[0, 5, 20, 50\]\)",
+        store=store,
+    )
     store.add_run("a-sup-0", task="all", classes=None, method="simclr", seed=0)
     _refused(tmp_path, root, r"run 'a-sup-0' is already .* with method='simclr'", store=store)
 
@@ -266,7 +333,7 @@ def test_resume_after_an_interruption(tmp_path, monkeypatch):
     partial = Store.open(tmp_path / "s.zarr")
     assert [partial.n_records(r) for r in partial.run_ids] == [3, 0]
     import_arrays(root, tmp_path / "s.zarr", records_per_append=1)
-    import_arrays(root, tmp_path / "s.zarr")                # complete: nothing to do
+    import_arrays(root, tmp_path / "s.zarr")  # complete: nothing to do
     store = Store.open(tmp_path / "s.zarr")
     assert_imported(store, expected)
     assert len(store.runs()) == 9
@@ -315,14 +382,18 @@ def test_cli_import_arrays(tmp_path):
     expected = write_folder(root)
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "taskspace", "import-arrays", *map(str, args)],
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "taskspace", "import-arrays", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     out = cli(root, tmp_path / "s.zarr")
     assert out.returncode == 0, out.stderr
     assert "imported 3 runs" in out.stdout and "(9 new records)" in out.stdout
     assert_imported(Store.open(tmp_path / "s.zarr"), expected)
-    out = cli(root, tmp_path / "s.zarr")                                   # resumes: nothing new
+    out = cli(root, tmp_path / "s.zarr")  # resumes: nothing new
     assert out.returncode == 0 and "(0 new records)" in out.stdout
     np.save(root / "a" / "step10.npy", np.full((N, C), 0.5))
     out = cli(root, tmp_path / "o.zarr", "--dtype", "float16")

@@ -52,12 +52,12 @@ def test_cache_extends_with_new_runs_only(store):
     _add(store, "b", 2, 1)
     count = Counting()
     D1 = store.distance_matrix(compute=count)
-    assert count.calls == [(5, None)]                   # one symmetric call
+    assert count.calls == [(5, None)]  # one symmetric call
     X, _ = store.collection()
     np.testing.assert_array_equal(D1, bhattacharyya_plain(X, X))
 
     assert np.array_equal(store.distance_matrix(compute=count), D1)
-    assert count.calls == [(5, None)]                   # all cached: nothing computed
+    assert count.calls == [(5, None)]  # all cached: nothing computed
 
     _add(store, "c", 4, 2)
     D2 = Store.open(store.path, mode="a").distance_matrix(compute=count)
@@ -91,7 +91,7 @@ def test_new_models_are_computed_against_the_whole_cache(store):
     X, _ = store.collection({"model_id": ["a/2", "a/0"]})
     np.testing.assert_array_equal(D, bhattacharyya_plain(X[[1, 0]], X[[1, 0]]))
     store.distance_matrix(compute=count)
-    assert len(count.calls) == 3                         # all three were cached
+    assert len(count.calls) == 3  # all three were cached
 
 
 def test_read_only_store_computes_without_saving(store):
@@ -104,14 +104,15 @@ def test_read_only_store_computes_without_saving(store):
     X, _ = store.collection()
     np.testing.assert_array_equal(D, bhattacharyya_plain(X[[2, 0, 1]], X[[2, 0, 1]]))
     reader.distance_matrix(["a/2", "a/0"], compute=count)
-    assert count.calls == [(1, None), (1, 2), (1, None), (1, 1)]   # nothing was saved
+    assert count.calls == [(1, None), (1, 2), (1, None), (1, 1)]  # nothing was saved
 
 
 def test_keys_keep_metrics_apart(store):
     _add(store, "a", 2, 0)
     d_b = store.distance_matrix(compute=bhattacharyya_plain)
-    d_half = store.distance_matrix(metric="half",
-                                   compute=lambda X, Y: bhattacharyya_plain(X, Y) / 2)
+    d_half = store.distance_matrix(
+        metric="half", compute=lambda X, Y: bhattacharyya_plain(X, Y) / 2
+    )
     np.testing.assert_array_equal(d_half, d_b / 2)
 
 
@@ -189,18 +190,25 @@ def test_commit_blocks_interrupted_or_stale_commits_nothing(store):
             yield block
 
     with pytest.raises(KeyboardInterrupt):
-        commit_blocks(store, "bhattacharyya", ids[:2], ids[2:],
-                      dies_after_two(_tile_blocks(Xa[2:], Xa[:2], 2)))
-    assert cached_ids(store.path, "bhattacharyya") == ids[:2]     # the commit never happened
-    reopened = Store.open(store.path, mode="a")                     # trims what the kill left
+        commit_blocks(
+            store,
+            "bhattacharyya",
+            ids[:2],
+            ids[2:],
+            dies_after_two(_tile_blocks(Xa[2:], Xa[:2], 2)),
+        )
+    assert cached_ids(store.path, "bhattacharyya") == ids[:2]  # the commit never happened
+    reopened = Store.open(store.path, mode="a")  # trims what the kill left
     # A stale view of the cache (another writer got there first) writes nothing.
     assert not commit_blocks(reopened, "bhattacharyya", [], ids, _tile_blocks(Xa, Xa[:0], 4))
     log = []
-    assert commit_blocks(reopened, "bhattacharyya", ids[:2], ids[2:],
-                         _tile_blocks(Xa[2:], Xa[:2], 2, log))
-    assert log    # the retry wrote every block
-    np.testing.assert_allclose(reopened.distance_matrix(), bhattacharyya_plain(Xa),
-                               rtol=0, atol=1e-12)
+    assert commit_blocks(
+        reopened, "bhattacharyya", ids[:2], ids[2:], _tile_blocks(Xa[2:], Xa[:2], 2, log)
+    )
+    assert log  # the retry wrote every block
+    np.testing.assert_allclose(
+        reopened.distance_matrix(), bhattacharyya_plain(Xa), rtol=0, atol=1e-12
+    )
 
 
 def test_commit_blocks_never_holds_the_new_rows_together(tmp_path):
@@ -253,8 +261,9 @@ def test_cached_distances_is_a_lazy_view_in_any_order(store):
     np.testing.assert_array_equal(sub[:], ref)
     np.testing.assert_array_equal(sub[1:4], ref[1:4])
     np.testing.assert_array_equal(sub[3], ref[3])
-    np.testing.assert_array_equal(sub.get_orthogonal_selection((slice(None), [5, 0, 5])),
-                                  ref[:, [5, 0, 5]])
+    np.testing.assert_array_equal(
+        sub.get_orthogonal_selection((slice(None), [5, 0, 5])), ref[:, [5, 0, 5]]
+    )
     # A DataFrame of models works as for distance_matrix.
     table = store.runs().iloc[order]
     np.testing.assert_array_equal(store.cached_distances(table)[:], ref)
@@ -268,12 +277,13 @@ def test_cached_distances_hides_an_uncommitted_extension(store):
     full = store.distance_matrix(metric="bhattacharyya")
     k = len(full)
     arr = open_array(store._zstore, path=_matrix_path(as_key("bhattacharyya")), mode="r+")
-    arr.resize((k + 3, k + 3))          # what a writer killed mid-extension leaves
+    arr.resize((k + 3, k + 3))  # what a writer killed mid-extension leaves
     view = store.cached_distances()
     assert view.shape == (k, k)
     np.testing.assert_array_equal(view[0:k], full)
-    np.testing.assert_array_equal(view.get_orthogonal_selection(([k - 1], slice(None))),
-                                  full[[k - 1]])
+    np.testing.assert_array_equal(
+        view.get_orthogonal_selection(([k - 1], slice(None))), full[[k - 1]]
+    )
 
 
 def test_cached_distances_errors(store):
@@ -281,6 +291,6 @@ def test_cached_distances_errors(store):
     with pytest.raises(ValueError, match="no cached distances 'bhattacharyya'"):
         store.cached_distances()
     store.distance_matrix(store.runs().iloc[:3], metric="bhattacharyya")
-    missing = store.runs()["model_id"].iloc[3]   # the first of the three not cached
+    missing = store.runs()["model_id"].iloc[3]  # the first of the three not cached
     with pytest.raises(ValueError, match=f"3 of the 6 models are not in .*{missing}"):
         store.cached_distances(list(store.runs()["model_id"].iloc[:6]))

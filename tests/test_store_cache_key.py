@@ -47,17 +47,17 @@ def test_each_change_of_key_misses_and_recomputes(tmp_path, monkeypatch):
     count = Counting()
     store.distance_matrix(compute=count)
     store.distance_matrix(compute=count)
-    assert count.calls == 1                                  # same key: served
+    assert count.calls == 1  # same key: served
     for change in ({"eps": 1e-6}, {"precision": "float32"}, {"metric": "custom"}):
         before = count.calls
         store.distance_matrix(compute=count, **change)
-        assert count.calls > before, change                  # another key: computed
+        assert count.calls > before, change  # another key: computed
         store.distance_matrix(compute=count, **change)
-        assert count.calls == before + 1, change              # and then served itself
+        assert count.calls == before + 1, change  # and then served itself
     monkeypatch.setattr(cache, "KERNEL_VERSION", cache.KERNEL_VERSION + 1)
     before = count.calls
     store.distance_matrix(compute=count)
-    assert count.calls == before + 1                         # new kernels: computed again
+    assert count.calls == before + 1  # new kernels: computed again
     names = [p.name for p in (store.path / "distances").iterdir() if p.is_dir()]
     assert len(names) == 5 and len(set(names)) == 5
 
@@ -68,8 +68,8 @@ def test_eps_is_honoured_by_the_default_compute(tmp_path):
     np.testing.assert_allclose(half, _reference(store, 0.5), rtol=1e-12, atol=1e-15)
     default = store.distance_matrix()
     np.testing.assert_allclose(default, _reference(store), rtol=1e-12, atol=1e-15)
-    assert np.abs(default - half).max() > 0.1                # the two really differ here
-    ro = Store.open(store.path)                              # read-only: same keys
+    assert np.abs(default - half).max() > 0.1  # the two really differ here
+    ro = Store.open(store.path)  # read-only: same keys
     np.testing.assert_array_equal(ro.distance_matrix(eps=0.5), half)
     np.testing.assert_array_equal(ro.distance_matrix(), default)
 
@@ -81,9 +81,10 @@ def test_a_cache_from_before_keys_is_never_served(tmp_path):
     d = store.path / "distances"
     (d / cache.CacheKey("bhattacharyya", 0.5).name).rename(d / "bhattacharyya")
     meta = json.loads((d / "bhattacharyya" / "zarr.json").read_text())
-    meta["attributes"][cache.CACHE_KEY] = {"key": "bhattacharyya",
-                                           "model_ids": meta["attributes"][cache.CACHE_KEY]
-                                           ["model_ids"]}
+    meta["attributes"][cache.CACHE_KEY] = {
+        "key": "bhattacharyya",
+        "model_ids": meta["attributes"][cache.CACHE_KEY]["model_ids"],
+    }
     (d / "bhattacharyya" / "zarr.json").write_text(json.dumps(meta))
     D = Store.open(store.path, mode="a").distance_matrix()
     np.testing.assert_allclose(D, _reference(store), rtol=1e-12, atol=1e-15)
@@ -97,8 +98,11 @@ def test_a_cache_whose_key_was_edited_is_refused(tmp_path):
     meta = json.loads(path.read_text())
     meta["attributes"][cache.CACHE_KEY]["spec"]["eps"] = 0.5
     path.write_text(json.dumps(meta))
-    with pytest.raises(CorruptStoreError, match=r"distance cache bhattacharyya-.*it holds "
-                                                r"the key .*'eps': 0.5"):
+    with pytest.raises(
+        CorruptStoreError,
+        match=r"distance cache bhattacharyya-.*it holds "
+        r"the key .*'eps': 0.5",
+    ):
         store.distance_matrix()
 
 
@@ -109,7 +113,7 @@ def test_bad_keys_are_value_errors(tmp_path):
     with pytest.raises(ValueError, match="`eps`"):
         store.distance_matrix(eps="a")
     with pytest.raises(ValueError, match="`eps`"):
-        store.distance_matrix(eps=2.0)                     # pairwise_distances' own check
+        store.distance_matrix(eps=2.0)  # pairwise_distances' own check
 
 
 def test_distributed_eps_then_store_default_returns_the_default_numbers(tmp_path):
@@ -123,4 +127,4 @@ def test_distributed_eps_then_store_default_returns_the_default_numbers(tmp_path
     np.testing.assert_allclose(D, _reference(store), rtol=1e-12, atol=1e-15)
     assert np.abs(D - half).max() > 0.1
     again = distributed_distances(store.path, eps=0.5, n_workers=1, progress=False)
-    np.testing.assert_array_equal(again, half)                # its own key still served
+    np.testing.assert_array_equal(again, half)  # its own key still served

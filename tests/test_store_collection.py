@@ -10,7 +10,7 @@ from zarr.storage import LocalStore
 from taskspace.store import CorruptStoreError, LazyCollection, Store, chunkfile
 from tests.helpers import random_models
 
-N, C, B = 50, 3, 16   # 4 sample chunks per record: [0,16) [16,32) [32,48) [48,50)
+N, C, B = 50, 3, 16  # 4 sample chunks per record: [0,16) [16,32) [32,48) [48,50)
 
 
 @pytest.fixture
@@ -39,13 +39,16 @@ def test_whole_collection_is_every_record_in_table_order(filled):
     assert np.asarray(X, dtype=np.float64).dtype == np.float64
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("task == 'x' and step > 0", ["a/1", "a/2", "c/1", "c/2", "c/3"]),
-    ({"run_id": ["c", "b"]}, ["b/0", "b/1", "c/0", "c/1", "c/2", "c/3"]),
-    ({"seed": 1, "task": "x"}, ["c/0", "c/1", "c/2", "c/3"]),
-    (lambda t: t["acc"] == 1.0, ["a/2", "b/1", "c/3"]),
-    (lambda t: t[t.record == 0], ["a/0", "b/0", "c/0"]),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("task == 'x' and step > 0", ["a/1", "a/2", "c/1", "c/2", "c/3"]),
+        ({"run_id": ["c", "b"]}, ["b/0", "b/1", "c/0", "c/1", "c/2", "c/3"]),
+        ({"seed": 1, "task": "x"}, ["c/0", "c/1", "c/2", "c/3"]),
+        (lambda t: t["acc"] == 1.0, ["a/2", "b/1", "c/3"]),
+        (lambda t: t[t.record == 0], ["a/0", "b/0", "c/0"]),
+    ],
+)
 def test_queries(filled, query, expected):
     store, dense = filled
     X, meta = store.collection(query)
@@ -66,12 +69,28 @@ def test_bad_queries(filled):
         store.collection(42)
 
 
-@pytest.mark.parametrize("key", [
-    0, -1, np.int64(4), slice(2, 5), slice(None, None, 2), [4, 0, 4, 8], np.array([7, 1]),
-    np.arange(9) % 2 == 0, (slice(None), slice(5, 17)), (1, 3), (Ellipsis, 2),
-    (slice(None), 3, slice(1, 3)), (slice(3, 6), slice(40, None), 0), Ellipsis,
-    (slice(None), -1), (slice(None), slice(-10, None, 3)), (-2, slice(None), -1),
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        0,
+        -1,
+        np.int64(4),
+        slice(2, 5),
+        slice(None, None, 2),
+        [4, 0, 4, 8],
+        np.array([7, 1]),
+        np.arange(9) % 2 == 0,
+        (slice(None), slice(5, 17)),
+        (1, 3),
+        (Ellipsis, 2),
+        (slice(None), 3, slice(1, 3)),
+        (slice(3, 6), slice(40, None), 0),
+        Ellipsis,
+        (slice(None), -1),
+        (slice(None), slice(-10, None, 3)),
+        (-2, slice(None), -1),
+    ],
+)
 def test_indexing_matches_numpy(filled, key):
     store, _ = filled
     X, _ = store.collection()
@@ -81,7 +100,7 @@ def test_indexing_matches_numpy(filled, key):
 
 def test_pickled_collection_reads_the_same(filled):
     X, _ = filled[0].collection("task == 'x'")
-    X[0]                                          # opens an array; the pickle must not carry it
+    X[0]  # opens an array; the pickle must not carry it
     Y = pickle.loads(pickle.dumps(X))
     np.testing.assert_array_equal(Y[:, 3:20], X[:, 3:20])
 
@@ -96,7 +115,7 @@ def test_unsupported_keys(filled):
 
 def test_slices_read_only_their_chunks(filled, monkeypatch):
     store, _ = filled
-    X, _ = store.collection("run_id != 'b'")      # 7 models in runs a and c
+    X, _ = store.collection("run_id != 'b'")  # 7 models in runs a and c
     read = []
     original = LocalStore.get
 
@@ -113,13 +132,13 @@ def test_slices_read_only_their_chunks(filled, monkeypatch):
     # Zarr's reads, and the direct reads of uncompressed chunks (store.chunkfile)
     monkeypatch.setattr(LocalStore, "get", counting_get)
     monkeypatch.setattr(chunkfile, "read_chunk", counting_read_chunk)
-    X[:, B:2 * B]
+    X[:, B : 2 * B]
     chunks = [k for k in read if "/predictions/c/" in k]
     # One chunk per model, all in the second sample block: runs/<run>/predictions/c/<t>/1/0.
     assert len(chunks) == 7
     assert {k.rsplit("/c/", 1)[1].split("/")[1] for k in chunks} == {"1"}
     read.clear()
-    X[4, 40:45]           # model c/1, block 2 only
+    X[4, 40:45]  # model c/1, block 2 only
     assert [k for k in read if "/predictions/c/" in k] == ["runs/c/predictions/c/1/2/0"]
 
 
@@ -135,29 +154,33 @@ def test_pairwise_distances_streams_over_a_collection(filled):
 def test_direct_chunk_reads_equal_zarrs(tmp_path, dtype):
     """Chunks read from their files (store.chunkfile) hold what Zarr decodes, for unaligned
     ranges, the padded edge chunk and a conversion to a wider dtype."""
-    n, c, b = 23, 5, 4                  # 6 chunks a record, the last one 3 samples of 4
-    store = Store.create(tmp_path / "s", np.arange(n) % c, list("abcde"), chunk_samples=b,
-                         dtype=dtype)
+    n, c, b = 23, 5, 4  # 6 chunks a record, the last one 3 samples of 4
+    store = Store.create(
+        tmp_path / "s", np.arange(n) % c, list("abcde"), chunk_samples=b, dtype=dtype
+    )
     store.add_run("r", task="t", classes=None, method="m", seed=0)
     store.append("r", random_models(np.random.default_rng(0), (3, n, c)), np.arange(3))
     X, _ = store.collection()
-    arr = zarr.open_array(LocalStore(store.path, read_only=True), path="runs/r/predictions",
-                          mode="r")
+    arr = zarr.open_array(
+        LocalStore(store.path, read_only=True), path="runs/r/predictions", mode="r"
+    )
     assert chunkfile.plain_layout(arr)
     whole = arr[:]
     for s0, s1 in [(0, n), (1, 2), (3, 9), (4, 8), (19, 23), (22, 23), (5, 21)]:
         np.testing.assert_array_equal(X[:, s0:s1], whole[:, s0:s1])
         out = np.full((3, 30, c), -1.0)
         X.read_into(s0, s1, out)
-        np.testing.assert_array_equal(out[:, :s1 - s0], whole[:, s0:s1].astype(np.float64))
-        assert np.all(out[:, s1 - s0:] == -1.0)
+        np.testing.assert_array_equal(out[:, : s1 - s0], whole[:, s0:s1].astype(np.float64))
+        assert np.all(out[:, s1 - s0 :] == -1.0)
     np.testing.assert_array_equal(X[[2, 0], 3:9], whole[[2, 0], 3:9])
     with pytest.raises(ValueError, match="C-contiguous out"):
         X.read_into(0, 5, np.empty((3, 4, c)))
 
 
-@pytest.mark.parametrize("where, problem", [(8, "checksum fails"), (-6, "checksum fails"),
-                                            ("swap", "does not hold the values committed")])
+@pytest.mark.parametrize(
+    "where, problem",
+    [(8, "checksum fails"), (-6, "checksum fails"), ("swap", "does not hold the values committed")],
+)
 def test_direct_chunk_reads_verify_every_byte(tmp_path, where, problem):
     """An edit to the values or to the edge chunk's padding fails the chunk's checksum; another
     record's (sound) chunk fails its digest; both named, also through read_into."""
@@ -165,12 +188,12 @@ def test_direct_chunk_reads_verify_every_byte(tmp_path, where, problem):
     store = Store.create(tmp_path / "s", np.arange(n) % c, list("abcde"), chunk_samples=b)
     store.add_run("r", task="t", classes=None, method="m", seed=0)
     store.append("r", random_models(np.random.default_rng(0), (3, n, c)), np.arange(3))
-    chunk = store.path / "runs/r/predictions/c/1/5/0"      # the edge chunk: padded
+    chunk = store.path / "runs/r/predictions/c/1/5/0"  # the edge chunk: padded
     if where == "swap":
         chunk.write_bytes((store.path / "runs/r/predictions/c/2/5/0").read_bytes())
     else:
         raw = bytearray(chunk.read_bytes())
-        raw[where] ^= 0x01              # -6: in the padding before the checksum
+        raw[where] ^= 0x01  # -6: in the padding before the checksum
         chunk.write_bytes(bytes(raw))
     X, _ = store.collection()
     for read in (lambda: X[:, 20:21], lambda: X.read_into(18, 23, np.empty((3, 5, c)))):
@@ -178,4 +201,4 @@ def test_direct_chunk_reads_verify_every_byte(tmp_path, where, problem):
             read()
         assert (info.value.run, info.value.record) == ("r", 1)
         assert info.value.file == "runs/r/predictions/c/1/5/0"
-    np.asarray(X[:, :20])               # the other chunks are sound
+    np.asarray(X[:, :20])  # the other chunks are sound

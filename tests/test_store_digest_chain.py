@@ -27,8 +27,12 @@ def _build(path):
     s = Store.create(path, np.arange(N) % C, ["a", "b", "c"], chunk_samples=B)
     for i, rid in enumerate(RUNS):
         s.add_run(rid, task="all", classes=None, method="m", seed=i)
-        s.append(rid, random_models(np.random.default_rng(i), (4, N, C)), np.arange(4),
-                 {"accuracy": [0.1, 0.2, 0.3, 0.4]})
+        s.append(
+            rid,
+            random_models(np.random.default_rng(i), (4, N, C)),
+            np.arange(4),
+            {"accuracy": [0.1, 0.2, 0.3, 0.4]},
+        )
     s.distance_matrix()
     return s
 
@@ -39,8 +43,12 @@ def store(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "taskspace", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taskspace", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _edit(file, change):
@@ -83,8 +91,9 @@ def test_a_sound_store_has_every_digest_and_checks_clean(store):
     assert header["format_version"] == 2 and header["header_digest"]
     index = json.loads((store.path / "runs/zarr.json").read_text())["attributes"]
     assert sorted(index[_meta.INDEX_KEY]["runs"]) == sorted(RUNS)
-    assert json.loads(_cache_file(store).read_text())["attributes"][
-        "taskspace_distances"]["record_digest"]
+    assert json.loads(_cache_file(store).read_text())["attributes"]["taskspace_distances"][
+        "record_digest"
+    ]
     _assert_clean_and_equal(store)
 
 
@@ -127,6 +136,7 @@ def test_check_and_analyze_name_the_header_on_the_command_line(store):
 
 # --- break 3: commit records and the run index -----------------------------------------------
 
+
 def _set_count(attrs):
     attrs["taskspace_records"]["count"] = 3
 
@@ -143,8 +153,12 @@ def _set_metric(attrs):
     attrs["taskspace_records"]["metrics"]["accuracy"][1] = 0.9
 
 
-RECORD_EDITS = {"count 4 -> 3": _set_count, "task all -> low": _set_task,
-                "a step": _set_step, "a metric": _set_metric}
+RECORD_EDITS = {
+    "count 4 -> 3": _set_count,
+    "task all -> low": _set_task,
+    "a step": _set_step,
+    "a metric": _set_metric,
+}
 
 
 @pytest.mark.parametrize("edit", RECORD_EDITS)
@@ -157,9 +171,10 @@ def test_an_edited_commit_record_is_named_and_dropped(store, edit):
         assert (info.value.run, info.value.file) == ("q", "runs/q/zarr.json")
     report = s.check()
     assert report.damaged_runs == ["q"] and "drop_run('q')" in report.damage[0].repair
-    with pytest.raises(CorruptStoreError):   # never given a fresh digest by an append
-        Store.open(store.path, "a").append("q", random_models(np.random.default_rng(9),
-                                                              (1, N, C)), [10])
+    with pytest.raises(CorruptStoreError):  # never given a fresh digest by an append
+        Store.open(store.path, "a").append(
+            "q", random_models(np.random.default_rng(9), (1, N, C)), [10]
+        )
     out = _cli("check", store.path, "--drop-damaged-runs")
     assert out.returncode == 0 and "dropped damaged runs q" in out.stdout, out.stdout
     assert sorted(Store.open(store.path).run_ids) == ["p", "r"]
@@ -181,7 +196,7 @@ def test_a_deleted_run_folder_is_named_and_dropped(store):
     report = s.check()
     assert report.damaged_runs == ["q"] and report.runs == 2, str(report)
     assert "--drop-damaged-runs" in report.damage[0].repair
-    out = _cli("check", store.path, "--repair")     # the cache is removed, the run named still
+    out = _cli("check", store.path, "--repair")  # the cache is removed, the run named still
     assert out.returncode == 1 and "runs/q" in out.stdout, out.stdout
     out = _cli("check", store.path, "--drop-damaged-runs")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -193,13 +208,14 @@ def test_a_deleted_run_folder_is_named_and_dropped(store):
 def test_an_edited_run_index_is_named_and_rebuilt(store):
     def drop_q(attrs):
         attrs[_meta.INDEX_KEY]["runs"].remove("q")
+
     _edit(store.path / "runs/zarr.json", drop_q)
     report = Store.open(store.path).check()
     assert [d.where for d in report.damage] == ["run index"], str(report)
     assert "--repair" in report.damage[0].repair
     with pytest.raises(CorruptStoreError, match="run index"):
         Store.open(store.path).runs()
-    with pytest.raises(CorruptStoreError, match="run index"):   # refused before any change
+    with pytest.raises(CorruptStoreError, match="run index"):  # refused before any change
         Store.open(store.path, "a").add_run("n", task="all", classes=None, method="m", seed=5)
     assert not (store.path / "runs/n").exists()
     out = _cli("check", store.path, "--repair")
@@ -219,7 +235,7 @@ def test_a_garbled_run_index_and_a_deleted_run_are_repaired_together(store):
 def test_a_run_folder_copied_in_is_named(store, tmp_path):
     shutil.copytree(store.path / "runs/q", store.path / "runs/q2")
     report = Store.open(store.path).check()
-    assert report.damaged_runs == ["q2"], str(report)   # not in the index, and bound to q
+    assert report.damaged_runs == ["q2"], str(report)  # not in the index, and bound to q
 
 
 def test_creating_and_dropping_runs_keeps_the_index(store):
@@ -241,6 +257,7 @@ def test_a_writer_killed_between_rename_and_index_update_is_repaired_on_open(sto
 
 # --- break 4: verification cannot be switched off by deleting it ------------------------------
 
+
 def _no_chunk_digests(attrs):
     del attrs["taskspace_records"]["digests"]
     attrs.pop("taskspace_commit_digest", None)
@@ -255,9 +272,11 @@ def _no_commit_digest(attrs):
     attrs.pop("taskspace_commit_digest", None)
 
 
-DELETIONS = {"record digests removed": _no_chunk_digests,
-             "one record digest null": _null_chunk_digest,
-             "commit digest removed": _no_commit_digest}
+DELETIONS = {
+    "record digests removed": _no_chunk_digests,
+    "one record digest null": _null_chunk_digest,
+    "commit digest removed": _no_commit_digest,
+}
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["format-2", "legacy-with-checksums"])
@@ -295,6 +314,7 @@ def test_deleting_the_cache_digests_after_swapping_its_data_is_damage(store, leg
     def strip(attrs):
         attrs["taskspace_distances"].pop("chunk_digests")
         attrs["taskspace_distances"].pop("record_digest", None)
+
     _edit(file, strip)
     with pytest.raises(CorruptStoreError, match=r"lacks chunk_digests|has no digest"):
         Store.open(store.path).cached_distances()
@@ -311,12 +331,14 @@ def test_deleting_the_cache_digests_after_swapping_its_data_is_damage(store, leg
 def test_an_edited_cache_record_is_named(store):
     def edit(attrs):
         attrs["taskspace_distances"]["chunk_digests"][0][0] += 1
+
     _edit(_cache_file(store), edit)
     report = Store.open(store.path).check()
     assert report.damaged_caches and "does not match its digest" in report.damage[0].problem
 
 
 # --- the legacy path --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("checksums", [True, False])
 def test_a_legacy_store_is_read_named_and_upgraded(store, checksums):
@@ -329,13 +351,13 @@ def test_a_legacy_store_is_read_named_and_upgraded(store, checksums):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "legacy store, written before store format 2" in out.stdout
     assert "--upgrade" in out.stdout
-    _run_record(store, "q", _set_task)    # undetectable in a legacy store: the documented gap
+    _run_record(store, "q", _set_task)  # undetectable in a legacy store: the documented gap
     assert Store.open(store.path).check().ok
     _run_record(store, "q", lambda a: a["taskspace_run"].update(task="all"))
     out = _cli("check", store.path, "--upgrade")
     assert out.returncode == 0 and "store format 2" in out.stdout, out.stdout + out.stderr
     _assert_clean_and_equal(store)
-    _run_record(store, "q", _set_task)    # detected once upgraded
+    _run_record(store, "q", _set_task)  # detected once upgraded
     assert Store.open(store.path).check().damaged_runs == ["q"]
 
 

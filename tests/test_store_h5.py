@@ -33,7 +33,7 @@ def tree(tmp_path):
     }
     for (task, seed), data in files.items():
         _write(tmp_path / "predictions" / task / f"preds_{seed}.h5", data)
-    (tmp_path / "predictions" / "labels").mkdir()          # not a task folder: no preds files
+    (tmp_path / "predictions" / "labels").mkdir()  # not a task folder: no preds files
     (tmp_path / "predictions" / "all" / "metrics.json").write_text("{}")
     return tmp_path / "predictions", files
 
@@ -45,8 +45,7 @@ def store(tmp_path):
 
 def test_import_tree(tree, store):
     root, files = tree
-    ids = import_h5(root, store, classes={"vert": [1, 2]}, network="resnet50",
-                    records_per_append=2)
+    ids = import_h5(root, store, classes={"vert": [1, 2]}, network="resnet50", records_per_append=2)
     assert ids == ["all-supervised-seed0", "all-supervised-seed1", "vert-supervised-seed7"]
     runs = store.runs("run").set_index("run_id")
     assert list(runs["task"]) == ["all", "all", "vert"]
@@ -62,8 +61,9 @@ def test_import_tree(tree, store):
 
 def test_single_task_folder_and_custom_steps(tree, store):
     root, _ = tree
-    ids = import_h5(root / "vert", store, method="protonet",
-                    steps=lambda task, seed, t: np.arange(t) * 100)
+    ids = import_h5(
+        root / "vert", store, method="protonet", steps=lambda task, seed, t: np.arange(t) * 100
+    )
     assert ids == ["vert-protonet-seed7"]
     np.testing.assert_array_equal(store.trajectory(ids[0]).steps, [0, 100, 200, 300])
 
@@ -72,11 +72,12 @@ def test_import_resumes(tree, store):
     root, files = tree
     rid = "all-supervised-seed0"
     store.add_run(rid, task="all", classes=None, method="supervised", seed=0)
-    store.append(rid, files[("all", 0)][:2], [0, 1])           # an interrupted import
+    store.append(rid, files[("all", 0)][:2], [0, 1])  # an interrupted import
     import_h5(root, store)
-    import_h5(root, store)                                      # and again: nothing to do
-    np.testing.assert_array_equal(store.trajectory(rid).predictions,
-                                  files[("all", 0)].astype(np.float32))
+    import_h5(root, store)  # and again: nothing to do
+    np.testing.assert_array_equal(
+        store.trajectory(rid).predictions, files[("all", 0)].astype(np.float32)
+    )
     assert store.runs("run")["n_records"].tolist() == [5, 3, 4]
 
 

@@ -23,7 +23,7 @@ def _tree(root, nan_in=None):
     for seed in (0, 1):
         data = random_models(rng, (5, N, C)).astype(np.float16)
         if seed == nan_in:
-            data[3, 2, 1] = np.nan          # past the first block of records: partial append
+            data[3, 2, 1] = np.nan  # past the first block of records: partial append
         path = root / "all" / f"preds_{seed}.h5"
         path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(path, "w") as f:
@@ -32,8 +32,12 @@ def _tree(root, nan_in=None):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "taskspace", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taskspace", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _files(tmp_path, labels, names):
@@ -51,12 +55,12 @@ def test_cli_refuses_other_labels_and_class_names_naming_both_hashes(tmp_path):
     assert out.returncode == 1, out.stdout
     assert store.label_space_hash in out.stderr and "different label space" in out.stderr
     assert Store.open(store.path).run_ids == []
-    lab, names = _files(tmp_path, other, CLASSES)            # same classes, other labels
+    lab, names = _files(tmp_path, other, CLASSES)  # same classes, other labels
     out = _cli("import-h5", tree, store.path, "--labels", lab, "--class-names", names)
     assert out.returncode == 1 and store.probe_hash in out.stderr
     assert "different probe set" in out.stderr
     assert Store.open(store.path).run_ids == []
-    lab, names = _files(tmp_path, np.arange(N) % C, CLASSES)   # its own: imported
+    lab, names = _files(tmp_path, np.arange(N) % C, CLASSES)  # its own: imported
     out = _cli("import-h5", tree, store.path, "--labels", lab, "--class-names", names)
     assert out.returncode == 0, out.stderr
     assert len(Store.open(store.path).run_ids) == 2
@@ -68,9 +72,9 @@ def test_library_compares_probe_ids_too(tmp_path):
     with pytest.raises(ValueError, match="different probe set.*" + store.probe_hash):
         import_h5(tree, store, labels=np.arange(N) % C, probe_ids=np.arange(N))
     assert store.run_ids == []
-    assert import_h5(tree, store, labels=np.arange(N) % C, class_names=CLASSES,
-                     probe_ids=np.arange(N) * 3) == ["all-supervised-seed0",
-                                                     "all-supervised-seed1"]
+    assert import_h5(
+        tree, store, labels=np.arange(N) % C, class_names=CLASSES, probe_ids=np.arange(N) * 3
+    ) == ["all-supervised-seed0", "all-supervised-seed1"]
 
 
 def test_labels_of_the_wrong_length_fail_before_the_store_is_created(tmp_path):
@@ -90,7 +94,7 @@ def test_a_file_with_nan_names_itself_and_leaves_no_run(tmp_path):
     store = Store.create(tmp_path / "s", np.arange(N) % C, CLASSES)
     with pytest.raises(ValueError, match=r"preds_1\.h5, records 2\.\.3.*non-finite.*\(1, 2, 1\)"):
         import_h5(tree, store, records_per_append=2)
-    assert store.run_ids == ["all-supervised-seed0"]        # the good file's run, complete
+    assert store.run_ids == ["all-supervised-seed0"]  # the good file's run, complete
     assert store.n_records("all-supervised-seed0") == 5
     lab, names = _files(tmp_path, np.arange(N) % C, CLASSES)
     out = _cli("import-h5", tree, tmp_path / "new", "--labels", lab, "--class-names", names)

@@ -77,8 +77,9 @@ def _assert_repaired(path: Path, ids: list[str]) -> None:
     assert report.ok, str(report)
     assert list((path / ".taskspace" / "caches").iterdir()) == []
     assert list((path / ".taskspace" / "pending").iterdir()) == []
-    assert [p for p in (path / "distances").rglob("*")
-            if p.name.endswith((".tmp", ".partial"))] == []
+    assert [
+        p for p in (path / "distances").rglob("*") if p.name.endswith((".tmp", ".partial"))
+    ] == []
 
 
 def _assert_readable(path: Path, ids: list[str], old: list[str]) -> None:
@@ -106,11 +107,11 @@ def _cli(argv: list[str]) -> int:
 # ----------------------------------------------------------------------- break 1: kills
 @pytest.mark.parametrize("n_old", [0, 8], ids=["first-fill", "extension"])
 def test_a_fill_killed_at_any_write_leaves_the_old_cache_or_a_repairable_one(
-        tmp_path, template, ctx, n_old):
+    tmp_path, template, ctx, n_old
+):
     path0, ids = _copy(template, tmp_path / "clean")
     if n_old:
-        Store.open(path0, "a").distance_matrix(ids[:n_old], metric=hw.METRIC,
-                                               compute=hw.compute)
+        Store.open(path0, "a").distance_matrix(ids[:n_old], metric=hw.METRIC, compute=hw.compute)
     count_file = tmp_path / "count"
     assert _run_child(ctx, path0, len(ids), 10**9, str(count_file)) == 0
     n_events = int(count_file.read_text())
@@ -119,8 +120,7 @@ def test_a_fill_killed_at_any_write_leaves_the_old_cache_or_a_repairable_one(
         path = tmp_path / f"k{kill_at}" / "s.zarr"
         shutil.copytree(template[0], path)
         if n_old:
-            Store.open(path, "a").distance_matrix(ids[:n_old], metric=hw.METRIC,
-                                                  compute=hw.compute)
+            Store.open(path, "a").distance_matrix(ids[:n_old], metric=hw.METRIC, compute=hw.compute)
         assert _run_child(ctx, path, len(ids), kill_at) == -signal.SIGKILL
         _assert_readable(path, ids, ids[:n_old])
         _assert_repaired(path, ids)
@@ -133,8 +133,13 @@ def _bare_group(path: Path, marker: bool) -> Path:
     d = path / "distances" / KEY.name
     import zarr
 
-    zarr.create_array(store._zstore, name=f"distances/{KEY.name}/matrix", shape=(12, 12),
-                      chunks=(cache.CHUNK, cache.CHUNK), dtype="float64")
+    zarr.create_array(
+        store._zstore,
+        name=f"distances/{KEY.name}/matrix",
+        shape=(12, 12),
+        chunks=(cache.CHUNK, cache.CHUNK),
+        dtype="float64",
+    )
     assert json.loads((d / "zarr.json").read_text())["attributes"] == {}
     if marker:
         (path / ".taskspace" / "pending" / f"distances.{KEY.name}").touch()
@@ -145,11 +150,11 @@ def _bare_group(path: Path, marker: bool) -> Path:
 def test_a_bare_cache_group_left_by_an_old_kill_is_no_cache(tmp_path, template, marker):
     path, ids = _copy(template, tmp_path)
     d = _bare_group(path, marker)
-    assert cache.cached_ids(path, KEY) == []      # a reader: "no cache yet"
+    assert cache.cached_ids(path, KEY) == []  # a reader: "no cache yet"
     report = Store.open(path, "r").check()
     assert [x.cache for x in report.damage] == [KEY.name]
     assert "unfinished first fill" in report.damage[0].problem
-    store = Store.open(path, "a")                # never a KeyError from cache.trim
+    store = Store.open(path, "a")  # never a KeyError from cache.trim
     assert d.exists() != marker
     D = store.distance_matrix(ids, metric=hw.METRIC, compute=hw.compute)
     np.testing.assert_allclose(D, hw.expected(ids), rtol=0, atol=1e-12)
@@ -186,12 +191,10 @@ def _disk_full_after(n_writes: int):
 
 
 @pytest.mark.parametrize("n_old", [0, 8], ids=["first-fill", "extension"])
-def test_a_full_disk_at_any_write_of_a_fill_leaves_a_consistent_store(tmp_path, template,
-                                                                       n_old):
+def test_a_full_disk_at_any_write_of_a_fill_leaves_a_consistent_store(tmp_path, template, n_old):
     path0, ids = _copy(template, tmp_path / "clean")
     if n_old:
-        Store.open(path0, "a").distance_matrix(ids[:n_old], metric=hw.METRIC,
-                                               compute=hw.compute)
+        Store.open(path0, "a").distance_matrix(ids[:n_old], metric=hw.METRIC, compute=hw.compute)
     with _disk_full_after(10**9) as calls:
         Store.open(path0, "a").distance_matrix(ids, metric=hw.METRIC, compute=hw.compute)
     assert calls[0] >= 2
@@ -206,7 +209,7 @@ def test_a_full_disk_at_any_write_of_a_fill_leaves_a_consistent_store(tmp_path, 
         message = str(exc.value)
         assert "\n" not in message and "no space left" in message
         assert f"distance cache {KEY.name}" in message and "consistent" in message
-        assert list((path / ".taskspace" / "caches").iterdir()) == []   # removed at once
+        assert list((path / ".taskspace" / "caches").iterdir()) == []  # removed at once
         _assert_readable(path, ids, ids[:n_old])
         _assert_repaired(path, ids)
 
@@ -220,8 +223,7 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
-def test_a_full_disk_during_an_append_is_one_error_without_asyncio_tracebacks(tmp_path,
-                                                                            template):
+def test_a_full_disk_during_an_append_is_one_error_without_asyncio_tracebacks(tmp_path, template):
     path, _ = _copy(template, tmp_path)
     store = Store.open(path, "a")
     handler = _Records()
@@ -239,7 +241,7 @@ def test_a_full_disk_during_an_append_is_one_error_without_asyncio_tracebacks(tm
     reopened = Store.open(path, "a")
     assert reopened.n_records("r0") == hw.RECORDS
     assert reopened.check().ok
-    base.append_next(reopened, "r0", 2)       # the re-run resumes
+    base.append_next(reopened, "r0", 2)  # the re-run resumes
     assert base.check_store(str(path))["r0"] == hw.RECORDS + 2
 
 
@@ -248,8 +250,9 @@ def small_fs(tmp_path):
     """A 4 MiB tmpfs (skipped where this process may not mount)."""
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
     yield mount
@@ -262,7 +265,7 @@ def test_a_really_full_disk_during_a_first_fill_and_a_checkpoint(small_fs, templ
     ids = template[1]
     filler = small_fs / "filler"
     free = shutil.disk_usage(small_fs).free
-    filler.write_bytes(b"\0" * (free - 512 * 1024))   # the cache's 2 MiB chunk cannot fit
+    filler.write_bytes(b"\0" * (free - 512 * 1024))  # the cache's 2 MiB chunk cannot fit
     store = Store.open(path, "a")
     with pytest.raises(DiskFullError) as exc:
         store.distance_matrix(ids, metric=hw.METRIC, compute=hw.compute)
@@ -320,8 +323,9 @@ def test_checkpoints_load_weights_only_and_legacy_files_with_a_warning(tmp_path)
 
 
 # ----------------------------------------------------------------------- break 6: steps
-@pytest.mark.parametrize("step", [2**63, 2**64, 2**53, np.uint64(2**63), 1e19, 1.5,
-                                  float("nan"), True, "3"])
+@pytest.mark.parametrize(
+    "step", [2**63, 2**64, 2**53, np.uint64(2**63), 1e19, 1.5, float("nan"), True, "3"]
+)
 def test_append_refuses_steps_the_store_cannot_read_back(tmp_path, template, step):
     path, _ = _copy(template, tmp_path)
     store = Store.open(path, "a")
@@ -347,7 +351,8 @@ def _import_dir(root: Path, step) -> Path:
     (root / "class_names.json").write_text(json.dumps(base.CLASSES))
     np.save(root / "a.npy", np.stack([base.record("a", 0), base.record("a", 1)]))
     (root / "metadata.csv").write_text(
-        f"file,index,run,step,task,method\na.npy,0,a,0,t,m\na.npy,1,a,{step},t,m\n")
+        f"file,index,run,step,task,method\na.npy,0,a,0,t,m\na.npy,1,a,{step},t,m\n"
+    )
     return root
 
 
@@ -361,7 +366,7 @@ def test_import_arrays_refuses_a_bad_step_before_writing(tmp_path, template, ste
     assert not new.exists()
     path, _ = _copy(template, tmp_path)
     assert _cli(["import-arrays", str(folder), str(path)]) == 1
-    assert Store.open(path, "r").run_ids == ["r0", "r1", "r2"]    # no empty run left
+    assert Store.open(path, "r").run_ids == ["r0", "r1", "r2"]  # no empty run left
 
 
 @pytest.mark.parametrize("name", ["labels.npy", "probe_ids.npy"])
@@ -369,7 +374,7 @@ def test_an_empty_list_file_is_a_clear_error(tmp_path, capsys, name):
     folder = _import_dir(tmp_path / "in", 1)
     (folder / name).write_bytes(b"")
     new = tmp_path / "new.zarr"
-    assert _cli(["import-arrays", str(folder), str(new)]) == 1   # not 130, "aborted"
+    assert _cli(["import-arrays", str(folder), str(new)]) == 1  # not 130, "aborted"
     err = capsys.readouterr().err
     assert name in err and "empty" in err
     assert not new.exists()
@@ -394,7 +399,7 @@ def test_import_h5_refuses_bad_steps_before_creating_the_store(tmp_path):
         f["data"] = np.full((2, base.N_SAMPLES, base.N_CLASSES), np.nan, dtype=np.float16)
     with pytest.raises(ValueError, match=r"preds_1\.h5"):
         import_h5(folder, new, **args)
-    assert not new.exists()           # values are checked as they are appended: rolled back
+    assert not new.exists()  # values are checked as they are appended: rolled back
 
 
 # ----------------------------------------------------------------------- break 7: errors
@@ -406,13 +411,15 @@ def test_an_edited_cache_shape_names_the_cache_and_the_repair(tmp_path, template
     meta["shape"] = [10, 10]
     meta_file.write_text(json.dumps(meta))
     store = Store.open(path, "r")
-    message = (rf"distance cache {KEY.name}: the matrix has shape \(10, 10\).*names 12 "
-               r"models.*repair")
+    message = (
+        rf"distance cache {KEY.name}: the matrix has shape \(10, 10\).*names 12 "
+        r"models.*repair"
+    )
     with pytest.raises(ValueError, match=message):
         np.asarray(store.cached_distances(metric=KEY))
     report = store.check()
     assert report.damaged_caches == [KEY.name]
-    store = Store.open(path, "a")                # opening for writing does not trip on it
+    store = Store.open(path, "a")  # opening for writing does not trip on it
     store.repair_damage(report)
     D = store.distance_matrix(ids, metric=hw.METRIC, compute=hw.compute)
     np.testing.assert_allclose(D, hw.expected(ids), rtol=0, atol=1e-12)
@@ -441,4 +448,3 @@ def test_quick_overrides_are_validated_without_quick():
     raw["quick"]["runs"]["nosuchrun"] = {}
     with pytest.raises(ValueError, match="nosuchrun"):
         parse_study(raw)
-

@@ -15,15 +15,19 @@ import taskspace as ts
 from taskspace.store import CorruptStoreError, Store, _meta, cache
 from tests.helpers import make_legacy, random_models
 
-N, C, B = 30, 3, 8          # 4 sample blocks per record: chunks c/<t>/<0..3>/0
+N, C, B = 30, 3, 8  # 4 sample blocks per record: chunks c/<t>/<0..3>/0
 
 
 def _store(path):
     s = Store.create(path, np.arange(N) % C, ["a", "b", "c"], chunk_samples=B)
     for i, rid in enumerate(("r", "q")):
         s.add_run(rid, task="t", classes=None, method="m", seed=i)
-        s.append(rid, random_models(np.random.default_rng(i), (4, N, C)), np.arange(4),
-                 {"accuracy": [0.1, 0.2, 0.3, 0.4]})
+        s.append(
+            rid,
+            random_models(np.random.default_rng(i), (4, N, C)),
+            np.arange(4),
+            {"accuracy": [0.1, 0.2, 0.3, 0.4]},
+        )
     return s
 
 
@@ -61,8 +65,12 @@ def _check(store, n_damaged=1):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "taskspace", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taskspace", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_sound_store_checks_clean(store):
@@ -85,7 +93,7 @@ def test_a_damaged_prediction_chunk_is_named_on_every_read(store, damage):
         raw = bytearray(chunk.read_bytes())
         raw[20] ^= 0x40
         chunk.write_bytes(bytes(raw))
-    else:   # another record's chunk: sound bytes, sound checksum, the wrong values
+    else:  # another record's chunk: sound bytes, sound checksum, the wrong values
         shutil.copyfile(store.path / "runs/r/predictions/c/0/1/0", chunk)
     for name, read in _reads(store).items():
         with pytest.raises(CorruptStoreError) as info:
@@ -139,20 +147,22 @@ def test_a_commit_record_counting_more_records_than_it_holds(store):
     # ... and its digest recomputed (what the digests do not guard against): the array, read
     # past its end, still refuses.
     meta["attributes"]["taskspace_commit_digest"] = _meta.commit_digest(
-        "r", meta["attributes"]["taskspace_run"], records)
+        "r", meta["attributes"]["taskspace_run"], records
+    )
     path.write_text(json.dumps(meta))
-    with pytest.raises(CorruptStoreError, match="holds 7 records, the predictions array has "
-                                                "shape \\(4, 30, 3\\)"):
+    with pytest.raises(
+        CorruptStoreError, match="holds 7 records, the predictions array has shape \\(4, 30, 3\\)"
+    ):
         store.trajectory("r")
     _check(store)
 
 
 def test_an_edited_probe_label_is_refused_on_open(store):
-    arr = ts.Store.open(store.path)   # sound
+    arr = ts.Store.open(store.path)  # sound
     assert arr.labels[0] == 0
     labels = store.path / "probe/labels/c/0"
     raw = bytearray(labels.read_bytes())
-    raw[0] = 2                        # label 0 -> 2, and its checksum no longer matches
+    raw[0] = 2  # label 0 -> 2, and its checksum no longer matches
     labels.write_bytes(bytes(raw))
     with pytest.raises(CorruptStoreError, match="probe labels") as info:
         Store.open(store.path)
@@ -181,10 +191,10 @@ def test_a_damaged_cache_is_named_and_repaired_by_recomputing(store, damage):
     good = store.distance_matrix()
     d = _cache_dir(store)
     chunk = d / "matrix/c/0/0"
-    if damage == "edit":   # one distance off by 0.123, written raw: its checksum fails
+    if damage == "edit":  # one distance off by 0.123, written raw: its checksum fails
         raw = bytearray(chunk.read_bytes())
-        value = np.frombuffer(bytes(raw[8 * 3:8 * 4]), "<f8")[0] + 0.123
-        raw[8 * 3:8 * 4] = np.float64(value).tobytes()
+        value = np.frombuffer(bytes(raw[8 * 3 : 8 * 4]), "<f8")[0] + 0.123
+        raw[8 * 3 : 8 * 4] = np.float64(value).tobytes()
         chunk.write_bytes(bytes(raw))
     elif damage == "truncate":
         chunk.write_bytes(chunk.read_bytes()[:100])
@@ -218,8 +228,9 @@ def test_a_cache_naming_a_dropped_run_is_removed_with_it(store):
     store.add_run("q", task="t", classes=None, method="m", seed=9)
     store.append("q", random_models(np.random.default_rng(9), (4, N, C)), np.arange(4))
     X, _ = store.collection()
-    np.testing.assert_allclose(store.distance_matrix(), ts.pairwise_distances(X),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        store.distance_matrix(), ts.pairwise_distances(X), rtol=1e-12, atol=1e-15
+    )
 
 
 def test_a_legacy_cache_is_reported(store):
@@ -234,8 +245,7 @@ def test_a_legacy_cache_is_reported(store):
     assert "eps and precision are unknown" in report.damage[0].problem
 
 
-def test_a_store_without_checksums_or_digests_still_opens_reads_and_checks(tmp_path,
-                                                                          monkeypatch):
+def test_a_store_without_checksums_or_digests_still_opens_reads_and_checks(tmp_path, monkeypatch):
     """As written before integrity existed: no crc32c codec, no digests, no labels digest."""
     from taskspace.store import _writer, checksums
 
@@ -247,11 +257,11 @@ def test_a_store_without_checksums_or_digests_still_opens_reads_and_checks(tmp_p
     old = Store.open(s.path, "a")
     expected = random_models(np.random.default_rng(0), (4, N, C)).astype(np.float32)
     np.testing.assert_array_equal(old.trajectory("r").predictions, expected)
-    old.append("r", random_models(np.random.default_rng(5), (1, N, C)), [9])   # new record
+    old.append("r", random_models(np.random.default_rng(5), (1, N, C)), [9])  # new record
     assert checksums.block_digest(expected[0, :B]) is not None
     report = old.check()
     assert report.ok and any("from before digests" in n for n in report.notes), str(report)
-    (s.path / "runs/r/predictions/c/1/0/0").unlink()   # still found: a NaN where none can be
+    (s.path / "runs/r/predictions/c/1/0/0").unlink()  # still found: a NaN where none can be
     with pytest.raises(CorruptStoreError) as info:
         old.trajectory("r")
     _assert_names(info.value, "r", 1, "runs/r/predictions/c/1/0/0")
@@ -259,20 +269,20 @@ def test_a_store_without_checksums_or_digests_still_opens_reads_and_checks(tmp_p
 
 
 def test_check_reads_a_store_on_which_open_for_reading_works(store):
-    os.chmod(store.path / "runs/r/zarr.json", 0o444)   # nothing is written by check
+    os.chmod(store.path / "runs/r/zarr.json", 0o444)  # nothing is written by check
     assert Store.open(store.path).check().ok
 
 
 # --- places of cache chunks: a chunk moved within a cache (chunks of 4 models here) ----------
 
+
 @pytest.fixture
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(cache, "CHUNK", 4)   # the 8 models of `store`: 2 × 2 chunks
+    monkeypatch.setattr(cache, "CHUNK", 4)  # the 8 models of `store`: 2 × 2 chunks
 
 
 def _record(store):
-    return json.loads((_cache_dir(store) / "zarr.json").read_text())["attributes"][
-        cache.CACHE_KEY]
+    return json.loads((_cache_dir(store) / "zarr.json").read_text())["attributes"][cache.CACHE_KEY]
 
 
 @pytest.mark.parametrize("move", ["copy a diagonal chunk", "swap mirror chunks"])
@@ -281,9 +291,9 @@ def test_a_cache_chunk_moved_within_the_cache_is_named(store, small_chunks, move
     even symmetric with a zero diagonal: only the digest kept at its place tells."""
     good = store.distance_matrix()
     d = _cache_dir(store)
-    assert sorted(p.relative_to(d / "matrix/c").as_posix()
-                  for p in (d / "matrix/c").rglob("*") if p.is_file()) == \
-        ["0/0", "0/1", "1/0", "1/1"]
+    assert sorted(
+        p.relative_to(d / "matrix/c").as_posix() for p in (d / "matrix/c").rglob("*") if p.is_file()
+    ) == ["0/0", "0/1", "1/0", "1/1"]
     c = d / "matrix/c"
     if move == "copy a diagonal chunk":
         shutil.copyfile(c / "0/0", c / "1/1")
@@ -293,9 +303,11 @@ def test_a_cache_chunk_moved_within_the_cache_is_named(store, small_chunks, move
         (c / "0/1").write_bytes(b)
         (c / "1/0").write_bytes(a)
         files = {f"distances/{d.name}/matrix/c/0/1", f"distances/{d.name}/matrix/c/1/0"}
-    reads = {"distance_matrix": lambda: Store.open(store.path, "a").distance_matrix(),
-             "cached_distances": lambda: np.asarray(Store.open(store.path).cached_distances()),
-             "one row": lambda: Store.open(store.path).cached_distances()[5]}
+    reads = {
+        "distance_matrix": lambda: Store.open(store.path, "a").distance_matrix(),
+        "cached_distances": lambda: np.asarray(Store.open(store.path).cached_distances()),
+        "one row": lambda: Store.open(store.path).cached_distances()[5],
+    }
     for name, read in reads.items():
         with pytest.raises(CorruptStoreError, match="not the one committed at its place") as info:
             read()
@@ -315,12 +327,12 @@ def test_cache_chunk_digests_follow_every_extension(store, small_chunks):
     import zarr
 
     ids = list(store.runs()["model_id"])
-    store.distance_matrix(ids[:6])                        # 6 models: the second chunks partial
+    store.distance_matrix(ids[:6])  # 6 models: the second chunks partial
     assert len(_record(store)["chunk_digests"]) == 2
-    store.distance_matrix()                               # 8
+    store.distance_matrix()  # 8
     store.add_run("p", task="t", classes=None, method="m", seed=7)
     store.append("p", random_models(np.random.default_rng(7), (3, N, C)), np.arange(3))
-    D = store.distance_matrix()                           # 11
+    D = store.distance_matrix()  # 11
     record = _record(store)
     arr = zarr.open_array(str(_cache_dir(store) / "matrix"), mode="r")
     assert record["chunk_digests"] == cache.chunk_digests(arr, 11, None, 0)
@@ -330,8 +342,9 @@ def test_cache_chunk_digests_follow_every_extension(store, small_chunks):
     assert Store.open(store.path).check().ok
 
 
-def test_a_cache_without_chunk_digests_still_reads_and_gains_them_when_extended(store,
-                                                                                 small_chunks):
+def test_a_cache_without_chunk_digests_still_reads_and_gains_them_when_extended(
+    store, small_chunks
+):
     """As written before chunk digests existed (in a legacy store without checksums: in one
     that declares them a cache without chunk digests is damaged): read as before, noted by
     check, and given digests by its next extension."""
@@ -376,6 +389,5 @@ def test_check_drops_damaged_runs_only_when_asked(store):
     assert "dropped damaged runs q" in out.stdout
     s = Store.open(store.path)
     assert list(s.runs("run")["run_id"]) == ["r"] and s.check().ok
-    assert cache.cache_names(store.path) == []   # the cache held q's models
+    assert cache.cache_names(store.path) == []  # the cache held q's models
     assert len(s.trajectory("r")) == 4
-

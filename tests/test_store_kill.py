@@ -29,8 +29,7 @@ def ctx():
 
 
 def _new_store(path: Path) -> Store:
-    return Store.create(path, workers.labels(), workers.CLASSES,
-                        chunk_samples=workers.CHUNK)
+    return Store.create(path, workers.labels(), workers.CLASSES, chunk_samples=workers.CHUNK)
 
 
 def _assert_clean(path: Path) -> None:
@@ -40,8 +39,11 @@ def _assert_clean(path: Path) -> None:
     assert not list((path / ".taskspace" / "staging").iterdir())
     for run_id in store.run_ids:
         count = store.n_records(run_id)
-        arr = zarr.open_array(zarr.storage.LocalStore(path, read_only=True),
-                              path=f"runs/{run_id}/predictions", mode="r")
+        arr = zarr.open_array(
+            zarr.storage.LocalStore(path, read_only=True),
+            path=f"runs/{run_id}/predictions",
+            mode="r",
+        )
         assert arr.shape[0] == count
         chunk_dir = path / "runs" / run_id / "predictions" / "c"
         on_disk = {int(p.name) for p in chunk_dir.iterdir()} if chunk_dir.exists() else set()
@@ -65,9 +67,9 @@ def test_sigkill_at_random_times_loses_nothing_committed(tmp_path, ctx):
         os.kill(proc.pid, signal.SIGKILL)
         proc.join()
         assert proc.exitcode == -signal.SIGKILL
-        counts = workers.check_store(str(path))   # readable as left, before any repair
+        counts = workers.check_store(str(path))  # readable as left, before any repair
         totals.append(sum(counts.values()))
-        Store.open(path, mode="a")                  # repairs
+        Store.open(path, mode="a")  # repairs
         _assert_clean(path)
         assert workers.check_store(str(path)) == counts
     assert totals == sorted(totals) and totals[-1] > totals[0]
@@ -80,9 +82,10 @@ def test_two_processes_write_one_store(tmp_path, ctx):
         store.add_run(rid, task="t", classes=None, method="m", seed=0)
     n = 12
     barrier = ctx.Barrier(2)
-    procs = [ctx.Process(target=workers.write_concurrently,
-                         args=(str(path), rid, "shared", n, barrier))
-             for rid in ("own-a", "own-b")]
+    procs = [
+        ctx.Process(target=workers.write_concurrently, args=(str(path), rid, "shared", n, barrier))
+        for rid in ("own-a", "own-b")
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -91,7 +94,7 @@ def test_two_processes_write_one_store(tmp_path, ctx):
     assert workers.check_store(str(path)) == {"own-a": n, "own-b": n}
     traj = store.trajectory("shared")
     assert len(traj) == 2 * n
-    np.testing.assert_array_equal(traj.steps, np.arange(2 * n))    # each append took the next
+    np.testing.assert_array_equal(traj.steps, np.arange(2 * n))  # each append took the next
     for writer in ("own-a", "own-b"):
         mine = traj.metrics["writer"].to_numpy() == writer
         np.testing.assert_array_equal(traj.metrics["t"].to_numpy()[mine], np.arange(n))

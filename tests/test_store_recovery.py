@@ -41,14 +41,14 @@ def test_death_before_commit_leaves_record_invisible_then_trimmed(store, monkeyp
     with pytest.raises(Died):
         store.append("r", P[1:], [1, 2], {"acc": [0.2, 0.3]})
     monkeypatch.undo()
-    assert _on_disk(store) == (3, [0, 1, 2])             # data written, not committed
+    assert _on_disk(store) == (3, [0, 1, 2])  # data written, not committed
     reader = Store.open(store.path)
     assert reader.n_records("r") == 1 and list(reader.runs()["model_id"]) == ["r/0"]
     np.testing.assert_array_equal(reader.trajectory("r").predictions, P[:1].astype(np.float32))
     assert reader.collection()[0].shape == (1, N, C)
     assert list((store.path / ".taskspace" / "pending").iterdir())
 
-    writer = Store.open(store.path, mode="a")           # repairs
+    writer = Store.open(store.path, mode="a")  # repairs
     assert _on_disk(writer) == (1, [0])
     assert not list((store.path / ".taskspace" / "pending").iterdir())
     assert writer.append("r", P[2], 1, {"acc": 0.3}) == ["r/1"]
@@ -78,7 +78,7 @@ def test_death_while_creating_a_run(store, monkeypatch):
     monkeypatch.undo()
     assert store.run_ids == ["r"]
     staging = store.path / ".taskspace" / "staging"
-    assert list(staging.iterdir())                      # the half-made run is only here
+    assert list(staging.iterdir())  # the half-made run is only here
     Store.open(store.path, mode="a")
     assert not list(staging.iterdir())
     store.add_run("half", task="t", classes=None, method="m", seed=0)
@@ -90,12 +90,12 @@ def test_repair_leaves_a_live_writer_alone(store):
     store.append("r", random_models(rng, (N, C)), 0)
     arr = zarr.open_array(str(store.path / "runs" / "r" / "predictions"), mode="r+")
     arr.resize((2, N, C))
-    arr[1] = random_models(rng, (N, C))                 # a record being written right now
+    arr[1] = random_models(rng, (N, C))  # a record being written right now
     (store.path / ".taskspace" / "pending" / "run.r").touch()
     with file_lock(store.path / ".taskspace" / "locks" / "run.r.lock"):
         Store.open(store.path, mode="a")
         assert _on_disk(store) == (2, [0, 1])
-    Store.open(store.path, mode="a")                     # the writer is gone: now trimmed
+    Store.open(store.path, mode="a")  # the writer is gone: now trimmed
     assert _on_disk(store) == (1, [0])
 
 
@@ -114,7 +114,7 @@ def test_death_while_extending_the_distance_cache(store, monkeypatch):
         store.distance_matrix(compute=_bhattacharyya)
     monkeypatch.undo()
     assert cache.cached_ids(store.path, "bhattacharyya") == ["r/0", "r/1"]
-    reopened = Store.open(store.path, mode="a")          # trims the matrix back to 2 x 2
+    reopened = Store.open(store.path, mode="a")  # trims the matrix back to 2 x 2
     name = cache.CacheKey("bhattacharyya").name
     matrix = zarr.open_array(str(store.path / "distances" / name / "matrix"))
     assert matrix.shape == (2, 2)

@@ -20,14 +20,28 @@ TINY = {
     "tasks": {"all": {"classes": "all"}, "low": {"classes": ["0", "1", "2"]}},
     "schedule": {"n_records": 3},
     "runs": {
-        "sup": {"method": "supervised", "tasks": ["all", "low"], "seeds": [0], "network": "mlp",
-                "config": {"steps": 6, "batch_size": 32, "record_schedule": [0, 3, 6]}},
-        "ft": {"method": "finetune", "parent": "sup", "parent_task": "all", "tasks": ["low"],
-               "parent_steps": [3, -1], "seeds": [0], "config": {"steps": 4}},
+        "sup": {
+            "method": "supervised",
+            "tasks": ["all", "low"],
+            "seeds": [0],
+            "network": "mlp",
+            "config": {"steps": 6, "batch_size": 32, "record_schedule": [0, 3, 6]},
+        },
+        "ft": {
+            "method": "finetune",
+            "parent": "sup",
+            "parent_task": "all",
+            "tasks": ["low"],
+            "parent_steps": [3, -1],
+            "seeds": [0],
+            "config": {"steps": 4},
+        },
     },
-    "quick": {"all_runs": {"config": {"steps": 2}}, "data": {"n_train": 100},
-              "runs": {"sup": {"config": {"record_schedule": [0, 1, 2]}},
-                       "ft": {"parent_steps": [1]}}},
+    "quick": {
+        "all_runs": {"config": {"steps": 2}},
+        "data": {"n_train": 100},
+        "runs": {"sup": {"config": {"record_schedule": [0, 1, 2]}}, "ft": {"parent_steps": [1]}},
+    },
 }
 
 
@@ -47,25 +61,28 @@ SUP_ONLY = doc(runs={"sup": TINY["runs"]["sup"]}, quick__runs={"sup": TINY["quic
 
 
 # ------------------------------------------------------------------------------ validation
-@pytest.mark.parametrize("changes, key, allowed", [
-    ({"colour": 1}, "`colour`", "data, tasks, runs"),
-    ({"data__n_trian": 5}, "`data.n_trian`", "n_train"),
-    ({"runs__sup__method": "sgd"}, "`runs.sup.method`", "'supervised'"),
-    ({"runs__sup__seeds": "0"}, "`runs.sup.seeds`", ""),
-    ({"runs__sup__config": {"lr": -1.0}}, "`runs.sup.config.lr`", "greater than 0"),
-    ({"runs__sup__config": {"optimizer": "rmsprop"}}, "`runs.sup.config.optimizer`", "'adam'"),
-    ({"runs__sup__network": "vgg"}, "`runs.sup.network`", "resnet50"),
-    ({"runs__sup__tasks": ["nope"]}, "`runs.sup.tasks`", "all, low"),
-    ({"tasks__low": {"classes": ["0", "eleven"]}}, "`tasks.low.classes`", "unknown class"),
-    ({"tasks__low": {"k": 3}}, "`tasks.low.seed`", "both `k` and `seed`"),
-    ({"tasks__low": {"classes": ["0", "1"], "node": "x"}}, "`tasks.low`", "exactly one"),
-    ({"runs__ft__parent": None}, "`runs.ft.parent`", "sup, ft"),
-    ({"runs__ft__parent": "gone"}, "`runs.ft.parent`", "unknown run spec"),
-    ({"runs__ft__parent_steps": [4]}, "`runs.ft.parent_steps`", "[0, 3, 6]"),
-    ({"runs__ft__seeds": [0, 1]}, "`runs.ft.seeds`", "[1]"),
-    ({"runs__sup__config": {"seed": 3}}, "`runs.sup.config.seed`", "seeds"),
-    ({"runs__sup__parent": "ft"}, "`runs.sup.parent`", "only 'finetune'"),
-])
+@pytest.mark.parametrize(
+    "changes, key, allowed",
+    [
+        ({"colour": 1}, "`colour`", "data, tasks, runs"),
+        ({"data__n_trian": 5}, "`data.n_trian`", "n_train"),
+        ({"runs__sup__method": "sgd"}, "`runs.sup.method`", "'supervised'"),
+        ({"runs__sup__seeds": "0"}, "`runs.sup.seeds`", ""),
+        ({"runs__sup__config": {"lr": -1.0}}, "`runs.sup.config.lr`", "greater than 0"),
+        ({"runs__sup__config": {"optimizer": "rmsprop"}}, "`runs.sup.config.optimizer`", "'adam'"),
+        ({"runs__sup__network": "vgg"}, "`runs.sup.network`", "resnet50"),
+        ({"runs__sup__tasks": ["nope"]}, "`runs.sup.tasks`", "all, low"),
+        ({"tasks__low": {"classes": ["0", "eleven"]}}, "`tasks.low.classes`", "unknown class"),
+        ({"tasks__low": {"k": 3}}, "`tasks.low.seed`", "both `k` and `seed`"),
+        ({"tasks__low": {"classes": ["0", "1"], "node": "x"}}, "`tasks.low`", "exactly one"),
+        ({"runs__ft__parent": None}, "`runs.ft.parent`", "sup, ft"),
+        ({"runs__ft__parent": "gone"}, "`runs.ft.parent`", "unknown run spec"),
+        ({"runs__ft__parent_steps": [4]}, "`runs.ft.parent_steps`", "[0, 3, 6]"),
+        ({"runs__ft__seeds": [0, 1]}, "`runs.ft.seeds`", "[1]"),
+        ({"runs__sup__config": {"seed": 3}}, "`runs.sup.config.seed`", "seeds"),
+        ({"runs__sup__parent": "ft"}, "`runs.sup.parent`", "only 'finetune'"),
+    ],
+)
 def test_bad_config_names_the_key(changes, key, allowed):
     with pytest.raises(ValueError) as err:
         parse_study(doc(**changes))
@@ -75,25 +92,38 @@ def test_bad_config_names_the_key(changes, key, allowed):
 def test_unknown_dataset_fails_with_the_config_and_creates_nothing(tmp_path):
     with pytest.raises(ValueError) as err:
         parse_study(doc(data__dataset="mnist"))
-    assert "study key `data.dataset`: unknown dataset 'mnist'; known: cifar10, digits" in \
-        str(err.value) and "[" not in str(err.value)
+    assert "study key `data.dataset`: unknown dataset 'mnist'; known: cifar10, digits" in str(
+        err.value
+    ) and "[" not in str(err.value)
     # Data that cannot be loaded: the error comes before the output folder is made.
-    missing = parse_study(doc(data__dataset="fashion-mnist", data__root=str(tmp_path / "none"),
-                              data__options={"download": False},
-                              tasks__low={"classes": ["Trouser", "Bag", "Coat"]}))
+    missing = parse_study(
+        doc(
+            data__dataset="fashion-mnist",
+            data__root=str(tmp_path / "none"),
+            data__options={"download": False},
+            tasks__low={"classes": ["Trouser", "Bag", "Coat"]},
+        )
+    )
     with pytest.raises(FileNotFoundError):
         run_study(missing, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("changes, message", [
-    # A union type (int | float | None) fails once per branch: one clause, every branch named.
-    ({"data__n_probe": "lots"},
-     "invalid study config: study key `data.n_probe`: expected an integer or a number "
-     "(got 'lots')"),
-    ({"runs__sup__seeds": "0"}, "invalid study config: study key `runs.sup.seeds`: expected a "
-                                "list (got '0')"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        # A union type (int | float | None) fails once per branch: one clause, every branch named.
+        (
+            {"data__n_probe": "lots"},
+            "invalid study config: study key `data.n_probe`: expected an integer or a number "
+            "(got 'lots')",
+        ),
+        (
+            {"runs__sup__seeds": "0"},
+            "invalid study config: study key `runs.sup.seeds`: expected a list (got '0')",
+        ),
+    ],
+)
 def test_a_bad_type_is_one_clause(changes, message):
     with pytest.raises(ValueError) as err:
         parse_study(doc(**changes))
@@ -104,7 +134,7 @@ def test_unknown_hierarchy_node():
     d = doc(data__dataset="fashion-mnist", tasks__low={"node": "footwear.n.01"})
     with pytest.raises(ValueError, match=r"`tasks.low.node`"):
         parse_study(d)
-    d = doc(tasks__low={"node": "garment.n.01"})          # digits has no hierarchy
+    d = doc(tasks__low={"node": "garment.n.01"})  # digits has no hierarchy
     with pytest.raises(ValueError, match=r"`tasks.low.node`.*no class hierarchy"):
         parse_study(d)
 
@@ -124,13 +154,19 @@ def test_bad_toml(tmp_path):
 # ------------------------------------------------------------------------------ expansion
 def test_expansion_puts_parents_first():
     d = doc()
-    d["runs"] = {"ft": d["runs"]["ft"], "sup": d["runs"]["sup"]}   # child listed first
+    d["runs"] = {"ft": d["runs"]["ft"], "sup": d["runs"]["sup"]}  # child listed first
     runs = expand_runs(parse_study(d))
     keys = [r.key for r in runs]
-    assert keys == ["sup/all/seed0", "sup/low/seed0", "ft/low/seed0/from-all@3",
-                    "ft/low/seed0/from-all@last"]
-    assert [(r.parent, r.parent_step) for r in runs[2:]] == [("sup/all/seed0", 3),
-                                                            ("sup/all/seed0", None)]
+    assert keys == [
+        "sup/all/seed0",
+        "sup/low/seed0",
+        "ft/low/seed0/from-all@3",
+        "ft/low/seed0/from-all@last",
+    ]
+    assert [(r.parent, r.parent_step) for r in runs[2:]] == [
+        ("sup/all/seed0", 3),
+        ("sup/all/seed0", None),
+    ]
     assert runs[0].config["seed"] == 0 and runs[0].config["n_records"] == 3
 
 
@@ -138,9 +174,9 @@ def test_quick_overrides():
     full, quick = parse_study(doc()), parse_study(doc(), quick=True)
     assert full.data.n_train == 200 and quick.data.n_train == 100
     assert full.runs["sup"].config["steps"] == 6 and quick.runs["sup"].config["steps"] == 2
-    assert quick.runs["sup"].config["batch_size"] == 32          # merged, not replaced
+    assert quick.runs["sup"].config["batch_size"] == 32  # merged, not replaced
     assert quick.runs["ft"].parent_steps == [1] and quick.quick
-    d = doc(quick={"all_runs": {"config": {"epochs": 1.0}}})     # epochs replaces steps
+    d = doc(quick={"all_runs": {"config": {"epochs": 1.0}}})  # epochs replaces steps
     assert "steps" not in parse_study(d, quick=True).runs["sup"].config
     with pytest.raises(ValueError, match=r"`quick\.runs\.nope`"):
         parse_study(doc(quick={"runs": {"nope": {}}}), quick=True)
@@ -161,8 +197,9 @@ def test_reference_study_shape():
     from taskspace.study.plan import load_hierarchy, resolve_tasks, static_class_names
 
     study = load_study(STUDIES / "fashion-mnist.toml")
-    assert {"supervised", "finetune", "protonet", "simclr", "fixmatch"} <= \
-        {s.method for s in study.runs.values()}
+    assert {"supervised", "finetune", "protonet", "simclr", "fixmatch"} <= {
+        s.method for s in study.runs.values()
+    }
     assert all(len(s.seeds) >= 2 for s in study.runs.values())
     assert all(len(s.seeds) >= 3 for s in study.runs.values() if s.method != "fixmatch")
     assert study.tasks["footwear"].node == "footwear.n.02"
@@ -182,8 +219,10 @@ def test_reference_study_shape():
     assert len(f3) >= 8 and all(len(c) == 2 for c in f3)
     assert max(np.bincount(np.concatenate(f3))) <= 2
     # Findings 4 and 5: fine-tuning from the end of the long runs; protonet as long as them.
-    assert study.runs["finetune"].parent == "supervised_long" and \
-        -1 in study.runs["finetune"].parent_steps
+    assert (
+        study.runs["finetune"].parent == "supervised_long"
+        and -1 in study.runs["finetune"].parent_steps
+    )
     assert study.runs["protonet"].config["steps"] == study.runs["supervised_long"].config["steps"]
     mlp = load_study(STUDIES / "fashion-mnist-mlp.toml")
     assert {s.network for s in mlp.runs.values()} == {"mlp"}
@@ -206,13 +245,19 @@ def test_demo_study_declares_a_demonstration_class_tree_and_four_tasks_of_one_si
     h = load_hierarchy(study)
     assert h is not None and h.class_names == tuple(str(d) for d in range(10))
     assert "class tree" in h.dataset
-    sizes = Counter(len(study.tasks[t].classes) for t in study.runs["supervised"].tasks
-                    if study.tasks[t].classes != "all")
+    sizes = Counter(
+        len(study.tasks[t].classes)
+        for t in study.runs["supervised"].tasks
+        if study.tasks[t].classes != "all"
+    )
     assert max(sizes.values()) >= 3
     D = h.class_distances("path")
-    diversity = {t: D[np.ix_(c, c)][np.triu_indices(5, 1)].mean() for t, c in
-                 ((t, [int(x) for x in study.tasks[t].classes]) for t in ("low", "high", "even",
-                                                                          "odd"))}
+    diversity = {
+        t: D[np.ix_(c, c)][np.triu_indices(5, 1)].mean()
+        for t, c in (
+            (t, [int(x) for x in study.tasks[t].classes]) for t in ("low", "high", "even", "odd")
+        )
+    }
     assert len(set(diversity.values())) > 1
 
 
@@ -226,8 +271,12 @@ def test_tiny_study_end_to_end_then_skips(tmp_path):
     assert set(runs.index) == set(result.run_ids.values())
     ft = runs.loc[result.run_ids["ft/low/seed0/from-all@3"]]
     assert ft["parent_run"] == result.run_ids["sup/all/seed0"] and ft["parent_step"] == 3
-    assert list(runs["n_records"]) == [3, 3, store.n_records(runs.index[2]),
-                                       store.n_records(runs.index[3])]
+    assert list(runs["n_records"]) == [
+        3,
+        3,
+        store.n_records(runs.index[2]),
+        store.n_records(runs.index[3]),
+    ]
     assert store.trajectory(result.run_ids["sup/all/seed0"]).steps.tolist() == [0, 3, 6]
     t = time.perf_counter()
     again = run_study(study, tmp_path, progress=False)
@@ -249,9 +298,16 @@ def _cifar_pickles(root: Path):
         for name in batches:
             n = 10 if split == "train" else 20
             labels = [i % 10 for i in range(n)]
-            dump(folder / name, {b"batch_label": name.encode(), b"labels": labels,
-                                 b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                                 b"filenames": [b"x.png"] * n}, py2=True)
+            dump(
+                folder / name,
+                {
+                    b"batch_label": name.encode(),
+                    b"labels": labels,
+                    b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                    b"filenames": [b"x.png"] * n,
+                },
+                py2=True,
+            )
     from taskspace.data.hierarchy import ClassHierarchy
 
     names = ClassHierarchy.for_dataset("cifar10").class_names
@@ -264,11 +320,14 @@ TINY_RUN = {"steps": 2, "batch_size": 4, "record_schedule": [0, 2], "device": "c
 @pytest.mark.slow
 def test_cifar10_study_runs_on_tiny_pickles(tmp_path):
     _cifar_pickles(tmp_path / "data")
-    over = {"data": {"root": str(tmp_path / "data"), "n_train": 20, "n_imprint": 10,
-                     "n_probe": 10},
-            "all_runs": {"seeds": [0]},
-            "runs": {"supervised": {"tasks": ["vehicle"], "config": TINY_RUN},
-                     "finetune": {"parent_task": "vehicle", "parent_steps": [-1]}}}
+    over = {
+        "data": {"root": str(tmp_path / "data"), "n_train": 20, "n_imprint": 10, "n_probe": 10},
+        "all_runs": {"seeds": [0]},
+        "runs": {
+            "supervised": {"tasks": ["vehicle"], "config": TINY_RUN},
+            "finetune": {"parent_task": "vehicle", "parent_steps": [-1]},
+        },
+    }
     study = load_study(STUDIES / "cifar10.toml", overrides=over)
     result = run_study(study, tmp_path / "out", only=["supervised"], progress=False)
     runs = Store.open(tmp_path / "out" / "store").runs("run")
@@ -283,7 +342,7 @@ def _imagefolder(root: Path, study):
 
     h = ClassHierarchy.for_dataset("imagenet1k")
     wnids = []
-    for spec in study.tasks.values():          # two classes below every node task
+    for spec in study.tasks.values():  # two classes below every node task
         if spec.node is not None:
             below = [h.class_names[c] for c in h.classes_below(h.node_name(spec.node))]
             wnids += [w for w in below if w not in wnids][:2]
@@ -301,12 +360,21 @@ def _imagefolder(root: Path, study):
 def test_imagenet_study_runs_on_a_tiny_image_folder(tmp_path):
     study = load_study(STUDIES / "imagenet.toml")
     wnids = _imagefolder(tmp_path / "data", study)
-    over = {"data": {"root": str(tmp_path / "data"), "options": {"size": 64}, "n_imprint": 1.0,
-                     "n_probe": 1.0, "n_train": None},
-            "tasks": {"random_third": {"k": 3}},
-            "all_runs": {"seeds": [0]},
-            "runs": {"supervised": {"tasks": ["dogs"], "config": {**TINY_RUN, "lr_step_every": 1}},
-                     "finetune": {"parent_task": "dogs"}}}
+    over = {
+        "data": {
+            "root": str(tmp_path / "data"),
+            "options": {"size": 64},
+            "n_imprint": 1.0,
+            "n_probe": 1.0,
+            "n_train": None,
+        },
+        "tasks": {"random_third": {"k": 3}},
+        "all_runs": {"seeds": [0]},
+        "runs": {
+            "supervised": {"tasks": ["dogs"], "config": {**TINY_RUN, "lr_step_every": 1}},
+            "finetune": {"parent_task": "dogs"},
+        },
+    }
     over["data"]["n_imprint"] = len(wnids)
     study = load_study(STUDIES / "imagenet.toml", overrides=over)
     run_study(study, tmp_path / "out", only=["supervised"], progress=False)
@@ -316,8 +384,13 @@ def test_imagenet_study_runs_on_a_tiny_image_folder(tmp_path):
 
 # ------------------------------------------------------------------------------ CLI
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "taskspace", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "taskspace", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
 
 
 @pytest.mark.slow
@@ -348,11 +421,20 @@ def test_cli_import_h5(tmp_path):
     (tmp_path / "classes.txt").write_text("x\ny\nz\n")
     out = cli("import-h5", tmp_path / "preds", tmp_path / "s")
     assert out.returncode == 1 and "--labels" in out.stderr
-    out = cli("import-h5", tmp_path / "preds", tmp_path / "s", "--labels",
-              tmp_path / "labels.npy", "--class-names", tmp_path / "classes.txt")
+    out = cli(
+        "import-h5",
+        tmp_path / "preds",
+        tmp_path / "s",
+        "--labels",
+        tmp_path / "labels.npy",
+        "--class-names",
+        tmp_path / "classes.txt",
+    )
     assert out.returncode == 0, out.stderr
-    assert sorted(Store.open(tmp_path / "s").run_ids) == ["a-supervised-seed0",
-                                                          "b-supervised-seed3"]
+    assert sorted(Store.open(tmp_path / "s").run_ids) == [
+        "a-supervised-seed0",
+        "b-supervised-seed3",
+    ]
 
 
 @pytest.mark.slow
@@ -381,7 +463,7 @@ all_runs = { seeds = [0], config = { steps = 4 } }
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "o" / "report.html").is_file() and "report:" in out.stdout
     runs = Store.open(tmp_path / "o" / "store").runs("run")
-    assert len(runs) == 2 and set(runs["seed"]) == {0}                 # quick: one seed
+    assert len(runs) == 2 and set(runs["seed"]) == {0}  # quick: one seed
     assert {c["steps"] for c in runs["config"]} == {4}
     out = cli("analyze", tmp_path / "o" / "store")
     assert out.returncode == 0, out.stderr[-2000:]
@@ -396,17 +478,32 @@ def test_reference_study_quick_on_real_fashion_mnist(tmp_path):
     """`taskspace run studies/fashion-mnist.toml --quick`: what CI runs of the reference study
     (real Fashion-MNIST from Debian's dataset-fashion-mnist; ~5 minutes on two cores)."""
     if not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"Fashion-MNIST is not installed in {REAL_FASHION} "
-                    "(apt-get install dataset-fashion-mnist)")
-    done = subprocess.run([sys.executable, "-m", "taskspace", "run",
-                           STUDIES / "fashion-mnist.toml", "--quick", "--out", tmp_path / "o"],
-                          capture_output=True, text=True, timeout=1200)
+        pytest.skip(
+            f"Fashion-MNIST is not installed in {REAL_FASHION} "
+            "(apt-get install dataset-fashion-mnist)"
+        )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "taskspace",
+            "run",
+            STUDIES / "fashion-mnist.toml",
+            "--quick",
+            "--out",
+            tmp_path / "o",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     study = load_study(STUDIES / "fashion-mnist.toml", quick=True)
     store = Store.open(tmp_path / "o" / "store")
     runs = store.runs("run")
-    assert len(runs) == sum(len(s.tasks) * len(s.seeds) * max(1, len(s.parent_steps or []))
-                            for s in study.runs.values())
+    assert len(runs) == sum(
+        len(s.tasks) * len(s.seeds) * max(1, len(s.parent_steps or [])) for s in study.runs.values()
+    )
     assert set(runs["method"]) == {"supervised", "finetune", "protonet", "simclr", "fixmatch"}
     assert set(runs["seed"]) == {0}
     from taskspace.study.analyses import run_analyses
@@ -416,7 +513,7 @@ def test_reference_study_quick_on_real_fashion_mnist(tmp_path):
     text = " ".join(done.stdout.split())
     assert "report:" in text and (tmp_path / "o" / "report.html").is_file()
     for r in results:
-        assert r.title in text     # every finding is printed
+        assert r.title in text  # every finding is printed
 
 
 @pytest.mark.slow

@@ -27,8 +27,9 @@ def test_log_map_closed_form_on_the_circle(a, delta):
     V = ts.log_map(circle_model(a), circle_model(a + delta))
     expected = delta * np.array([[-np.sin(a), np.cos(a)]])
     np.testing.assert_allclose(V, expected, rtol=1e-6, atol=0)
-    np.testing.assert_allclose(ts.exp_map(circle_model(a), expected), circle_model(a + delta),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        ts.exp_map(circle_model(a), expected), circle_model(a + delta), rtol=1e-12, atol=1e-15
+    )
 
 
 def test_quarter_circle_and_disjoint_supports():
@@ -47,8 +48,9 @@ def test_exp_of_log_is_the_target_and_norm_is_geodesic_distance():
         np.testing.assert_allclose(tangent_norm(V), ts.geodesic_distance(P, Q), rtol=1e-12)
         # every row lies in the tangent plane at sqrt(P), and has length θ_n
         np.testing.assert_allclose(np.sum(V * np.sqrt(P), axis=-1), 0.0, atol=1e-14)
-        np.testing.assert_allclose(np.linalg.norm(V, axis=-1), ts.geometry.sample_angles(P, Q),
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            np.linalg.norm(V, axis=-1), ts.geometry.sample_angles(P, Q), rtol=1e-12, atol=1e-15
+        )
 
 
 def test_scaled_tangent_traces_the_geodesic():
@@ -56,7 +58,7 @@ def test_scaled_tangent_traces_the_geodesic():
     P, Q = random_models(rng, (2, 3, 12, 5), sharpness=3.0)
     V = ts.log_map(P, Q)
     ts_ = np.array([0.0, 0.1, 0.37, 0.5, 0.9, 1.0])
-    along = ts.exp_map(P, ts_[:, None, None, None] * V)     # broadcasts P over the t axis
+    along = ts.exp_map(P, ts_[:, None, None, None] * V)  # broadcasts P over the t axis
     np.testing.assert_allclose(along, ts.interpolate(P, Q, ts_), rtol=1e-9, atol=1e-13)
 
 
@@ -78,14 +80,17 @@ def test_tangent_leaving_the_orthant_is_squared_back():
     np.testing.assert_allclose(out, [[1.0, 0.0]], atol=1e-15)
     P = circle_model(0.2)
     out = ts.exp_map(P, 2.0 * np.array([[-np.sin(0.2), np.cos(0.2)]]))
-    np.testing.assert_allclose(out, circle_model(2.2), atol=1e-15)   # past the orthant's edge
+    np.testing.assert_allclose(out, circle_model(2.2), atol=1e-15)  # past the orthant's edge
     assert np.all(out >= 0) and np.isclose(out.sum(), 1.0)
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    n=st.integers(1, 8), c=st.integers(2, 8), t=st.floats(0.0, 1.0),
-    sharpness=st.floats(0.1, 10.0), seed=st.integers(0, 2**31 - 1),
+    n=st.integers(1, 8),
+    c=st.integers(2, 8),
+    t=st.floats(0.0, 1.0),
+    sharpness=st.floats(0.1, 10.0),
+    seed=st.integers(0, 2**31 - 1),
     dtype=st.sampled_from([np.float32, np.float64]),
 )
 def test_properties(n, c, t, sharpness, seed, dtype):
@@ -112,8 +117,9 @@ def test_velocity_of_a_geodesic_has_constant_speed():
     np.testing.assert_allclose(tangent_norm(vel), ts.geodesic_distance(P, Q) / 400, rtol=1e-9)
     for t in range(4):
         gap = steps[t + 1] - steps[t]
-        np.testing.assert_allclose(vel[t] * gap, ts.log_map(trajectory[t], trajectory[t + 1]),
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            vel[t] * gap, ts.log_map(trajectory[t], trajectory[t + 1]), rtol=1e-12, atol=1e-15
+        )
 
 
 def test_validation_errors():

@@ -10,8 +10,18 @@ from hypothesis import strategies as st
 from taskspace.data.hierarchy import ClassHierarchy
 from taskspace.tasks import Task
 
-FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle boot")
+FASHION = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def test_from_classes_by_name_index_and_mixed():
@@ -27,8 +37,11 @@ def test_from_classes_by_name_index_and_mixed():
 
 
 def test_from_classes_errors():
-    with pytest.raises(ValueError, match=r"unknown class 'Sneakers' \(did you mean 'Sneaker'"
-                                         r"\?\); valid class names: T-shirt/top, Trouser"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown class 'Sneakers' \(did you mean 'Sneaker'"
+        r"\?\); valid class names: T-shirt/top, Trouser",
+    ):
         Task.from_classes(["Sneakers", "Sandal"], FASHION)
     with pytest.raises(ValueError, match=r"\['Sandal'\] more than once"):
         Task.from_classes(["Sandal", 5, "Bag"], FASHION)
@@ -50,10 +63,19 @@ def test_from_node():
     hierarchy = ClassHierarchy.for_dataset("cifar10")
     vehicles = Task.from_node("n04524313", hierarchy, name="vehicles")  # vehicle.n.01's wnid
     assert vehicles.classes == (0, 1, 8, 9) and vehicles.name == "vehicles"
-    names = ["Airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-             "truck"]
-    assert Task.from_node("vehicle.n.01", hierarchy, label_space=names).class_names[0] == \
-        "Airplane"
+    names = [
+        "Airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
+    assert Task.from_node("vehicle.n.01", hierarchy, label_space=names).class_names[0] == "Airplane"
 
 
 def test_from_node_errors():
@@ -84,8 +106,10 @@ def test_random_is_reproducible_and_valid():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.integers(2, 40).flatmap(lambda C: st.tuples(st.just(C), st.integers(2, C))),
-       st.integers(0, 2**32 - 1))
+@given(
+    st.integers(2, 40).flatmap(lambda C: st.tuples(st.just(C), st.integers(2, C))),
+    st.integers(0, 2**32 - 1),
+)
 def test_random_draws_k_distinct_classes(C_k, seed):
     C, k = C_k
     task = Task.random(k, C, seed=seed)
@@ -134,9 +158,12 @@ def test_task_is_a_validated_frozen_value():
     assert task.classes == (1, 3) and hash(task) == hash(Task("t", (1, 3), ("b", "d")))
     with pytest.raises(dataclasses.FrozenInstanceError):
         task.name = "u"
-    for classes, names, message in [((3, 1), ("a", "b"), "increasing"), ((1, 1), ("a", "b"),
-                                     "distinct"), ((1, 2), ("a",), "one name per class"),
-                                    ((1,), ("a",), "at least 2")]:
+    for classes, names, message in [
+        ((3, 1), ("a", "b"), "increasing"),
+        ((1, 1), ("a", "b"), "distinct"),
+        ((1, 2), ("a",), "one name per class"),
+        ((1,), ("a",), "at least 2"),
+    ]:
         with pytest.raises(ValueError, match=message):
             Task("t", classes, names)
     assert Task.from_dict(task.to_dict()) == task

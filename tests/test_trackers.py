@@ -22,8 +22,7 @@ from taskspace.store import Store  # noqa: E402
 
 N, C, H = 60, 3, 5
 SCHEDULE = [0, 2, 5, 10, 20]
-SCALARS = ("progress", "d_B_to_truth", "d_B_travelled", "length", "probe_accuracy",
-           "probe_loss")
+SCALARS = ("progress", "d_B_to_truth", "d_B_travelled", "length", "probe_accuracy", "probe_loss")
 
 
 def blobs(seed=0):
@@ -38,8 +37,9 @@ def train(store, run_id, loggers, seed=0, schedule=SCHEDULE, steps=20, start=0):
     torch.manual_seed(seed)
     net = torch.nn.Linear(H, C)
     opt = torch.optim.SGD(net.parameters(), lr=0.3)
-    rec = ts.Recorder(store, run_id, model=net, probe=(x, y), mode="head", schedule=schedule,
-                      loggers=loggers)
+    rec = ts.Recorder(
+        store, run_id, model=net, probe=(x, y), mode="head", schedule=schedule, loggers=loggers
+    )
     for step in range(start, steps + 1):
         rec.maybe_record(step)
         loss = torch.nn.functional.cross_entropy(net(x), torch.as_tensor(y))
@@ -70,11 +70,14 @@ def expected_numbers(store, run_id):
     P = traj.predictions.astype(np.float64)
     labels = store.labels
     truth = np.eye(C)[labels]
-    out = {"progress": ts.progress(P, labels), "d_B_to_truth": ts.bhattacharyya(P, truth[None]),
-           "length": np.array([float(ts.length(P[:t + 1])) for t in range(len(P))]),
-           "d_B_travelled": ts.bhattacharyya(P[:-1], P[1:]),
-           "probe_accuracy": traj.metrics["accuracy"].to_numpy(),
-           "probe_loss": traj.metrics["loss"].to_numpy()}
+    out = {
+        "progress": ts.progress(P, labels),
+        "d_B_to_truth": ts.bhattacharyya(P, truth[None]),
+        "length": np.array([float(ts.length(P[: t + 1])) for t in range(len(P))]),
+        "d_B_travelled": ts.bhattacharyya(P[:-1], P[1:]),
+        "probe_accuracy": traj.metrics["accuracy"].to_numpy(),
+        "probe_loss": traj.metrics["loss"].to_numpy(),
+    }
     return traj.steps, out
 
 
@@ -83,8 +86,10 @@ def tensorboard_scalars(log_dir) -> dict:
 
     acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
     acc.Reload()
-    return {tag: ([e.step for e in acc.Scalars(tag)], [e.value for e in acc.Scalars(tag)])
-            for tag in acc.Tags()["scalars"]}
+    return {
+        tag: ([e.step for e in acc.Scalars(tag)], [e.value for e in acc.Scalars(tag)])
+        for tag in acc.Tags()["scalars"]
+    }
 
 
 def tensorboard_projector(log_dir):
@@ -119,10 +124,10 @@ def test_recorder_logs_every_record_to_tensorboard(store, tmp_path):
             assert tag_steps == list(steps)
         # event files hold float32
         np.testing.assert_allclose(values, expect, rtol=1e-6, atol=1e-7, err_msg=name)
-    assert got["taskspace/progress"][1][-1] > got["taskspace/progress"][1][0]   # it learns
+    assert got["taskspace/progress"][1][-1] > got["taskspace/progress"][1][0]  # it learns
     # The schedule completed: the InPCA picture of the store's models.
     [(name, tensor, rows)] = tensorboard_projector(tmp_path / "tb")
-    assert name == "taskspace/inpca:00020"   # tag:global step
+    assert name == "taskspace/inpca:00020"  # tag:global step
     assert rows[0] == ["model_id", "run_id", "task", "method", "seed", "step"]
     assert [r[0] for r in rows[1:]] == [f"r0/{t}" for t in range(5)]
     assert [int(r[5]) for r in rows[1:]] == SCHEDULE
@@ -135,20 +140,22 @@ def test_recorder_logs_every_record_to_tensorboard(store, tmp_path):
 
 def test_a_resumed_run_continues_its_length(store, tmp_path):
     store.add_run("r0", task="abc", classes=None, method="sgd", seed=0)
-    train(store, "r0", [], schedule=[0, 2, 5])        # first part, no tracker
+    train(store, "r0", [], schedule=[0, 2, 5])  # first part, no tracker
     tracker = TensorBoardTracker(tmp_path / "tb", picture=False)
     x, y = blobs()
     net = torch.nn.Linear(H, C)
-    rec = ts.Recorder(store, "r0", model=net, probe=(x, y), mode="head",
-                      schedule=[0, 2, 5, 10], loggers=[tracker])
+    rec = ts.Recorder(
+        store, "r0", model=net, probe=(x, y), mode="head", schedule=[0, 2, 5, 10], loggers=[tracker]
+    )
     rec.maybe_record(10)
     tracker.close()
     _, want = expected_numbers(store, "r0")
     got = tensorboard_scalars(tmp_path / "tb")
     assert got["taskspace/length"][0] == [10]
     np.testing.assert_allclose(got["taskspace/length"][1], want["length"][-1:], rtol=1e-6)
-    np.testing.assert_allclose(got["taskspace/d_B_travelled"][1], want["d_B_travelled"][-1:],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        got["taskspace/d_B_travelled"][1], want["d_B_travelled"][-1:], rtol=1e-6
+    )
 
 
 def read_wandb_records(run_dir, timeout=60.0):
@@ -157,8 +164,10 @@ def read_wandb_records(run_dir, timeout=60.0):
     deadline = time.monotonic() + timeout
     while True:
         records = parse_wandb_records(run_dir)
-        if any(r.WhichOneof("record_type") == "exit" for r in records) or \
-                time.monotonic() > deadline:
+        if (
+            any(r.WhichOneof("record_type") == "exit" for r in records)
+            or time.monotonic() > deadline
+        ):
             return records
         time.sleep(0.2)
 
@@ -177,8 +186,8 @@ def parse_wandb_records(run_dir):
         if left < 7:
             pos += left
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        chunk = data[pos + 7:pos + 7 + length]
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind == 0 and length == 0:
             continue
@@ -225,10 +234,20 @@ def test_recorder_logs_to_wandb_offline(store, offline):
     [picture] = [h for h in history if "taskspace/inpca_table" in h]
     assert picture["taskspace/step"] == 20
     table = json.load(open(f"{run_dir}/files/{picture['taskspace/inpca_table']['path']}"))
-    assert table["columns"] == ["model_id", "run_id", "task", "method", "seed", "step",
-                                "axis_1", "axis_2", "axis_3"]
-    assert sorted(r[0] for r in table["data"]) == sorted(f"r{i}/{t}" for i in (0, 1)
-                                                         for t in range(5))
+    assert table["columns"] == [
+        "model_id",
+        "run_id",
+        "task",
+        "method",
+        "seed",
+        "step",
+        "axis_1",
+        "axis_2",
+        "axis_3",
+    ]
+    assert sorted(r[0] for r in table["data"]) == sorted(
+        f"r{i}/{t}" for i in (0, 1) for t in range(5)
+    )
     assert {r[2] for r in table["data"]} == {"abc", "ab"}
     fig = json.load(open(f"{run_dir}/files/{picture['taskspace/inpca']['path']}"))
     assert {t["type"] for t in fig["data"]} == {"scatter3d"}
@@ -265,17 +284,32 @@ def test_lightning_with_tensorboard_and_wandb_loggers(store, tmp_path, offline):
             return torch.optim.SGD(self.parameters(), lr=0.3)
 
     x, y = blobs()
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.as_tensor(y)),
-                                       batch_size=20)
-    for name, logger in (("tb", TensorBoardLogger(tmp_path / "tb", name="r_tb")),
-                         ("wb", WandbLogger(project="taskspace-test", offline=True,
-                                             save_dir=str(tmp_path)))):
-        callback = RecorderCallback(store.path, probe=(x, y), task="abc", seed=0, run_id=name,
-                                    schedule=[0, 3, 6, 9], loggers=[logger])
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, torch.as_tensor(y)), batch_size=20
+    )
+    for name, logger in (
+        ("tb", TensorBoardLogger(tmp_path / "tb", name="r_tb")),
+        ("wb", WandbLogger(project="taskspace-test", offline=True, save_dir=str(tmp_path))),
+    ):
+        callback = RecorderCallback(
+            store.path,
+            probe=(x, y),
+            task="abc",
+            seed=0,
+            run_id=name,
+            schedule=[0, 3, 6, 9],
+            loggers=[logger],
+        )
         torch.manual_seed(0)
-        trainer = pl.Trainer(max_steps=9, callbacks=[callback], logger=logger,
-                             enable_progress_bar=False, enable_model_summary=False,
-                             enable_checkpointing=False, accelerator="cpu")
+        trainer = pl.Trainer(
+            max_steps=9,
+            callbacks=[callback],
+            logger=logger,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            accelerator="cpu",
+        )
         trainer.fit(Net(), data)
         if name == "wb":
             run_dir = logger.experiment.dir.rsplit("/files", 1)[0]
@@ -288,13 +322,13 @@ def test_lightning_with_tensorboard_and_wandb_loggers(store, tmp_path, offline):
     assert tb["taskspace/length"][0] == list(steps)
     np.testing.assert_allclose(tb["taskspace/length"][1], want["length"], rtol=1e-6)
     [(_, tensor, rows)] = tensorboard_projector(logger_dir)
-    assert len(rows) == 1 + 4 and tensor.shape == (4, 3)   # the store held run "tb" only
+    assert len(rows) == 1 + 4 and tensor.shape == (4, 3)  # the store held run "tb" only
     history = wandb_history(run_dir)
     steps, want = expected_numbers(reopened, "wb")
     progress = [h["taskspace/progress"] for h in history if "taskspace/progress" in h]
     np.testing.assert_allclose(progress, want["progress"], rtol=1e-12)
     [picture] = [h for h in history if "taskspace/inpca_table" in h]
-    assert picture["taskspace/inpca_table"]["nrows"] == 8   # runs tb and wb
+    assert picture["taskspace/inpca_table"]["nrows"] == 8  # runs tb and wb
 
 
 def test_a_store_of_one_model_ends_without_a_picture(store, tmp_path):

@@ -23,17 +23,20 @@ def problem():
 
 # ---------------------------------------------------------------- length (§6)
 
+
 def test_length_of_a_geodesic_is_its_endpoint_distance(problem):
     rng, _, _, _ = problem
     P, Q = random_models(rng, (2, 12, 4), 2.0)
     path = ts.interpolate(P, Q, np.linspace(0, 1, 37))
     # d_G is the geodesic distance and the path has constant speed: exact for any sampling
-    assert ts.length(path, metric="geodesic") == pytest.approx(float(ts.geodesic_distance(P, Q)),
-                                                                rel=1e-12)
+    assert ts.length(path, metric="geodesic") == pytest.approx(
+        float(ts.geodesic_distance(P, Q)), rel=1e-12
+    )
     # 2 sqrt(d_B) ≈ sqrt(2) d_G for short steps (−log cos x ≈ x²/2): the Riemann sum converges
     fine = ts.interpolate(P, Q, np.linspace(0, 1, 2001))
-    assert ts.length(fine) == pytest.approx(np.sqrt(2) * float(ts.geodesic_distance(P, Q)),
-                                            rel=1e-5)
+    assert ts.length(fine) == pytest.approx(
+        np.sqrt(2) * float(ts.geodesic_distance(P, Q)), rel=1e-5
+    )
 
 
 def test_length_closed_form_and_additivity(problem):
@@ -43,8 +46,9 @@ def test_length_closed_form_and_additivity(problem):
     assert ts.length(traj) == pytest.approx(by_hand, rel=1e-13)
     for metric in ("bhattacharyya", "geodesic"):
         whole = ts.length(traj, metric=metric)
-        assert whole == pytest.approx(ts.length(traj[:4], metric=metric)
-                                      + ts.length(traj[3:], metric=metric), rel=1e-13)
+        assert whole == pytest.approx(
+            ts.length(traj[:4], metric=metric) + ts.length(traj[3:], metric=metric), rel=1e-13
+        )
     assert ts.length(traj[:1]) == 0.0
     stacked = ts.length(np.stack([traj, traj[::-1]]))
     assert stacked.shape == (2,)
@@ -59,6 +63,7 @@ def test_length_errors():
 
 
 # ---------------------------------------------------------------- reparameterize (§7)
+
 
 def test_reparameterize_every_branch_with_non_monotone_progress(problem):
     rng, _, _, _ = problem
@@ -93,8 +98,9 @@ def test_reparameterize_a_sampled_geodesic_gives_the_geodesic(problem):
     _, y, uniform, truth = problem
     traj = ts.interpolate(uniform, truth, [0.0, 0.13, 0.5, 0.51, 0.9, 1.0])
     out = ts.reparameterize(traj, ts.progress(traj, y))
-    np.testing.assert_allclose(out, ts.interpolate(uniform, truth, np.linspace(0, 1, 51)),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        out, ts.interpolate(uniform, truth, np.linspace(0, 1, 51)), atol=1e-9
+    )
 
 
 @pytest.mark.parametrize(
@@ -123,6 +129,7 @@ def test_default_grid_is_exact():
 
 # ---------------------------------------------------------------- average (§8)
 
+
 def test_average_both_means(problem):
     rng, _, _, _ = problem
     models = random_models(rng, (5, 12, 4), 2.0)
@@ -139,8 +146,9 @@ def test_average_both_means(problem):
         assert ts.average(models.reshape(1, 5, 12, 4), mean=mean, axis=-3).shape == (1, 12, 4)
     # the centroid of two points of a great circle is its midpoint
     P, Q = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
-    np.testing.assert_allclose(ts.average(np.stack([P, Q]), mean="bhattacharyya"),
-                               ts.interpolate(P, Q, 0.5), atol=1e-15)
+    np.testing.assert_allclose(
+        ts.average(np.stack([P, Q]), mean="bhattacharyya"), ts.interpolate(P, Q, 0.5), atol=1e-15
+    )
 
 
 def test_average_errors():
@@ -156,6 +164,7 @@ def test_average_errors():
 
 
 # ---------------------------------------------------------------- compare (§9)
+
 
 def _runs(rng, uniform, truth, n_runs, noise=0.2):
     runs = []
@@ -186,17 +195,21 @@ def test_compare_matches_its_definition(problem):
     grid = np.linspace(0, 1, 51)
     expected_grid = grid[(grid >= lo) & (grid <= hi)]
     np.testing.assert_array_equal(result.grid, expected_grid)
-    mean_a = ts.average(np.stack([ts.reparameterize(r, ts.progress(r, y), expected_grid)
-                                  for r in runs_a]))
-    mean_b = ts.average(np.stack([ts.reparameterize(r, ts.progress(r, y), expected_grid)
-                                  for r in runs_b]))
+    mean_a = ts.average(
+        np.stack([ts.reparameterize(r, ts.progress(r, y), expected_grid) for r in runs_a])
+    )
+    mean_b = ts.average(
+        np.stack([ts.reparameterize(r, ts.progress(r, y), expected_grid) for r in runs_b])
+    )
     np.testing.assert_allclose(result.distance, ts.bhattacharyya(mean_a, mean_b), atol=1e-14)
     assert result.mean == pytest.approx(result.distance.mean(), rel=1e-14)
     assert np.all(result.distance > 0)
     # an (R, T, N, C) array is the same as a list of its runs
     same_length = [r[:6] for r in runs_a]
-    np.testing.assert_allclose(ts.compare_trajectories(np.stack(same_length), runs_b, y).distance,
-                               ts.compare_trajectories(same_length, runs_b, y).distance)
+    np.testing.assert_allclose(
+        ts.compare_trajectories(np.stack(same_length), runs_b, y).distance,
+        ts.compare_trajectories(same_length, runs_b, y).distance,
+    )
 
 
 def test_compare_without_common_range_says_so(problem):
@@ -222,14 +235,16 @@ def test_compare_errors(problem):
 
 # ---------------------------------------------------------------- distance to a trajectory (§9)
 
+
 def test_distance_to_trajectory(problem):
     rng, y, uniform, truth = problem
     traj = ts.interpolate(uniform, truth, [0.0, 0.5, 1.0])
     model = ts.interpolate(uniform, truth, 0.3)
     # recorded points only: the nearest record is the middle one
     recorded = ts.distance_to_trajectory(model, traj)
-    assert recorded == pytest.approx(min(float(ts.bhattacharyya(model, p)) for p in traj),
-                                     rel=1e-12)
+    assert recorded == pytest.approx(
+        min(float(ts.bhattacharyya(model, p)) for p in traj), rel=1e-12
+    )
     assert recorded > 0.01
     # re-parameterised by progress, 0.3 is a grid point: the model lies on the trajectory
     assert ts.distance_to_trajectory(model, traj, labels=y) == pytest.approx(0.0, abs=1e-12)
@@ -245,6 +260,7 @@ def test_distance_to_trajectory(problem):
 
 
 # ---------------------------------------------------------------- Fréchet (§9)
+
 
 def plain_frechet(cost):
     """Eiter & Mannila's recursive definition, written plainly (small T only)."""
@@ -282,8 +298,9 @@ def test_frechet_long_trajectories():
     # distance 0: the coupling waits on repeated records. Replacing one record of b by a model far
     # from everything costs exactly its distance to its best partner among a's records nearby.
     rng = np.random.default_rng(4)
-    base = ts.interpolate(np.array([[0.9, 0.1]]), np.array([[0.05, 0.95]]),
-                          np.sort(rng.uniform(0, 1, 4000)))
+    base = ts.interpolate(
+        np.array([[0.9, 0.1]]), np.array([[0.05, 0.95]]), np.sort(rng.uniform(0, 1, 4000))
+    )
     counts_a = rng.integers(1, 4, base.shape[0])
     counts_a[-1] += 10_000 - counts_a.sum()
     counts_b = rng.integers(1, 4, base.shape[0])

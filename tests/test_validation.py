@@ -13,8 +13,11 @@ def good(shape=(3, 4, 5)):
 
 @pytest.mark.parametrize(
     ("value", "problem"),
-    [(np.nan, "non-finite value \\(nan\\)"), (np.inf, "non-finite value \\(inf\\)"),
-     (-0.25, "negative entry \\(-0.25\\)")],
+    [
+        (np.nan, "non-finite value \\(nan\\)"),
+        (np.inf, "non-finite value \\(inf\\)"),
+        (-0.25, "negative entry \\(-0.25\\)"),
+    ],
 )
 def test_bad_entries_name_argument_index_and_problem(value, problem):
     P = good()

@@ -24,8 +24,9 @@ def filled(tmp_path):
     store = Store.create(tmp_path / "s", np.arange(N) % C, ["p", "q", "r"], chunk_samples=B)
     for rid, task, seed, t in (("a", "x", 0, 3), ("b", "y", None, 2), ("c", "x", 1, 4)):
         store.add_run(rid, task=task, classes=None, method="m", seed=seed)
-        store.append(rid, random_models(rng, (t, N, C)), np.arange(t) * 10,
-                     {"acc": np.linspace(0, 1, t)})
+        store.append(
+            rid, random_models(rng, (t, N, C)), np.arange(t) * 10, {"acc": np.linspace(0, 1, t)}
+        )
     return store
 
 
@@ -39,8 +40,9 @@ def test_round_trip_bit_for_bit_with_coordinates(filled):
         got = ds.predictions.sel(record=ds.record[ds.run.values == rid])
         assert got.values.tobytes() == traj.predictions.tobytes()
         np.testing.assert_array_equal(got.step.values, traj.steps)
-        np.testing.assert_array_equal(ds.acc.sel(record=got.record).values,
-                                      traj.metrics["acc"].to_numpy())
+        np.testing.assert_array_equal(
+            ds.acc.sel(record=got.record).values, traj.metrics["acc"].to_numpy()
+        )
     assert list(ds.record.values[:3]) == ["a/0", "a/1", "a/2"]
     assert set(ds.task.values) == {"x", "y"}
     assert np.isnan(ds.seed.sel(record="b/0").item()) and ds.seed.sel(record="c/0") == 1
@@ -93,8 +95,7 @@ def test_pairwise_distances_and_inpca_keep_record_coordinates(filled):
     inpca = ts.InPCA(n_components=2)
     Y = inpca.fit_transform(ds.predictions)
     assert Y.dims == ("record", "component")
-    np.testing.assert_allclose(Y.values, ts.InPCA(n_components=2).fit_transform(X[:]),
-                               atol=1e-9)
+    np.testing.assert_allclose(Y.values, ts.InPCA(n_components=2).fit_transform(X[:]), atol=1e-9)
     assert list(Y.step.values) == list(ds.step.values)
     np.testing.assert_allclose(inpca.transform(sub).values, Y.values[3:5], atol=1e-9)
     # sample and class in another order are moved last
@@ -111,10 +112,11 @@ def test_a_dataarray_of_another_rank_says_how_to_stack(filled):
 def test_memory_stays_flat_on_a_store_larger_than_the_budget(tmp_path):
     """Stream a 96 MiB store through the Dataset in a fresh process: its peak RSS grows by
     far less than the store (one record's chunks at a time)."""
-    n, c, t, runs = 4000, 200, 15, 2        # 2 runs × 15 records × 3.2 MB = 96 MB float32
+    n, c, t, runs = 4000, 200, 15, 2  # 2 runs × 15 records × 3.2 MB = 96 MB float32
     rng = np.random.default_rng(0)
-    store = Store.create(tmp_path / "big", rng.integers(0, c, n), [str(i) for i in range(c)],
-                         chunk_samples=1000)
+    store = Store.create(
+        tmp_path / "big", rng.integers(0, c, n), [str(i) for i in range(c)], chunk_samples=1000
+    )
     for r in range(runs):
         store.add_run(f"r{r}", task="t", classes=None, method="m", seed=r)
         for k in range(t):
@@ -128,13 +130,14 @@ def test_memory_stays_flat_on_a_store_larger_than_the_budget(tmp_path):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps({{"grew": (peak - base) * 1024, "sums": sums}}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=600, env=_env())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=_env()
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     budget = total // 8
     assert got["grew"] < budget, f"RSS grew by {got['grew'] / 2**20:.0f} MiB"
-    np.testing.assert_allclose(got["sums"], n, rtol=1e-3)   # each record: N rows summing to 1
+    np.testing.assert_allclose(got["sums"], n, rtol=1e-3)  # each record: N rows summing to 1
 
 
 def _env():
@@ -144,6 +147,7 @@ def _env():
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(helpers)))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(root, "src"), root,
-                                         env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.join(root, "src"), root, env.get("PYTHONPATH", "")]
+    )
     return env

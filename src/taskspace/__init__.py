@@ -15,20 +15,40 @@ from taskspace._version import __version__  # noqa: F401 (in __all__, built belo
 # The public names are imported on first use (PEP 562), not with the package: `import taskspace`
 # and every `taskspace ...` command, `--help` included, would otherwise pay for NumPy, SciPy,
 # scikit-learn, numba, Zarr and pandas (seconds; docs/performance.md) before reading an argument.
-_GEOMETRY = ("InPCA", "LandmarkInPCA", "average", "bhattacharyya", "compare_trajectories",
-             "distance_to_trajectory", "exp_map", "frechet_distance", "geodesic_distance",
-             "hellinger", "interpolate", "length", "log_map", "pairwise_distances", "progress",
-             "reparameterize", "symmetric_kl", "velocity")
+_GEOMETRY = (
+    "InPCA",
+    "LandmarkInPCA",
+    "average",
+    "bhattacharyya",
+    "compare_trajectories",
+    "distance_to_trajectory",
+    "exp_map",
+    "frechet_distance",
+    "geodesic_distance",
+    "hellinger",
+    "interpolate",
+    "length",
+    "log_map",
+    "pairwise_distances",
+    "progress",
+    "reparameterize",
+    "symmetric_kl",
+    "velocity",
+)
 #: Public name → the module that defines it.
-_HOMES = {**dict.fromkeys(_GEOMETRY, "taskspace.geometry"),
-          "Recorder": "taskspace.record", "checkpoint_schedule": "taskspace.record",
-          "Store": "taskspace.store", "CorruptStoreError": "taskspace.store",
-          "train_run": "taskspace.methods",
-          "log_picture": "taskspace.integrations.loggers"}
+_HOMES = {
+    **dict.fromkeys(_GEOMETRY, "taskspace.geometry"),
+    "Recorder": "taskspace.record",
+    "checkpoint_schedule": "taskspace.record",
+    "Store": "taskspace.store",
+    "CorruptStoreError": "taskspace.store",
+    "train_run": "taskspace.methods",
+    "log_picture": "taskspace.integrations.loggers",
+}
 
 __all__ = sorted([*_HOMES, "__version__"])
 
-if TYPE_CHECKING:   # what static tools see: the names as if imported here
+if TYPE_CHECKING:  # what static tools see: the names as if imported here
     from taskspace.geometry import (  # noqa: F401
         InPCA,
         LandmarkInPCA,
@@ -69,7 +89,7 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(home), name)
     # ``progress=True`` in the geometry draws the terminal bar once the UI has installed it.
     importlib.import_module("taskspace.ui.progress")
-    globals()[name] = value     # found once; later lookups are plain attribute reads
+    globals()[name] = value  # found once; later lookups are plain attribute reads
     return value
 
 

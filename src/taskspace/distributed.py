@@ -47,8 +47,8 @@ class Tile:
 
     a: int
     b: int
-    rows: tuple[int, int]      # [start, stop) in the new-models list
-    cols: tuple[int, int]      # [start, stop) in the new list (b < n_new_blocks) or the cached one
+    rows: tuple[int, int]  # [start, stop) in the new-models list
+    cols: tuple[int, int]  # [start, stop) in the new list (b < n_new_blocks) or the cached one
     cached_cols: bool
 
     @property
@@ -80,16 +80,26 @@ def plan_tiles(n_new: int, n_cached: int, tile: int) -> list[Tile]:
     and ``b ≥ a``.
     """
     new, old = _blocks(n_new, tile), _blocks(n_cached, tile)
-    out = [Tile(a, b, new[a], new[b], False)
-           for a in range(len(new)) for b in range(a, len(new))]
-    out += [Tile(a, len(new) + c, new[a], old[c], True)
-            for a in range(len(new)) for c in range(len(old))]
+    out = [Tile(a, b, new[a], new[b], False) for a in range(len(new)) for b in range(a, len(new))]
+    out += [
+        Tile(a, len(new) + c, new[a], old[c], True)
+        for a in range(len(new))
+        for c in range(len(old))
+    ]
     return out
 
 
-def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str, eps: float,
-                 chunk_size: int | None, host_threads: dict | None = None,
-                 delay: float = 0.0, precision: str = "float64") -> np.ndarray:
+def compute_tile(
+    root: str,
+    rows: list[str],
+    cols: list[str] | None,
+    metric: str,
+    eps: float,
+    chunk_size: int | None,
+    host_threads: dict | None = None,
+    delay: float = 0.0,
+    precision: str = "float64",
+) -> np.ndarray:
     """One task: distances between two blocks of models, read from the store by the worker.
 
     ``cols=None`` is a diagonal tile (``pairwise_distances(X, None)``). ``host_threads`` maps a
@@ -100,7 +110,7 @@ def compute_tile(root: str, rows: list[str], cols: list[str] | None, metric: str
     from taskspace.store import Store
 
     if current_worker() is not None:
-        reuse_freed_memory()   # the nanny's malloc setting slows tiles (docs/performance.md)
+        reuse_freed_memory()  # the nanny's malloc setting slows tiles (docs/performance.md)
     _set_threads(host_threads)
     if delay:
         time.sleep(delay)
@@ -137,7 +147,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES = 32 * 2**20, 64 * 2**20
 
 
-@functools.cache   # once a process: every training run and distance tile calls it
+@functools.cache  # once a process: every training run and distance tile calls it
 def reuse_freed_memory() -> bool:
     """Let malloc keep freed blocks for reuse in this process, as glibc does by default, where
     ``MALLOC_TRIM_THRESHOLD_`` turned that off (Dask's nannies set it to 65536 for every worker).
@@ -161,15 +171,20 @@ def reuse_freed_memory() -> bool:
     import platform
     import sys
 
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux") or \
-            platform.libc_ver()[0] != "glibc":
+    if (
+        "MALLOC_TRIM_THRESHOLD_" not in os.environ
+        or not sys.platform.startswith("linux")
+        or platform.libc_ver()[0] != "glibc"
+    ):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-                and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    return bool(
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )
 
 
 def host_cores() -> int:
@@ -203,19 +218,28 @@ def threads_per_task(host_threads: dict | None) -> int | None:
     on a Dask worker.
     """
     worker = current_worker()
-    if not host_threads or worker is None:   # nothing to share, or called directly
+    if not host_threads or worker is None:  # nothing to share, or called directly
         return None
     host = worker.address.rsplit(":", 1)[0]
     return max(1, host_cores() // max(1, int(host_threads.get(host, 1))))
 
 
-def distributed_distances(store_path, query=None, metric: str = "bhattacharyya", *,
-                          eps: float = DEFAULT_EPS, precision: str = "float64", client=None,
-                          scheduler: str | None = None, n_workers: int | None = None,
-                          tile: int | None = None, chunk_size: int | None = None,
-                          progress: bool = True,
-                          return_matrix: bool = True,
-                          task_delay: float = 0.0) -> np.ndarray | None:
+def distributed_distances(
+    store_path,
+    query=None,
+    metric: str = "bhattacharyya",
+    *,
+    eps: float = DEFAULT_EPS,
+    precision: str = "float64",
+    client=None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    tile: int | None = None,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    return_matrix: bool = True,
+    task_delay: float = 0.0,
+) -> np.ndarray | None:
     """(M, M) distances between the models a query selects, computed on a Dask cluster.
 
     Parameters
@@ -262,8 +286,9 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
 
     metric = check_metric(metric)
     eps = check_eps(eps)
-    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int | np.integer)
-                             or tile < 1):
+    if tile is not None and (
+        isinstance(tile, bool) or not isinstance(tile, int | np.integer) or tile < 1
+    ):
         raise ValueError(f"`tile` must be a positive integer, got {tile!r}")
     if isinstance(store_path, Store) and store_path.mode == "a":
         store = store_path
@@ -279,8 +304,9 @@ def distributed_distances(store_path, query=None, metric: str = "bhattacharyya",
         with cluster_client(client, scheduler, n_workers) as cl:
             n_threads = sum(w.get("nthreads", 1) for w in _workers(cl).values()) or 1
             tile = int(tile) if tile is not None else default_tile(len(new) + len(known), n_threads)
-            job = TileJob(store.path, key.name, {
-                "key": key.spec, "tile": tile, "cached": known, "new": new})
+            job = TileJob(
+                store.path, key.name, {"key": key.spec, "tile": tile, "cached": known, "new": new}
+            )
             job.start()
             _run_job(cl, store, job, new, known, key, tile, chunk_size, progress, task_delay)
         if not cache.commit_blocks(store, key, known, new, _job_blocks(job, new, known, tile)):
@@ -301,7 +327,7 @@ def _workers(cl) -> dict:
     """Every worker's info (recent ``distributed`` lists only 5 unless asked for all)."""
     try:
         info = cl.scheduler_info(n_workers=-1)
-    except TypeError:   # distributed < 2025.1
+    except TypeError:  # distributed < 2025.1
         info = cl.scheduler_info()
     return info.get("workers", {})
 
@@ -334,9 +360,14 @@ class cluster_client:
         # when they spawn workers; restore it on exit so the caller's later subprocesses and
         # thread pools are not silently limited to one thread.
         self._environ = dict(os.environ)
-        cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
-                               resources=self.resources)
+        cluster = LocalCluster(
+            n_workers=int(n),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            resources=self.resources,
+        )
         c = Client(cluster)
         self._owned = [c, cluster]
         return c
@@ -350,8 +381,9 @@ class cluster_client:
         return False
 
 
-def _run_job(cl, store, job: TileJob, new, known, key: cache.CacheKey, tile, chunk_size,
-             progress, delay) -> None:
+def _run_job(
+    cl, store, job: TileJob, new, known, key: cache.CacheKey, tile, chunk_size, progress, delay
+) -> None:
     from distributed import as_completed
 
     tiles = plan_tiles(len(new), len(known), tile)
@@ -361,21 +393,34 @@ def _run_job(cl, store, job: TileJob, new, known, key: cache.CacheKey, tile, chu
     root = str(Path(store.path).resolve())
     futures = {}
     for t in todo:
-        rows = new[t.rows[0]:t.rows[1]]
-        cols = None if t.symmetric else (known if t.cached_cols else new)[t.cols[0]:t.cols[1]]
-        fut = cl.submit(compute_tile, root, rows, cols, key.metric, key.eps, chunk_size,
-                        host_threads, delay, key.precision,
-                        key=f"taskspace-tile-{job.id}-{t.a}-{t.b}", pure=False)
+        rows = new[t.rows[0] : t.rows[1]]
+        cols = None if t.symmetric else (known if t.cached_cols else new)[t.cols[0] : t.cols[1]]
+        fut = cl.submit(
+            compute_tile,
+            root,
+            rows,
+            cols,
+            key.metric,
+            key.eps,
+            chunk_size,
+            host_threads,
+            delay,
+            key.precision,
+            key=f"taskspace-tile-{job.id}-{t.a}-{t.b}",
+            pure=False,
+        )
         futures[fut] = t
-    bar = ProgressBar(progress, len(tiles), "tiles", completed=len(tiles) - len(todo),
-                      transient=False, count=True)
+    bar = ProgressBar(
+        progress, len(tiles), "tiles", completed=len(tiles) - len(todo), transient=False, count=True
+    )
     with bar:
         for fut in as_completed(list(futures)):
             t = futures.pop(fut)
             tile_values = np.asarray(fut.result(), dtype=np.float64)
             if tile_values.shape != t.shape:
-                raise RuntimeError(f"tile {t.a}_{t.b} came back with shape "
-                                   f"{tile_values.shape}, expected {t.shape}")
+                raise RuntimeError(
+                    f"tile {t.a}_{t.b} came back with shape {tile_values.shape}, expected {t.shape}"
+                )
             job.write(t.a, t.b, tile_values)
             bar.advance()
 
@@ -392,6 +437,7 @@ def _from_tiles(job: TileJob, new, known, tile, key: cache.CacheKey):
     The cache calls it with its own view of which models are new; if another writer extended the
     cache meanwhile, that view differs from the job's and the blocks are computed directly.
     """
+
     def assemble(cached_cols: bool) -> np.ndarray:
         width = len(known) if cached_cols else len(new)
         out = np.zeros((len(new), width))

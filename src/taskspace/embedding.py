@@ -34,10 +34,17 @@ METHODS = ("dense", "out-of-core", "landmark")
 _SQUARED = ("hellinger", "geodesic")
 
 
-def compute_distances(store, query=None, metric: str = "bhattacharyya", *,
-                      scheduler: str | None = None, n_workers: int | None = None,
-                      tile: int | None = None, return_matrix: bool = True,
-                      progress: bool = False) -> tuple[np.ndarray | None, list[str]]:
+def compute_distances(
+    store,
+    query=None,
+    metric: str = "bhattacharyya",
+    *,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    tile: int | None = None,
+    return_matrix: bool = True,
+    progress: bool = False,
+) -> tuple[np.ndarray | None, list[str]]:
     """Distances among the models a query selects, through the store's cache.
 
     Only the pairs the cache lacks are computed: on Dask when ``scheduler`` (an address) or
@@ -70,8 +77,16 @@ def compute_distances(store, query=None, metric: str = "bhattacharyya", *,
         return store.distance_matrix(ids, metric=metric, progress=progress), ids
     from taskspace.distributed import distributed_distances
 
-    D = distributed_distances(store, query, metric, scheduler=scheduler, n_workers=n_workers,
-                              tile=tile, progress=progress, return_matrix=return_matrix)
+    D = distributed_distances(
+        store,
+        query,
+        metric,
+        scheduler=scheduler,
+        n_workers=n_workers,
+        tile=tile,
+        progress=progress,
+        return_matrix=return_matrix,
+    )
     return D, ids
 
 
@@ -84,7 +99,7 @@ def off_diagonal_range(D) -> tuple[float, float] | None:
     lo, hi = np.inf, -np.inf
     step = max(1, (1 << 24) // m)
     for r0 in range(0, m, step):
-        block = np.array(D[r0:min(m, r0 + step)], dtype=np.float64)   # a copy: NaN goes in
+        block = np.array(D[r0 : min(m, r0 + step)], dtype=np.float64)  # a copy: NaN goes in
         block[np.arange(len(block)), np.arange(r0, r0 + len(block))] = np.nan
         lo, hi = min(lo, np.nanmin(block)), max(hi, np.nanmax(block))
     return float(lo), float(hi)
@@ -119,9 +134,14 @@ class StoreEmbedding:
         est = self.estimator
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".npz":
-            np.savez(path, model_id=np.array(self.model_ids), embedding=est.embedding_,
-                     eigenvalues=est.eigenvalues_, signature=est.signature_,
-                     explained_stress=est.explained_stress_)
+            np.savez(
+                path,
+                model_id=np.array(self.model_ids),
+                embedding=est.embedding_,
+                eigenvalues=est.eigenvalues_,
+                signature=est.signature_,
+                explained_stress=est.explained_stress_,
+            )
             return path
         import pandas as pd
 
@@ -132,11 +152,21 @@ class StoreEmbedding:
         return path
 
 
-def embed_store(store, query=None, metric: str = "bhattacharyya", n_components: int = 3, *,
-                method: str = "dense", n_landmarks: int | None = None, rule: str = "farthest",
-                scheduler: str | None = None, n_workers: int | None = None,
-                tile: int | None = None, random_state=0,
-                progress: bool = False) -> StoreEmbedding:
+def embed_store(
+    store,
+    query=None,
+    metric: str = "bhattacharyya",
+    n_components: int = 3,
+    *,
+    method: str = "dense",
+    n_landmarks: int | None = None,
+    rule: str = "farthest",
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    tile: int | None = None,
+    random_state=0,
+    progress: bool = False,
+) -> StoreEmbedding:
     """InPCA embedding of the models a query selects, computing missing distances first.
 
     Parameters
@@ -173,21 +203,25 @@ def embed_store(store, query=None, metric: str = "bhattacharyya", n_components: 
         raise ValueError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
     dask = {"scheduler": scheduler, "n_workers": n_workers, "tile": tile, "progress": progress}
     if method == "landmark":
-        return _landmark(store, query, metric, n_components, n_landmarks, rule, dask,
-                         random_state)
+        return _landmark(store, query, metric, n_components, n_landmarks, rule, dask, random_state)
     if method == "out-of-core" and metric in _SQUARED:
-        raise ValueError("the out-of-core embedding supports metric 'bhattacharyya' only (the "
-                         "cache holds d, InPCA needs d² for the other metrics)")
+        raise ValueError(
+            "the out-of-core embedding supports metric 'bhattacharyya' only (the "
+            "cache holds d, InPCA needs d² for the other metrics)"
+        )
     D, ids = compute_distances(store, query, metric, return_matrix=method == "dense", **dask)
     if method == "out-of-core":
         del D
-        model = InPCA(n_components=n_components, metric="precomputed", solver="out-of-core",
-                      random_state=random_state).fit(store.cached_distances(ids, metric))
+        model = InPCA(
+            n_components=n_components,
+            metric="precomputed",
+            solver="out-of-core",
+            random_state=random_state,
+        ).fit(store.cached_distances(ids, metric))
         return StoreEmbedding(ids, model, method, "cache")
     if metric in _SQUARED:
-        D = D * D   # InPCA is classical MDS on the squared metric (SPEC §10)
-    model = InPCA(n_components=n_components, metric="precomputed",
-                  random_state=random_state).fit(D)
+        D = D * D  # InPCA is classical MDS on the squared metric (SPEC §10)
+    model = InPCA(n_components=n_components, metric="precomputed", random_state=random_state).fit(D)
     return StoreEmbedding(ids, model, method, "cache")
 
 
@@ -202,9 +236,14 @@ def _landmark(store, query, metric, n_components, n_landmarks, rule, dask, rando
         compute_distances(store, query, metric, return_matrix=False, **dask)
     X, table = store.collection(query)
     ids = list(table["model_id"])
-    est = LandmarkInPCA(n_components=n_components, n_landmarks=min(n_landmarks, len(ids)),
-                        rule=rule, metric=metric, random_state=random_state,
-                        progress=dask["progress"])
+    est = LandmarkInPCA(
+        n_components=n_components,
+        n_landmarks=min(n_landmarks, len(ids)),
+        rule=rule,
+        metric=metric,
+        random_state=random_state,
+        progress=dask["progress"],
+    )
     cached = set(cached_ids(store.path, metric)) if metric not in _SQUARED else set()
     if cached.issuperset(ids):
         est.set_params(metric="precomputed").fit(store.cached_distances(ids, metric), meta=table)

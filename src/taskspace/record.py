@@ -37,8 +37,9 @@ def class_prototypes(features, labels, n_classes: int) -> np.ndarray:
             f"`features` must be (S, h) and `labels` (S,), got {features.shape} and {labels.shape}"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"`labels` must lie in [0, {n_classes}), got range "
-                         f"[{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"`labels` must lie in [0, {n_classes}), got range [{labels.min()}, {labels.max()}]"
+        )
     counts = np.bincount(labels, minlength=n_classes)
     missing = np.flatnonzero(counts == 0)
     if missing.size:
@@ -132,8 +133,10 @@ def checkpoint_schedule(total_steps: int, kind="log", n_records: int = 20) -> np
     if steps.ndim != 1 or steps.size == 0 or steps.dtype.kind not in "iu":
         raise ValueError("an explicit schedule must be a non-empty list of integer steps")
     if steps.min() < 0 or steps.max() > total_steps:
-        raise ValueError(f"schedule steps must lie in [0, {total_steps}], got range "
-                         f"[{steps.min()}, {steps.max()}]")
+        raise ValueError(
+            f"schedule steps must lie in [0, {total_steps}], got range "
+            f"[{steps.min()}, {steps.max()}]"
+        )
     return np.unique(steps.astype(np.int64))
 
 
@@ -195,9 +198,23 @@ class Recorder:
     ...         train_one_step(net)
     """
 
-    def __init__(self, store, run_id, *, model, probe, imprint=None, representation=None,
-                 layer=None, head=None, mode="imprint", schedule=(), batch_size=512,
-                 progress=False, loggers=()):
+    def __init__(
+        self,
+        store,
+        run_id,
+        *,
+        model,
+        probe,
+        imprint=None,
+        representation=None,
+        layer=None,
+        head=None,
+        mode="imprint",
+        schedule=(),
+        batch_size=512,
+        progress=False,
+        loggers=(),
+    ):
         if mode not in ("imprint", "head"):
             raise ValueError(f"unknown mode {mode!r}; choose 'imprint' or 'head'")
         if mode == "imprint" and imprint is None:
@@ -209,20 +226,26 @@ class Recorder:
         self.probe_x = _as_inputs("probe", probe[0])
         self.probe_y = np.asarray(probe[1], dtype=np.int64)
         if not np.array_equal(self.probe_y, np.asarray(store.labels)):
-            raise ValueError("the probe labels given to the Recorder differ from the store's probe "
-                             "labels: record on the store's probe set, in its order")
+            raise ValueError(
+                "the probe labels given to the Recorder differ from the store's probe "
+                "labels: record on the store's probe set, in its order"
+            )
         if _n_rows(self.probe_x) != len(self.probe_y):
-            raise ValueError(f"the probe set has {_n_rows(self.probe_x)} inputs but "
-                             f"{len(self.probe_y)} labels")
+            raise ValueError(
+                f"the probe set has {_n_rows(self.probe_x)} inputs but {len(self.probe_y)} labels"
+            )
         if imprint is not None:
             self.imprint_x = _as_inputs("imprint", imprint[0])
             self.imprint_y = np.asarray(imprint[1], dtype=np.int64)
             if _n_rows(self.imprint_x) != len(self.imprint_y):
-                raise ValueError(f"the imprint set has {_n_rows(self.imprint_x)} inputs but "
-                                 f"{len(self.imprint_y)} labels")
+                raise ValueError(
+                    f"the imprint set has {_n_rows(self.imprint_x)} inputs but "
+                    f"{len(self.imprint_y)} labels"
+                )
         # head mode reads only the logits: no representation needed
-        self.representation = (self._representation_fn(model, representation, layer)
-                               if mode == "imprint" else None)
+        self.representation = (
+            self._representation_fn(model, representation, layer) if mode == "imprint" else None
+        )
         self.head = head if head is not None else (lambda m, x: m(x))
         self.schedule = set(int(s) for s in schedule)
         self.batch_size = int(batch_size)
@@ -233,17 +256,24 @@ class Recorder:
         self.loggers = list(loggers)
         for logger in self.loggers:
             if not callable(getattr(logger, "on_record", None)):
-                raise TypeError(f"a {type(logger).__name__} is not a tracker: wrap it with "
-                                "taskspace.integrations.loggers.as_tracker")
+                raise TypeError(
+                    f"a {type(logger).__name__} is not a tracker: wrap it with "
+                    "taskspace.integrations.loggers.as_tracker"
+                )
         #: The run's last recorded step (None: it has no record yet).
         steps = store.steps(run_id)
         self.last_step = steps[-1] if steps else None
         if self.progress and steps:
-            _say(f"run {run_id}: {len(steps)} records already stored (last at step "
-                 f"{self.last_step}); "
-                 + ("every scheduled step is recorded, nothing to do" if self.complete else
-                    f"{len(self.remaining)} scheduled steps left, from step "
-                    f"{self.remaining[0]}"))
+            _say(
+                f"run {run_id}: {len(steps)} records already stored (last at step "
+                f"{self.last_step}); "
+                + (
+                    "every scheduled step is recorded, nothing to do"
+                    if self.complete
+                    else f"{len(self.remaining)} scheduled steps left, from step "
+                    f"{self.remaining[0]}"
+                )
+            )
 
     @property
     def remaining(self) -> list[int]:
@@ -262,13 +292,17 @@ class Recorder:
         if layer is not None:
             modules = dict(model.named_modules())
             if layer not in modules:
-                raise ValueError(f"the model has no submodule {layer!r}; it has "
-                                 f"{', '.join(n for n in modules if n) or 'none'}")
+                raise ValueError(
+                    f"the model has no submodule {layer!r}; it has "
+                    f"{', '.join(n for n in modules if n) or 'none'}"
+                )
             return _HookedLayer(modules[layer])
         if callable(getattr(model, "features", None)):
             return lambda m, x: m.features(x)
-        raise ValueError("say how to get the representation: pass `representation=` or `layer=`, "
-                         "or give the model a `features(x)` method")
+        raise ValueError(
+            "say how to get the representation: pass `representation=` or `layer=`, "
+            "or give the model a `features(x)` method"
+        )
 
     def due(self, step: int) -> bool:
         """Whether ``step`` is on the schedule and after the run's last recorded step."""
@@ -310,8 +344,9 @@ class Recorder:
                     "the network diverged or overflows (lower the learning rate, or check its "
                     "initialisation and input scale)"
                 )
-        protos = class_prototypes(imprint_f.reshape(len(imprint_f), -1), self.imprint_y,
-                                  self.n_classes)
+        protos = class_prototypes(
+            imprint_f.reshape(len(imprint_f), -1), self.imprint_y, self.n_classes
+        )
         return imprint(probe_f.reshape(len(probe_f), -1), protos)
 
     def record(self, step: int, epoch: int | None = None, **metrics) -> np.ndarray:
@@ -321,21 +356,29 @@ class Recorder:
         trajectory's steps increase, and a resumed run is never recorded twice at one step.
         """
         if self.last_step is not None and int(step) <= self.last_step:
-            raise ValueError(f"run {self.run_id!r} already has a record at step {self.last_step}; "
-                             f"`step` {int(step)} must come after it (maybe_record skips the "
-                             "steps a resumed run already holds)")
+            raise ValueError(
+                f"run {self.run_id!r} already has a record at step {self.last_step}; "
+                f"`step` {int(step)} must come after it (maybe_record skips the "
+                "steps a resumed run already holds)"
+            )
         t0 = time.perf_counter()
         P = self.predict()
         n = len(self.probe_y)
         accuracy = float(np.mean(P.argmax(1) == self.probe_y))
         loss = float(-np.mean(np.log(np.maximum(P[np.arange(n), self.probe_y], 1e-300))))
-        record = {"accuracy": accuracy, "loss": loss,
-                  "epoch": -1 if epoch is None else int(epoch),
-                  "wall_time": time.perf_counter() - self.started, "mode": self.mode, **metrics}
-        self.store.append(self.run_id, P[None], steps=[int(step)],
-                          metrics={k: [v] for k, v in record.items()})
+        record = {
+            "accuracy": accuracy,
+            "loss": loss,
+            "epoch": -1 if epoch is None else int(epoch),
+            "wall_time": time.perf_counter() - self.started,
+            "mode": self.mode,
+            **metrics,
+        }
+        self.store.append(
+            self.run_id, P[None], steps=[int(step)], metrics={k: [v] for k, v in record.items()}
+        )
         self.last_step = int(step)
-        stored = P.astype(self.store.dtype)    # the loggers measure what the store holds
+        stored = P.astype(self.store.dtype)  # the loggers measure what the store holds
         for logger in self.loggers:
             logger.on_record(self.store, self.run_id, int(step), stored, record)
             if self.schedule and self.complete:
@@ -343,9 +386,11 @@ class Recorder:
         self.overhead_s += time.perf_counter() - t0
         if self.progress:
             done = len(self.schedule) - len(self.remaining)
-            _say(f"recorded {self.run_id} step {int(step)} ({done}/{len(self.schedule)}): probe "
-                 f"accuracy {accuracy:.3f}, loss {loss:.3f}; {_clock(record['wall_time'])} "
-                 f"elapsed, {self.overhead_s:.1f} s of it recording")
+            _say(
+                f"recorded {self.run_id} step {int(step)} ({done}/{len(self.schedule)}): probe "
+                f"accuracy {accuracy:.3f}, loss {loss:.3f}; {_clock(record['wall_time'])} "
+                f"elapsed, {self.overhead_s:.1f} s of it recording"
+            )
         return P
 
     def _batched(self, fn, x) -> np.ndarray:

@@ -32,8 +32,10 @@ def _label_space(label_space) -> tuple[str, ...]:
             raise ValueError(f"a label space needs at least 2 classes, got {label_space}")
         return tuple(str(c) for c in range(label_space))
     if isinstance(label_space, str) or not isinstance(label_space, Sequence | np.ndarray):
-        raise TypeError("`label_space` must be a sequence of class names or the number of "
-                        f"classes, got {type(label_space).__name__}")
+        raise TypeError(
+            "`label_space` must be a sequence of class names or the number of "
+            f"classes, got {type(label_space).__name__}"
+        )
     names = tuple(str(n) for n in label_space)
     if len(names) < 2:
         raise ValueError(f"a label space needs at least 2 classes, got {len(names)}")
@@ -99,11 +101,14 @@ class Task:
         if len(classes) < 2:
             raise ValueError(f"a task needs at least 2 classes, got {len(classes)}: {classes}")
         if any(c < 0 for c in classes) or any(a >= b for a, b in pairwise(classes)):
-            raise ValueError(f"task classes must be distinct non-negative indices in increasing "
-                             f"order, got {classes}")
+            raise ValueError(
+                f"task classes must be distinct non-negative indices in increasing "
+                f"order, got {classes}"
+            )
         if len(names) != len(classes):
-            raise ValueError(f"a task needs one name per class: {len(classes)} classes, "
-                             f"{len(names)} names")
+            raise ValueError(
+                f"a task needs one name per class: {len(classes)} classes, {len(names)} names"
+            )
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -158,12 +163,15 @@ class Task:
             hierarchy = ClassHierarchy.for_dataset(hierarchy)
         names = hierarchy.class_names if label_space is None else _label_space(label_space)
         if len(names) != hierarchy.n_classes:
-            raise ValueError(f"`label_space` has {len(names)} classes, the hierarchy "
-                             f"{hierarchy.n_classes}")
+            raise ValueError(
+                f"`label_space` has {len(names)} classes, the hierarchy {hierarchy.n_classes}"
+            )
         for c, (ours, theirs) in enumerate(zip(names, hierarchy.class_names, strict=True)):
             if not isinstance(label_space, int) and _normal(ours) != _normal(theirs):
-                raise ValueError(f"`label_space` does not match the hierarchy: class {c} is "
-                                 f"{ours!r} in the label space, {theirs!r} in the hierarchy")
+                raise ValueError(
+                    f"`label_space` does not match the hierarchy: class {c} is "
+                    f"{ours!r} in the label space, {theirs!r} in the hierarchy"
+                )
         node_name = hierarchy.node_name(node)
         below = hierarchy.classes_below(node_name)
         if below.size < 2:
@@ -195,14 +203,19 @@ class Task:
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
             raise TypeError(f"`k` must be an integer, got {type(k).__name__}")
         if not 2 <= k <= len(names):
-            raise ValueError(f"`k` must lie in [2, {len(names)}] (the label space has "
-                             f"{len(names)} classes), got {k}")
+            raise ValueError(
+                f"`k` must lie in [2, {len(names)}] (the label space has "
+                f"{len(names)} classes), got {k}"
+            )
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
             raise TypeError(f"`seed` must be an integer, got {type(seed).__name__}")
         rng = np.random.default_rng(seed)
         indices = np.sort(rng.choice(len(names), size=int(k), replace=False))
-        return cls(name or f"random-{k}-seed{seed}", tuple(int(i) for i in indices),
-                   tuple(names[i] for i in indices))
+        return cls(
+            name or f"random-{k}-seed{seed}",
+            tuple(int(i) for i in indices),
+            tuple(names[i] for i in indices),
+        )
 
     # -- data -------------------------------------------------------------------------------
     def relabel(self, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -234,8 +247,11 @@ class Task:
 
     def to_dict(self) -> dict:
         """Plain description for metadata (the store keeps it with each run)."""
-        return {"name": self.name, "classes": list(self.classes),
-                "class_names": list(self.class_names)}
+        return {
+            "name": self.name,
+            "classes": list(self.classes),
+            "class_names": list(self.class_names),
+        }
 
     @classmethod
     def from_dict(cls, data) -> Task:

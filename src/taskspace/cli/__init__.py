@@ -57,7 +57,10 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True,
+        False,
+        "--version",
+        callback=_version_callback,
+        is_eager=True,
         help="Print the version and exit.",
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
@@ -67,10 +70,12 @@ def _root(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("taskspace-demo"), "--out", metavar="DIR",
-                             help="Folder for the results."),
-    seeds: int = typer.Option(2, "--seeds", min=1, metavar="N",
-                              help="Training runs per task and method."),
+    out: Path = typer.Option(
+        Path("taskspace-demo"), "--out", metavar="DIR", help="Folder for the results."
+    ),
+    seeds: int = typer.Option(
+        2, "--seeds", min=1, metavar="N", help="Training runs per task and method."
+    ),
 ) -> None:
     """The whole pipeline on the built-in 8×8 digits, in a few minutes on a CPU.
 

@@ -20,7 +20,7 @@ def _whole_words():
     """Wrap help text between words only: never inside a hyphenated word or a long path."""
     try:
         _textwrap = importlib.import_module(f"{click.__name__}._textwrap")
-    except ImportError:     # a click without its wrapper module: its own wrapping stays
+    except ImportError:  # a click without its wrapper module: its own wrapping stays
         yield
         return
     original = _textwrap.TextWrapper
@@ -62,8 +62,10 @@ class Command(TyperCommand):
     context_class = _Context
 
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return [re.sub(r"^\{(.*)\}(\.\.\.)?$", r"\1\2", piece)
-                for piece in super().collect_usage_pieces(ctx)]
+        return [
+            re.sub(r"^\{(.*)\}(\.\.\.)?$", r"\1\2", piece)
+            for piece in super().collect_usage_pieces(ctx)
+        ]
 
 
 class Group(TyperGroup):

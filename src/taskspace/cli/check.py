@@ -13,16 +13,26 @@ console = make_console()
 
 def check(
     store: Path = typer.Argument(..., help="The taskspace store to verify."),
-    repair: bool = typer.Option(False, "--repair", help="Remove the damaged distance caches "
-                                "(they are recomputed when next needed); runs are kept: drop "
-                                "or re-import them as the report says."),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="Remove the damaged distance caches "
+        "(they are recomputed when next needed); runs are kept: drop "
+        "or re-import them as the report says.",
+    ),
     drop_damaged_runs: bool = typer.Option(
-        False, "--drop-damaged-runs", help="As --repair, and also drop every damaged run (its "
-        "predictions are deleted: re-import or retrain it afterwards)."),
+        False,
+        "--drop-damaged-runs",
+        help="As --repair, and also drop every damaged run (its "
+        "predictions are deleted: re-import or retrain it afterwards).",
+    ),
     upgrade: bool = typer.Option(
-        False, "--upgrade", help="Bring a legacy store (written before store format 2) to the "
+        False,
+        "--upgrade",
+        help="Bring a legacy store (written before store format 2) to the "
         "current format: after a clean check, add the digests of its header, commit records, "
-        "run index and caches."),
+        "run index and caches.",
+    ),
 ) -> None:
     """Verify everything on disk: header, probe set, run index, every commit record, every
     chunk of every committed record (present, checksum, digest) and every distance cache.
@@ -39,19 +49,32 @@ def check(
     if s is not None and repair and left:
         dropped, removed, left = s.repair_damage(report, drop_runs=drop_damaged_runs)
         if removed:
-            console.print(f"removed distance caches {', '.join(removed)}; they are recomputed "
-                          "when next needed", markup=False, highlight=False, soft_wrap=True)
+            console.print(
+                f"removed distance caches {', '.join(removed)}; they are recomputed "
+                "when next needed",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         if dropped:
-            console.print(f"dropped damaged runs {', '.join(dropped)}; re-import or retrain "
-                          "them", markup=False, highlight=False, soft_wrap=True)
+            console.print(
+                f"dropped damaged runs {', '.join(dropped)}; re-import or retrain them",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         if left:
             console.print("damage is left: see the report above", markup=False)
     if left:
         raise typer.Exit(1)
     if upgrade:
         added = s.upgrade()
-        console.print("\n".join(added) if added else "the store is already current",
-                      markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            "\n".join(added) if added else "the store is already current",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -75,13 +75,14 @@ def _analyze_and_report(store_path: Path, study, report_path: Path, figures: Pat
     return Path(path)
 
 
-def run_and_report(study, out: Path, workers: int | None = None,
-                   scheduler: str | None = None) -> Path:
+def run_and_report(
+    study, out: Path, workers: int | None = None, scheduler: str | None = None
+) -> Path:
     """Train and record every run of ``study`` into ``out``, analyse, and write the report."""
     from taskspace.report import check_writable
     from taskspace.study import run_study
 
-    check_writable(out / "report.html")     # before hours of training, not after
+    check_writable(out / "report.html")  # before hours of training, not after
     mode = " (quick)" if study.quick else ""
     console.print(styled((f"study {study.name}{mode}", "bold"), f" → {out}"))
     run = run_study(study, out, console=console, workers=workers, scheduler=scheduler)
@@ -89,20 +90,34 @@ def run_and_report(study, out: Path, workers: int | None = None,
 
 
 def run(
-    study_file: Path = typer.Argument(..., metavar="STUDY_FILE", help="The study config "
-                                      "(TOML), e.g. studies/fashion-mnist.toml."),
-    out: Path = typer.Option(None, "--out", metavar="DIR",
-                             help="Output folder (default: ./<study name>)."),
-    quick: bool = typer.Option(False, "--quick", help="Apply the study's [quick] overrides: "
-                               "fewer samples, steps and seeds."),
-    workers: int = typer.Option(None, "--workers", min=1, metavar="N",
-                                help="Train on a local Dask cluster of N worker processes, one "
-                                "run each at a time (torch threads per run: cores / N). Needs "
-                                "the `distributed` extra."),
-    scheduler: str = typer.Option(None, "--scheduler", metavar="ADDR",
-                                  help="Train on the Dask cluster at this address "
-                                  "(tcp://host:8786); workers must see --out and the data at "
-                                  "the same paths."),
+    study_file: Path = typer.Argument(
+        ..., metavar="STUDY_FILE", help="The study config (TOML), e.g. studies/fashion-mnist.toml."
+    ),
+    out: Path = typer.Option(
+        None, "--out", metavar="DIR", help="Output folder (default: ./<study name>)."
+    ),
+    quick: bool = typer.Option(
+        False,
+        "--quick",
+        help="Apply the study's [quick] overrides: fewer samples, steps and seeds.",
+    ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        metavar="N",
+        help="Train on a local Dask cluster of N worker processes, one "
+        "run each at a time (torch threads per run: cores / N). Needs "
+        "the `distributed` extra.",
+    ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        metavar="ADDR",
+        help="Train on the Dask cluster at this address "
+        "(tcp://host:8786); workers must see --out and the data at "
+        "the same paths.",
+    ),
 ) -> None:
     """Train and record every run of a study, then analyse it and write the report.
 
@@ -111,8 +126,9 @@ def run(
     run is a Dask task; the store is the same.
     """
     if workers is not None and scheduler is not None:
-        raise ValueError("give --workers (a local cluster) or --scheduler (an existing one), "
-                         "not both")
+        raise ValueError(
+            "give --workers (a local cluster) or --scheduler (an existing one), not both"
+        )
     if not study_file.is_file():
         raise FileNotFoundError(f"study config {study_file} does not exist")
     from taskspace.study import load_study
@@ -124,10 +140,15 @@ def run(
 
 
 def analyze(
-    store: Path = typer.Argument(..., metavar="STORE",
-                                 help="A store written by `taskspace run` (or any store)."),
-    details: bool = typer.Option(False, "--details", "-v", help="Print each finding's "
-                                 "details (every number with its interval) below its headline."),
+    store: Path = typer.Argument(
+        ..., metavar="STORE", help="A store written by `taskspace run` (or any store)."
+    ),
+    details: bool = typer.Option(
+        False,
+        "--details",
+        "-v",
+        help="Print each finding's details (every number with its interval) below its headline.",
+    ),
 ) -> None:
     """Run the paper's analyses on a store and print each finding's headline.
 
@@ -139,16 +160,17 @@ def analyze(
     from taskspace.study import study_of_store
     from taskspace.study.analyses import run_analyses
 
-    results = run_analyses(Store.open(store), study_of_store(store),
-                           progress=AnalysisProgress())
+    results = run_analyses(Store.open(store), study_of_store(store), progress=AnalysisProgress())
     print_findings(results, details=details)
 
 
 def report(
-    store: Path = typer.Argument(..., metavar="STORE",
-                                 help="A store written by `taskspace run` (or any store)."),
-    out: Path = typer.Option(None, "--out", metavar="FILE", help="The HTML file (default: "
-                             "report.html beside the store)."),
+    store: Path = typer.Argument(
+        ..., metavar="STORE", help="A store written by `taskspace run` (or any store)."
+    ),
+    out: Path = typer.Option(
+        None, "--out", metavar="FILE", help="The HTML file (default: report.html beside the store)."
+    ),
 ) -> None:
     """Run the analyses and write the self-contained HTML report (and PNG/PDF figures).
 
@@ -160,7 +182,7 @@ def report(
     from taskspace.study import study_of_store
 
     out = out if out is not None else store.parent / "report.html"
-    check_writable(out)         # fail before the analyses run, not after
+    check_writable(out)  # fail before the analyses run, not after
     path = _analyze_and_report(store, study_of_store(store), out, out.parent / "figures")
     console.print(f"report: {path}")
 
@@ -194,42 +216,68 @@ def info(
     s = Store.open(store)
     runs = s.runs("run")
     n_models = int(runs["n_records"].sum()) if len(runs) else 0
-    console.print(styled((str(s.path), "bold"), f": {len(runs)} runs, {n_models} models, "
-                         f"N={s.n_samples} probe samples, C={s.n_classes} classes, {s.dtype}, "
-                         f"{_human(_size(s.path))} on disk"))
+    console.print(
+        styled(
+            (str(s.path), "bold"),
+            f": {len(runs)} runs, {n_models} models, "
+            f"N={s.n_samples} probe samples, C={s.n_classes} classes, {s.dtype}, "
+            f"{_human(_size(s.path))} on disk",
+        )
+    )
     console.print(f"probe hash        {s.probe_hash}")
     console.print(f"label-space hash  {s.label_space_hash}")
-    table = Table("task", "method", "seed", "network", "records", title="runs",
-                  title_justify="left")
+    table = Table(
+        "task", "method", "seed", "network", "records", title="runs", title_justify="left"
+    )
     # Ids are copied from here into queries and commands: never fold them.
     table.add_column("parent", no_wrap=True)
     table.add_column("run", no_wrap=True)
     for _, r in runs.iterrows():
         parent = r.get("parent_run")
         parent = "" if parent is None or parent != parent else f"{parent}@{r.get('parent_step')}"
-        table.add_row(str(r["task"]), str(r["method"]), str(r["seed"]),
-                      str(r.get("network") or ""), str(r["n_records"]), parent, str(r["run_id"]))
+        table.add_row(
+            str(r["task"]),
+            str(r["method"]),
+            str(r["seed"]),
+            str(r.get("network") or ""),
+            str(r["n_records"]),
+            parent,
+            str(r["run_id"]),
+        )
     console.print(table)
 
 
 def import_h5(
-    directory: Path = typer.Argument(..., metavar="DIR",
-                                     help="Folder of task folders holding preds_<seed>.h5."),
+    directory: Path = typer.Argument(
+        ..., metavar="DIR", help="Folder of task folders holding preds_<seed>.h5."
+    ),
     store: Path = typer.Argument(..., metavar="STORE", help="The store to import into."),
-    labels: Path = typer.Option(None, "--labels", metavar="FILE", help="Probe labels (.npy, "
-                                ".json or one per line): create STORE when it does not exist, "
-                                "else checked against its labels."),
-    class_names: Path = typer.Option(None, "--class-names", metavar="FILE", help="Class names "
-                                     "(.json or one per line): create STORE, or checked against "
-                                     "its own."),
-    method: str = typer.Option("supervised", "--method", metavar="NAME",
-                               help="Method recorded for every run."),
-    pattern: str = typer.Option("preds_*.h5", "--pattern", metavar="GLOB",
-                                help="File name pattern; * is the seed."),
-    dataset_key: str = typer.Option("data", "--dataset-key", metavar="NAME",
-                                    help="HDF5 dataset of the (T, N, C) predictions."),
-    network: str = typer.Option(None, "--network", metavar="NAME",
-                                help="Network recorded with every run."),
+    labels: Path = typer.Option(
+        None,
+        "--labels",
+        metavar="FILE",
+        help="Probe labels (.npy, "
+        ".json or one per line): create STORE when it does not exist, "
+        "else checked against its labels.",
+    ),
+    class_names: Path = typer.Option(
+        None,
+        "--class-names",
+        metavar="FILE",
+        help="Class names (.json or one per line): create STORE, or checked against its own.",
+    ),
+    method: str = typer.Option(
+        "supervised", "--method", metavar="NAME", help="Method recorded for every run."
+    ),
+    pattern: str = typer.Option(
+        "preds_*.h5", "--pattern", metavar="GLOB", help="File name pattern; * is the seed."
+    ),
+    dataset_key: str = typer.Option(
+        "data", "--dataset-key", metavar="NAME", help="HDF5 dataset of the (T, N, C) predictions."
+    ),
+    network: str = typer.Option(
+        None, "--network", metavar="NAME", help="Network recorded with every run."
+    ),
 ) -> None:
     """Import HDF5 prediction files (the paper's published layout) into a store.
 
@@ -238,38 +286,71 @@ def import_h5(
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a folder")
     if not store.exists() and (labels is None or class_names is None):
-        raise ValueError(f"store {store} does not exist; give --labels and --class-names "
-                         "to create it")
+        raise ValueError(
+            f"store {store} does not exist; give --labels and --class-names to create it"
+        )
     from taskspace.store import import_h5 as _import
     from taskspace.store.files import read_list
 
     started = time.perf_counter()
-    ids = _import(directory, str(store), method=method, pattern=pattern,
-                  dataset_key=dataset_key, network=network,
-                  labels=None if labels is None else read_list(labels),
-                  class_names=None if class_names is None else
-                  [str(c) for c in read_list(class_names)])
-    console.print(f"imported {len(ids)} runs into {store} in "
-                  f"{time.perf_counter() - started:.1f} s")
+    ids = _import(
+        directory,
+        str(store),
+        method=method,
+        pattern=pattern,
+        dataset_key=dataset_key,
+        network=network,
+        labels=None if labels is None else read_list(labels),
+        class_names=None if class_names is None else [str(c) for c in read_list(class_names)],
+    )
+    console.print(f"imported {len(ids)} runs into {store} in {time.perf_counter() - started:.1f} s")
 
 
 def import_arrays(
-    directory: Path = typer.Argument(..., metavar="DIR", help="Folder of .npy/.npz/.pt "
-                                     "prediction arrays with a metadata table and the probe "
-                                     "labels."),
-    store: Path = typer.Argument(..., metavar="STORE", help="The store to import into; created "
-                                 "from the folder's labels and class names if it does not "
-                                 "exist."),
-    metadata: Path = typer.Option(None, "--metadata", metavar="FILE", help="The metadata table "
-                                  "(default DIR/metadata.csv or DIR/metadata.json)."),
-    labels: Path = typer.Option(None, "--labels", metavar="FILE", help="Probe labels (default "
-                                "DIR/labels.npy, .json or .txt)."),
-    class_names: Path = typer.Option(None, "--class-names", metavar="FILE", help="Class names "
-                                     "(default DIR/class_names.json or .txt)."),
-    probe_ids: Path = typer.Option(None, "--probe-ids", metavar="FILE", help="Probe sample ids "
-                                   "(default DIR/probe_ids.npy, .json or .txt, if there)."),
-    dtype: str = typer.Option("float32", "--dtype", metavar="DTYPE", help="Storage dtype of a "
-                              "new store: float32 or float16."),
+    directory: Path = typer.Argument(
+        ...,
+        metavar="DIR",
+        help="Folder of .npy/.npz/.pt "
+        "prediction arrays with a metadata table and the probe "
+        "labels.",
+    ),
+    store: Path = typer.Argument(
+        ...,
+        metavar="STORE",
+        help="The store to import into; created "
+        "from the folder's labels and class names if it does not "
+        "exist.",
+    ),
+    metadata: Path = typer.Option(
+        None,
+        "--metadata",
+        metavar="FILE",
+        help="The metadata table (default DIR/metadata.csv or DIR/metadata.json).",
+    ),
+    labels: Path = typer.Option(
+        None,
+        "--labels",
+        metavar="FILE",
+        help="Probe labels (default DIR/labels.npy, .json or .txt).",
+    ),
+    class_names: Path = typer.Option(
+        None,
+        "--class-names",
+        metavar="FILE",
+        help="Class names (default DIR/class_names.json or .txt).",
+    ),
+    probe_ids: Path = typer.Option(
+        None,
+        "--probe-ids",
+        metavar="FILE",
+        help="Probe sample ids (default DIR/probe_ids.npy, .json or .txt, if there).",
+    ),
+    dtype: str = typer.Option(
+        "float32",
+        "--dtype",
+        metavar="DTYPE",
+        help="Storage dtype of a new store: float32 or float16.",
+    ),
 ) -> None:
     """Import a folder of prediction arrays (one per checkpoint or per run) into a store.
 
@@ -290,10 +371,19 @@ def import_arrays(
 
     before = n_records()
     started = time.perf_counter()
-    ids = _import(directory, store, metadata=metadata, labels=labels, class_names=class_names,
-                  probe_ids=probe_ids, dtype=dtype)
-    console.print(f"imported {len(ids)} runs into {store} ({n_records() - before} new records) "
-                  f"in {time.perf_counter() - started:.1f} s")
+    ids = _import(
+        directory,
+        store,
+        metadata=metadata,
+        labels=labels,
+        class_names=class_names,
+        probe_ids=probe_ids,
+        dtype=dtype,
+    )
+    console.print(
+        f"imported {len(ids)} runs into {store} ({n_records() - before} new records) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
 
 
 def demo(out: Path, seeds: int) -> Path:

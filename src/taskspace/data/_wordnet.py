@@ -116,7 +116,7 @@ class WordNet:
                         continue
                     fields = line.split()
                     n_synsets = int(fields[2])
-                    senses[fields[0]] = tuple(int(o) for o in fields[len(fields) - n_synsets:])
+                    senses[fields[0]] = tuple(int(o) for o in fields[len(fields) - n_synsets :])
             self._senses = senses
         return self._senses
 
@@ -135,7 +135,7 @@ class WordNet:
         n_pointers = int(fields[pos])
         classes, instances = [], []
         for i in range(n_pointers):
-            symbol, target, target_pos = fields[pos + 1 + 4 * i: pos + 4 + 4 * i]
+            symbol, target, target_pos = fields[pos + 1 + 4 * i : pos + 4 + 4 * i]
             if target_pos == "n" and symbol == "@":
                 classes.append(int(target))
             elif target_pos == "n" and symbol == "@i":
@@ -211,9 +211,7 @@ class WordNet:
         synset = self._parse(offset)
         if not synset.hypernyms:
             return ((synset,),)
-        return tuple(
-            (*path, synset) for parent in synset.hypernyms for path in self._paths(parent)
-        )
+        return tuple((*path, synset) for parent in synset.hypernyms for path in self._paths(parent))
 
     def __iter__(self):
         """Every noun synset, in file order."""

@@ -73,7 +73,8 @@ class _BatchUnpickler(pickle.Unpickler):
             return _BatchUnpickler.allowed[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(
-                f"global {module}.{name} is not allowed in a CIFAR batch") from None
+                f"global {module}.{name} is not allowed in a CIFAR batch"
+            ) from None
 
 
 def _unpickle(path: Path) -> dict:
@@ -81,8 +82,15 @@ def _unpickle(path: Path) -> dict:
         with open(path, "rb") as f:
             # latin1 is how NumPy arrays pickled by Python 2 must be read (NumPy's advice).
             obj = _BatchUnpickler(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+    ) as exc:
         raise ValueError(f"{path}: not a readable CIFAR pickle ({exc})") from exc
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: a CIFAR pickle holds a dict, found {type(obj).__name__}")
@@ -100,20 +108,30 @@ def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     batch = _unpickle(path)
     if "data" not in batch or "labels" not in batch:
-        raise ValueError(f"{path}: a CIFAR-10 batch needs keys 'data' and 'labels', found "
-                         f"{sorted(map(str, batch))}")
+        raise ValueError(
+            f"{path}: a CIFAR-10 batch needs keys 'data' and 'labels', found "
+            f"{sorted(map(str, batch))}"
+        )
     data, labels = batch["data"], np.asarray(batch["labels"])
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != _PIXELS:
-        raise ValueError(f"{path}: 'data' must be a uint8 array of shape (n, {_PIXELS}), got "
-                         f"{getattr(data, 'dtype', type(data).__name__)} "
-                         f"{getattr(data, 'shape', '')}")
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != _PIXELS
+    ):
+        raise ValueError(
+            f"{path}: 'data' must be a uint8 array of shape (n, {_PIXELS}), got "
+            f"{getattr(data, 'dtype', type(data).__name__)} "
+            f"{getattr(data, 'shape', '')}"
+        )
     if labels.shape != (data.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{path}: 'labels' must be {data.shape[0]} integers, got "
-                         f"{labels.dtype} {labels.shape}")
+        raise ValueError(
+            f"{path}: 'labels' must be {data.shape[0]} integers, got {labels.dtype} {labels.shape}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= 10):
-        raise ValueError(f"{path}: labels must lie in [0, 10), got range "
-                         f"[{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"{path}: labels must lie in [0, 10), got range [{labels.min()}, {labels.max()}]"
+        )
     # Channel-major rows (3, 32, 32) → channel-last images (32, 32, 3).
     images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return images, labels.astype(np.int64)
@@ -149,8 +167,10 @@ def extract_archive(archive, dest, md5: str | None = None) -> Path:
     expected = ARCHIVE_MD5 if md5 is None else md5
     actual = file_md5(archive)
     if actual != expected:
-        raise ValueError(f"{archive}: md5 {actual} differs from the official {expected}; the "
-                         "file is corrupt or not the CIFAR-10 python archive (delete it and retry)")
+        raise ValueError(
+            f"{archive}: md5 {actual} differs from the official {expected}; the "
+            "file is corrupt or not the CIFAR-10 python archive (delete it and retry)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     wanted = {f"{FOLDER}/{m}": m for m in MEMBERS}
     done = set()

@@ -60,17 +60,21 @@ class Dataset:
         check_split(self.split)
         labels = np.asarray(self.labels)
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels must be a 1-D integer array, got {labels.dtype} "
-                             f"{labels.shape}")
+            raise ValueError(
+                f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}"
+            )
         names = [str(c) for c in self.class_names]
         ids = np.asarray(self.ids, dtype=str)
         n = labels.shape[0]
         if len(self.images) != n or ids.shape != (n,):
-            raise ValueError(f"images, labels and ids disagree in length: {len(self.images)}, "
-                             f"{n}, {ids.shape[0] if ids.ndim else ids.shape}")
+            raise ValueError(
+                f"images, labels and ids disagree in length: {len(self.images)}, "
+                f"{n}, {ids.shape[0] if ids.ndim else ids.shape}"
+            )
         if n and (labels.min() < 0 or labels.max() >= len(names)):
-            raise ValueError(f"labels must lie in [0, {len(names)}), got range "
-                             f"[{labels.min()}, {labels.max()}]")
+            raise ValueError(
+                f"labels must lie in [0, {len(names)}), got range [{labels.min()}, {labels.max()}]"
+            )
         if len(set(names)) != len(names):
             raise ValueError(f"class names must be unique, got {names}")
         if np.unique(ids).size != n:
@@ -85,8 +89,10 @@ class Dataset:
     def __repr__(self) -> str:
         shape = tuple(getattr(self.images, "shape", ()))
         dtype = getattr(self.images, "dtype", "?")
-        return (f"Dataset(name={self.name!r}, split={self.split!r}, images={shape} {dtype}, "
-                f"n_classes={self.n_classes})")
+        return (
+            f"Dataset(name={self.name!r}, split={self.split!r}, images={shape} {dtype}, "
+            f"n_classes={self.n_classes})"
+        )
 
     @property
     def n_classes(self) -> int:
@@ -102,8 +108,9 @@ class Dataset:
         indices = np.asarray(indices, dtype=np.int64)
         select = getattr(self.images, "select", None)  # lazy images (ImageFiles) stay lazy
         images = select(indices) if select is not None else self.images[indices]
-        return Dataset(self.name, self.split, images, self.labels[indices], self.class_names,
-                       self.ids[indices])
+        return Dataset(
+            self.name, self.split, images, self.labels[indices], self.class_names, self.ids[indices]
+        )
 
     def float_images(self, indices=None, dtype=np.float32) -> np.ndarray:
         """Images (all, or those at ``indices``) as floats in ``[0, 1]``.

@@ -28,8 +28,16 @@ from taskspace.data.idx import read_idx
 NAME = "fashion-mnist"
 
 CLASS_NAMES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 
 #: split → (images file, labels file).
@@ -110,11 +118,15 @@ def load_fashion_mnist(split: str = "train", root=None, download: bool = True) -
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{images_path}: expected uint8 images of shape (S, 28, 28), got "
-                         f"{images.dtype} {images.shape}")
+        raise ValueError(
+            f"{images_path}: expected uint8 images of shape (S, 28, 28), got "
+            f"{images.dtype} {images.shape}"
+        )
     if labels.dtype != np.uint8 or labels.shape != (images.shape[0],):
-        raise ValueError(f"{labels_path}: expected {images.shape[0]} uint8 labels (one per image "
-                         f"of {images_path.name}), got {labels.dtype} {labels.shape}")
+        raise ValueError(
+            f"{labels_path}: expected {images.shape[0]} uint8 labels (one per image "
+            f"of {images_path.name}), got {labels.dtype} {labels.shape}"
+        )
     if labels.size and labels.max() >= len(CLASS_NAMES):
         raise ValueError(f"{labels_path}: label {int(labels.max())} outside [0, 10)")
     ids = np.array([f"{split}/{i}" for i in range(labels.shape[0])])

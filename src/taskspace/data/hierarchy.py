@@ -19,8 +19,13 @@ import numpy as np
 
 HIERARCHY_DIR = Path(__file__).parent / "hierarchies"
 BUILTIN_DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagenet1k")
-_ALIASES = {"fashionmnist": "fashion-mnist", "imagenet": "imagenet1k", "imagenet-1k": "imagenet1k",
-            "cifar-10": "cifar10", "cifar-100": "cifar100"}
+_ALIASES = {
+    "fashionmnist": "fashion-mnist",
+    "imagenet": "imagenet1k",
+    "imagenet-1k": "imagenet1k",
+    "cifar-10": "cifar10",
+    "cifar-100": "cifar100",
+}
 FORMAT_VERSION = 1
 _ALL_NODES = "ClassHierarchy.nodes(min_classes=2) lists them all"
 
@@ -75,8 +80,10 @@ class ClassHierarchy:
         up: list[dict[str, int]] = []  # up[c][node]: fewest edges from class c up to node
         for c, (synset, class_paths) in enumerate(zip(self.synsets, self._paths, strict=True)):
             if not class_paths or any(not p or p[-1] != synset for p in class_paths):
-                raise ValueError(f"every path of class {c} ({self.class_names[c]!r}) must end at "
-                                 f"its synset {synset!r}, got {class_paths!r}")
+                raise ValueError(
+                    f"every path of class {c} ({self.class_names[c]!r}) must end at "
+                    f"its synset {synset!r}, got {class_paths!r}"
+                )
             distances: dict[str, int] = {}
             for path in class_paths:
                 for i, node in enumerate(path):
@@ -99,9 +106,11 @@ class ClassHierarchy:
         key = str(name).strip().lower().replace("_", "-")
         key = _ALIASES.get(key, key)
         if key not in BUILTIN_DATASETS:
-            raise ValueError(f"no shipped class hierarchy for dataset {name!r}; available: "
-                             f"{', '.join(BUILTIN_DATASETS)} (other label spaces: "
-                             "ClassHierarchy.from_wordnet)")
+            raise ValueError(
+                f"no shipped class hierarchy for dataset {name!r}; available: "
+                f"{', '.join(BUILTIN_DATASETS)} (other label spaces: "
+                "ClassHierarchy.from_wordnet)"
+            )
         with open(HIERARCHY_DIR / f"{key}.json", encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
 
@@ -127,8 +136,10 @@ class ClassHierarchy:
         elif isinstance(class_to_synset, Sequence) and not isinstance(class_to_synset, str):
             items = [(key, key) for key in class_to_synset]
         else:
-            raise TypeError("`class_to_synset` must be a mapping (class name → synset) or a "
-                            f"sequence of synsets, got {type(class_to_synset).__name__}")
+            raise TypeError(
+                "`class_to_synset` must be a mapping (class name → synset) or a "
+                f"sequence of synsets, got {type(class_to_synset).__name__}"
+            )
         wordnet = open_wordnet(root)
         names, synsets, paths, wnids = [], [], [], {}
         for c, (class_name, key) in enumerate(items):
@@ -145,8 +156,9 @@ class ClassHierarchy:
         return cls(names, synsets, paths, wnids, dataset=dataset)
 
     @classmethod
-    def from_tree(cls, children: Mapping[str, Sequence[str]], class_names,
-                  dataset=None) -> ClassHierarchy:
+    def from_tree(
+        cls, children: Mapping[str, Sequence[str]], class_names, dataset=None
+    ) -> ClassHierarchy:
         """A hierarchy declared by hand: ``children[node]`` lists the nodes and classes just
         below ``node``; the one node below no other is the root.
 
@@ -161,14 +173,18 @@ class ClassHierarchy:
         below = {c for kids in children.values() for c in kids}
         roots = [n for n in children if n not in below]
         if len(roots) != 1:
-            raise ValueError(f"a class tree needs exactly one root (a node below no other), got "
-                             f"{roots or 'none'}")
+            raise ValueError(
+                f"a class tree needs exactly one root (a node below no other), got "
+                f"{roots or 'none'}"
+            )
         parent = {}
         for node, kids in children.items():
             for kid in kids:
                 if kid in parent:
-                    raise ValueError(f"{kid!r} is below both {parent[kid]!r} and {node!r}: "
-                                     "a class tree gives each node one parent")
+                    raise ValueError(
+                        f"{kid!r} is below both {parent[kid]!r} and {node!r}: "
+                        "a class tree gives each node one parent"
+                    )
                 parent[kid] = node
         paths = []
         for name in names:
@@ -181,13 +197,16 @@ class ClassHierarchy:
                     raise ValueError(f"the class tree has a cycle through {node!r}")
                 path.append(node)
             if node != roots[0]:
-                raise ValueError(f"class {name!r} is not below the root {roots[0]!r} of the "
-                                 "class tree")
+                raise ValueError(
+                    f"class {name!r} is not below the root {roots[0]!r} of the class tree"
+                )
             paths.append([path[::-1]])
         unknown = sorted(below - set(children) - set(names))
         if unknown:
-            raise ValueError(f"the class tree names {listing(unknown, 10)}, which are neither "
-                             f"nodes nor classes ({listing(names, 20)})")
+            raise ValueError(
+                f"the class tree names {listing(unknown, 10)}, which are neither "
+                f"nodes nor classes ({listing(names, 20)})"
+            )
         wnids = {n: f"tree:{n}" for n in children} | {n: f"tree:{n}" for n in names}
         return cls(names, names, paths, wnids, dataset=dataset)
 
@@ -202,10 +221,13 @@ class ClassHierarchy:
             raise ValueError(f"`classes` repeats a class: {list(classes)}")
         paths = [self._paths[i] for i in indices]
         used = {n for class_paths in paths for p in class_paths for n in p}
-        return ClassHierarchy([self.class_names[i] for i in indices],
-                              [self.synsets[i] for i in indices], paths,
-                              {n: w for n, w in self._node_wnids.items() if n in used},
-                              dataset=dataset)
+        return ClassHierarchy(
+            [self.class_names[i] for i in indices],
+            [self.synsets[i] for i in indices],
+            paths,
+            {n: w for n, w in self._node_wnids.items() if n in used},
+            dataset=dataset,
+        )
 
     def to_dict(self) -> dict:
         """Plain JSON-able description (what the store keeps, and the shipped file format)."""
@@ -213,10 +235,16 @@ class ClassHierarchy:
             "format_version": FORMAT_VERSION,
             "dataset": self.dataset,
             "classes": [
-                {"index": c, "name": name, "synset": synset, "wnid": self._node_wnids[synset],
-                 "paths": [list(p) for p in class_paths]}
-                for c, (name, synset, class_paths)
-                in enumerate(zip(self.class_names, self.synsets, self._paths, strict=True))
+                {
+                    "index": c,
+                    "name": name,
+                    "synset": synset,
+                    "wnid": self._node_wnids[synset],
+                    "paths": [list(p) for p in class_paths],
+                }
+                for c, (name, synset, class_paths) in enumerate(
+                    zip(self.class_names, self.synsets, self._paths, strict=True)
+                )
             ],
             "nodes": {node: self._node_wnids[node] for node in sorted(self._below)},
         }
@@ -225,13 +253,20 @@ class ClassHierarchy:
     def from_dict(cls, data: Mapping) -> ClassHierarchy:
         """Inverse of `to_dict`."""
         if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported class hierarchy format {data.get('format_version')!r}"
-                             f" (this taskspace reads version {FORMAT_VERSION})")
+            raise ValueError(
+                f"unsupported class hierarchy format {data.get('format_version')!r}"
+                f" (this taskspace reads version {FORMAT_VERSION})"
+            )
         classes = data["classes"]
         if [c["index"] for c in classes] != list(range(len(classes))):
             raise ValueError("class hierarchy: class indices must be 0, 1, ..., C-1 in order")
-        return cls([c["name"] for c in classes], [c["synset"] for c in classes],
-                   [c["paths"] for c in classes], data["nodes"], dataset=data.get("dataset"))
+        return cls(
+            [c["name"] for c in classes],
+            [c["synset"] for c in classes],
+            [c["paths"] for c in classes],
+            data["nodes"],
+            dataset=data.get("dataset"),
+        )
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -244,8 +279,10 @@ class ClassHierarchy:
         return tuple(self._node_wnids[s] for s in self.synsets)
 
     def __repr__(self) -> str:
-        return (f"ClassHierarchy(dataset={self.dataset!r}, n_classes={self.n_classes}, "
-                f"n_nodes={len(self._below)})")
+        return (
+            f"ClassHierarchy(dataset={self.dataset!r}, n_classes={self.n_classes}, "
+            f"n_nodes={len(self._below)})"
+        )
 
     def __eq__(self, other) -> bool:
         return isinstance(other, ClassHierarchy) and self.to_dict() == other.to_dict()
@@ -258,8 +295,9 @@ class ClassHierarchy:
             try:
                 return self.class_names.index(cls)
             except ValueError:
-                raise ValueError(f"unknown class {cls!r}; classes: "
-                                 f"{listing(self.class_names)}") from None
+                raise ValueError(
+                    f"unknown class {cls!r}; classes: {listing(self.class_names)}"
+                ) from None
         index = int(cls)
         if not 0 <= index < self.n_classes:
             raise ValueError(f"class index {index} out of range [0, {self.n_classes})")

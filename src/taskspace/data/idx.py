@@ -51,8 +51,9 @@ def _parse(f, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: unknown IDX type code 0x{code:02x} (known: {known})")
     if ndim == 0:
         raise ValueError(f"{path}: IDX header declares 0 dimensions")
-    dims = tuple(int(d) for d in np.frombuffer(_read_exactly(f, 4 * ndim, path, "the header"),
-                                                dtype=">u4"))
+    dims = tuple(
+        int(d) for d in np.frombuffer(_read_exactly(f, 4 * ndim, path, "the header"), dtype=">u4")
+    )
     dtype = IDX_DTYPES[code]
     n_bytes = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     data = _read_exactly(f, n_bytes, path, f"data of shape {dims}")

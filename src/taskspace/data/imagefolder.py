@@ -26,8 +26,9 @@ from taskspace.data.download import candidate_dirs
 
 NAME = "imagefolder"
 DEFAULT_SIZE = 64
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif",
-                              ".tiff", ".webp"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+)
 #: split → folder names tried in order.
 SPLIT_DIRS = {"train": ("train",), "test": ("val", "test")}
 
@@ -82,8 +83,11 @@ class ImageFiles:
         if isinstance(key, tuple):
             head, rest = key[0], key[1:]
             batch = self[head]
-            return batch[rest] if np.ndim(head) == 0 and not isinstance(head, slice) \
+            return (
+                batch[rest]
+                if np.ndim(head) == 0 and not isinstance(head, slice)
                 else batch[(slice(None), *rest)]
+            )
         if isinstance(key, int | np.integer):
             return decode_image(self.paths[key], self.size)
         selected = self.paths[key]
@@ -102,9 +106,13 @@ class ImageFiles:
 
 
 def _list_images(folder: Path) -> list[str]:
-    return sorted(e.name for e in os.scandir(folder)
-                  if e.is_file() and not e.name.startswith(".")
-                  and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(
+        e.name
+        for e in os.scandir(folder)
+        if e.is_file()
+        and not e.name.startswith(".")
+        and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS
+    )
 
 
 def _class_folders(folder: Path) -> list[str]:
@@ -123,9 +131,14 @@ def _find_root(root) -> Path:
     )
 
 
-def load_imagefolder(split: str = "train", root=None, size: int = DEFAULT_SIZE,
-                     max_per_class: int | None = None, classes=None,
-                     lazy: bool = True) -> Dataset:
+def load_imagefolder(
+    split: str = "train",
+    root=None,
+    size: int = DEFAULT_SIZE,
+    max_per_class: int | None = None,
+    classes=None,
+    lazy: bool = True,
+) -> Dataset:
     """One split of an ImageNet-style image folder.
 
     Parameters
@@ -155,8 +168,9 @@ def load_imagefolder(split: str = "train", root=None, size: int = DEFAULT_SIZE,
     base = _find_root(root)
     split_dir = next((base / d for d in SPLIT_DIRS[split] if (base / d).is_dir()), None)
     if split_dir is None:
-        raise FileNotFoundError(f"{base} has no {' or '.join(SPLIT_DIRS[split])}/ folder for "
-                                f"the {split} split")
+        raise FileNotFoundError(
+            f"{base} has no {' or '.join(SPLIT_DIRS[split])}/ folder for the {split} split"
+        )
     reference = base / "train" if (base / "train").is_dir() else split_dir
     available = _class_folders(reference)
     if classes is None:
@@ -168,8 +182,9 @@ def load_imagefolder(split: str = "train", root=None, size: int = DEFAULT_SIZE,
         class_names = sorted({str(c) for c in classes})
         unknown = [c for c in class_names if c not in available]
         if unknown:
-            raise ValueError(f"unknown classes {unknown}; the class folders of {reference} are "
-                             f"{available}")
+            raise ValueError(
+                f"unknown classes {unknown}; the class folders of {reference} are {available}"
+            )
     if not class_names:
         raise ValueError(f"{reference} has no class folders")
     paths, labels, ids = [], [], []
@@ -183,5 +198,11 @@ def load_imagefolder(split: str = "train", root=None, size: int = DEFAULT_SIZE,
     images = ImageFiles(paths, size)
     if not lazy:
         images = np.asarray(images)
-    return Dataset(NAME, split, images, np.asarray(labels, dtype=np.int64), class_names,
-                   np.asarray(ids, dtype=str))
+    return Dataset(
+        NAME,
+        split,
+        images,
+        np.asarray(labels, dtype=np.int64),
+        class_names,
+        np.asarray(ids, dtype=str),
+    )

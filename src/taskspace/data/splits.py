@@ -41,9 +41,14 @@ def hash_order(ids, seed: int, salt: str = "") -> np.ndarray:
     """
     prefix = f"{int(seed)}/{salt}/"
     keys = np.fromiter(
-        (int.from_bytes(hashlib.blake2b((prefix + str(i)).encode(), digest_size=8).digest(),
-                        "big") for i in ids),
-        dtype=np.uint64, count=len(ids),
+        (
+            int.from_bytes(
+                hashlib.blake2b((prefix + str(i)).encode(), digest_size=8).digest(), "big"
+            )
+            for i in ids
+        ),
+        dtype=np.uint64,
+        count=len(ids),
     )
     return np.argsort(keys, kind="stable").astype(np.int64)
 
@@ -76,10 +81,12 @@ class Split:
     test_data: Dataset = field(repr=False)
 
     def __repr__(self) -> str:
-        return (f"Split(dataset={self.train_data.name!r}, n_train={self.train_indices.size}, "
-                f"n_imprint={self.imprint_indices.size}, n_probe={self.probe_indices.size}, "
-                f"seed={self.seed}, stratified={self.stratified}, "
-                f"probe_hash={self.probe_hash[:12]}…)")
+        return (
+            f"Split(dataset={self.train_data.name!r}, n_train={self.train_indices.size}, "
+            f"n_imprint={self.imprint_indices.size}, n_probe={self.probe_indices.size}, "
+            f"seed={self.seed}, stratified={self.stratified}, "
+            f"probe_hash={self.probe_hash[:12]}…)"
+        )
 
     @property
     def class_names(self) -> list[str]:
@@ -132,19 +139,24 @@ def _resolve_size(size, total: int, what: str, where: str) -> int:
     return n
 
 
-def _allocate(n: int, available: np.ndarray, every_class: bool, what: str,
-              class_names: list[str]) -> np.ndarray:
+def _allocate(
+    n: int, available: np.ndarray, every_class: bool, what: str, class_names: list[str]
+) -> np.ndarray:
     """Per-class sizes summing to ``n``, proportional to ``available`` (largest remainders)."""
     available = available.astype(np.int64)
     base = np.zeros_like(available)
     if every_class:
         empty = [class_names[c] for c in np.flatnonzero(available == 0)]
         if empty:
-            raise ValueError(f"{what}: class(es) {empty} have no samples left to draw from, but "
-                             "the set must contain every class")
+            raise ValueError(
+                f"{what}: class(es) {empty} have no samples left to draw from, but "
+                "the set must contain every class"
+            )
         if n < available.size:
-            raise ValueError(f"{what}={n} is fewer than the {available.size} classes, but the set "
-                             "must contain every class")
+            raise ValueError(
+                f"{what}={n} is fewer than the {available.size} classes, but the set "
+                "must contain every class"
+            )
         base[:] = 1
     pool = available - base
     rest = n - int(base.sum())
@@ -169,7 +181,7 @@ def _stratified(labels, ids, counts_per_class, seed, salt, class_names):
         ordered = members[hash_order(ids[members], seed, salt)]
         start = 0
         for block, counts in zip(blocks, counts_per_class, strict=True):
-            block.append(ordered[start:start + counts[c]])
+            block.append(ordered[start : start + counts[c]])
             start += counts[c]
     return [np.sort(np.concatenate(b)).astype(np.int64) for b in blocks]
 
@@ -177,12 +189,21 @@ def _stratified(labels, ids, counts_per_class, seed, salt, class_names):
 def _check_covers(labels, indices, n_classes, what, class_names):
     missing = np.flatnonzero(np.bincount(labels[indices], minlength=n_classes) == 0)
     if missing.size:
-        raise ValueError(f"the {what} set misses class(es) {[class_names[c] for c in missing]}; "
-                         "use stratified=True or a larger size")
+        raise ValueError(
+            f"the {what} set misses class(es) {[class_names[c] for c in missing]}; "
+            "use stratified=True or a larger size"
+        )
 
 
-def make_splits(train_data: Dataset, test_data: Dataset, n_train=None, n_imprint=0.1,
-                n_probe=None, seed: int = 0, stratified: bool = True) -> Split:
+def make_splits(
+    train_data: Dataset,
+    test_data: Dataset,
+    n_train=None,
+    n_imprint=0.1,
+    n_probe=None,
+    seed: int = 0,
+    stratified: bool = True,
+) -> Split:
     """Draw the training, imprint and probe sets (see the module docstring).
 
     Parameters
@@ -208,29 +229,38 @@ def make_splits(train_data: Dataset, test_data: Dataset, n_train=None, n_imprint
     Split
     """
     if list(train_data.class_names) != list(test_data.class_names):
-        raise ValueError(f"train and test data have different class names: "
-                         f"{train_data.class_names} and {test_data.class_names}")
+        raise ValueError(
+            f"train and test data have different class names: "
+            f"{train_data.class_names} and {test_data.class_names}"
+        )
     names = list(train_data.class_names)
     n_classes = len(names)
     train_where = f"the train split of {train_data.name!r}"
     n_imp = _resolve_size(n_imprint, len(train_data), "n_imprint", train_where)
-    n_tr = _resolve_size(n_train, len(train_data) - n_imp, "n_train",
-                         f"{train_where} after the {n_imp} imprint samples")
-    n_pr = _resolve_size(n_probe, len(test_data), "n_probe",
-                         f"the test split of {test_data.name!r}")
+    n_tr = _resolve_size(
+        n_train,
+        len(train_data) - n_imp,
+        "n_train",
+        f"{train_where} after the {n_imp} imprint samples",
+    )
+    n_pr = _resolve_size(
+        n_probe, len(test_data), "n_probe", f"the test split of {test_data.name!r}"
+    )
     if stratified:
         available = train_data.class_counts()
         imp_counts = _allocate(n_imp, available, True, "n_imprint", names)
         tr_counts = _allocate(n_tr, available - imp_counts, False, "n_train", names)
-        imprint_idx, train_idx = _stratified(train_data.labels, train_data.ids,
-                                             [imp_counts, tr_counts], seed, "train", names)
+        imprint_idx, train_idx = _stratified(
+            train_data.labels, train_data.ids, [imp_counts, tr_counts], seed, "train", names
+        )
         pr_counts = _allocate(n_pr, test_data.class_counts(), True, "n_probe", names)
-        (probe_idx,) = _stratified(test_data.labels, test_data.ids, [pr_counts], seed, "probe",
-                                   names)
+        (probe_idx,) = _stratified(
+            test_data.labels, test_data.ids, [pr_counts], seed, "probe", names
+        )
     else:
         order = hash_order(train_data.ids, seed, "train")
         imprint_idx = np.sort(order[:n_imp])
-        train_idx = np.sort(order[n_imp:n_imp + n_tr])
+        train_idx = np.sort(order[n_imp : n_imp + n_tr])
         probe_idx = np.sort(hash_order(test_data.ids, seed, "probe")[:n_pr])
         _check_covers(train_data.labels, imprint_idx, n_classes, "imprint", names)
         _check_covers(test_data.labels, probe_idx, n_classes, "probe", names)

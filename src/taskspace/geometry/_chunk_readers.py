@@ -47,7 +47,8 @@ def prefetch_pool() -> ThreadPoolExecutor:
         pool = _PREFETCH.get(os.getpid())
         if pool is None:
             pool = _PREFETCH[os.getpid()] = ThreadPoolExecutor(
-                PREFETCH_THREADS, thread_name_prefix="taskspace-prefetch")
+                PREFETCH_THREADS, thread_name_prefix="taskspace-prefetch"
+            )
     return pool
 
 

@@ -23,8 +23,9 @@ AUTO_MAX_FRACTION = 1 / 6
 SOLVERS = ("auto", "dense", "partial")
 
 
-def double_center(D: np.ndarray, weights: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, float, float]:
+def double_center(
+    D: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Symmetrise and double-centre a distance matrix: ``W = −½ J S J``, ``S = (D + Dᵀ)/2``.
 
     ``J = I − 11ᵀ/M`` is never formed: ``(J S J)_ij = S_ij − r_i − r_j + g`` with ``r`` the row
@@ -76,9 +77,9 @@ def _weighted_sums(D: np.ndarray, weights: np.ndarray) -> np.ndarray:
     out = np.zeros(D.shape[0])
     step = max(1, 2**22 // max(1, D.shape[1]))
     for r0 in range(0, D.shape[0], step):
-        block = np.asarray(D[r0:r0 + step], dtype=np.float64)
-        out[r0:r0 + step] += block @ weights
-        out += weights[r0:r0 + step] @ block
+        block = np.asarray(D[r0 : r0 + step], dtype=np.float64)
+        out[r0 : r0 + step] += block @ weights
+        out += weights[r0 : r0 + step] @ block
     return out
 
 
@@ -98,8 +99,9 @@ def choose_solver(solver: str, n_points: int, n_components: int) -> str:
     return "partial" if big_enough and few_enough else "dense"
 
 
-def eigen_by_magnitude(W: np.ndarray, n_components: int, solver: str,
-                       random_state: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+def eigen_by_magnitude(
+    W: np.ndarray, n_components: int, solver: str, random_state: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_components`` eigenpairs of W of largest ``|λ|``, from both ends of the spectrum.
 
     Parameters
@@ -172,8 +174,13 @@ def explained_stress(eigenvalues: np.ndarray, frobenius_sq: float, n_points: int
     return 1.0 - np.sqrt(residual / frobenius_sq)
 
 
-def explained_distance(eigenvalues: np.ndarray, eigenvectors: np.ndarray, diagonal: np.ndarray,
-                       frobenius_sq: float, weights: np.ndarray | None = None) -> np.ndarray:
+def explained_distance(
+    eigenvalues: np.ndarray,
+    eigenvectors: np.ndarray,
+    diagonal: np.ndarray,
+    frobenius_sq: float,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """``1 − ‖D − D_k‖_w / ‖D‖_w`` for k = 1..len(eigenvalues), in closed form (SPEC §10).
 
     With ``t = diag(W̃)`` (``W̃ = W`` without weights), ``t_k = Σ_{a≤k} λ_a U_·a²`` and

@@ -30,8 +30,18 @@ _FAST = {"reassoc", "contract", "nsz"}
 @numba.njit(inline="always", fastmath=_FAST, error_model="numpy")
 def _tile(P, Q, i, j, c0, n, G):  # pragma: no cover - compiled
     """``G[i + r, j + s] += Σ_{c0 ≤ c < c0 + n} P[i + r, c]·Q[j + s, c]`` for r, s < 4."""
-    a0, a1, a2, a3 = P[i, c0:c0 + n], P[i + 1, c0:c0 + n], P[i + 2, c0:c0 + n], P[i + 3, c0:c0 + n]
-    b0, b1, b2, b3 = Q[j, c0:c0 + n], Q[j + 1, c0:c0 + n], Q[j + 2, c0:c0 + n], Q[j + 3, c0:c0 + n]
+    a0, a1, a2, a3 = (
+        P[i, c0 : c0 + n],
+        P[i + 1, c0 : c0 + n],
+        P[i + 2, c0 : c0 + n],
+        P[i + 3, c0 : c0 + n],
+    )
+    b0, b1, b2, b3 = (
+        Q[j, c0 : c0 + n],
+        Q[j + 1, c0 : c0 + n],
+        Q[j + 2, c0 : c0 + n],
+        Q[j + 3, c0 : c0 + n],
+    )
     zero = P[i, 0] - P[i, 0]  # in P's type: float32 square roots accumulate in float32 lanes
     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
     s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero

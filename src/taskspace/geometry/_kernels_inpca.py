@@ -16,7 +16,6 @@ import numpy as np
 TILE = 64
 
 
-
 @numba.njit(parallel=True, cache=True, nogil=True)
 def row_max_abs(D):  # pragma: no cover - compiled
     """Largest |D_ij| of every row (NaN propagates)."""
@@ -50,8 +49,14 @@ def _tile_faults(D, tol, i0, i1, j0, j1, status):  # pragma: no cover - compiled
         for j in range(j0 if j0 != i0 else i, j1):
             a = np.float64(D[i, j])
             b = np.float64(D[j, i])
-            fine = (np.isfinite(a) and np.isfinite(b) and a >= -tol and b >= -tol
-                    and abs(a - b) <= tol and (i != j or abs(a) <= tol))
+            fine = (
+                np.isfinite(a)
+                and np.isfinite(b)
+                and a >= -tol
+                and b >= -tol
+                and abs(a - b) <= tol
+                and (i != j or abs(a) <= tol)
+            )
             if not fine:
                 # Mark both rows; the caller explains the first marked row from the data.
                 status[i] = True

@@ -147,7 +147,7 @@ def pack_blocks(raw, n0, n, out, m0, m1, tolerance):  # pragma: no cover - compi
             s0 = k * length
             lanes = max(0, min(length, n - s0)) if m < n_models else 0
             if lanes > 0:
-                rows = raw[m, n0 + s0:n0 + s0 + lanes]  # (lanes, C), contiguous
+                rows = raw[m, n0 + s0 : n0 + s0 + lanes]  # (lanes, C), contiguous
                 for lane in range(u0, np.uint64(lanes)):  # transpose the rows in, with sums
                     sum_ = 0.0
                     negatives = 0
@@ -368,11 +368,32 @@ def bc_products(A, B, groups, classes, lanes, eps, rescale, upper, mant, out):  
                                 if diagonal and c + COLS - 1 <= r:
                                     continue
                                 if rescale:
-                                    bc_block(A2, B2, ra0 + r, rb0 + c, classes, lanes, eps,
-                                             mant, out, i0 + r, j0 + c)
+                                    bc_block(
+                                        A2,
+                                        B2,
+                                        ra0 + r,
+                                        rb0 + c,
+                                        classes,
+                                        lanes,
+                                        eps,
+                                        mant,
+                                        out,
+                                        i0 + r,
+                                        j0 + c,
+                                    )
                                 else:
-                                    bc_block_logs(A2, B2, ra0 + r, rb0 + c, classes, lanes, eps,
-                                                  out, i0 + r, j0 + c)
+                                    bc_block_logs(
+                                        A2,
+                                        B2,
+                                        ra0 + r,
+                                        rb0 + c,
+                                        classes,
+                                        lanes,
+                                        eps,
+                                        out,
+                                        i0 + r,
+                                        j0 + c,
+                                    )
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
@@ -400,5 +421,15 @@ def chord_sums(A, B, groups, classes, lanes, geodesic, upper, out):  # pragma: n
                             for c in range(c0, min(c0 + L1_COLUMNS, c_end), COLS):
                                 if diagonal and c + COLS - 1 <= r:
                                     continue
-                                chord_block(A2, B2, ra0 + r, rb0 + c, classes, lanes, geodesic,
-                                            out, i0 + r, j0 + c)
+                                chord_block(
+                                    A2,
+                                    B2,
+                                    ra0 + r,
+                                    rb0 + c,
+                                    classes,
+                                    lanes,
+                                    geodesic,
+                                    out,
+                                    i0 + r,
+                                    j0 + c,
+                                )

@@ -42,10 +42,20 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 
 # fdlibm e_asin.c: asin(y) = y + y·R(y²) on [0, 0.5], R(t) = t·P(t)/Q(t); for y in (0.5, √½]
 # asin(y) = π/2 − 2·asin(sqrt((1 − y)/2)). Written branch-free (selects) so that it vectorises.
-_ASIN_P = (1.66666666666666657415e-01, -3.25565818622400915405e-01, 2.01212532134862925881e-01,
-           -4.00555345006794114027e-02, 7.91534994289814532176e-04, 3.47933107596021167570e-05)
-_ASIN_Q = (-2.40339491173441421878e00, 2.02094576023350569471e00, -6.88283971605453293030e-01,
-           7.70381505559019352791e-02)
+_ASIN_P = (
+    1.66666666666666657415e-01,
+    -3.25565818622400915405e-01,
+    2.01212532134862925881e-01,
+    -4.00555345006794114027e-02,
+    7.91534994289814532176e-04,
+    3.47933107596021167570e-05,
+)
+_ASIN_Q = (
+    -2.40339491173441421878e00,
+    2.02094576023350569471e00,
+    -6.88283971605453293030e-01,
+    7.70381505559019352791e-02,
+)
 
 
 def bc_block(A, B, ra, rb, classes, lanes, eps, mant, out, a, b):
@@ -145,15 +155,21 @@ def _generate(kind: str, n_classes: int, n_lanes: int):
             # below 2^-65 again), so a branch costs less than a pass over every pair.
             body += _indent(["n_rows, n_cols = out.shape"], 1)
             for r, s in pairs:
-                body += _indent([f"m = mant[a + {r}, b + {s}] * v{r}{s}",
-                                 f"if m < {SMALLEST_KEPT!r}:",
-                                 f"    m *= {RESCALE!r}",
-                                 f"    if a + {r} < n_rows and b + {s} < n_cols:",
-                                 f"        out[a + {r}, b + {s}] -= {LOG_RESCALE!r}",
-                                 f"mant[a + {r}, b + {s}] = m"], 1)
+                body += _indent(
+                    [
+                        f"m = mant[a + {r}, b + {s}] * v{r}{s}",
+                        f"if m < {SMALLEST_KEPT!r}:",
+                        f"    m *= {RESCALE!r}",
+                        f"    if a + {r} < n_rows and b + {s} < n_cols:",
+                        f"        out[a + {r}, b + {s}] -= {LOG_RESCALE!r}",
+                        f"mant[a + {r}, b + {s}] = m",
+                    ],
+                    1,
+                )
         else:
-            body += _indent(_bounded(lambda r, s: [f"out[a + {r}, b + {s}] += "
-                                                   f"math.log(v{r}{s})"]), 1)
+            body += _indent(
+                _bounded(lambda r, s: [f"out[a + {r}, b + {s}] += math.log(v{r}{s})"]), 1
+            )
     else:
         body = ["def kernel(A, B, ra, rb, classes, lanes, geodesic, out, a, b):"]
         body += _indent([f"v{r}{s} = 0.0" for r, s in pairs], 1)
@@ -168,8 +184,9 @@ def _generate(kind: str, n_classes: int, n_lanes: int):
         body += _indent([f"v{r}{s} += acc{r}{s}" for r, s in pairs], 3)
         body += _indent(_bounded(lambda r, s: [f"out[a + {r}, b + {s}] += v{r}{s}"]), 1)
     namespace = {"math": math}
-    code = compile("\n".join(body), f"<pairwise micro-kernel {kind} C={n_classes} L={n_lanes}>",
-                   "exec")
+    code = compile(
+        "\n".join(body), f"<pairwise micro-kernel {kind} C={n_classes} L={n_lanes}>", "exec"
+    )
     exec(code, namespace)
     return namespace["kernel"]
 

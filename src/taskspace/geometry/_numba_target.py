@@ -71,8 +71,12 @@ def prefer_512_bit_vectors() -> str:
     try:
         from numba.core import codegen, config, registry
 
-        if (config.CPU_FEATURES is not None or config.CPU_NAME is not None
-                or "NUMBA_CPU_FEATURES" in os.environ or "NUMBA_CPU_NAME" in os.environ):
+        if (
+            config.CPU_FEATURES is not None
+            or config.CPU_NAME is not None
+            or "NUMBA_CPU_FEATURES" in os.environ
+            or "NUMBA_CPU_NAME" in os.environ
+        ):
             return "user setting"
         if "_toplevel_target_context" in vars(registry.cpu_target):
             return "already initialised"

@@ -124,8 +124,9 @@ def blas_gram(P, Q, upper, G):
     np.matmul(P, Q.T, out=G)
 
 
-def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64,
-              kernel: str | None = None) -> None:
+def gram_sums(
+    X, Y, eps, chunk_size, progress, sums, dtype=np.float64, kernel: str | None = None
+) -> None:
     """``sums += Σ_n log max(BC_n, eps)`` from per-sample Gram matrices (``dtype`` products).
 
     With ``Y`` None only the upper triangle (diagonal included) of ``sums`` is meaningful.
@@ -143,16 +144,24 @@ def gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.float64,
     threads = n_threads()
     dtype = np.dtype(dtype)
     n_classes = int(X.shape[2])
-    batch = max(1, min(GRAM_BATCH, PACKED_BYTES // ((m + (0 if upper else m_y)) * n_classes
-                                                    * dtype.itemsize)))
-    parts = [_GramPart(m, m_y, n_classes, batch, dtype, upper, product,
-                       sums if t == 0 else np.zeros_like(sums)) for t in range(threads)]
+    batch = max(
+        1,
+        min(GRAM_BATCH, PACKED_BYTES // ((m + (0 if upper else m_y)) * n_classes * dtype.itemsize)),
+    )
+    parts = [
+        _GramPart(
+            m, m_y, n_classes, batch, dtype, upper, product, sums if t == 0 else np.zeros_like(sums)
+        )
+        for t in range(threads)
+    ]
     with _single_threaded_blas() if kernel == "blas" else contextlib.nullcontext():
         for n0, n1, chunks in raw_chunks(X, Y, chunk_size, progress=progress):
             ranges = split_range(n1 - n0, threads)
             sources = [(raw, start) for _, raw, start in chunks]
-            bad = run_parts(_GramPart.add, [(parts[t], sources, s0, s1, eps, length)
-                                            for t, (s0, s1) in enumerate(ranges)])
+            bad = run_parts(
+                _GramPart.add,
+                [(parts[t], sources, s0, s1, eps, length) for t, (s0, s1) in enumerate(ranges)],
+            )
             for index, (packer, raw, start) in enumerate(chunks):
                 if any(b[index] for b in bad):
                     packer.fail(raw, start, n0, n1)
@@ -202,8 +211,9 @@ class _GramPart:
                     bad[index] += K.pack_sample(raw, start + t, psi[t - t0], ROW_SUM_TOLERANCE)
             for t in range(t1 - t0):
                 self.product(self.psi[0][t], self.psi[-1][t], self.upper, self.G[t])
-            self.count = fold_coefficients(self.G, t1 - t0, self.state, self.count, length, eps,
-                                           self.upper, self.out)
+            self.count = fold_coefficients(
+                self.G, t1 - t0, self.state, self.count, length, eps, self.upper, self.out
+            )
         return bad
 
     def finish(self):

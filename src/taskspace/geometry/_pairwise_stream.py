@@ -75,8 +75,9 @@ def chunk_bounds(n_samples: int, chunk_size: int) -> Iterator[tuple[int, int]]:
         yield n0, min(n0 + chunk_size, n_samples)
 
 
-def budget_chunk(bytes_per_sample: int, n_samples: int, multiple: int = 1,
-                 budget: int = MEMORY_BUDGET) -> int:
+def budget_chunk(
+    bytes_per_sample: int, n_samples: int, multiple: int = 1, budget: int = MEMORY_BUDGET
+) -> int:
     """Samples per chunk within ``budget`` bytes, rounded down to ``multiple`` when possible."""
     n = max(1, budget // max(1, bytes_per_sample))
     if n >= multiple:
@@ -96,14 +97,17 @@ ALIGNED_BUDGET = 768 * 2**20
 def sample_chunking(X) -> int | None:
     """Samples per chunk of a chunked (M, N, C) input (``X.chunks[1]``), None for others."""
     chunks = getattr(X, "chunks", None)
-    if isinstance(chunks, tuple) and len(chunks) == 3 and \
-            isinstance(chunks[1], int | np.integer) and int(chunks[1]) > 1:
+    if (
+        isinstance(chunks, tuple)
+        and len(chunks) == 3
+        and isinstance(chunks[1], int | np.integer)
+        and int(chunks[1]) > 1
+    ):
         return int(chunks[1])
     return None
 
 
-def aligned_chunk(n: int, sample_chunk: int | None, bytes_per_sample: int,
-                  n_samples: int) -> int:
+def aligned_chunk(n: int, sample_chunk: int | None, bytes_per_sample: int, n_samples: int) -> int:
     """The default chunk ``n`` fitted to the input's own chunks of ``sample_chunk`` samples: a
     multiple of them when ``n`` holds one, else one whole chunk when that fits
     ``ALIGNED_BUDGET``, else ``n`` as it is."""
@@ -130,7 +134,7 @@ def aligned_empty(shape, dtype=np.float64, alignment: int = ALIGNMENT) -> np.nda
     count = int(np.prod(shape, dtype=np.int64))
     raw = np.empty(count * dtype.itemsize + alignment, dtype=np.uint8)
     start = -raw.ctypes.data % alignment
-    return raw[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
+    return raw[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def padded(m: int, multiple: int) -> int:
@@ -148,8 +152,17 @@ class ChunkPacker:
     register tile); padding rows are e_0. Packed values are float64.
     """
 
-    def __init__(self, name: str, X, layout: str, chunk: int, *, length: int = 1,
-                 classes: int | None = None, eps: float = 1e-9):
+    def __init__(
+        self,
+        name: str,
+        X,
+        layout: str,
+        chunk: int,
+        *,
+        length: int = 1,
+        classes: int | None = None,
+        eps: float = 1e-9,
+    ):
         self.name, self.X, self.layout = name, X, layout
         self.m, _, self.c = (int(s) for s in X.shape)
         multiple = {"blocks": K.TILE, "samples": 12}.get(layout, 1)
@@ -162,7 +175,7 @@ class ChunkPacker:
         self.prefetch = self._file is not None
         self._buffers: dict[tuple[str, int], np.ndarray] = {}
         self._out: dict[int, np.ndarray] = {}
-        self._pending = None   # ((n0, n1), slot, future) of the chunk being read ahead
+        self._pending = None  # ((n0, n1), slot, future) of the chunk being read ahead
         self._slot = 1
 
     def bytes_per_sample(self) -> int:
@@ -187,10 +200,15 @@ class ChunkPacker:
         """Pack samples ``n0:n1``, read as ``raw[:, start:start + n1 - n0]`` (see :meth:`read`)."""
         n = n1 - n0
         out = self._buffer(n)
-        kernel = {"blocks": K.pack_blocks, "samples": K.pack_samples,
-                  "probabilities": K.pack_probabilities}[self.layout]
-        parts = [(raw, start, n, out, a, b, ROW_SUM_TOLERANCE, *self._extra)
-                 for a, b in split_range(self.mp, n_threads())]
+        kernel = {
+            "blocks": K.pack_blocks,
+            "samples": K.pack_samples,
+            "probabilities": K.pack_probabilities,
+        }[self.layout]
+        parts = [
+            (raw, start, n, out, a, b, ROW_SUM_TOLERANCE, *self._extra)
+            for a, b in split_range(self.mp, n_threads())
+        ]
         if sum(run_parts(kernel, parts)):
             self.fail(raw, start, n0, n1)
         return out
@@ -210,16 +228,17 @@ class ChunkPacker:
             future, self._pending = self._pending[2], None
             try:
                 future.result()
-            except Exception:   # an error of a chunk nobody asked for: never served
+            except Exception:  # an error of a chunk nobody asked for: never served
                 pass
 
     def fail(self, raw: np.ndarray, start: int, n0: int, n1: int) -> None:
         """Raise the error for an invalid row of the chunk ``raw[:, start:start + n1 - n0]``."""
-        check_rows(self.name, raw[:, start:start + n1 - n0], offset=(0, n0))
+        check_rows(self.name, raw[:, start : start + n1 - n0], offset=(0, n0))
         raise ValueError(f"`{self.name}` has an invalid row in samples [{n0}, {n1})")
 
-    def read(self, n0: int, n1: int, following: tuple[int, int] | None = None
-             ) -> tuple[np.ndarray, int]:
+    def read(
+        self, n0: int, n1: int, following: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, int]:
         """``(raw, start)``: the chunk is ``raw[:, start:start + n1 - n0]``, raw a C-contiguous
         float32/float64 ndarray (X itself when it is one: no copy; else a reused buffer), valid
         until the next call. With ``following`` (the next chunk's samples) and :attr:`prefetch`,
@@ -236,8 +255,11 @@ class ChunkPacker:
             result = self._load(n0, n1, self._slot)
         if following is not None and self.prefetch:
             slot = 1 - self._slot
-            self._pending = (tuple(following), slot,
-                             prefetch_pool().submit(self._load, *following, slot))
+            self._pending = (
+                tuple(following),
+                slot,
+                prefetch_pool().submit(self._load, *following, slot),
+            )
         return result
 
     def _load(self, n0: int, n1: int, slot: int) -> tuple[np.ndarray, int]:
@@ -253,13 +275,19 @@ class ChunkPacker:
             block = block[:, : n1 - n0]
         else:
             X = self.X
-            if (isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64)
-                    and X.flags.c_contiguous):
+            if (
+                isinstance(X, np.ndarray)
+                and X.dtype in (np.float32, np.float64)
+                and X.flags.c_contiguous
+            ):
                 return X.view(np.ndarray), n0
             block = X[:, n0:n1]
         dtype = np.dtype(getattr(block, "dtype", np.float64))
-        target = dtype if dtype in (np.float32, np.float64) else (
-            np.float32 if dtype == np.float16 else np.float64)
+        target = (
+            dtype
+            if dtype in (np.float32, np.float64)
+            else (np.float32 if dtype == np.float16 else np.float64)
+        )
         raw = self._scratch("convert", target, slot)
         np.copyto(raw[:, : n1 - n0], block, casting="unsafe")
         return raw, 0
@@ -268,8 +296,9 @@ class ChunkPacker:
         """A reused (M, chunk, C) buffer; chunks fill its first samples."""
         buffer = self._buffers.get((key, slot))
         if buffer is None or buffer.dtype != dtype:
-            buffer = self._buffers[(key, slot)] = np.empty((self.m, self.chunk, self.c),
-                                                           dtype=dtype)
+            buffer = self._buffers[(key, slot)] = np.empty(
+                (self.m, self.chunk, self.c), dtype=dtype
+            )
         return buffer
 
     def _buffer(self, n: int) -> np.ndarray:
@@ -287,10 +316,19 @@ class ChunkPacker:
         return self._out[n]
 
 
-def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
-                  classes: int | None = None, extra: int = 0, progress: bool = False,
-                  eps: float = 1e-9, packed_bytes: int | None = None
-                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def packed_chunks(
+    X,
+    Y,
+    layout: str,
+    chunk_size: int | None,
+    *,
+    length: int = 1,
+    classes: int | None = None,
+    extra: int = 0,
+    progress: bool = False,
+    eps: float = 1e-9,
+    packed_bytes: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(A, B)``, the packed chunks of ``X`` and ``Y`` (``B is A`` when ``Y`` is None).
 
     The chunk size is ``chunk_size`` or what fits ``MEMORY_BUDGET`` (packing buffers plus
@@ -303,8 +341,9 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
     chunk to the next, so each chunk is valid until the next one is asked for. ``eps``:
     see :class:`ChunkPacker`.
     """
-    for n0, n1, following, packers in _chunks(X, Y, layout, chunk_size, length, classes, extra,
-                                              progress, eps):
+    for n0, n1, following, packers in _chunks(
+        X, Y, layout, chunk_size, length, classes, extra, progress, eps
+    ):
         step = n1 - n0
         if packed_bytes is not None:
             per_sample = max(p.packed_bytes_per_sample() for p in packers)
@@ -312,15 +351,18 @@ def packed_chunks(X, Y, layout: str, chunk_size: int | None, *, length: int = 1,
         reads = [p.read(n0, n1, following) for p in packers]
         for s0 in range(n0, n1, step):
             s1 = min(s0 + step, n1)
-            parts = [p.pack(raw, start + s0 - n0, s0, s1)
-                     for p, (raw, start) in zip(packers, reads, strict=True)]
+            parts = [
+                p.pack(raw, start + s0 - n0, s0, s1)
+                for p, (raw, start) in zip(packers, reads, strict=True)
+            ]
             yield parts[0], parts[-1]
         for p in packers:
             release_pages(p.X)
 
 
-def raw_chunks(X, Y, chunk_size: int | None, *, extra: int = 0, progress: bool = False
-               ) -> Iterator[tuple[int, int, list[tuple[ChunkPacker, np.ndarray, int]]]]:
+def raw_chunks(
+    X, Y, chunk_size: int | None, *, extra: int = 0, progress: bool = False
+) -> Iterator[tuple[int, int, list[tuple[ChunkPacker, np.ndarray, int]]]]:
     """Yield ``(n0, n1, parts)``: per collection (``X``, then ``Y`` if given) its packer and the
     chunk as read, ``raw[:, start:start + n1 - n0]`` (float32/float64, C-contiguous), unpacked.
 
@@ -328,21 +370,25 @@ def raw_chunks(X, Y, chunk_size: int | None, *, extra: int = 0, progress: bool =
     the square roots never leave the cache (``_pairwise_blas``). An invalid row is reported with
     ``packer.fail(raw, start, n0, n1)``. Chunks as in :func:`packed_chunks`.
     """
-    for n0, n1, following, packers in _chunks(X, Y, "raw", chunk_size, 1, None, extra,
-                                              progress, 1e-9):
+    for n0, n1, following, packers in _chunks(
+        X, Y, "raw", chunk_size, 1, None, extra, progress, 1e-9
+    ):
         yield n0, n1, [(p, *p.read(n0, n1, following)) for p in packers]
         for p in packers:
             release_pages(p.X)
 
 
-def _chunks(X, Y, layout, chunk_size, length, classes, extra, progress, eps
-            ) -> Iterator[tuple[int, int, tuple[int, int] | None, list[ChunkPacker]]]:
+def _chunks(
+    X, Y, layout, chunk_size, length, classes, extra, progress, eps
+) -> Iterator[tuple[int, int, tuple[int, int] | None, list[ChunkPacker]]]:
     """The chunk loop shared by :func:`packed_chunks` and :func:`raw_chunks`: ``(n0, n1,
     following, packers)``, ``following`` the next chunk's samples (None for the last)."""
     n_samples = int(X.shape[1])
     names = [("X", X)] + ([] if Y is None else [("Y", Y)])
-    packers = [ChunkPacker(name, A, layout, 1, length=length, classes=classes, eps=eps)
-               for name, A in names]
+    packers = [
+        ChunkPacker(name, A, layout, 1, length=length, classes=classes, eps=eps)
+        for name, A in names
+    ]
     try:
         chunk = chunk_size or _default_chunk(packers, X, length, extra, n_samples)
         for p in packers:
@@ -357,18 +403,18 @@ def _chunks(X, Y, layout, chunk_size, length, classes, extra, progress, eps
             p.close()
 
 
-def _default_chunk(packers: list[ChunkPacker], X, length: int, extra: int,
-                   n_samples: int) -> int:
+def _default_chunk(packers: list[ChunkPacker], X, length: int, extra: int, n_samples: int) -> int:
     """The budget's chunk, fitted to the input's sample chunks; reading ahead (two buffers)
     only where it does not cut the input's chunks (:func:`prefetch_fits`), else one buffer."""
+
     def plan():
         per_sample = sum(p.bytes_per_sample() for p in packers) + extra
-        return aligned_chunk(budget_chunk(per_sample, n_samples, length), sample_chunking(X),
-                             per_sample, n_samples)
+        return aligned_chunk(
+            budget_chunk(per_sample, n_samples, length), sample_chunking(X), per_sample, n_samples
+        )
 
     chunk = plan()
-    if any(p.prefetch for p in packers) and not prefetch_fits(chunk, sample_chunking(X),
-                                                              n_samples):
+    if any(p.prefetch for p in packers) and not prefetch_fits(chunk, sample_chunking(X), n_samples):
         for p in packers:
             p.prefetch = False
         chunk = plan()

@@ -27,8 +27,10 @@ def prefetch(typingctx, array, index):
         arytype, _ = signature.args
         ary = context.make_array(arytype)(context, builder, args[0])
         base = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
-        offset = builder.mul(context.cast(builder, args[1], signature.args[1], types.intp),
-                             context.get_constant(types.intp, arytype.dtype.bitwidth // 8))
+        offset = builder.mul(
+            context.cast(builder, args[1], signature.args[1], types.intp),
+            context.get_constant(types.intp, arytype.dtype.bitwidth // 8),
+        )
         address = builder.gep(base, [offset])
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32, i32])

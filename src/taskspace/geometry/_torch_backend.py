@@ -26,8 +26,15 @@ def _torch():
     return torch
 
 
-def pairwise_sums_torch(X, Y, metric: str, eps: float, chunk_size: int | None,
-                        progress: bool, precision: str = "float64") -> np.ndarray:
+def pairwise_sums_torch(
+    X,
+    Y,
+    metric: str,
+    eps: float,
+    chunk_size: int | None,
+    progress: bool,
+    precision: str = "float64",
+) -> np.ndarray:
     """Per-pair sums over samples (see ``pairwise.finish``) computed with torch, float64.
 
     ``precision="float32"`` (d_B only): the square roots are multiplied in float32, the floored
@@ -45,8 +52,9 @@ def pairwise_sums_torch(X, Y, metric: str, eps: float, chunk_size: int | None,
     sums = torch.zeros((m, m_y), dtype=torch.float64, device=device)
     products = torch.float32 if precision == "float32" else torch.float64
     # Per sample, besides the packed rows: the (M, M') per-sample quantities and a temporary.
-    for A, B in packed_chunks(X, Y, "samples", chunk_size, extra=2 * m * m_y * 8,
-                              progress=progress):
+    for A, B in packed_chunks(
+        X, Y, "samples", chunk_size, extra=2 * m * m_y * 8, progress=progress
+    ):
         S = torch.from_numpy(A[:, :m]).to(device)
         T = S if Y is None else torch.from_numpy(B[:, :m_y]).to(device)
         if metric == "bhattacharyya":

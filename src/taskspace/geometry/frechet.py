@@ -51,8 +51,9 @@ def iter_cost_blocks(root_a: np.ndarray, root_b: np.ndarray, metric: str, eps: f
         yield start, block
 
 
-def frechet_distance(traj_a, traj_b, metric: str = "bhattacharyya",
-                     eps: float = DEFAULT_EPS) -> float:
+def frechet_distance(
+    traj_a, traj_b, metric: str = "bhattacharyya", eps: float = DEFAULT_EPS
+) -> float:
     """Discrete Fréchet distance between two trajectories (SPEC §9).
 
     ``F = min over monotone couplings of max over coupled pairs of d(a_i, b_j)``, by the iterative

@@ -152,8 +152,16 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "block_rows": IntAtLeast(1, none=True),
     }
 
-    def __init__(self, n_components=3, metric="bhattacharyya", solver="auto", eps=1e-9,
-                 random_state=None, block_rows=None, weights=None):
+    def __init__(
+        self,
+        n_components=3,
+        metric="bhattacharyya",
+        solver="auto",
+        eps=1e-9,
+        random_state=None,
+        block_rows=None,
+        weights=None,
+    ):
         self.n_components = n_components
         self.metric = metric
         self.solver = solver
@@ -179,8 +187,10 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.records_ = None
         if is_data_array(X):
             if self.metric == "precomputed":
-                raise ValueError("a DataArray of models needs metric='bhattacharyya' (or "
-                                 "another metric), not 'precomputed'")
+                raise ValueError(
+                    "a DataArray of models needs metric='bhattacharyya' (or "
+                    "another metric), not 'precomputed'"
+                )
             X = self.records_ = labelled_models("X", X)
         if self.solver == "out-of-core":
             return self._fit_out_of_core(X)
@@ -203,29 +213,39 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         W, means, grand_mean, frobenius_sq = double_center(D, weights)
         left_out = _rows_left_out(D, weights)
         del D
-        diagonal = np.diagonal(W).copy()     # the dense solver overwrites W
+        diagonal = np.diagonal(W).copy()  # the dense solver overwrites W
         solver = choose_solver(self.solver, n_points, k)
         values, vectors = eigen_by_magnitude(W, k, solver, check_random_state(self.random_state))
 
-        self._set_fitted(values, vectors, frobenius_sq, means, grand_mean, solver, weights,
-                         diagonal)
+        self._set_fitted(
+            values, vectors, frobenius_sq, means, grand_mean, solver, weights, diagonal
+        )
         return self._place_left_out(left_out)
 
     def _fit_out_of_core(self, D):
         from taskspace.geometry.inpca_ooc import eigen_out_of_core
 
         if self.metric != "precomputed":
-            raise ValueError("solver='out-of-core' needs metric='precomputed': X is then the "
-                             "(M, M) distance matrix, any array-like that slices rows")
+            raise ValueError(
+                "solver='out-of-core' needs metric='precomputed': X is then the "
+                "(M, M) distance matrix, any array-like that slices rows"
+            )
         if self.n_components is None:
-            raise ValueError("`n_components` must be an integer in [1, M − 2] for the "
-                             "out-of-core solver, got None")
+            raise ValueError(
+                "`n_components` must be an integer in [1, M − 2] for the "
+                "out-of-core solver, got None"
+            )
         weights = normalized_weights(self.weights, int(D.shape[0]))
         values, vectors, frobenius_sq, means, grand_mean, passes, diagonal = eigen_out_of_core(
-            D, int(self.n_components), block_rows=self.block_rows,
-            random_state=self.random_state, weights=weights)
-        self._set_fitted(values, vectors, frobenius_sq, means, grand_mean, "out-of-core",
-                         weights, diagonal)
+            D,
+            int(self.n_components),
+            block_rows=self.block_rows,
+            random_state=self.random_state,
+            weights=weights,
+        )
+        self._set_fitted(
+            values, vectors, frobenius_sq, means, grand_mean, "out-of-core", weights, diagonal
+        )
         self.n_features_in_ = len(means)
         self.n_passes_ = passes
         if hasattr(self, "X_fit_"):
@@ -237,8 +257,9 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             left_out = (zero, np.stack([np.asarray(D[i], dtype=np.float64) for i in zero]))
         return self._place_left_out(left_out)
 
-    def _set_fitted(self, values, vectors, frobenius_sq, means, grand_mean, solver, weights,
-                    diagonal):
+    def _set_fitted(
+        self, values, vectors, frobenius_sq, means, grand_mean, solver, weights, diagonal
+    ):
         """Set the fitted attributes from the eigenpairs of W or W̃ (every solver)."""
         self.eigenvalues_ = values
         self.eigenvectors_ = vectors
@@ -247,8 +268,7 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if weights is not None:
             # X = diag(w)^{−1/2} U |Λ|^{1/2}; rows of weight 0 are placed by _place_left_out.
             root = np.sqrt(weights)
-            np.divide(self.embedding_, root[:, None], out=self.embedding_,
-                      where=root[:, None] > 0)
+            np.divide(self.embedding_, root[:, None], out=self.embedding_, where=root[:, None] > 0)
             self.embedding_[root == 0] = 0.0
             # Signs fixed on X rather than U (largest entry of each column positive), so that a
             # model of weight 2 gets the signs it would get as two copies.
@@ -259,8 +279,9 @@ class InPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 self.embedding_ *= signs
                 vectors *= signs
         self.explained_stress_ = explained_stress(values, frobenius_sq, len(vectors))
-        self.explained_distance_ = explained_distance(values, vectors, diagonal, frobenius_sq,
-                                                      weights)
+        self.explained_distance_ = explained_distance(
+            values, vectors, diagonal, frobenius_sq, weights
+        )
         self.weights_ = np.ones(len(vectors)) if weights is None else weights
         self.distance_means_ = means
         self.distance_grand_mean_ = grand_mean
@@ -391,8 +412,9 @@ def _rows_left_out(D: np.ndarray, weights: np.ndarray | None):
     if weights is None or np.all(weights > 0):
         return None
     rows = np.flatnonzero(weights == 0)
-    return rows, 0.5 * (np.asarray(D[rows], dtype=np.float64)
-                        + np.asarray(D[:, rows], dtype=np.float64).T)
+    return rows, 0.5 * (
+        np.asarray(D[rows], dtype=np.float64) + np.asarray(D[:, rows], dtype=np.float64).T
+    )
 
 
 def _as_float_matrix(name: str, A) -> np.ndarray:
@@ -409,19 +431,23 @@ def _as_float_matrix(name: str, A) -> np.ndarray:
     return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
 
 
-def _check_finite_nonnegative(name: str, block: np.ndarray, tol: float,
-                              offset: tuple[int, int] = (0, 0)) -> None:
+def _check_finite_nonnegative(
+    name: str, block: np.ndarray, tol: float, offset: tuple[int, int] = (0, 0)
+) -> None:
     """Raise on the first non-finite, then the first negative (below −tol) entry of ``block``,
     which sits at ``offset`` in the user's matrix."""
-    for bad, problem in ((lambda b: ~np.isfinite(b), "contains a non-finite value"),
-                         (lambda b: b < -tol, "has a negative distance")):
+    for bad, problem in (
+        (lambda b: ~np.isfinite(b), "contains a non-finite value"),
+        (lambda b: b < -tol, "has a negative distance"),
+    ):
         mask = bad(block)
         if mask.any():
             i, j = (int(a) for a in np.unravel_index(int(np.flatnonzero(mask)[0]), mask.shape))
             value = block[i, j]
             shown = "NaN" if np.isnan(value) else f"{value:.6g}"
-            raise ValueError(f"`{name}` {problem} ({shown}) at index "
-                             f"{(i + offset[0], j + offset[1])}")
+            raise ValueError(
+                f"`{name}` {problem} ({shown}) at index {(i + offset[0], j + offset[1])}"
+            )
 
 
 def check_distance_matrix(name: str, D) -> np.ndarray:
@@ -463,8 +489,10 @@ def _explain_fault(name: str, D: np.ndarray, r: int, tol: float) -> None:
     asymmetric = np.flatnonzero(np.abs(row - column) > tol)
     if asymmetric.size:
         j = int(asymmetric[0])
-        raise ValueError(f"`{name}` is not symmetric: D[{r}, {j}] = {row[j]:.6g} but "
-                         f"D[{j}, {r}] = {column[j]:.6g}")
+        raise ValueError(
+            f"`{name}` is not symmetric: D[{r}, {j}] = {row[j]:.6g} but "
+            f"D[{j}, {r}] = {column[j]:.6g}"
+        )
     raise ValueError(f"`{name}` must have a zero diagonal; D[{r}, {r}] = {row[r]:.6g}")
 
 

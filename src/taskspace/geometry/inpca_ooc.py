@@ -101,8 +101,9 @@ def centering_stats(S: _Streamed, weights: np.ndarray | None = None) -> Centring
     return CentringStats(means, g, frob, diagonal)
 
 
-def centred_operator(S: _Streamed, means: np.ndarray, g: float,
-                     weights: np.ndarray | None = None) -> LinearOperator:
+def centred_operator(
+    S: _Streamed, means: np.ndarray, g: float, weights: np.ndarray | None = None
+) -> LinearOperator:
     """``W`` (``W̃`` with weights) as a LinearOperator: each product is one pass over D."""
     m = S.m
     root_w = None if weights is None else np.sqrt(weights)[:, None]
@@ -115,16 +116,21 @@ def centred_operator(S: _Streamed, means: np.ndarray, g: float,
         for r0, r1, block in S.blocks():
             DV[r0:r1] = block @ V
         ones_v = V.sum(axis=0)
-        WV = -0.5 * (DV - np.outer(means, ones_v) - (means @ V)[None, :]
-                     + g * ones_v[None, :])
+        WV = -0.5 * (DV - np.outer(means, ones_v) - (means @ V)[None, :] + g * ones_v[None, :])
         return WV if root_w is None else root_w * WV
 
-    return LinearOperator((m, m), matvec=lambda v: matmat(v)[:, 0], matmat=matmat,
-                          dtype=np.float64)
+    return LinearOperator((m, m), matvec=lambda v: matmat(v)[:, 0], matmat=matmat, dtype=np.float64)
 
 
-def eigen_out_of_core(D, n_components: int, *, block_rows: int | None = None,
-                      random_state=None, tol: float = 0.0, weights: np.ndarray | None = None):
+def eigen_out_of_core(
+    D,
+    n_components: int,
+    *,
+    block_rows: int | None = None,
+    random_state=None,
+    tol: float = 0.0,
+    weights: np.ndarray | None = None,
+):
     """The k eigenpairs of largest ``|λ|`` of ``W = −½ J D J``, D read in blocks of rows.
 
     The solver behind ``InPCA(metric="precomputed", solver="out-of-core")``.
@@ -166,8 +172,10 @@ def eigen_out_of_core(D, n_components: int, *, block_rows: int | None = None,
     m = S.m
     k = n_components
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k < m - 1:
-        raise ValueError(f"`n_components` must be an integer in [1, M − 2] = [1, {m - 2}] for "
-                         f"the out-of-core solver, got {k!r}")
+        raise ValueError(
+            f"`n_components` must be an integer in [1, M − 2] = [1, {m - 2}] for "
+            f"the out-of-core solver, got {k!r}"
+        )
     means, g, frob, diagonal = centering_stats(S, weights)
     if frob == 0.0:
         values, vectors = np.zeros(k), np.eye(m, k)

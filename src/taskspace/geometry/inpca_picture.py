@@ -37,18 +37,31 @@ def embedding_figure(embedding, *, hover=None, colour=None, signature=None, titl
     if E.ndim != 2 or E.shape[0] == 0:
         raise ValueError(f"`embedding` must be (M, k) with M ≥ 1, got shape {E.shape}")
     xyz = np.zeros((E.shape[0], 3))
-    xyz[:, :min(3, E.shape[1])] = E[:, :3]
+    xyz[:, : min(3, E.shape[1])] = E[:, :3]
     hover = None if hover is None else np.asarray([str(h) for h in hover], dtype=object)
-    groups = [(None, np.arange(len(E)))] if colour is None else [
-        (str(c), np.flatnonzero(np.asarray(colour, dtype=object) == c))
-        for c in dict.fromkeys(colour)]
+    groups = (
+        [(None, np.arange(len(E)))]
+        if colour is None
+        else [
+            (str(c), np.flatnonzero(np.asarray(colour, dtype=object) == c))
+            for c in dict.fromkeys(colour)
+        ]
+    )
     fig = go.Figure()
     for name, rows in groups:
-        fig.add_trace(go.Scatter3d(
-            x=xyz[rows, 0], y=xyz[rows, 1], z=xyz[rows, 2], mode="markers", name=name,
-            showlegend=name is not None, marker={"size": 3},
-            text=None if hover is None else hover[rows],
-            hoverinfo="text" if hover is not None else "x+y+z"))
+        fig.add_trace(
+            go.Scatter3d(
+                x=xyz[rows, 0],
+                y=xyz[rows, 1],
+                z=xyz[rows, 2],
+                mode="markers",
+                name=name,
+                showlegend=name is not None,
+                marker={"size": 3},
+                text=None if hover is None else hover[rows],
+                hoverinfo="text" if hover is not None else "x+y+z",
+            )
+        )
     signs = list(np.asarray(signature).tolist()) if signature is not None else []
     axes = {}
     for i, key in enumerate(("xaxis", "yaxis", "zaxis")):
@@ -56,9 +69,13 @@ def embedding_figure(embedding, *, hover=None, colour=None, signature=None, titl
         if i < len(signs) and signs[i] < 0:
             label += " (time-like)"
         axes[key] = {"title": {"text": label}}
-    fig.update_layout(scene=axes, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0},
-                      title=None if title is None else html.escape(title), height=480,
-                      legend={"itemsizing": "constant"})
+    fig.update_layout(
+        scene=axes,
+        margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0},
+        title=None if title is None else html.escape(title),
+        height=480,
+        legend={"itemsizing": "constant"},
+    )
     return fig
 
 
@@ -82,14 +99,27 @@ def inpca_html(estimator) -> str:
         colour = coords.get("task", coords.get("run"))
     else:
         hover = [f"model {i}" for i in range(len(E))]
-    fig = embedding_figure(E, hover=hover, colour=None if colour is None else list(colour),
-                           signature=estimator.signature_,
-                           title=f"{type(estimator).__name__}: {len(E):,} models")
+    fig = embedding_figure(
+        E,
+        hover=hover,
+        colour=None if colour is None else list(colour),
+        signature=estimator.signature_,
+        title=f"{type(estimator).__name__}: {len(E):,} models",
+    )
     rows = "".join(
         f"<tr><td>{k}</td><td>{lam:.4g}</td><td>{s:+d}</td><td>{stress:.3f}</td></tr>"
-        for k, (lam, s, stress) in enumerate(zip(estimator.eigenvalues_, estimator.signature_,
-                                                 estimator.explained_stress_, strict=True),
-                                             start=1))
-    table = ("<table><tr><th>axis</th><th>eigenvalue</th><th>sign</th>"
-             "<th>explained stress (axes 1..k)</th></tr>" + rows + "</table>")
+        for k, (lam, s, stress) in enumerate(
+            zip(
+                estimator.eigenvalues_,
+                estimator.signature_,
+                estimator.explained_stress_,
+                strict=True,
+            ),
+            start=1,
+        )
+    )
+    table = (
+        "<table><tr><th>axis</th><th>eigenvalue</th><th>sign</th>"
+        "<th>explained stress (axes 1..k)</th></tr>" + rows + "</table>"
+    )
     return f"<div class='taskspace-inpca'>{figure_html(fig)}{table}</div>"

@@ -75,9 +75,14 @@ def top_eigenvalues(W: np.ndarray, k: int, random_state: int | None = 0) -> np.n
     return values
 
 
-def subset_explained_stress(D, subsets: Sequence[np.ndarray], n_components: int, *,
-                            random_state: int | None = 0,
-                            progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def subset_explained_stress(
+    D,
+    subsets: Sequence[np.ndarray],
+    n_components: int,
+    *,
+    random_state: int | None = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Explained stress of the first 1..k InPCA axes of every subset of the points of D.
 
     Parameters

@@ -82,16 +82,19 @@ def labelled_models(name: str, X) -> LabelledModels:
     """
     if X.ndim != 3:
         dims = ", ".join(map(str, X.dims))
-        raise ValueError(f"`{name}` must be a DataArray of dims (record, sample, class), got "
-                         f"({dims}); stack the model dimensions into one first, "
-                         f"e.g. {name}.stack(record=(...))")
+        raise ValueError(
+            f"`{name}` must be a DataArray of dims (record, sample, class), got "
+            f"({dims}); stack the model dimensions into one first, "
+            f"e.g. {name}.stack(record=(...))"
+        )
     if SAMPLE in X.dims and CLASS in X.dims:
         X = X.transpose(..., SAMPLE, CLASS)
     return LabelledModels(X, str(X.dims[0]))
 
 
-def labelled_matrix(D: np.ndarray, rows: LabelledModels | None,
-                    columns: LabelledModels | None, *, symmetric: bool):
+def labelled_matrix(
+    D: np.ndarray, rows: LabelledModels | None, columns: LabelledModels | None, *, symmetric: bool
+):
     """``D`` (M, M') as a DataArray whose dims are the record dimensions of ``rows`` and
     ``columns`` (the second suffixed ``_other`` when they share a name), with their
     coordinates; a side given as a plain array is a dimension ``model`` without coordinates."""
@@ -102,8 +105,10 @@ def labelled_matrix(D: np.ndarray, rows: LabelledModels | None,
     row_dim = rows.dim if rows is not None else "model"
     column_dim = columns.dim if columns is not None else "model"
     suffix = "_other" if column_dim == row_dim else ""
-    coords = {**(rows.coords() if rows is not None else {}),
-              **(columns.coords(suffix) if columns is not None else {})}
+    coords = {
+        **(rows.coords() if rows is not None else {}),
+        **(columns.coords(suffix) if columns is not None else {}),
+    }
     return xr.DataArray(D, dims=(row_dim, f"{column_dim}{suffix}"), coords=coords)
 
 

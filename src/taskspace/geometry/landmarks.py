@@ -45,8 +45,9 @@ from taskspace.geometry.weights import normalized_weights
 RULES = ("farthest", "stratified")
 
 
-def farthest_point_landmarks(distances_to: Callable, n_points: int, n_landmarks: int,
-                             progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def farthest_point_landmarks(
+    distances_to: Callable, n_points: int, n_landmarks: int, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Farthest-point landmarks and their columns of D.
 
     Parameters
@@ -65,8 +66,7 @@ def farthest_point_landmarks(distances_to: Callable, n_points: int, n_landmarks:
     columns : ndarray, shape (M, L)
         ``D[:, landmarks]``.
     """
-    with reporting(progress, n_landmarks + 1,
-                     "farthest-point landmarks (columns of D)") as bar:
+    with reporting(progress, n_landmarks + 1, "farthest-point landmarks (columns of D)") as bar:
         first = int(np.argmax(_column(distances_to, 0, n_points)))
         bar.advance(1)
         chosen, columns = [first], [_column(distances_to, first, n_points)]
@@ -97,8 +97,10 @@ def stratified_landmarks(meta: pd.DataFrame, n_landmarks: int) -> np.ndarray:
     for col in ("run_id", "record"):
         if col not in meta.columns:
             raise ValueError(f"`meta` needs a {col!r} column for stratified landmarks")
-    groups = [np.flatnonzero(mask) for mask in
-              (meta["run_id"].to_numpy() == r for r in pd.unique(meta["run_id"]))]
+    groups = [
+        np.flatnonzero(mask)
+        for mask in (meta["run_id"].to_numpy() == r for r in pd.unique(meta["run_id"]))
+    ]
     groups = [g[np.argsort(meta["record"].to_numpy()[g], kind="stable")] for g in groups]
     if n_landmarks < len(groups):
         picks = np.linspace(0, len(groups) - 1, n_landmarks).round().astype(int)
@@ -193,9 +195,18 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "progress": FlagOrCallable(),
     }
 
-    def __init__(self, n_components=3, n_landmarks=1000, rule="farthest",
-                 metric="bhattacharyya", eps=DEFAULT_EPS, solver="auto", random_state=None,
-                 progress=False, weights=None):
+    def __init__(
+        self,
+        n_components=3,
+        n_landmarks=1000,
+        rule="farthest",
+        metric="bhattacharyya",
+        eps=DEFAULT_EPS,
+        solver="auto",
+        random_state=None,
+        progress=False,
+        weights=None,
+    ):
         self.n_components = n_components
         self.n_landmarks = n_landmarks
         self.rule = rule
@@ -227,13 +238,16 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_params(type(self).__name__, self.get_params(deep=False), self._param_rules)
         m = int(X.shape[0])
         if not self.n_components <= self.n_landmarks <= m:
-            raise ValueError(f"`n_landmarks` must be an integer in [n_components, M] = "
-                             f"[{self.n_components}, {m}], got {self.n_landmarks!r}")
+            raise ValueError(
+                f"`n_landmarks` must be an integer in [n_components, M] = "
+                f"[{self.n_components}, {m}], got {self.n_landmarks!r}"
+            )
         weights = normalized_weights(self.weights, m)
         distances_to = self._columns_of(X)
         if self.rule == "farthest":
-            landmarks, columns = farthest_point_landmarks(distances_to, m, int(self.n_landmarks),
-                                                          progress=self.progress)
+            landmarks, columns = farthest_point_landmarks(
+                distances_to, m, int(self.n_landmarks), progress=self.progress
+            )
         else:
             if meta is None or len(meta) != m:
                 raise ValueError("rule 'stratified' needs `meta`, one row per model")
@@ -244,14 +258,28 @@ class LandmarkInPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         np.fill_diagonal(block, 0.0)
         inner_weights = None if weights is None else weights[landmarks]
         if inner_weights is not None and not inner_weights.any():
-            raise ValueError("every landmark has weight 0: the landmark fit needs at least one "
-                             "positive weight among `weights[landmarks_]`")
-        inner = InPCA(n_components=self.n_components, metric="precomputed", solver=self.solver,
-                      random_state=self.random_state, weights=inner_weights).fit(block)
+            raise ValueError(
+                "every landmark has weight 0: the landmark fit needs at least one "
+                "positive weight among `weights[landmarks_]`"
+            )
+        inner = InPCA(
+            n_components=self.n_components,
+            metric="precomputed",
+            solver=self.solver,
+            random_state=self.random_state,
+            weights=inner_weights,
+        ).fit(block)
         self.inpca_, self.landmarks_, self.columns_ = inner, landmarks, columns
         self.embedding_ = inner.transform(columns)
-        for name in ("eigenvalues_", "eigenvectors_", "signature_", "explained_stress_",
-                     "explained_distance_", "n_components_", "solver_"):
+        for name in (
+            "eigenvalues_",
+            "eigenvectors_",
+            "signature_",
+            "explained_stress_",
+            "explained_distance_",
+            "n_components_",
+            "solver_",
+        ):
             setattr(self, name, getattr(inner, name))
         if self.metric == "precomputed":
             self.n_features_in_ = len(landmarks)

@@ -77,9 +77,17 @@ GRAM_SMALL_PAIRS = 2**22  # 32 MiB a matrix
 GRAM_MEMORY_SHARE = 0.25
 
 
-def pairwise_distances(X, Y=None, metric: str = "bhattacharyya", eps: float = DEFAULT_EPS, *,
-                       chunk_size: int | None = None, backend: str = "auto",
-                       precision: str = "float64", progress: bool = False) -> np.ndarray:
+def pairwise_distances(
+    X,
+    Y=None,
+    metric: str = "bhattacharyya",
+    eps: float = DEFAULT_EPS,
+    *,
+    chunk_size: int | None = None,
+    backend: str = "auto",
+    precision: str = "float64",
+    progress: bool = False,
+) -> np.ndarray:
     """Distance between every model of ``X`` and every model of ``Y`` (SPEC §3).
 
     With per-sample Bhattacharyya coefficients ``BC_n = Σ_c sqrt(P_nc Q_nc)`` and angles
@@ -239,13 +247,22 @@ def _check_precision(precision, metric) -> None:
     if precision == "float32" and metric != "bhattacharyya":
         # d_H, d_G need the chord, which float32 would reduce to noise for nearby models; d_J's
         # bilinear form cancels its terms.
-        raise ValueError(f"`precision`='float32' is only for metric 'bhattacharyya', "
-                         f"not {metric!r}")
+        raise ValueError(
+            f"`precision`='float32' is only for metric 'bhattacharyya', not {metric!r}"
+        )
 
 
-def choose_pairwise_path(metric: str, n_classes: int, m: int, m_y: int,
-                         precision: str = "float64", *, threads: int, memory: int,
-                         gram_kernel: str = "numba") -> str:
+def choose_pairwise_path(
+    metric: str,
+    n_classes: int,
+    m: int,
+    m_y: int,
+    precision: str = "float64",
+    *,
+    threads: int,
+    memory: int,
+    gram_kernel: str = "numba",
+) -> str:
     """The code path of ``pairwise_distances`` for these sizes on this machine: a pure function.
 
     Parameters
@@ -296,17 +313,25 @@ def choose_pairwise_path(metric: str, n_classes: int, m: int, m_y: int,
     return "rows"
 
 
-def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision,
-                         path: str | None = None) -> np.ndarray:
+def _pairwise_sums_numba(
+    X, Y, metric, eps, chunk_size, progress, precision, path: str | None = None
+) -> np.ndarray:
     """Per-pair sums over samples (see `finish`) by ``path``, or by `choose_pairwise_path`'s
     choice for this machine when None (tests force each path)."""
     m, n_classes = int(X.shape[0]), int(X.shape[2])
     m_y = m if Y is None else int(Y.shape[0])
     if path is None:
         gram = metric == "bhattacharyya" and n_classes >= ROWS_MIN_CLASSES
-        path = choose_pairwise_path(metric, n_classes, m, m_y, precision, threads=n_threads(),
-                                    memory=physical_memory(),
-                                    gram_kernel=BLAS.gram_kernel() if gram else "numba")
+        path = choose_pairwise_path(
+            metric,
+            n_classes,
+            m,
+            m_y,
+            precision,
+            threads=n_threads(),
+            memory=physical_memory(),
+            gram_kernel=BLAS.gram_kernel() if gram else "numba",
+        )
     _check_path(path, metric, n_classes)
     sums = np.zeros((m, m_y))
     if path == "symmetric_kl":
@@ -314,8 +339,16 @@ def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision,
     elif path == "blocks":
         _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums)
     elif path in ("gram_numba", "gram_blas"):
-        BLAS.gram_sums(X, Y, eps, chunk_size, progress, sums, dtype=np.dtype(precision),
-                       kernel=path.removeprefix("gram_"))
+        BLAS.gram_sums(
+            X,
+            Y,
+            eps,
+            chunk_size,
+            progress,
+            sums,
+            dtype=np.dtype(precision),
+            kernel=path.removeprefix("gram_"),
+        )
     else:
         _rows_sums(X, Y, metric, eps, chunk_size, progress, sums)
     return sums
@@ -323,20 +356,25 @@ def _pairwise_sums_numba(X, Y, metric, eps, chunk_size, progress, precision,
 
 def _check_path(path: str, metric: str, n_classes: int) -> None:
     """Refuse a path that cannot compute ``metric`` at ``n_classes`` (a forced one)."""
-    ok = {"symmetric_kl": metric == "symmetric_kl",
-          "blocks": metric != "symmetric_kl" and n_classes <= max(K.SMALL_CLASS_SIZES),
-          "rows": metric != "symmetric_kl",
-          "gram_numba": metric == "bhattacharyya",
-          "gram_blas": metric == "bhattacharyya"}
+    ok = {
+        "symmetric_kl": metric == "symmetric_kl",
+        "blocks": metric != "symmetric_kl" and n_classes <= max(K.SMALL_CLASS_SIZES),
+        "rows": metric != "symmetric_kl",
+        "gram_numba": metric == "bhattacharyya",
+        "gram_blas": metric == "bhattacharyya",
+    }
     if not ok.get(path, False):
-        raise ValueError(f"path {path!r} does not compute {metric!r} with C = {n_classes}; "
-                         f"paths: {', '.join(PAIRWISE_PATHS)}")
+        raise ValueError(
+            f"path {path!r} does not compute {metric!r} with C = {n_classes}; "
+            f"paths: {', '.join(PAIRWISE_PATHS)}"
+        )
 
 
 def _gram_pays(n_classes: int, m: int, m_y: int) -> bool:
     """Whether float64 d_B takes a Gram path on this machine (`choose_pairwise_path`)."""
-    path = choose_pairwise_path("bhattacharyya", n_classes, m, m_y, threads=n_threads(),
-                                memory=physical_memory())
+    path = choose_pairwise_path(
+        "bhattacharyya", n_classes, m, m_y, threads=n_threads(), memory=physical_memory()
+    )
     return path.startswith("gram_")
 
 
@@ -351,7 +389,7 @@ def physical_memory() -> int:
     """The machine's memory in bytes (16 GiB where the platform does not say)."""
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):   # no sysconf (Windows) or no such name
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
         return 16 * 2**30
 
 
@@ -368,16 +406,27 @@ def _blocks_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
     if metric == "bhattacharyya" and rescale:
         pa, pb = (-(-m // K.TILE) * K.TILE for m in sums.shape)
         mant = np.ones((pa, pb))  # running products, continued from chunk to chunk
-    for A, B in packed_chunks(X, Y, "blocks", chunk_size, length=length, classes=spec,
-                              progress=progress, packed_bytes=BLOCKS_PACKED_BYTES):
+    for A, B in packed_chunks(
+        X,
+        Y,
+        "blocks",
+        chunk_size,
+        length=length,
+        classes=spec,
+        progress=progress,
+        packed_bytes=BLOCKS_PACKED_BYTES,
+    ):
         if metric == "bhattacharyya":
             target = mant if rescale else sums
-            run_parts(K.bc_products, [(A, B, g, classes, lanes, eps, rescale, upper, target, sums)
-                                      for g in groups])
+            run_parts(
+                K.bc_products,
+                [(A, B, g, classes, lanes, eps, rescale, upper, target, sums) for g in groups],
+            )
         else:
             geodesic = metric == "geodesic"
-            run_parts(K.chord_sums,
-                      [(A, B, g, classes, lanes, geodesic, upper, sums) for g in groups])
+            run_parts(
+                K.chord_sums, [(A, B, g, classes, lanes, geodesic, upper, sums) for g in groups]
+            )
     if metric == "bhattacharyya" and rescale:
         # in place: at M = 20,000 a temporary of the logarithms would be another 3.2 GB
         products = mant[: sums.shape[0], : sums.shape[1]]
@@ -425,7 +474,12 @@ def _rows_sums(X, Y, metric, eps, chunk_size, progress, sums) -> None:
     partial = [sums] + [np.zeros_like(sums) for _ in range(threads - 1)]
     for A, B in packed_chunks(X, Y, "samples", chunk_size, progress=progress):
         ranges = split_range(A.shape[0], threads)
-        run_parts(R.rows_sums, [(A, B, s0, s1, kind, eps, length, upper, partial[t])
-                                for t, (s0, s1) in enumerate(ranges)])
+        run_parts(
+            R.rows_sums,
+            [
+                (A, B, s0, s1, kind, eps, length, upper, partial[t])
+                for t, (s0, s1) in enumerate(ranges)
+            ],
+        )
     for extra in partial[1:]:
         sums += extra

@@ -49,8 +49,9 @@ def _flat(P: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(P.reshape((-1, *P.shape[-2:])))
 
 
-def progress(models, labels, start="uniform", classes=None, metric="bhattacharyya",
-             eps: float = DEFAULT_EPS) -> np.ndarray:
+def progress(
+    models, labels, start="uniform", classes=None, metric="bhattacharyya", eps: float = DEFAULT_EPS
+) -> np.ndarray:
     """Progress of models along the geodesic from a start to the truth (SPEC §5).
 
     ``t(P) = argmin_{λ∈[0,1]} d(P^λ, P)`` where ``P^λ`` is the geodesic from ``start`` to the
@@ -108,8 +109,9 @@ def progress(models, labels, start="uniform", classes=None, metric="bhattacharyy
         check_same_space(("models", "start"), P.shape, P0.shape)
         check_broadcast(("models", "start"), P.shape, P0.shape)
     if classes is not None:
-        cls = as_class_indices("classes", classes, n_classes, what="class", min_count=2,
-                               distinct=True)
+        cls = as_class_indices(
+            "classes", classes, n_classes, what="class", min_count=2, distinct=True
+        )
         rows = np.flatnonzero(np.isin(y, cls))
         if rows.size == 0:
             raise ValueError(f"no probe sample has a label in `classes` {cls.tolist()}")
@@ -130,16 +132,17 @@ def progress(models, labels, start="uniform", classes=None, metric="bhattacharyy
         # Angle between the uniform row and a one-hot row, from the chord as in start_angles.
         rest = (n_classes - 1.0) / n_classes
         gap = rest / (1.0 + math.sqrt(1.0 / n_classes))
-        theta = np.full((1, n_samples), 2.0 * math.asin(min(0.5 * math.sqrt(gap * gap + rest),
-                                                             math.sqrt(0.5))))
+        theta = np.full(
+            (1, n_samples), 2.0 * math.asin(min(0.5 * math.sqrt(gap * gap + rest), math.sqrt(0.5)))
+        )
         theta_index = np.zeros(a.shape[0], dtype=np.int64)
     else:
         lead = np.broadcast_shapes(P.shape[:-2], P0.shape[:-2])
         flat, flat0 = _flat(P), _flat(P0)
-        model_index = np.broadcast_to(
-            np.arange(flat.shape[0]).reshape(P.shape[:-2]), lead).ravel()
+        model_index = np.broadcast_to(np.arange(flat.shape[0]).reshape(P.shape[:-2]), lead).ravel()
         theta_index = np.broadcast_to(
-            np.arange(flat0.shape[0]).reshape(P0.shape[:-2]), lead).ravel()
+            np.arange(flat0.shape[0]).reshape(P0.shape[:-2]), lead
+        ).ravel()
         a = np.empty((model_index.size, n_samples))
         b = np.empty_like(a)
         kernels.overlaps_model(flat, flat0, model_index, theta_index, y, a, b)

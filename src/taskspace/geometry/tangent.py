@@ -58,7 +58,7 @@ def log_map(P, Q) -> np.ndarray:
     P, Q = _pair(P, Q)
     psi, phi = np.sqrt(P), np.sqrt(Q)
     diff = phi - psi
-    s = np.einsum("...c,...c->...", diff, diff)              # squared chord, (..., N)
+    s = np.einsum("...c,...c->...", diff, diff)  # squared chord, (..., N)
     theta = _angles_from_chords(s)
     moving = theta > 0.0
     # θ / sin θ → 1 as θ → 0; only θ = 0 exactly is 0/0, and there diff is exactly 0 as well.
@@ -106,7 +106,7 @@ def exp_map(P, V) -> np.ndarray:
     check_same_space(("P", "V"), P.shape, V.shape)
     check_broadcast(("P", "V"), P.shape, V.shape)
     psi = np.sqrt(P)
-    normal = np.einsum("...c,...c->...", V, psi)             # component along ψ, (..., N)
+    normal = np.einsum("...c,...c->...", V, psi)  # component along ψ, (..., N)
     length = np.sqrt(np.einsum("...c,...c->...", V, V))
     bad = np.abs(normal) > _TANGENT_RTOL * length + _TANGENT_ATOL
     if bad.any():
@@ -117,7 +117,7 @@ def exp_map(P, V) -> np.ndarray:
             f"{float(np.broadcast_to(length, bad.shape)[index]):.3g}); a tangent row must be "
             "orthogonal to sqrt(P) of its sample (use log_map to make one)"
         )
-    V = V - normal[..., None] * psi                          # remove the rounding-sized part
+    V = V - normal[..., None] * psi  # remove the rounding-sized part
     norm = np.sqrt(np.einsum("...c,...c->...", V, V))
     moving = norm > 0.0
     sinc = np.where(moving, np.sin(norm) / np.where(moving, norm, 1.0), 1.0)
@@ -152,17 +152,23 @@ def velocity(trajectory, steps) -> np.ndarray:
         raise ValueError(f"`trajectory` needs at least 2 records for a velocity, got {T}")
     s = np.asarray(steps)
     if s.dtype.kind not in "iuf" or s.shape != (T,):
-        raise ValueError(f"`steps` must be {T} numbers (one per record of `trajectory`), got "
-                         f"shape {s.shape} and dtype {s.dtype}")
+        raise ValueError(
+            f"`steps` must be {T} numbers (one per record of `trajectory`), got "
+            f"shape {s.shape} and dtype {s.dtype}"
+        )
     s = s.astype(np.float64)
     if not np.all(np.isfinite(s)):
-        raise ValueError(f"`steps` must be finite; index {int(np.flatnonzero(~np.isfinite(s))[0])} "
-                         f"is {s[~np.isfinite(s)][0]}")
+        raise ValueError(
+            f"`steps` must be finite; index {int(np.flatnonzero(~np.isfinite(s))[0])} "
+            f"is {s[~np.isfinite(s)][0]}"
+        )
     gaps = np.diff(s)
     if np.any(gaps <= 0):
         i = int(np.flatnonzero(gaps <= 0)[0])
-        raise ValueError(f"`steps` must be strictly increasing; step {s[i + 1]:g} at index "
-                         f"{i + 1} follows {s[i]:g}")
+        raise ValueError(
+            f"`steps` must be strictly increasing; step {s[i + 1]:g} at index "
+            f"{i + 1} follows {s[i]:g}"
+        )
     return log_map(P[:-1], P[1:]) / gaps[:, None, None]
 
 

@@ -121,7 +121,7 @@ def length(trajectory, metric: str = "bhattacharyya", eps: float = DEFAULT_EPS) 
     total = np.zeros(X.shape[:-3])
     for t0 in range(0, n_records - 1, chunk):
         t1 = min(n_records - 1, t0 + chunk)
-        s = _squared_chords(X[..., t0:t1, :, :], X[..., t0 + 1:t1 + 1, :, :])
+        s = _squared_chords(X[..., t0:t1, :, :], X[..., t0 + 1 : t1 + 1, :, :])
         if metric == "bhattacharyya":
             d_b = -np.mean(np.log(np.maximum(1.0 - 0.5 * s, eps)), axis=-1)
             steps = 2.0 * np.sqrt(d_b)
@@ -254,8 +254,15 @@ def _as_runs(name: str, runs) -> list[np.ndarray]:
     return out
 
 
-def compare_trajectories(runs_a, runs_b, labels, grid=None, mean: str = "arithmetic",
-                         start="uniform", eps: float = DEFAULT_EPS) -> TrajectoryComparison:
+def compare_trajectories(
+    runs_a,
+    runs_b,
+    labels,
+    grid=None,
+    mean: str = "arithmetic",
+    start="uniform",
+    eps: float = DEFAULT_EPS,
+) -> TrajectoryComparison:
     """Compare two groups of runs along progress (SPEC §9).
 
     Every run is re-parameterised by its progress (SPEC §5, from ``start``) on ``grid`` (SPEC §7),
@@ -291,10 +298,13 @@ def compare_trajectories(runs_a, runs_b, labels, grid=None, mean: str = "arithme
     _check_mean(mean)
     grid = _as_grid(grid)
     groups = {"runs_a": _as_runs("runs_a", runs_a), "runs_b": _as_runs("runs_b", runs_b)}
-    check_same_space(("runs_a[0]", "runs_b[0]"), groups["runs_a"][0].shape,
-                     groups["runs_b"][0].shape)
-    lams = {name: [progress(run, labels, start=start, eps=eps) for run in runs]
-            for name, runs in groups.items()}
+    check_same_space(
+        ("runs_a[0]", "runs_b[0]"), groups["runs_a"][0].shape, groups["runs_b"][0].shape
+    )
+    lams = {
+        name: [progress(run, labels, start=start, eps=eps) for run in runs]
+        for name, runs in groups.items()
+    }
     everything = [lam for group in lams.values() for lam in group]
     lo = max(float(lam[0]) for lam in everything)
     hi = min(float(lam[-1]) for lam in everything)
@@ -317,8 +327,14 @@ def compare_trajectories(runs_a, runs_b, labels, grid=None, mean: str = "arithme
     return TrajectoryComparison(grid=inside, distance=distance, mean=float(distance.mean()))
 
 
-def distance_to_trajectory(model, trajectory, labels=None, grid=None,
-                           metric: str = "bhattacharyya", eps: float = DEFAULT_EPS) -> np.ndarray:
+def distance_to_trajectory(
+    model,
+    trajectory,
+    labels=None,
+    grid=None,
+    metric: str = "bhattacharyya",
+    eps: float = DEFAULT_EPS,
+) -> np.ndarray:
     """Distance from model(s) to a trajectory: the smallest distance to its points (SPEC §9).
 
     With ``labels``, the trajectory's points are its re-parameterisation by progress (uniform
@@ -354,6 +370,5 @@ def distance_to_trajectory(model, trajectory, labels=None, grid=None,
     root_x = np.ascontiguousarray(np.sqrt(X))
     best = np.empty(root_m.shape[0])
     for start, block in iter_cost_blocks(root_m, root_x, metric, eps):
-        best[start:start + block.shape[0]] = block.min(axis=1)
+        best[start : start + block.shape[0]] = block.min(axis=1)
     return best.reshape(lead)
-

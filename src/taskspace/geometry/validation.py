@@ -60,8 +60,10 @@ def _index(flat_row: int, shape: tuple[int, ...], column: int | None = None) -> 
 
 
 #: Rows that are negative or do not sum to 1 are most often logits or scores, not probabilities.
-SOFTMAX_HINT = ("; if these are logits or scores, apply a softmax over the class axis first "
-                "(torch.softmax(x, dim=-1), scipy.special.softmax(x, axis=-1))")
+SOFTMAX_HINT = (
+    "; if these are logits or scores, apply a softmax over the class axis first "
+    "(torch.softmax(x, dim=-1), scipy.special.softmax(x, axis=-1))"
+)
 
 
 def _describe_bad_row(name: str, rows: np.ndarray, r: int, code: int, shape, offset) -> str:
@@ -118,8 +120,9 @@ def check_rows(name: str, block: np.ndarray, offset: Sequence[int] = ()) -> None
         raise ValueError(_describe_bad_row(name, rows, r, int(status[r]), block.shape, offset))
 
 
-def check_array_like(name: str, X, *, ndim: int | tuple[int, ...] | None = None,
-                     min_ndim: int = 2) -> tuple[int, ...]:
+def check_array_like(
+    name: str, X, *, ndim: int | tuple[int, ...] | None = None, min_ndim: int = 2
+) -> tuple[int, ...]:
     """Check rank, emptiness and dtype of an array-like *without reading its values*.
 
     Used for inputs that are streamed (memmaps, Zarr arrays), whose values are checked chunk by
@@ -146,9 +149,7 @@ def _check_rank(name, shape, ndim, min_ndim):
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if len(shape) not in allowed:
             want = " or ".join(str(a) for a in allowed)
-            raise ValueError(
-                f"`{name}` must have {want} dimensions, got shape {shape}"
-            )
+            raise ValueError(f"`{name}` must have {want} dimensions, got shape {shape}")
     elif len(shape) < min_ndim:
         raise ValueError(
             f"`{name}` must have at least {min_ndim} dimensions (..., N samples, C classes), "
@@ -179,8 +180,9 @@ def as_numeric_array(name: str, X) -> np.ndarray:
     return arr
 
 
-def as_probabilities(name: str, P, *, ndim: int | tuple[int, ...] | None = None,
-                     min_ndim: int = 2, dtype=np.float64) -> np.ndarray:
+def as_probabilities(
+    name: str, P, *, ndim: int | tuple[int, ...] | None = None, min_ndim: int = 2, dtype=np.float64
+) -> np.ndarray:
     """Validate an in-memory probability array and return it as an ndarray of ``dtype``.
 
     Parameters
@@ -206,8 +208,9 @@ def as_probabilities(name: str, P, *, ndim: int | tuple[int, ...] | None = None,
     return np.asarray(arr, dtype=dtype)
 
 
-def check_same_space(names: tuple[str, str], shape_a: tuple[int, ...],
-                     shape_b: tuple[int, ...]) -> None:
+def check_same_space(
+    names: tuple[str, str], shape_a: tuple[int, ...], shape_b: tuple[int, ...]
+) -> None:
     """Two models are comparable only on the same probe set and label space (SPEC §0)."""
     if shape_a[-1] != shape_b[-1]:
         raise ValueError(
@@ -221,8 +224,9 @@ def check_same_space(names: tuple[str, str], shape_a: tuple[int, ...],
         )
 
 
-def check_broadcast(names: tuple[str, str], shape_a: tuple[int, ...],
-                    shape_b: tuple[int, ...]) -> None:
+def check_broadcast(
+    names: tuple[str, str], shape_a: tuple[int, ...], shape_b: tuple[int, ...]
+) -> None:
     """The leading (model) axes of two ``(..., N, C)`` arrays must broadcast together."""
     try:
         np.broadcast_shapes(shape_a[:-2], shape_b[:-2])
@@ -233,9 +237,16 @@ def check_broadcast(names: tuple[str, str], shape_a: tuple[int, ...],
         ) from exc
 
 
-def as_class_indices(name: str, values, n_classes: int, *, what: str = "label",
-                     n_samples: int | None = None, min_count: int = 1,
-                     distinct: bool = False) -> np.ndarray:
+def as_class_indices(
+    name: str,
+    values,
+    n_classes: int,
+    *,
+    what: str = "label",
+    n_samples: int | None = None,
+    min_count: int = 1,
+    distinct: bool = False,
+) -> np.ndarray:
     """Validate class indices of a label space of ``n_classes`` classes: integers in ``[0, C)``.
 
     The one check behind probe labels (`as_labels`) and a task's classes (``progress``'s

@@ -37,8 +37,10 @@ def normalized_weights(weights, n_points: int) -> np.ndarray | None:
     if w.dtype == object or w.dtype.kind not in "fiu":
         raise ValueError(f"`weights` must hold real numbers, got dtype {w.dtype}")
     if w.shape != (n_points,):
-        raise ValueError(f"`weights` must have shape (M,) = ({n_points},), one weight per "
-                         f"model, got shape {w.shape}")
+        raise ValueError(
+            f"`weights` must have shape (M,) = ({n_points},), one weight per "
+            f"model, got shape {w.shape}"
+        )
     w = w.astype(np.float64)
     for bad, problem in ((~np.isfinite(w), "a non-finite weight"), (w < 0, "a negative weight")):
         if bad.any():
@@ -75,7 +77,8 @@ def group_weights(groups) -> np.ndarray:
     """
     labels = np.asarray(groups)
     if labels.ndim != 1 or labels.size == 0:
-        raise ValueError(f"`groups` must be a non-empty 1-D array of labels, got shape "
-                         f"{labels.shape}")
+        raise ValueError(
+            f"`groups` must be a non-empty 1-D array of labels, got shape {labels.shape}"
+        )
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     return 1.0 / (len(counts) * counts[inverse].astype(np.float64))

@@ -17,8 +17,10 @@ except ImportError:  # pragma: no cover - depends on the environment
     try:
         import pytorch_lightning as pl
     except ImportError as exc:
-        raise ImportError("taskspace.integrations.lightning needs PyTorch Lightning: "
-                          "pip install 'taskspace[lightning]'") from exc
+        raise ImportError(
+            "taskspace.integrations.lightning needs PyTorch Lightning: "
+            "pip install 'taskspace[lightning]'"
+        ) from exc
 
 from taskspace.integrations._common import RecordingSession
 
@@ -87,16 +89,47 @@ class RecorderCallback(pl.Callback):
     (values JSON cannot hold as their ``str``).
     """
 
-    def __init__(self, store, *, probe, imprint=None, schedule="log", representation=None,
-                 layer=None, head=None, run_id=None, task=None, classes=None, method=None,
-                 seed=None, network=None, dataset=None, n_records=20, batch_size=512,
-                 loggers=()):
+    def __init__(
+        self,
+        store,
+        *,
+        probe,
+        imprint=None,
+        schedule="log",
+        representation=None,
+        layer=None,
+        head=None,
+        run_id=None,
+        task=None,
+        classes=None,
+        method=None,
+        seed=None,
+        network=None,
+        dataset=None,
+        n_records=20,
+        batch_size=512,
+        loggers=(),
+    ):
         super().__init__()
         self.session = RecordingSession(
-            store, probe=probe, imprint=imprint, schedule=schedule, n_records=n_records,
-            representation=representation, layer=layer, head=head, run_id=run_id, task=task,
-            classes=classes, method=method, seed=seed, network=network, dataset=dataset,
-            batch_size=batch_size, loggers=loggers)
+            store,
+            probe=probe,
+            imprint=imprint,
+            schedule=schedule,
+            n_records=n_records,
+            representation=representation,
+            layer=layer,
+            head=head,
+            run_id=run_id,
+            task=task,
+            classes=classes,
+            method=method,
+            seed=seed,
+            network=network,
+            dataset=dataset,
+            batch_size=batch_size,
+            loggers=loggers,
+        )
 
     @property
     def run_id(self):
@@ -105,12 +138,20 @@ class RecorderCallback(pl.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
-        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else \
-            trainer.estimated_stepping_batches
-        self.session.begin(pl_module, total_steps=total, step=trainer.global_step,
-                           epoch=trainer.current_epoch, hparams=pl_module.hparams,
-                           defaults={"network": type(pl_module).__name__},
-                           framework=f"lightning {pl.__version__}")
+        total = (
+            trainer.max_steps
+            if trainer.max_steps and trainer.max_steps > 0
+            else trainer.estimated_stepping_batches
+        )
+        self.session.begin(
+            pl_module,
+            total_steps=total,
+            step=trainer.global_step,
+            epoch=trainer.current_epoch,
+            hparams=pl_module.hparams,
+            defaults={"network": type(pl_module).__name__},
+            framework=f"lightning {pl.__version__}",
+        )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # Called after every batch; with gradient accumulation global_step moves only every

@@ -8,8 +8,7 @@ import numpy as np
 from taskspace.integrations.trackers import Tracker, fit_picture
 
 
-def log_picture(store, logger, query=None, *, step: int = 0, n_components: int = 3,
-                random_state=0):
+def log_picture(store, logger, query=None, *, step: int = 0, n_components: int = 3, random_state=0):
     """Fit InPCA to the models of ``store`` that ``query`` selects and log the picture.
 
     Parameters
@@ -52,7 +51,9 @@ def as_tracker(logger) -> Tracker:
         from taskspace.integrations.wandb import WandbTracker
 
         return WandbTracker(logger)
-    raise TypeError(f"cannot log to a {kind}: give a taskspace tracker "
-                    "(taskspace.integrations.tensorboard.TensorBoardTracker, "
-                    "taskspace.integrations.wandb.WandbTracker), a SummaryWriter, a wandb run "
-                    "or a Lightning TensorBoardLogger or WandbLogger")
+    raise TypeError(
+        f"cannot log to a {kind}: give a taskspace tracker "
+        "(taskspace.integrations.tensorboard.TensorBoardTracker, "
+        "taskspace.integrations.wandb.WandbTracker), a SummaryWriter, a wandb run "
+        "or a Lightning TensorBoardLogger or WandbLogger"
+    )

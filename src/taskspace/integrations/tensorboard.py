@@ -20,8 +20,9 @@ def _summary_writer(log_dir):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:  # torch raises ImportError when tensorboard is missing
-        raise ImportError("logging to TensorBoard needs tensorboard: "
-                          "pip install 'taskspace[tensorboard]'") from exc
+        raise ImportError(
+            "logging to TensorBoard needs tensorboard: pip install 'taskspace[tensorboard]'"
+        ) from exc
     return SummaryWriter(log_dir=str(log_dir))
 
 
@@ -56,8 +57,9 @@ class TensorBoardTracker(Tracker):
         """The SummaryWriter written to (a Lightning logger's is created on first use)."""
         if self._writer is None:
             target = self._target
-            self._writer = target.experiment if type(target).__name__ == "TensorBoardLogger" \
-                else target
+            self._writer = (
+                target.experiment if type(target).__name__ == "TensorBoardLogger" else target
+            )
         return self._writer
 
     def log_scalars(self, values: dict, step: int) -> None:
@@ -65,16 +67,22 @@ class TensorBoardTracker(Tracker):
             self.writer.add_scalar(tag, value, global_step=step)
 
     def log_embedding(self, coordinates, meta, estimator, step: int) -> None:
-        for k, (stress, value) in enumerate(zip(estimator.explained_stress_,
-                                                estimator.eigenvalues_, strict=True), start=1):
-            self.writer.add_scalar(f"{self.prefix}/inpca/explained_stress_{k}", float(stress),
-                                   global_step=step)
-            self.writer.add_scalar(f"{self.prefix}/inpca/eigenvalue_{k}", float(value),
-                                   global_step=step)
-        self.writer.add_embedding(np.asarray(coordinates, dtype=np.float32),
-                                  metadata=picture_metadata(meta),
-                                  metadata_header=list(PICTURE_COLUMNS),
-                                  tag=f"{self.prefix}/inpca", global_step=step)
+        for k, (stress, value) in enumerate(
+            zip(estimator.explained_stress_, estimator.eigenvalues_, strict=True), start=1
+        ):
+            self.writer.add_scalar(
+                f"{self.prefix}/inpca/explained_stress_{k}", float(stress), global_step=step
+            )
+            self.writer.add_scalar(
+                f"{self.prefix}/inpca/eigenvalue_{k}", float(value), global_step=step
+            )
+        self.writer.add_embedding(
+            np.asarray(coordinates, dtype=np.float32),
+            metadata=picture_metadata(meta),
+            metadata_header=list(PICTURE_COLUMNS),
+            tag=f"{self.prefix}/inpca",
+            global_step=step,
+        )
         self.writer.flush()
 
     def close(self) -> None:

@@ -85,8 +85,10 @@ class Tracker:
         labels = store.labels
         truth = np.zeros_like(P)
         truth[np.arange(len(labels)), labels] = 1.0
-        values = {"progress": float(progress(P, labels)),
-                  "d_B_to_truth": float(bhattacharyya(P, truth))}
+        values = {
+            "progress": float(progress(P, labels)),
+            "d_B_to_truth": float(bhattacharyya(P, truth)),
+        }
         previous = self._runs.get(run_id)
         if previous is None and store.n_records(run_id) > 1:
             # A resumed run, or a tracker added midway: its stored trajectory so far.
@@ -125,21 +127,35 @@ def fit_picture(store, query=None, *, n_components: int = 3, random_state=0):
     if m <= PICTURE_DENSE_MAX:
         fit = embed_store(store, query, n_components=k, random_state=random_state)
     else:
-        fit = embed_store(store, query, n_components=k, method="landmark",
-                          n_landmarks=PICTURE_DENSE_MAX, random_state=random_state)
+        fit = embed_store(
+            store,
+            query,
+            n_components=k,
+            method="landmark",
+            n_landmarks=PICTURE_DENSE_MAX,
+            random_state=random_state,
+        )
     return fit, meta.set_index("model_id").loc[fit.model_ids].reset_index()
 
 
 def picture_metadata(meta) -> list[list[str]]:
     """The picture's metadata rows (``PICTURE_COLUMNS``) as text, one per model."""
-    return [["" if v is None or v is np.nan else str(v) for v in row]
-            for row in meta[list(PICTURE_COLUMNS)].astype(object).itertuples(index=False)]
+    return [
+        ["" if v is None or v is np.nan else str(v) for v in row]
+        for row in meta[list(PICTURE_COLUMNS)].astype(object).itertuples(index=False)
+    ]
 
 
 def picture_figure(coordinates, meta, estimator):
     """The plotly 3-D figure of a picture: one colour per task, hover text per model."""
-    hover = [f"{r.model_id}<br>task {r.task} · {r.method} · step {r.step}"
-             for r in meta.itertuples(index=False)]
-    return embedding_figure(coordinates, hover=hover, colour=list(meta["task"].astype(str)),
-                            signature=getattr(estimator, "signature_", None),
-                            title="InPCA of the store's models")
+    hover = [
+        f"{r.model_id}<br>task {r.task} · {r.method} · step {r.step}"
+        for r in meta.itertuples(index=False)
+    ]
+    return embedding_figure(
+        coordinates,
+        hover=hover,
+        colour=list(meta["task"].astype(str)),
+        signature=getattr(estimator, "signature_", None),
+        title="InPCA of the store's models",
+    )

@@ -17,8 +17,10 @@ from collections.abc import Mapping
 try:
     import transformers
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("taskspace.integrations.transformers needs transformers: "
-                      "pip install 'taskspace[transformers]'") from exc
+    raise ImportError(
+        "taskspace.integrations.transformers needs transformers: "
+        "pip install 'taskspace[transformers]'"
+    ) from exc
 
 from taskspace.integrations._common import RecordingSession
 
@@ -47,8 +49,10 @@ def hidden_state(model, x):
     out = _call(model, x, output_hidden_states=True)
     states = getattr(out, "hidden_states", None) or getattr(out, "encoder_hidden_states", None)
     if not states:
-        raise ValueError(f"{type(model).__name__} returns no hidden states: pass "
-                         "representation=(model, x) -> features to RecorderCallback")
+        raise ValueError(
+            f"{type(model).__name__} returns no hidden states: pass "
+            "representation=(model, x) -> features to RecorderCallback"
+        )
     h = states[-1]
     if h.ndim == 3:
         mask = x.get("attention_mask") if isinstance(x, Mapping) else None
@@ -66,8 +70,10 @@ def logits(model, x):
     out = _call(model, x)
     value = getattr(out, "logits", None)
     if value is None:
-        raise ValueError(f"{type(model).__name__} returns no logits: pass head=(model, x) -> "
-                         "logits, or record in imprint mode (imprint=...)")
+        raise ValueError(
+            f"{type(model).__name__} returns no logits: pass head=(model, x) -> "
+            "logits, or record in imprint mode (imprint=...)"
+        )
     return value
 
 
@@ -122,14 +128,44 @@ class RecorderCallback(transformers.TrainerCallback):
     The run's config holds the ``TrainingArguments`` (``to_dict()``) as ``hparams``.
     """
 
-    def __init__(self, store, *, probe, imprint=None, schedule="log", representation=None,
-                 head=None, run_id=None, task=None, classes=None, method=None, seed=None,
-                 network=None, dataset=None, n_records=20, batch_size=512, loggers=()):
+    def __init__(
+        self,
+        store,
+        *,
+        probe,
+        imprint=None,
+        schedule="log",
+        representation=None,
+        head=None,
+        run_id=None,
+        task=None,
+        classes=None,
+        method=None,
+        seed=None,
+        network=None,
+        dataset=None,
+        n_records=20,
+        batch_size=512,
+        loggers=(),
+    ):
         self.session = RecordingSession(
-            store, probe=probe, imprint=imprint, schedule=schedule, n_records=n_records,
-            representation=representation or hidden_state, head=head or logits,
-            run_id=run_id, task=task, classes=classes, method=method, seed=seed,
-            network=network, dataset=dataset, batch_size=batch_size, loggers=loggers)
+            store,
+            probe=probe,
+            imprint=imprint,
+            schedule=schedule,
+            n_records=n_records,
+            representation=representation or hidden_state,
+            head=head or logits,
+            run_id=run_id,
+            task=task,
+            classes=classes,
+            method=method,
+            seed=seed,
+            network=network,
+            dataset=dataset,
+            batch_size=batch_size,
+            loggers=loggers,
+        )
 
     @property
     def run_id(self):
@@ -140,10 +176,15 @@ class RecorderCallback(transformers.TrainerCallback):
             return
         config = getattr(model, "config", None)
         network = getattr(config, "model_type", None) or type(model).__name__
-        self.session.begin(model, total_steps=state.max_steps, step=state.global_step,
-                           epoch=state.epoch, hparams=args.to_dict(),
-                           defaults={"seed": args.seed, "network": network},
-                           framework=f"transformers {transformers.__version__}")
+        self.session.begin(
+            model,
+            total_steps=state.max_steps,
+            step=state.global_step,
+            epoch=state.epoch,
+            hparams=args.to_dict(),
+            defaults={"seed": args.seed, "network": network},
+            framework=f"transformers {transformers.__version__}",
+        )
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:

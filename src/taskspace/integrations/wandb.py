@@ -25,8 +25,9 @@ def import_wandb():
     try:
         import wandb
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("logging to Weights & Biases needs wandb: "
-                          "pip install 'taskspace[wandb]'") from exc
+        raise ImportError(
+            "logging to Weights & Biases needs wandb: pip install 'taskspace[wandb]'"
+        ) from exc
     return wandb
 
 
@@ -82,12 +83,15 @@ class WandbTracker(Tracker):
         wandb = self._wandb
         E = np.asarray(coordinates, dtype=np.float64)
         axes = [f"axis_{k + 1}" for k in range(E.shape[1])]
-        rows = [[*text, *map(float, coords)]
-                for text, coords in zip(picture_metadata(meta), E, strict=True)]
-        logged = {f"{self.prefix}/inpca_table": wandb.Table(columns=[*PICTURE_COLUMNS, *axes],
-                                                            data=rows),
-                  f"{self.prefix}/inpca": wandb.Plotly(picture_figure(E, meta, estimator)),
-                  f"{self.prefix}/step": int(step)}
+        rows = [
+            [*text, *map(float, coords)]
+            for text, coords in zip(picture_metadata(meta), E, strict=True)
+        ]
+        logged = {
+            f"{self.prefix}/inpca_table": wandb.Table(columns=[*PICTURE_COLUMNS, *axes], data=rows),
+            f"{self.prefix}/inpca": wandb.Plotly(picture_figure(E, meta, estimator)),
+            f"{self.prefix}/step": int(step),
+        }
         for k, stress in enumerate(estimator.explained_stress_, start=1):
             logged[f"{self.prefix}/inpca/explained_stress_{k}"] = float(stress)
         self.run.log(logged)

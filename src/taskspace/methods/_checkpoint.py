@@ -89,27 +89,38 @@ def load(path: Path):
     """
     path = Path(path)
     raw = memoryview(path.read_bytes())
-    if raw[:len(_ZIP)] == _ZIP:
-        warnings.warn(f"checkpoint {path} was written before checkpoint digests: loaded "
-                      "unverified (the legacy path; it gets a digest when saved again)",
-                      stacklevel=2)
+    if raw[: len(_ZIP)] == _ZIP:
+        warnings.warn(
+            f"checkpoint {path} was written before checkpoint digests: loaded "
+            "unverified (the legacy path; it gets a digest when saved again)",
+            stacklevel=2,
+        )
         body = raw
     else:
-        expected = bytes(raw[len(MAGIC):_HEADER - 1])
-        if raw[:len(MAGIC)] != MAGIC or raw[_HEADER - 1:_HEADER] != b"\n":
-            raise CorruptCheckpointError(_damaged(path, "it does not start with the checkpoint "
-                                                  "header"))
+        expected = bytes(raw[len(MAGIC) : _HEADER - 1])
+        if raw[: len(MAGIC)] != MAGIC or raw[_HEADER - 1 : _HEADER] != b"\n":
+            raise CorruptCheckpointError(
+                _damaged(path, "it does not start with the checkpoint header")
+            )
         body = raw[_HEADER:]
         if hashlib.sha256(body).hexdigest().encode("ascii") != expected:
-            raise CorruptCheckpointError(_damaged(path, "its bytes do not match the digest in "
-                                                  "its header (damaged or edited)"))
+            raise CorruptCheckpointError(
+                _damaged(
+                    path, "its bytes do not match the digest in its header (damaged or edited)"
+                )
+            )
     return torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
 
 
 def _damaged(path: Path, problem: str) -> str:
-    what = ("the resume state: delete it and the run trains again from step 0 (its stored "
-            "records are kept)") if path.name == "state.pt" else \
-        "a model checkpoint: delete it and retrain its run to make it again"
+    what = (
+        (
+            "the resume state: delete it and the run trains again from step 0 (its stored "
+            "records are kept)"
+        )
+        if path.name == "state.pt"
+        else "a model checkpoint: delete it and retrain its run to make it again"
+    )
     return f"checkpoint {path} is damaged: {problem}; it is {what}"
 
 
@@ -149,8 +160,9 @@ class RunCheckpoints:
         """Steps with a saved model, sorted."""
         if not self.dir.is_dir():
             return []
-        return sorted(int(m.group(1)) for p in self.dir.iterdir()
-                      if (m := _MODEL_FILE.match(p.name)))
+        return sorted(
+            int(m.group(1)) for p in self.dir.iterdir() if (m := _MODEL_FILE.match(p.name))
+        )
 
     def save_model(self, step: int, payload: dict, keep: str) -> None:
         """Save the model at ``step``; with ``keep="last"`` drop the earlier ones afterwards."""
@@ -171,5 +183,6 @@ class RunCheckpoints:
             raise ValueError(
                 f"run {self.run_id!r} has no model checkpoint at step {step} in {self.dir}; "
                 f"it has checkpoints at steps {kept if kept else 'none'} (the run's "
-                "`keep_models` decides which are kept)")
+                "`keep_models` decides which are kept)"
+            )
         return load(path)

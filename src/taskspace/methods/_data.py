@@ -58,7 +58,7 @@ class BatchStream:
         while start < stop:
             epoch, offset = divmod(start, self.n)
             take = min(stop - start, self.n - offset)
-            parts.append(self.epoch_order(epoch)[offset:offset + take])
+            parts.append(self.epoch_order(epoch)[offset : offset + take])
             start += take
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 

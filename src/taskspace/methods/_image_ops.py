@@ -24,8 +24,13 @@ _MAX_SHEAR = 0.3
 _MAX_TRANSLATE = 0.3
 
 
-def warp(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear",
-         padding_mode: str = "zeros", fill: float | None = None) -> torch.Tensor:
+def warp(
+    x: torch.Tensor,
+    theta: torch.Tensor,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    fill: float | None = None,
+) -> torch.Tensor:
     """Resample ``x`` through per-image affine maps ``theta`` (B, 2, 3).
 
     ``theta`` maps output coordinates to input ones in ``affine_grid``'s normalised coordinates
@@ -61,7 +66,8 @@ def cutout(x: torch.Tensor, size: torch.Tensor, cx: torch.Tensor, cy: torch.Tens
     cols = torch.arange(w, **opts).view(1, 1, 1, w) + 0.5  # pixel centres
     rows = torch.arange(h, **opts).view(1, 1, h, 1) + 0.5
     inside = ((cols - cx.to(**opts).view(b, 1, 1, 1) * w).abs() < half) & (
-        (rows - cy.to(**opts).view(b, 1, 1, 1) * h).abs() < half)
+        (rows - cy.to(**opts).view(b, 1, 1, 1) * h).abs() < half
+    )
     return torch.where(inside, torch.full_like(x, _GREY), x)
 
 
@@ -83,8 +89,15 @@ def _blend(degenerate: torch.Tensor, x: torch.Tensor, factor: torch.Tensor) -> t
     return (degenerate + factor * (x - degenerate)).clamp_(0.0, 1.0)
 
 
-def _affine(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor,
-            tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
+def _affine(
+    x: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor,
+    d: torch.Tensor,
+    tx: torch.Tensor,
+    ty: torch.Tensor,
+) -> torch.Tensor:
     theta = torch.stack([torch.stack([a, b, tx], dim=-1), torch.stack([c, d, ty], dim=-1)], dim=1)
     return warp(x, theta, fill=_GREY).clamp_(0.0, 1.0)
 

@@ -21,8 +21,14 @@ import torch
 
 from taskspace.methods._image_ops import RANDAUGMENT_OPS, cutout, grayscale, warp
 
-__all__ = ["horizontal_flip", "intensity_jitter", "random_resized_crop", "simclr_views",
-           "strong_augment", "weak_augment"]
+__all__ = [
+    "horizontal_flip",
+    "intensity_jitter",
+    "random_resized_crop",
+    "simclr_views",
+    "strong_augment",
+    "weak_augment",
+]
 
 # torchvision's RandomResizedCrop makes ten rejection-sampling attempts before its fallback.
 _CROP_ATTEMPTS = 10
@@ -37,9 +43,12 @@ _WEAK_TRANSLATE = 0.125
 _RANDAUGMENT_N = 2
 
 
-def random_resized_crop(x: torch.Tensor, generator: torch.Generator | None,
-                        scale: tuple[float, float] = (0.2, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+def random_resized_crop(
+    x: torch.Tensor,
+    generator: torch.Generator | None,
+    scale: tuple[float, float] = (0.2, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> torch.Tensor:
     """Crop a random region of each image and resize it back to (H, W) (bilinear).
 
     The region's area is ``s · H · W`` with ``s ~ U(scale)`` and its aspect ratio ``w / h = r`` with
@@ -90,8 +99,9 @@ def random_resized_crop(x: torch.Tensor, generator: torch.Generator | None,
     return warp(x, theta).clamp_(0.0, 1.0)
 
 
-def horizontal_flip(x: torch.Tensor, generator: torch.Generator | None,
-                    p: float = 0.5) -> torch.Tensor:
+def horizontal_flip(
+    x: torch.Tensor, generator: torch.Generator | None, p: float = 0.5
+) -> torch.Tensor:
     """Mirror each image left-right with probability ``p`` (exact: no resampling).
 
     Parameters
@@ -110,8 +120,12 @@ def horizontal_flip(x: torch.Tensor, generator: torch.Generator | None,
     return torch.where(flip, x.flip(-1), x)
 
 
-def intensity_jitter(x: torch.Tensor, generator: torch.Generator | None,
-                     brightness: float = 0.4, contrast: float = 0.4) -> torch.Tensor:
+def intensity_jitter(
+    x: torch.Tensor,
+    generator: torch.Generator | None,
+    brightness: float = 0.4,
+    contrast: float = 0.4,
+) -> torch.Tensor:
     """Random brightness, then random contrast, each image with its own factors.
 
     With ``b ~ U[max(0, 1 − brightness), 1 + brightness]`` and
@@ -146,8 +160,9 @@ def intensity_jitter(x: torch.Tensor, generator: torch.Generator | None,
     return (c * y + (1.0 - c) * mean).clamp_(0.0, 1.0)
 
 
-def simclr_views(x: torch.Tensor,
-                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+def simclr_views(
+    x: torch.Tensor, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Two independently augmented views of each image, for SimCLR (Chen et al. 2020).
 
     Each view is ``random_resized_crop`` (scale (0.2, 1)), ``horizontal_flip`` (p = 0.5) and
@@ -248,18 +263,22 @@ def _generator_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
 
 
-def _uniform(generator: torch.Generator | None, shape: tuple[int, ...], low: float,
-             high: float) -> torch.Tensor:
+def _uniform(
+    generator: torch.Generator | None, shape: tuple[int, ...], low: float, high: float
+) -> torch.Tensor:
     """U[low, high) in float64 on the CPU (drawn on the generator's device, then moved)."""
-    u = torch.rand(shape, generator=generator, device=_generator_device(generator),
-                   dtype=torch.float64).cpu()
+    u = torch.rand(
+        shape, generator=generator, device=_generator_device(generator), dtype=torch.float64
+    ).cpu()
     return low + (high - low) * u
 
 
-def _randint(generator: torch.Generator | None, shape: tuple[int, ...], low: int,
-             high: int) -> torch.Tensor:
-    return torch.randint(low, high, shape, generator=generator,
-                         device=_generator_device(generator)).cpu()
+def _randint(
+    generator: torch.Generator | None, shape: tuple[int, ...], low: int, high: int
+) -> torch.Tensor:
+    return torch.randint(
+        low, high, shape, generator=generator, device=_generator_device(generator)
+    ).cpu()
 
 
 def _bernoulli(generator: torch.Generator | None, n: int, p: float) -> torch.Tensor:
@@ -274,14 +293,16 @@ def _check_batch(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"x must be a torch.Tensor of shape (B, C, H, W), got {type(x).__name__}")
     if x.ndim != 4 or 0 in x.shape[1:]:
-        raise ValueError(f"x must have shape (B, C, H, W) with C, H, W >= 1, got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"x must have shape (B, C, H, W) with C, H, W >= 1, got shape {tuple(x.shape)}"
+        )
     if not x.is_floating_point():
         raise ValueError(f"x must be a floating tensor with values in [0, 1], got {x.dtype}")
 
 
-def _check_range(name: str, bounds: tuple[float, float],
-                 upper: float = math.inf) -> tuple[float, float]:
+def _check_range(
+    name: str, bounds: tuple[float, float], upper: float = math.inf
+) -> tuple[float, float]:
     lo, hi = (float(v) for v in bounds)
     if not 0 < lo <= hi <= upper:
         limit = "" if upper == math.inf else f" <= {upper:g}"

@@ -48,19 +48,25 @@ class Method:
 
     def __init__(self, config: TrainConfig, task, split, device):
         if not isinstance(config, self.config_class):
-            raise ValueError(f"method {self.name!r} takes a {self.config_class.__name__}, got a "
-                             f"{type(config).__name__}")
+            raise ValueError(
+                f"method {self.name!r} takes a {self.config_class.__name__}, got a "
+                f"{type(config).__name__}"
+            )
         self.config, self.task, self.device = config, task, torch.device(device)
         train = split.train()
         mask, y = task.relabel(train.labels)
         if not mask.any():
-            raise ValueError(f"the training set has no sample of task {task.name!r}'s classes "
-                             f"{list(task.class_names)}")
-        missing = [task.class_names[k] for k in np.flatnonzero(np.bincount(y, minlength=len(task))
-                                                               == 0)]
+            raise ValueError(
+                f"the training set has no sample of task {task.name!r}'s classes "
+                f"{list(task.class_names)}"
+            )
+        missing = [
+            task.class_names[k] for k in np.flatnonzero(np.bincount(y, minlength=len(task)) == 0)
+        ]
         if missing:
-            raise ValueError(f"the training set has no sample of class(es) {missing} of task "
-                             f"{task.name!r}")
+            raise ValueError(
+                f"the training set has no sample of class(es) {missing} of task {task.name!r}"
+            )
         subset = train.subset(np.flatnonzero(mask))
         self.x = ImageTensor(subset, self.device)
         self.y = torch.as_tensor(y).to(self.device)
@@ -100,8 +106,9 @@ class Method:
             params += list(extra.parameters())
         return params
 
-    def loss(self, net: nn.Module, extra: nn.Module | None, step: int
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(
+        self, net: nn.Module, extra: nn.Module | None, step: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss of optimisation step ``step`` and detached statistics named by `stats`."""
         raise NotImplementedError
 
@@ -118,8 +125,13 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
         raise ValueError("the method has no trainable parameters")
     if config.optimizer == "sgd":
         nesterov = config.nesterov and config.momentum > 0
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                               nesterov=nesterov, weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=nesterov,
+            weight_decay=config.weight_decay,
+        )
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 

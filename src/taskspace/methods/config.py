@@ -22,8 +22,9 @@ DEFAULT_EPOCHS = 10.0
 
 #: Fields that say where and how fast a run executes but not what it computes: they are left out
 #: of a run's identity, so a run started on one machine can be resumed on another.
-RUNTIME_FIELDS = frozenset({"device", "mixed_precision", "record_batch_size", "keep_models",
-                            "checkpoint_interval_s"})
+RUNTIME_FIELDS = frozenset(
+    {"device", "mixed_precision", "record_batch_size", "keep_models", "checkpoint_interval_s"}
+)
 
 
 def _config_error(exc: ValidationError, cls: type) -> ValueError:
@@ -36,19 +37,26 @@ def _config_error(exc: ValidationError, cls: type) -> ValueError:
     for key, errs in by_key.items():
         err = errs[0]
         msg = err["msg"].removeprefix("Value error, ")
-        if not key:                                  # a rule about several keys
+        if not key:  # a rule about several keys
             clauses.append(msg)
         elif err["type"] == "extra_forbidden":
-            clauses.append(f"unknown config key `{key}` for method {cls.method!r}; allowed "
-                           f"keys: {', '.join(sorted(cls.model_fields))}")
-        elif len(errs) > 1:                          # a union: list what each branch takes
-            allowed = [e["ctx"]["expected"] if e["type"] == "literal_error" else
-                       str(e["loc"][-1]) for e in errs if len(e["loc"]) > 1]
-            clauses.append(f"config key `{key}`: got {err.get('input')!r}; allowed: "
-                           f"{', or '.join(allowed)}")
+            clauses.append(
+                f"unknown config key `{key}` for method {cls.method!r}; allowed "
+                f"keys: {', '.join(sorted(cls.model_fields))}"
+            )
+        elif len(errs) > 1:  # a union: list what each branch takes
+            allowed = [
+                e["ctx"]["expected"] if e["type"] == "literal_error" else str(e["loc"][-1])
+                for e in errs
+                if len(e["loc"]) > 1
+            ]
+            clauses.append(
+                f"config key `{key}`: got {err.get('input')!r}; allowed: {', or '.join(allowed)}"
+            )
         elif err["type"] == "literal_error":
-            clauses.append(f"config key `{key}`: got {err.get('input')!r}; allowed: "
-                           f"{err['ctx']['expected']}")
+            clauses.append(
+                f"config key `{key}`: got {err.get('input')!r}; allowed: {err['ctx']['expected']}"
+            )
         else:
             clauses.append(f"config key `{key}`: {msg} (got {err.get('input')!r})")
     return ValueError("invalid training config: " + "; ".join(clauses))
@@ -158,11 +166,15 @@ class TrainConfig(BaseModel):
         if self.epochs is not None and self.steps is not None:
             raise ValueError("give `epochs` or `steps`, not both")
         if self.device == "cpu" and self.mixed_precision in ("bf16", "fp16"):
-            raise ValueError(f"mixed_precision={self.mixed_precision!r} needs a GPU but "
-                             "device='cpu'; use mixed_precision='off' or 'auto'")
+            raise ValueError(
+                f"mixed_precision={self.mixed_precision!r} needs a GPU but "
+                "device='cpu'; use mixed_precision='off' or 'auto'"
+            )
         if self.record_mode == "head" and not self.has_head:
-            raise ValueError(f"record_mode='head' needs a trained classification head; method "
-                             f"{self.method!r} has none (use record_mode='imprint')")
+            raise ValueError(
+                f"record_mode='head' needs a trained classification head; method "
+                f"{self.method!r} has none (use record_mode='imprint')"
+            )
         return self
 
     has_head: ClassVar[bool] = True
@@ -314,8 +326,10 @@ def make_config(method: str, config=None) -> TrainConfig:
         return cls()
     if isinstance(config, TrainConfig):
         if type(config) is not cls:
-            raise ValueError(f"method {method!r} takes a {cls.__name__} (or a dict), got a "
-                             f"{type(config).__name__}")
+            raise ValueError(
+                f"method {method!r} takes a {cls.__name__} (or a dict), got a "
+                f"{type(config).__name__}"
+            )
         return config
     if not isinstance(config, dict):
         raise ValueError(f"`config` must be a dict or a TrainConfig, got {type(config).__name__}")

@@ -50,18 +50,21 @@ class EpisodeSampler:
         self.n_query = _check_count("n_query", n_query, 1)
         labels = _as_label_tensor(labels)
         self.classes, inverse, self.counts = torch.unique(
-            labels, sorted=True, return_inverse=True, return_counts=True)
+            labels, sorted=True, return_inverse=True, return_counts=True
+        )
         n_classes = len(self.classes)
         if n_classes < self.n_way:
-            raise ValueError(f"the task has {n_classes} classes, the episode needs "
-                             f"n_way = {self.n_way}")
+            raise ValueError(
+                f"the task has {n_classes} classes, the episode needs n_way = {self.n_way}"
+            )
         need = self.k_shot + self.n_query
         short = torch.nonzero(self.counts < need).flatten()
         if len(short):
             c = int(short[0])
             raise ValueError(
                 f"class {int(self.classes[c])} has {int(self.counts[c])} samples, the episode "
-                f"needs k_shot + n_query = {self.k_shot} + {self.n_query} = {need} per class")
+                f"needs k_shot + n_query = {self.k_shot} + {self.n_query} = {need} per class"
+            )
         # members[c, :counts[c]] are the positions of class c's samples; the rest is padding (-1)
         order = torch.argsort(inverse, stable=True)
         starts = torch.cumsum(self.counts, 0) - self.counts
@@ -75,8 +78,9 @@ class EpisodeSampler:
     def n_classes(self) -> int:
         return len(self.classes)
 
-    def sample(self, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample(
+        self, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Draw one episode.
 
         Parameters
@@ -99,18 +103,21 @@ class EpisodeSampler:
         chosen = torch.randperm(self.n_classes, generator=g, device=device)[: self.n_way].cpu()
         # a uniform random subset of each chosen class: the smallest random keys among its
         # members, padding pushed to the end with keys above 1
-        keys = torch.rand(self.n_way, self._members.shape[1], generator=g, device=device,
-                          dtype=torch.float64).cpu()
+        keys = torch.rand(
+            self.n_way, self._members.shape[1], generator=g, device=device, dtype=torch.float64
+        ).cpu()
         padding = torch.arange(self._members.shape[1]) >= self.counts[chosen].unsqueeze(1)
         keys = keys.masked_fill(padding, 2.0)
         need = self.k_shot + self.n_query
         picks = torch.argsort(keys, dim=1, stable=True)[:, :need]
         positions = self._members[chosen.unsqueeze(1), picks]
         episode_labels = torch.arange(self.n_way, dtype=torch.int64)
-        return (positions[:, : self.k_shot].reshape(-1),
-                episode_labels.repeat_interleave(self.k_shot),
-                positions[:, self.k_shot:].reshape(-1),
-                episode_labels.repeat_interleave(self.n_query))
+        return (
+            positions[:, : self.k_shot].reshape(-1),
+            episode_labels.repeat_interleave(self.k_shot),
+            positions[:, self.k_shot :].reshape(-1),
+            episode_labels.repeat_interleave(self.n_query),
+        )
 
     def state_dict(self) -> dict:
         """The own generator's state, for checkpoints."""
@@ -120,8 +127,10 @@ class EpisodeSampler:
         self.generator.set_state(state["generator"])
 
     def __repr__(self) -> str:
-        return (f"EpisodeSampler(n_classes={self.n_classes}, n_way={self.n_way}, "
-                f"k_shot={self.k_shot}, n_query={self.n_query})")
+        return (
+            f"EpisodeSampler(n_classes={self.n_classes}, n_way={self.n_way}, "
+            f"k_shot={self.k_shot}, n_query={self.n_query})"
+        )
 
 
 def _check_count(name: str, value, minimum: int) -> int:

@@ -24,25 +24,32 @@ class Finetune(Supervised):
     config_class = FinetuneConfig
     needs_parent = True
 
-    def attach_parent(self, store, checkpoints_root, parent: str | None,
-                      parent_step: int | None) -> tuple[str, int]:
+    def attach_parent(
+        self, store, checkpoints_root, parent: str | None, parent_step: int | None
+    ) -> tuple[str, int]:
         """Check the parent run and step and load its model; returns ``(parent, step)``."""
         if parent is None:
-            raise ValueError("method 'finetune' needs a parent run: train_run(..., "
-                             "parent=<run id>, parent_step=<step>)")
+            raise ValueError(
+                "method 'finetune' needs a parent run: train_run(..., "
+                "parent=<run id>, parent_step=<step>)"
+            )
         if parent not in store.run_ids:
             runs = store.run_ids
             listing = ", ".join(runs[:20]) + (" ..." if len(runs) > 20 else "")
-            raise ValueError(f"fine-tuning parent run {parent!r} does not exist in store "
-                             f"{store.path}; its runs are: {listing or 'none'}")
+            raise ValueError(
+                f"fine-tuning parent run {parent!r} does not exist in store "
+                f"{store.path}; its runs are: {listing or 'none'}"
+            )
         steps = store.steps(parent)
         if parent_step is None:
             if len(steps) == 0:
                 raise ValueError(f"fine-tuning parent run {parent!r} has no record yet")
             parent_step = steps[-1]
         elif int(parent_step) not in steps:
-            raise ValueError(f"fine-tuning parent run {parent!r} has no record at step "
-                             f"{parent_step}; its record steps are {steps}")
+            raise ValueError(
+                f"fine-tuning parent run {parent!r} has no record at step "
+                f"{parent_step}; its record steps are {steps}"
+            )
         self.parent_model = RunCheckpoints(checkpoints_root, parent).load_model(int(parent_step))
         return parent, int(parent_step)
 
@@ -52,13 +59,16 @@ class Finetune(Supervised):
 
     def init_network(self, build):
         payload = self.parent_model
-        net = build(int(payload["n_outputs"]), payload["network_name"],
-                    dict(payload["network_options"]))
+        net = build(
+            int(payload["n_outputs"]), payload["network_name"], dict(payload["network_options"])
+        )
         try:
             net.load_state_dict(payload["network"])
         except RuntimeError as exc:
-            raise ValueError(f"the parent's weights do not fit its network rebuilt for these "
-                             f"data (channels, image size): {exc}") from None
+            raise ValueError(
+                f"the parent's weights do not fit its network rebuilt for these "
+                f"data (channels, image size): {exc}"
+            ) from None
         net.replace_head(self.n_outputs())
         if self.config.head_only:
             for p in net.parameters():

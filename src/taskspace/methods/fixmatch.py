@@ -45,16 +45,19 @@ class FixMatch(Method):
                 raise ValueError(
                     f"fixmatch labels_per_class={config.labels_per_class} but class "
                     f"{task.class_names[k]!r} of task {task.name!r} has only {members.size} "
-                    "training samples, which leaves none unlabelled; lower labels_per_class")
+                    "training samples, which leaves none unlabelled; lower labels_per_class"
+                )
             ordered = members[hash_order(self.ids[members], config.seed, "fixmatch-labelled")]
-            labelled.append(ordered[:config.labels_per_class])
-            unlabelled.append(ordered[config.labels_per_class:])
+            labelled.append(ordered[: config.labels_per_class])
+            unlabelled.append(ordered[config.labels_per_class :])
         self.labelled = torch.as_tensor(np.sort(np.concatenate(labelled)))
         self.unlabelled = torch.as_tensor(np.sort(np.concatenate(unlabelled)))
-        self.labelled_stream = BatchStream(len(self.labelled), config.batch_size, config.seed,
-                                           "labelled")
-        self.unlabelled_stream = BatchStream(len(self.unlabelled), config.mu * config.batch_size,
-                                             config.seed, "unlabelled")
+        self.labelled_stream = BatchStream(
+            len(self.labelled), config.batch_size, config.seed, "labelled"
+        )
+        self.unlabelled_stream = BatchStream(
+            len(self.unlabelled), config.mu * config.batch_size, config.seed, "unlabelled"
+        )
         self.stats = ("accuracy", "mask_rate")
 
     def steps_per_epoch(self) -> int:
@@ -70,7 +73,7 @@ class FixMatch(Method):
         logits = net(torch.cat([x_l, u_weak, u_strong]))
         n_l, n_u = len(li), len(ui)
         logits_l = logits[:n_l].float()
-        logits_weak, logits_strong = logits[n_l:n_l + n_u], logits[n_l + n_u:]
+        logits_weak, logits_strong = logits[n_l : n_l + n_u], logits[n_l + n_u :]
         y = self.y[li.to(self.device)]
         loss_u, mask_rate = fixmatch_loss(logits_weak, logits_strong, self.config.threshold)
         loss = F.cross_entropy(logits_l, y) + self.config.lambda_u * loss_u

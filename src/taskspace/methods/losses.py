@@ -44,7 +44,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] == 0:
         raise ValueError(
             f"z1 and z2 must both have shape (B, D) with B >= 1, got {tuple(z1.shape)} and "
-            f"{tuple(z2.shape)}")
+            f"{tuple(z2.shape)}"
+        )
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     b = z1.shape[0]
@@ -56,9 +57,13 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     return F.cross_entropy(logits, positives)
 
 
-def prototypical_loss(support_emb: torch.Tensor, support_labels: torch.Tensor,
-                      query_emb: torch.Tensor, query_labels: torch.Tensor,
-                      n_way: int) -> tuple[torch.Tensor, torch.Tensor]:
+def prototypical_loss(
+    support_emb: torch.Tensor,
+    support_labels: torch.Tensor,
+    query_emb: torch.Tensor,
+    query_labels: torch.Tensor,
+    n_way: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The episode loss of Prototypical Networks (Snell, Swersky & Zemel, "Prototypical Networks
     for Few-shot Learning", NeurIPS 2017, eqs. 1–2 and alg. 1).
 
@@ -84,18 +89,25 @@ def prototypical_loss(support_emb: torch.Tensor, support_labels: torch.Tensor,
     """
     if n_way < 2:
         raise ValueError(f"n_way must be >= 2, got {n_way}")
-    for name, emb, labels in (("support", support_emb, support_labels),
-                              ("query", query_emb, query_labels)):
+    for name, emb, labels in (
+        ("support", support_emb, support_labels),
+        ("query", query_emb, query_labels),
+    ):
         if emb.ndim != 2 or labels.ndim != 1 or emb.shape[0] != labels.shape[0] or not len(labels):
             raise ValueError(
                 f"{name}_emb must have shape (n, D) and {name}_labels shape (n,) with n >= 1, got "
-                f"{tuple(emb.shape)} and {tuple(labels.shape)}")
+                f"{tuple(emb.shape)} and {tuple(labels.shape)}"
+            )
         if labels.min() < 0 or labels.max() >= n_way:
-            raise ValueError(f"{name}_labels must lie in 0 .. {n_way - 1} (n_way = {n_way}), got "
-                             f"values in {int(labels.min())} .. {int(labels.max())}")
+            raise ValueError(
+                f"{name}_labels must lie in 0 .. {n_way - 1} (n_way = {n_way}), got "
+                f"values in {int(labels.min())} .. {int(labels.max())}"
+            )
     if support_emb.shape[1] != query_emb.shape[1]:
-        raise ValueError(f"support_emb and query_emb have different dimensions, "
-                         f"{support_emb.shape[1]} and {query_emb.shape[1]}")
+        raise ValueError(
+            f"support_emb and query_emb have different dimensions, "
+            f"{support_emb.shape[1]} and {query_emb.shape[1]}"
+        )
     support_labels, query_labels = support_labels.long(), query_labels.long()
     counts = torch.bincount(support_labels, minlength=n_way)
     if (counts == 0).any():
@@ -103,8 +115,9 @@ def prototypical_loss(support_emb: torch.Tensor, support_labels: torch.Tensor,
         raise ValueError(f"class {missing} of the episode has no support example")
     support_emb = support_emb.float()
     query_emb = query_emb.float()
-    prototypes = torch.zeros(n_way, support_emb.shape[1], dtype=support_emb.dtype,
-                             device=support_emb.device)
+    prototypes = torch.zeros(
+        n_way, support_emb.shape[1], dtype=support_emb.dtype, device=support_emb.device
+    )
     prototypes = prototypes.index_add(0, support_labels, support_emb)
     prototypes = prototypes / counts.to(prototypes.dtype).unsqueeze(1)
     # the difference form, not ‖q‖² − 2 q·c + ‖c‖², which cancels when queries sit near prototypes
@@ -115,8 +128,9 @@ def prototypical_loss(support_emb: torch.Tensor, support_labels: torch.Tensor,
     return loss, accuracy
 
 
-def fixmatch_loss(logits_weak: torch.Tensor, logits_strong: torch.Tensor,
-                  threshold: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+def fixmatch_loss(
+    logits_weak: torch.Tensor, logits_strong: torch.Tensor, threshold: float = 0.95
+) -> tuple[torch.Tensor, torch.Tensor]:
     """FixMatch's unlabelled loss (Sohn et al., "FixMatch: Simplifying Semi-Supervised Learning with
     Consistency and Confidence", NeurIPS 2020, eq. 4).
 
@@ -145,7 +159,8 @@ def fixmatch_loss(logits_weak: torch.Tensor, logits_strong: torch.Tensor,
     if logits_weak.ndim != 2 or logits_weak.shape != logits_strong.shape or not len(logits_weak):
         raise ValueError(
             f"logits_weak and logits_strong must both have shape (U, C) with U >= 1, got "
-            f"{tuple(logits_weak.shape)} and {tuple(logits_strong.shape)}")
+            f"{tuple(logits_weak.shape)} and {tuple(logits_strong.shape)}"
+        )
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
     probs = torch.softmax(logits_weak.detach().float(), dim=1)

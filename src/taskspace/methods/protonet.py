@@ -39,7 +39,8 @@ class ProtoNet(Method):
         if n_way > len(task):
             raise ValueError(
                 f"protonet n_way={n_way} but task {task.name!r} has only {len(task)} classes "
-                f"({', '.join(task.class_names)}); use n_way ≤ {len(task)}")
+                f"({', '.join(task.class_names)}); use n_way ≤ {len(task)}"
+            )
         need = config.k_shot + config.n_query
         counts = np.bincount(self.y_numpy, minlength=len(task))
         short = [f"{task.class_names[k]} ({counts[k]})" for k in np.flatnonzero(counts < need)]
@@ -47,10 +48,12 @@ class ProtoNet(Method):
             raise ValueError(
                 f"protonet episodes need k_shot + n_query = {config.k_shot} + {config.n_query} = "
                 f"{need} training samples per class, but task {task.name!r} has fewer in "
-                f"class(es) {', '.join(short)}; lower k_shot or n_query")
+                f"class(es) {', '.join(short)}; lower k_shot or n_query"
+            )
         self.n_way = n_way
-        self.sampler = EpisodeSampler(self.y_numpy, n_way, config.k_shot, config.n_query,
-                                      seed=config.seed)
+        self.sampler = EpisodeSampler(
+            self.y_numpy, n_way, config.k_shot, config.n_query, seed=config.seed
+        )
 
     def steps_per_epoch(self) -> int:
         per_episode = self.n_way * (self.config.k_shot + self.config.n_query)
@@ -66,6 +69,11 @@ class ProtoNet(Method):
             x = weak_augment(x, self.generator("augment", step))
         emb = net.features(x)
         n_support = s_idx.shape[0]
-        loss, accuracy = prototypical_loss(emb[:n_support], s_lab.to(self.device),
-                                           emb[n_support:], q_lab.to(self.device), self.n_way)
+        loss, accuracy = prototypical_loss(
+            emb[:n_support],
+            s_lab.to(self.device),
+            emb[n_support:],
+            q_lab.to(self.device),
+            self.n_way,
+        )
         return loss, {"accuracy": accuracy}

@@ -37,8 +37,11 @@ class SimCLR(Method):
 
     def build_extra(self, net):
         hidden = self.config.projection_hidden or net.feature_dim
-        return nn.Sequential(nn.Linear(net.feature_dim, hidden), nn.ReLU(inplace=True),
-                             nn.Linear(hidden, self.config.projection_dim)).to(self.device)
+        return nn.Sequential(
+            nn.Linear(net.feature_dim, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, self.config.projection_dim),
+        ).to(self.device)
 
     def parameters(self, net, extra):
         body = [p for name, p in net.named_parameters() if not name.startswith("head.")]

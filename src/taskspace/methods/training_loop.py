@@ -44,10 +44,21 @@ class RunLockedError(RuntimeError):
     """The run is being trained by another process (its checkpoint folder's lock is held)."""
 
 
-def train_run(store, split, task, method: str = "supervised", network: str | None = None,
-              config=None, *, run_id: str | None = None, parent: str | None = None,
-              parent_step: int | None = None, checkpoint_dir=None,
-              progress: bool = True, on_step=None) -> str:
+def train_run(
+    store,
+    split,
+    task,
+    method: str = "supervised",
+    network: str | None = None,
+    config=None,
+    *,
+    run_id: str | None = None,
+    parent: str | None = None,
+    parent_step: int | None = None,
+    checkpoint_dir=None,
+    progress: bool = True,
+    on_step=None,
+) -> str:
     """Train one run of ``method`` on ``task`` and record it into ``store``; resume if started.
 
     Parameters
@@ -105,60 +116,103 @@ def train_run(store, split, task, method: str = "supervised", network: str | Non
     if m.needs_parent:
         parent, parent_step = m.attach_parent(store, root, parent, parent_step)
         if network is not None and network != m.parent_network:
-            raise ValueError(f"network={network!r} differs from the fine-tuning parent's network "
-                             f"{m.parent_network!r}; leave it out or give the parent's")
+            raise ValueError(
+                f"network={network!r} differs from the fine-tuning parent's network "
+                f"{m.parent_network!r}; leave it out or give the parent's"
+            )
         network = m.parent_network
     elif parent is not None or parent_step is not None:
-        raise ValueError(f"method {method!r} does not start from a parent run; only 'finetune' "
-                         "takes `parent` and `parent_step`")
+        raise ValueError(
+            f"method {method!r} does not start from a parent run; only 'finetune' "
+            "takes `parent` and `parent_step`"
+        )
     if network is None:
         network = "mlp" if m.x.image_size <= 8 else "small-cnn"
     if network not in NETWORKS:
         raise ValueError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
     n_classes = len(split.class_names)
     if cfg.record_mode == "head" and m.n_outputs() != n_classes:
-        raise ValueError(f"record_mode='head' needs a head over the whole label space ({n_classes} "
-                         f"classes) but task {task.name!r} has {len(task)}; use 'imprint'")
+        raise ValueError(
+            f"record_mode='head' needs a head over the whole label space ({n_classes} "
+            f"classes) but task {task.name!r} has {len(task)}; use 'imprint'"
+        )
 
     steps_per_epoch = m.steps_per_epoch()
     total = cfg.total_steps(steps_per_epoch)
     if isinstance(cfg.record_schedule, list) and max(cfg.record_schedule) > total:
-        raise ValueError(f"config key `record_schedule`: step {max(cfg.record_schedule)} is past "
-                         f"the run's last step {total}")
+        raise ValueError(
+            f"config key `record_schedule`: step {max(cfg.record_schedule)} is past "
+            f"the run's last step {total}"
+        )
     schedule = [int(s) for s in checkpoint_schedule(total, cfg.record_schedule, cfg.n_records)]
 
-    identity = {"method": method, "task": task.to_dict(), "network": network,
-                "config": cfg.identity(), "parent_run": parent, "parent_step": parent_step,
-                "split": split.metadata()}
+    identity = {
+        "method": method,
+        "task": task.to_dict(),
+        "network": network,
+        "config": cfg.identity(),
+        "parent_run": parent,
+        "parent_step": parent_step,
+        "split": split.metadata(),
+    }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     if run_id is None:
-        stem = "".join(ch if ch.isalnum() or ch in "._-" else "_"
-                       for ch in f"{task.name}-{method}-seed{cfg.seed}")[:100].lstrip("._-")
+        stem = "".join(
+            ch if ch.isalnum() or ch in "._-" else "_"
+            for ch in f"{task.name}-{method}-seed{cfg.seed}"
+        )[:100].lstrip("._-")
         run_id = f"{stem}-{digest[:10]}"
     ckpt = _checkpoint.RunCheckpoints(root, run_id)
 
     with ckpt.lock() as locked:
         if not locked:
-            raise RunLockedError(f"run {run_id!r} is being trained by another process (its lock "
-                                 f"{ckpt.dir / 'lock'} is held)")
+            raise RunLockedError(
+                f"run {run_id!r} is being trained by another process (its lock "
+                f"{ckpt.dir / 'lock'} is held)"
+            )
         if run_id in store.run_ids:
             _check_same_run(store, run_id, digest, identity)
         else:
-            store.add_run(run_id, task=task.name, classes=list(task.classes), method=method,
-                          seed=cfg.seed, network=network, dataset=split.metadata(),
-                          parent_run=parent, parent_step=parent_step,
-                          config={**cfg.model_dump(mode="json"), "identity": digest},
-                          probe_hash=split.probe_hash, label_space_hash=split.label_space_hash)
+            store.add_run(
+                run_id,
+                task=task.name,
+                classes=list(task.classes),
+                method=method,
+                seed=cfg.seed,
+                network=network,
+                dataset=split.metadata(),
+                parent_run=parent,
+                parent_step=parent_step,
+                config={**cfg.model_dump(mode="json"), "identity": digest},
+                probe_hash=split.probe_hash,
+                label_space_hash=split.label_space_hash,
+            )
         done = store.steps(run_id)
-        if done != schedule[:len(done)]:
-            raise ValueError(f"run {run_id!r} has records at steps {done}, which are not the "
-                             f"start of its schedule {schedule}")
+        if done != schedule[: len(done)]:
+            raise ValueError(
+                f"run {run_id!r} has records at steps {done}, which are not the "
+                f"start of its schedule {schedule}"
+            )
         if len(done) == len(schedule):
             ckpt.remove_state()
             return run_id
 
-        loop = _Loop(m, cfg, store, split, run_id, network, ckpt, digest, device, amp_dtype,
-                     total, schedule, steps_per_epoch, set(done))
+        loop = _Loop(
+            m,
+            cfg,
+            store,
+            split,
+            run_id,
+            network,
+            ckpt,
+            digest,
+            device,
+            amp_dtype,
+            total,
+            schedule,
+            steps_per_epoch,
+            set(done),
+        )
         loop.run(progress, on_step)
     return run_id
 
@@ -166,8 +220,9 @@ def train_run(store, split, task, method: str = "supervised", network: str | Non
 def resolve_device(device: str, mixed_precision: str) -> tuple[torch.device, torch.dtype | None]:
     """The training device and the autocast dtype (None: full precision)."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but no CUDA device is available; use device='auto' or "
-                         "'cpu'")
+        raise ValueError(
+            "device='cuda' but no CUDA device is available; use device='auto' or 'cpu'"
+        )
     dev = torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
     if dev.type != "cuda" or mixed_precision == "off":
         return dev, None
@@ -183,13 +238,19 @@ def _check_data(store, split, task) -> None:
         raise ValueError(
             f"the split's probe set / label space (hashes {split.probe_hash[:12]} / "
             f"{split.label_space_hash[:12]}) are not the store's ({store.probe_hash[:12]} / "
-            f"{store.label_space_hash[:12]})")
+            f"{store.label_space_hash[:12]})"
+        )
     names = split.class_names
-    bad = [(c, n) for c, n in zip(task.classes, task.class_names, strict=True)
-           if c >= len(names) or names[c] != n]
+    bad = [
+        (c, n)
+        for c, n in zip(task.classes, task.class_names, strict=True)
+        if c >= len(names) or names[c] != n
+    ]
     if bad:
-        raise ValueError(f"task {task.name!r} does not fit the split's label space: class(es) "
-                         f"{bad} are not (index, name) pairs of {names}")
+        raise ValueError(
+            f"task {task.name!r} does not fit the split's label space: class(es) "
+            f"{bad} are not (index, name) pairs of {names}"
+        )
 
 
 def _check_same_run(store, run_id: str, digest: str, identity: dict) -> None:
@@ -197,15 +258,26 @@ def _check_same_run(store, run_id: str, digest: str, identity: dict) -> None:
     stored = info.get("config") or {}
     if stored.get("identity") == digest:
         return
-    differ = [k for k, v in (("method", identity["method"]), ("network", identity["network"]),
-                             ("parent_run", identity["parent_run"]),
-                             ("parent_step", identity["parent_step"])) if info.get(k) != v]
-    if info.get("classes") != list(identity["task"]["classes"]) and \
-            info.get("classes") != identity["task"]["class_names"]:
+    differ = [
+        k
+        for k, v in (
+            ("method", identity["method"]),
+            ("network", identity["network"]),
+            ("parent_run", identity["parent_run"]),
+            ("parent_step", identity["parent_step"]),
+        )
+        if info.get(k) != v
+    ]
+    if (
+        info.get("classes") != list(identity["task"]["classes"])
+        and info.get("classes") != identity["task"]["class_names"]
+    ):
         differ.append("task classes")
     differ += [f"config.{k}" for k, v in identity["config"].items() if stored.get(k) != v]
-    raise ValueError(f"run {run_id!r} already exists in store {store.path} with a different "
-                     f"setup ({', '.join(differ) or 'data split'} differ); choose another run_id")
+    raise ValueError(
+        f"run {run_id!r} already exists in store {store.path} with a different "
+        f"setup ({', '.join(differ) or 'data split'} differ); choose another run_id"
+    )
 
 
 def _no_report(run_id, step, total, recorded):
@@ -246,8 +318,23 @@ class _Meter:
 class _Loop:
     """The state of one run being trained (built fresh or from its checkpoint)."""
 
-    def __init__(self, method, cfg, store, split, run_id, network, ckpt, digest, device,
-                 amp_dtype, total, schedule, steps_per_epoch, done):
+    def __init__(
+        self,
+        method,
+        cfg,
+        store,
+        split,
+        run_id,
+        network,
+        ckpt,
+        digest,
+        device,
+        amp_dtype,
+        total,
+        schedule,
+        steps_per_epoch,
+        done,
+    ):
         from taskspace.nets import build_network
 
         self.m, self.cfg, self.ckpt, self.digest = method, cfg, ckpt, digest
@@ -259,11 +346,16 @@ class _Loop:
         def build(n_outputs, name=None, options=None):
             name = name or network
             options = cfg.network_options if options is None else options
-            self.net_spec = {"network_name": name, "network_options": dict(options),
-                             "n_outputs": int(n_outputs), "in_channels": x.in_channels,
-                             "image_size": x.image_size}
-            return build_network(name, n_outputs, in_channels=x.in_channels,
-                                 image_size=x.image_size, **options)
+            self.net_spec = {
+                "network_name": name,
+                "network_options": dict(options),
+                "n_outputs": int(n_outputs),
+                "in_channels": x.in_channels,
+                "image_size": x.image_size,
+            }
+            return build_network(
+                name, n_outputs, in_channels=x.in_channels, image_size=x.image_size, **options
+            )
 
         # Initial weights from a seeded fork of the CPU generator: the same on every device, and
         # the caller's global RNG is left as it was.
@@ -288,24 +380,36 @@ class _Loop:
         if state is not None:
             self.start, elapsed = self._load(state)
         elif done:
-            warnings.warn(f"run {run_id!r} has {len(done)} records but no resume state in "
-                          f"{ckpt.dir}; training again from step 0 (records already stored are "
-                          "kept)", stacklevel=3)
+            warnings.warn(
+                f"run {run_id!r} has {len(done)} records but no resume state in "
+                f"{ckpt.dir}; training again from step 0 (records already stored are "
+                "kept)",
+                stacklevel=3,
+            )
         probe, imp = split.probe(), split.imprint()
         self.recorder = Recorder(
-            store, run_id, model=self.net, probe=(float_tensor(probe), probe.labels),
+            store,
+            run_id,
+            model=self.net,
+            probe=(float_tensor(probe), probe.labels),
             imprint=(float_tensor(imp), imp.labels) if cfg.record_mode == "imprint" else None,
-            mode=cfg.record_mode, schedule=schedule, batch_size=cfg.record_batch_size)
+            mode=cfg.record_mode,
+            schedule=schedule,
+            batch_size=cfg.record_batch_size,
+        )
         # wall_time in the records continues across interruptions
         self.recorder.started = time.perf_counter() - elapsed
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self, step: int) -> dict:
         return {
-            "format": _STATE_FORMAT, "identity": self.digest, "step": int(step),
+            "format": _STATE_FORMAT,
+            "identity": self.digest,
+            "step": int(step),
             "network": self.net.state_dict(),
             "extra": self.extra.state_dict() if self.extra is not None else {},
-            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "meter": self.meter.state_dict(),
             "rng_cpu": torch.get_rng_state(),
@@ -315,8 +419,10 @@ class _Loop:
 
     def _load(self, state: dict) -> tuple[int, float]:
         if state.get("format") != _STATE_FORMAT or state.get("identity") != self.digest:
-            raise ValueError(f"the resume state {self.ckpt.state_path} belongs to another setup "
-                             "of this run id; delete it to start the run again")
+            raise ValueError(
+                f"the resume state {self.ckpt.state_path} belongs to another setup "
+                "of this run id; delete it to start the run again"
+            )
         self.net.load_state_dict(state["network"])
         if self.extra is not None:
             self.extra.load_state_dict(state["extra"])
@@ -331,9 +437,13 @@ class _Loop:
         return int(state["step"]), float(state["elapsed_s"])
 
     def _save_model(self, step: int) -> None:
-        payload = {**self.net_spec, "step": int(step), "run_id": self.run_id,
-                   "network": self.net.state_dict(),
-                   "extra": self.extra.state_dict() if self.extra is not None else {}}
+        payload = {
+            **self.net_spec,
+            "step": int(step),
+            "run_id": self.run_id,
+            "network": self.net.state_dict(),
+            "extra": self.extra.state_dict() if self.extra is not None else {},
+        }
         self.ckpt.save_model(step, payload, self.cfg.keep_models)
 
     # ------------------------------------------------------------------ the loop
@@ -343,17 +453,23 @@ class _Loop:
         report(self.run_id, self.start, self.total, False)
         scheduled = set(self.schedule)
         last_save = time.monotonic()
-        autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype is not None
-                    else contextlib.nullcontext())
-        with TrainingProgress(f"{m.name} · {m.task.name}", self.total, self.start,
-                              enabled=show_progress) as bar:
+        autocast = (
+            torch.autocast("cuda", dtype=self.amp_dtype)
+            if self.amp_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with TrainingProgress(
+            f"{m.name} · {m.task.name}", self.total, self.start, enabled=show_progress
+        ) as bar:
             for step in range(self.start, self.total + 1):
                 if step in scheduled:
                     self._record(step, bar)
                     last_save = time.monotonic()
                     report(self.run_id, step, self.total, True)
-                elif cfg.checkpoint_interval_s and \
-                        time.monotonic() - last_save > cfg.checkpoint_interval_s:
+                elif (
+                    cfg.checkpoint_interval_s
+                    and time.monotonic() - last_save > cfg.checkpoint_interval_s
+                ):
                     self.ckpt.save_state(self._state(step))
                     last_save = time.monotonic()
                 if step == self.total:
@@ -379,9 +495,11 @@ class _Loop:
     def _checked_means(self, step: int) -> dict[str, float]:
         means = self.meter.means()
         if self.meter.count and not math.isfinite(means["train_loss"]):
-            raise RuntimeError(f"training diverged: the loss is {means['train_loss']} before step "
-                               f"{step} of run {self.run_id!r}; lower the learning rate "
-                               f"(lr={self.cfg.lr})")
+            raise RuntimeError(
+                f"training diverged: the loss is {means['train_loss']} before step "
+                f"{step} of run {self.run_id!r}; lower the learning rate "
+                f"(lr={self.cfg.lr})"
+            )
         return means
 
     def _record(self, step: int, bar) -> None:

@@ -9,12 +9,24 @@ from taskspace.nets.registry import NETWORKS, build_network
 
 #: Architectures, by the module that defines them (imported on first use: they need torch).
 _ARCHITECTURES = {
-    "MLP": "small", "SmallCNN": "small",
-    "ResNet": "resnet", "resnet18": "resnet", "resnet18_cifar": "resnet", "resnet50": "resnet",
+    "MLP": "small",
+    "SmallCNN": "small",
+    "ResNet": "resnet",
+    "resnet18": "resnet",
+    "resnet18_cifar": "resnet",
+    "resnet50": "resnet",
 }
 
-__all__ = ["MLP", "NETWORKS", "ResNet", "SmallCNN", "build_network", "resnet18", "resnet18_cifar",
-           "resnet50"]
+__all__ = [
+    "MLP",
+    "NETWORKS",
+    "ResNet",
+    "SmallCNN",
+    "build_network",
+    "resnet18",
+    "resnet18_cifar",
+    "resnet50",
+]
 
 
 def __getattr__(name):

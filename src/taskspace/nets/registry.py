@@ -44,8 +44,9 @@ NETWORKS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_network(name: str, n_classes: int, in_channels: int = 1, image_size: int = 28,
-                  **kwargs) -> nn.Module:
+def build_network(
+    name: str, n_classes: int, in_channels: int = 1, image_size: int = 28, **kwargs
+) -> nn.Module:
     """Build a registered network; unknown names raise ``ValueError`` listing the known ones."""
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; choose one of {', '.join(sorted(NETWORKS))}")

@@ -67,17 +67,21 @@ class ResNet(_WithHead):
     stem : {"imagenet", "cifar"}
     """
 
-    def __init__(self, block, layers, n_classes: int = 1000, in_channels: int = 3,
-                 stem: str = "imagenet"):
+    def __init__(
+        self, block, layers, n_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet"
+    ):
         super().__init__()
         if stem == "imagenet":
             self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
-                nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1),
+                nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False),
+                nn.BatchNorm2d(64),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, 2, 1),
             )
         elif stem == "cifar":
             self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64),
+                nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(64),
                 nn.ReLU(inplace=True),
             )
         else:

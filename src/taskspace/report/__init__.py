@@ -26,26 +26,33 @@ def check_writable(out_path) -> Path:
     """
     out_path = Path(out_path)
     if out_path.is_dir():
-        raise IsADirectoryError(f"cannot write the report to {out_path}: it is a folder "
-                                "(give a file name, e.g. report.html)")
+        raise IsADirectoryError(
+            f"cannot write the report to {out_path}: it is a folder "
+            "(give a file name, e.g. report.html)"
+        )
     existing = next(p for p in out_path.parents if p.exists())
     if not existing.is_dir():
-        raise NotADirectoryError(f"cannot write the report to {out_path}: {existing} is a file, "
-                                 "not a folder")
+        raise NotADirectoryError(
+            f"cannot write the report to {out_path}: {existing} is a file, not a folder"
+        )
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out_path.parent, prefix=".write-test-")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise type(exc)(f"cannot write the report to {out_path}: {exc.strerror or exc}") \
-            from None
+        raise type(exc)(f"cannot write the report to {out_path}: {exc.strerror or exc}") from None
     return out_path
 
 
-def write_report(store, results, study_config_text: str | None = None,
-                 out_path="report.html", title: str = "taskspace report",
-                 packed: bool = True) -> Path:
+def write_report(
+    store,
+    results,
+    study_config_text: str | None = None,
+    out_path="report.html",
+    title: str = "taskspace report",
+    packed: bool = True,
+) -> Path:
     """Write the analyses' results as one HTML file that works offline.
 
     plotly.js and the figures' JSON are embedded once each; the figures are drawn by
@@ -57,11 +64,22 @@ def write_report(store, results, study_config_text: str | None = None,
     (`taskspace.store.atomic`). Returns the path.
     """
     out_path = check_writable(out_path)
-    text = render(results, study_config_text, title=title,
-                  store_path=getattr(store, "path", None), packed=packed)
+    text = render(
+        results,
+        study_config_text,
+        title=title,
+        store_path=getattr(store, "path", None),
+        packed=packed,
+    )
     write_text_atomic(out_path, text)
     return out_path
 
 
-__all__ = ["check_writable", "render", "to_matplotlib", "to_plotly", "write_figures",
-           "write_report"]
+__all__ = [
+    "check_writable",
+    "render",
+    "to_matplotlib",
+    "to_plotly",
+    "write_figures",
+    "write_report",
+]

@@ -72,8 +72,11 @@ BY_ANALYSIS = {
 def human_name(analysis: str, column: str) -> str:
     """The report's name of ``column`` in the table of ``analysis``: the analysis' own, else a
     common one, else the code name with underscores as spaces."""
-    return BY_ANALYSIS.get(analysis, {}).get(column) or COMMON.get(column) or \
-        str(column).replace("_", " ")
+    return (
+        BY_ANALYSIS.get(analysis, {}).get(column)
+        or COMMON.get(column)
+        or str(column).replace("_", " ")
+    )
 
 
 def human_columns(analysis: str, table):

@@ -24,8 +24,16 @@ from taskspace.study.analyses.figure import (
 )
 
 _DASH = {"solid": "-", "dot": ":", "dash": "--", "dashdot": "-."}
-_MARKER = {"circle": "o", "square": "s", "diamond": "D", "triangle-up": "^", "x": "x",
-           "cross": "P", "star": "*", "circle-open": "o"}
+_MARKER = {
+    "circle": "o",
+    "square": "s",
+    "diamond": "D",
+    "triangle-up": "^",
+    "x": "x",
+    "cross": "P",
+    "star": "*",
+    "circle-open": "o",
+}
 #: Size of one grid cell of a static figure, in inches.
 CELL_WIDTH, CELL_HEIGHT = 4.2, 3.4
 #: Narrowest static figure, in inches (room for a one-line title and a legend).
@@ -35,9 +43,13 @@ MAX_WIDTH = 16.0
 
 
 def _style(s: Series) -> dict:
-    style = {"color": s.color, "linestyle": _DASH[s.dash] if s.lines else "none",
-             "marker": _MARKER[s.symbol] if s.markers else None,
-             "markersize": s.marker_size * 0.8, "linewidth": s.width}
+    style = {
+        "color": s.color,
+        "linestyle": _DASH[s.dash] if s.lines else "none",
+        "marker": _MARKER[s.symbol] if s.markers else None,
+        "markersize": s.marker_size * 0.8,
+        "linewidth": s.width,
+    }
     if s.symbol == "circle-open":
         style["markerfacecolor"] = "none"
     return style
@@ -49,9 +61,8 @@ def _series(ax, s: Series) -> None:
     if s.bars:
         ok = np.isfinite(s.ylow) & np.isfinite(s.yhigh)
         ax.vlines(s.x[ok], s.ylow[ok], s.yhigh[ok], color=s.color, lw=1.0)
-        for end in (s.ylow, s.yhigh):      # caps
-            ax.plot(s.x[ok], end[ok], linestyle="none", marker="_", markersize=6,
-                    color=s.color)
+        for end in (s.ylow, s.yhigh):  # caps
+            ax.plot(s.x[ok], end[ok], linestyle="none", marker="_", markersize=6, color=s.color)
 
 
 def _tick_labels(ax, values, labels) -> None:
@@ -61,16 +72,24 @@ def _tick_labels(ax, values, labels) -> None:
     widest = max((len(line) for t in labels for line in t.split("\n")), default=0)
     inches = ax.get_position().width * ax.figure.get_figwidth()
     long = (widest + 2) * len(labels) > 12 * inches
-    ax.set_xticks(list(values), labels, rotation=35 if long else 0, ha="right" if long else
-                  "center", rotation_mode="anchor", fontsize=8)
+    ax.set_xticks(
+        list(values),
+        labels,
+        rotation=35 if long else 0,
+        ha="right" if long else "center",
+        rotation_mode="anchor",
+        fontsize=8,
+    )
 
 
 def _heatmap(fig, ax, h: Heatmap) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
 
-    norm = Normalize(vmin=h.zmin if h.zmin is not None else np.nanmin(h.z),
-                     vmax=h.zmax if h.zmax is not None else np.nanmax(h.z))
+    norm = Normalize(
+        vmin=h.zmin if h.zmin is not None else np.nanmin(h.z),
+        vmax=h.zmax if h.zmax is not None else np.nanmax(h.z),
+    )
     cmap = plt.get_cmap("viridis")
     im = ax.imshow(h.z, cmap=cmap, norm=norm, aspect="auto")
     _tick_labels(ax, range(len(h.x)), h.x)
@@ -80,9 +99,16 @@ def _heatmap(fig, ax, h: Heatmap) -> None:
         for (i, j), v in np.ndenumerate(h.z):
             if np.isfinite(v):
                 r, g, b, _ = cmap(norm(v))
-                light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5     # text readable on the cell
-                ax.text(j, i, format(v, h.text_format), ha="center", va="center",
-                        fontsize=size, color="black" if light else "white")
+                light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5  # text readable on the cell
+                ax.text(
+                    j,
+                    i,
+                    format(v, h.text_format),
+                    ha="center",
+                    va="center",
+                    fontsize=size,
+                    color="black" if light else "white",
+                )
     fig.colorbar(im, ax=ax, label=h.colorbar, shrink=0.9)
 
 
@@ -106,9 +132,16 @@ def _legend(fig, figure: Figure) -> None:
             handles.append(Line2D([], [], **_style(item)))
         labels.append(item.name)
     if handles:
-        fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False,
-                   title=figure.legend_title or None, title_fontsize=9,
-                   ncols=1 if len(labels) <= 24 else 2)
+        fig.legend(
+            handles,
+            labels,
+            loc="outside right center",
+            fontsize=8,
+            frameon=False,
+            title=figure.legend_title or None,
+            title_fontsize=9,
+            ncols=1 if len(labels) <= 24 else 2,
+        )
 
 
 def figure_size(figure: Figure) -> tuple[float, float]:
@@ -129,26 +162,27 @@ def to_matplotlib(figure: Figure):
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     if not isinstance(figure, Figure):
-        raise ValueError(f"figure must be a taskspace.study.analyses.figure.Figure, got "
-                         f"{type(figure).__name__}")
+        raise ValueError(
+            f"figure must be a taskspace.study.analyses.figure.Figure, got {type(figure).__name__}"
+        )
     out = plt.figure(figsize=figure_size(figure), layout="constrained")
     grid = out.add_gridspec(figure.rows, figure.cols)
     for p in figure.panels:
-        cell = grid[p.row:p.row + p.rowspan, p.col:p.col + p.colspan]
+        cell = grid[p.row : p.row + p.rowspan, p.col : p.col + p.colspan]
         ax = out.add_subplot(cell, projection="3d" if p.is3d else None)
         for item in p.items:
             if isinstance(item, Series):
                 _series(ax, item)
             elif isinstance(item, Area):
-                ax.fill_between(item.x, item.ylow, item.yhigh, color=item.color,
-                                alpha=item.opacity, lw=0)
+                ax.fill_between(
+                    item.x, item.ylow, item.yhigh, color=item.color, alpha=item.opacity, lw=0
+                )
             elif isinstance(item, Heatmap):
                 _heatmap(out, ax, item)
             elif isinstance(item, Dendrogram):
                 _dendrogram(ax, item)
             elif isinstance(item, Band):
-                ax.axvspan(item.lo, item.hi, color=item.color, alpha=item.opacity, lw=0,
-                           zorder=0)
+                ax.axvspan(item.lo, item.hi, color=item.color, alpha=item.opacity, lw=0, zorder=0)
         ax.set_title(p.title, fontsize=10)
         ax.set_xlabel(p.xlabel, fontsize=9)
         ax.set_ylabel(p.ylabel, fontsize=9)
@@ -163,15 +197,14 @@ def to_matplotlib(figure: Figure):
             ax.set_yscale("log")
         if p.xticks is not None:
             _tick_labels(ax, *p.xticks)
-            if p.xlog:      # only the given ticks: no labelled minor ticks of the log axis
+            if p.xlog:  # only the given ticks: no labelled minor ticks of the log axis
                 ax.xaxis.set_minor_formatter(NullFormatter())
         if p.yrange is not None:
             ax.set_ylim(*p.yrange)
     _legend(out, figure)
     if figure.title:
         # wrapped to the figure's width (~9 characters per inch at this size)
-        out.suptitle(textwrap.fill(figure.title, width=int(9 * out.get_figwidth())),
-                     fontsize=11)
+        out.suptitle(textwrap.fill(figure.title, width=int(9 * out.get_figwidth())), fontsize=11)
     return out
 
 

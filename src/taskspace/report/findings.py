@@ -50,16 +50,16 @@ def shorten(text: str, limit: int = HEADLINE_CHARS) -> str:
     text = " ".join(str(text).split())
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1]
+    cut = text[: limit - 1]
     if " " in cut:
-        cut = cut[:cut.rindex(" ")]
+        cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,;:") + "…"
 
 
 def _first_sentence(text: str) -> str:
     # A sentence ends at ". " (decimals such as "0.91" have no space after the point).
     end = text.find(". ")
-    return text if end < 0 else text[:end + 1]
+    return text if end < 0 else text[: end + 1]
 
 
 def shown_finding(result) -> ShownFinding:
@@ -87,9 +87,15 @@ def shown_finding(result) -> ShownFinding:
     first = _first_sentence(text)
     headline = shorten(first)
     # the details repeat nothing the headline shows whole
-    details = text[len(first):].strip() if headline == first else text
+    details = text[len(first) :].strip() if headline == first else text
     return ShownFinding(verdict, headline, details, None)
 
 
-__all__ = ["HEADLINE_CHARS", "VERDICTS", "ShownFinding", "normalise_verdict", "shorten",
-           "shown_finding"]
+__all__ = [
+    "HEADLINE_CHARS",
+    "VERDICTS",
+    "ShownFinding",
+    "normalise_verdict",
+    "shorten",
+    "shown_finding",
+]

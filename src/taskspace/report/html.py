@@ -99,13 +99,14 @@ def _pack(text: str) -> str:
 
 def _data_script(node_id: str, text: str, packed: bool) -> str:
     if packed:
-        return (f'<script type="application/octet-stream" id="{node_id}" '
-                f'data-packed="gzip-base85">{_pack(text)}</script>')
+        return (
+            f'<script type="application/octet-stream" id="{node_id}" '
+            f'data-packed="gzip-base85">{_pack(text)}</script>'
+        )
     # "</" inside a <script> would end it early; "<\/" is the same string in JavaScript.
     kind = "application/json" if node_id == "figure-data" else "text/plain"
     safe = text.replace("</", "<\\/")
     return f'<script type="{kind}" id="{node_id}" data-packed="none">{safe}</script>'
-
 
 
 def _table_html(name: str, table) -> str:
@@ -115,11 +116,14 @@ def _table_html(name: str, table) -> str:
     note = ""
     if len(table) > MAX_ROWS:
         note = f"<p><em>First {MAX_ROWS} of {len(table)} rows.</em></p>"
-    body = shown.to_html(classes="data", index=False, float_format=lambda x: f"{x:.4g}",
-                         border=0, na_rep="–")
+    body = shown.to_html(
+        classes="data", index=False, float_format=lambda x: f"{x:.4g}", border=0, na_rep="–"
+    )
     rows = f"{len(table)} row{'s' if len(table) != 1 else ''}"
-    return (f'<details class="table"><summary>Table ({rows})</summary>'
-            f'<div class="tablewrap">{body}</div>{note}</details>')
+    return (
+        f'<details class="table"><summary>Table ({rows})</summary>'
+        f'<div class="tablewrap">{body}</div>{note}</details>'
+    )
 
 
 def badge(verdict: str) -> str:
@@ -133,20 +137,20 @@ def _finding_html(shown) -> str:
     reason = ""
     if shown.reason and shown.reason not in shown.headline:
         reason = f' <span class="reason">({html.escape(shown.reason)})</span>'
-    return (f'<p class="{klass}">{badge(shown.verdict)}{html.escape(shown.headline)}'
-            f"{reason}</p>")
+    return f'<p class="{klass}">{badge(shown.verdict)}{html.escape(shown.headline)}{reason}</p>'
 
 
 def _section(i: int, r, figure_id: str | None) -> str:
     shown = shown_finding(r)
     name = html.escape(r.name)
-    parts = [f'<section id="{name}"><h2>{i + 1}. {html.escape(r.title)}</h2>',
-             _finding_html(shown)]
+    parts = [f'<section id="{name}"><h2>{i + 1}. {html.escape(r.title)}</h2>', _finding_html(shown)]
     if figure_id is not None:
         parts.append(f'<div id="{figure_id}" class="figure"></div>')
     if shown.details:
-        parts.append('<details class="details"><summary>Details</summary>'
-                     f'<p class="details-text">{html.escape(shown.details)}</p></details>')
+        parts.append(
+            '<details class="details"><summary>Details</summary>'
+            f'<p class="details-text">{html.escape(shown.details)}</p></details>'
+        )
     parts.append(_table_html(r.name, r.table))
     parts.append("</section>")
     return "\n".join(parts)
@@ -165,27 +169,41 @@ def _figures_payload(results) -> tuple[str, dict[int, str]]:
         own = fig["layout"].pop("template", None)
         if template is None:
             template = own
-        elif own != template:          # a figure with its own template keeps it
+        elif own != template:  # a figure with its own template keeps it
             fig["layout"]["template"] = own
         ids[i] = f"figure-{i}"
         figures[ids[i]] = fig
-    text = json.dumps({"template": template, "figures": figures}, separators=(",", ":"),
-                      allow_nan=False)
+    text = json.dumps(
+        {"template": template, "figures": figures}, separators=(",", ":"), allow_nan=False
+    )
     return text, ids
 
 
-def render(results, study_config_text: str | None = None, title: str = "taskspace report",
-           store_path: str | None = None, packed: bool = True) -> str:
+def render(
+    results,
+    study_config_text: str | None = None,
+    title: str = "taskspace report",
+    store_path: str | None = None,
+    packed: bool = True,
+) -> str:
     """The report as one HTML string (see :func:`taskspace.report.write_report`)."""
     from plotly.offline import get_plotlyjs
 
     payload, ids = _figures_payload(results)
     overview = "".join(
         f'<li>{badge(shown_finding(r).verdict)}<a href="#{html.escape(r.name)}">'
-        f"{html.escape(r.title)}</a></li>" for r in results)
+        f"{html.escape(r.title)}</a></li>"
+        for r in results
+    )
     sections = "\n".join(_section(i, r, ids.get(i)) for i, r in enumerate(results))
-    config = ("<section id='config'><h2>Study configuration</h2><pre>"
-              f"{html.escape(study_config_text)}</pre></section>") if study_config_text else ""
+    config = (
+        (
+            "<section id='config'><h2>Study configuration</h2><pre>"
+            f"{html.escape(study_config_text)}</pre></section>"
+        )
+        if study_config_text
+        else ""
+    )
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     source = f" from store <code>{html.escape(str(store_path))}</code>" if store_path else ""
     return f"""<!DOCTYPE html>

@@ -21,8 +21,11 @@ def finding_parts(finding) -> tuple[str, str | None, str | None]:
     details = getattr(finding, "details", None)
     if isinstance(details, list | tuple):
         details = " ".join(map(str, details))
-    return str(headline), None if verdict is None else str(verdict), \
-        None if not details else str(details)
+    return (
+        str(headline),
+        None if verdict is None else str(verdict),
+        None if not details else str(details),
+    )
 
 
 def result_html(result) -> str:
@@ -36,8 +39,9 @@ def result_html(result) -> str:
         parts.append(f"<p style='color:#555'>{html.escape(details)}</p>")
     table = getattr(result, "table", None)
     if table is not None and len(table):
-        parts.append(table.head(TABLE_ROWS).to_html(index=False, float_format=lambda x: f"{x:.4g}",
-                                                    border=0))
+        parts.append(
+            table.head(TABLE_ROWS).to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0)
+        )
         if len(table) > TABLE_ROWS:
             parts.append(f"<p>… {len(table) - TABLE_ROWS:,} more rows (<code>.table</code>)</p>")
     if getattr(result, "figure", None) is not None:

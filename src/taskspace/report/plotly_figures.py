@@ -20,12 +20,23 @@ from taskspace.study.analyses.figure import (
 
 _DASH = {"solid": "solid", "dot": "dot", "dash": "dash", "dashdot": "dashdot"}
 #: plotly's 3-D markers are fewer: the 2-D shapes it lacks get one it has.
-_SYMBOL_3D = {"circle": "circle", "square": "square", "diamond": "diamond",
-              "triangle-up": "diamond-open", "x": "x", "cross": "cross", "star": "square-open",
-              "circle-open": "circle-open"}
+_SYMBOL_3D = {
+    "circle": "circle",
+    "square": "square",
+    "diamond": "diamond",
+    "triangle-up": "diamond-open",
+    "x": "x",
+    "cross": "cross",
+    "star": "square-open",
+    "circle-open": "circle-open",
+}
 #: 3-D axes: a few short ticks, so that neighbouring tick labels do not run into each other.
-_SCENE_AXIS = {"nticks": 5, "tickformat": ".2~g", "tickfont": {"size": 11},
-               "title": {"font": {"size": 12}}}
+_SCENE_AXIS = {
+    "nticks": 5,
+    "tickformat": ".2~g",
+    "tickfont": {"size": 11},
+    "title": {"font": {"size": 12}},
+}
 
 
 def _html(text: str) -> str:
@@ -38,8 +49,7 @@ def _series_trace(s: Series, shown: set):
     legend = s.name is not None and s.group not in shown
     if legend:
         shown.add(s.group)
-    common = {"mode": s.mode, "name": s.name or "", "legendgroup": s.group,
-              "showlegend": legend}
+    common = {"mode": s.mode, "name": s.name or "", "legendgroup": s.group, "showlegend": legend}
     if s.hover is not None:
         common.update(text=[_html(h) for h in s.hover], hovertemplate="%{text}<extra></extra>")
     elif s.name is None:
@@ -47,23 +57,35 @@ def _series_trace(s: Series, shown: set):
     # a series without points carries a legend entry: plotly needs one (empty) point for it
     x, y = (s.x, s.y) if s.x.size else ([None], [None])
     if s.z is not None:
-        return go.Scatter3d(x=x, y=y, z=s.z if s.z.size else [None],
-                            line={"color": s.color, "width": 2 * s.width, "dash": _DASH[s.dash]},
-                            marker={"size": s.marker_size / 1.5, "color": s.color,
-                                    "symbol": _SYMBOL_3D[s.symbol]}, **common)
+        return go.Scatter3d(
+            x=x,
+            y=y,
+            z=s.z if s.z.size else [None],
+            line={"color": s.color, "width": 2 * s.width, "dash": _DASH[s.dash]},
+            marker={"size": s.marker_size / 1.5, "color": s.color, "symbol": _SYMBOL_3D[s.symbol]},
+            **common,
+        )
     if s.bars:
         common["error_y"] = {
-            "type": "data", "symmetric": False, "color": s.color, "thickness": 1.2, "width": 4,
+            "type": "data",
+            "symmetric": False,
+            "color": s.color,
+            "thickness": 1.2,
+            "width": 4,
             "array": np.nan_to_num(np.maximum(s.yhigh - s.y, 0)),
-            "arrayminus": np.nan_to_num(np.maximum(s.y - s.ylow, 0))}
-    return go.Scatter(x=x, y=y, line={"color": s.color, "width": s.width,
-                                      "dash": _DASH[s.dash]},
-                      marker={"size": s.marker_size + 2, "color": s.color, "symbol": s.symbol},
-                      **common)
+            "arrayminus": np.nan_to_num(np.maximum(s.y - s.ylow, 0)),
+        }
+    return go.Scatter(
+        x=x,
+        y=y,
+        line={"color": s.color, "width": s.width, "dash": _DASH[s.dash]},
+        marker={"size": s.marker_size + 2, "color": s.color, "symbol": s.symbol},
+        **common,
+    )
 
 
 def _rgba(colour: str, opacity: float) -> str:
-    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{opacity})"
 
 
@@ -74,16 +96,43 @@ def _area_traces(a: Area, shown: set):
     legend = a.name is not None and a.group not in shown
     if legend:
         shown.add(a.group)
-    if not a.x.size:        # a legend entry only: plotly lists no trace without a point
-        return (go.Scatter(x=[None], y=[None], mode="markers", name=a.name or "",
-                           legendgroup=a.group, showlegend=legend,
-                           marker={"symbol": "square", "size": 14,
-                                   "color": _rgba(a.color, min(1.0, 2 * a.opacity))}),)
-    lower = go.Scatter(x=a.x, y=a.ylow, mode="lines", line={"width": 0}, showlegend=False,
-                       legendgroup=a.group, hoverinfo="skip")
-    upper = go.Scatter(x=a.x, y=a.yhigh, mode="lines", line={"width": 0}, fill="tonexty",
-                       fillcolor=_rgba(a.color, a.opacity), name=a.name or "",
-                       legendgroup=a.group, showlegend=legend, hoverinfo="skip")
+    if not a.x.size:  # a legend entry only: plotly lists no trace without a point
+        return (
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=a.name or "",
+                legendgroup=a.group,
+                showlegend=legend,
+                marker={
+                    "symbol": "square",
+                    "size": 14,
+                    "color": _rgba(a.color, min(1.0, 2 * a.opacity)),
+                },
+            ),
+        )
+    lower = go.Scatter(
+        x=a.x,
+        y=a.ylow,
+        mode="lines",
+        line={"width": 0},
+        showlegend=False,
+        legendgroup=a.group,
+        hoverinfo="skip",
+    )
+    upper = go.Scatter(
+        x=a.x,
+        y=a.yhigh,
+        mode="lines",
+        line={"width": 0},
+        fill="tonexty",
+        fillcolor=_rgba(a.color, a.opacity),
+        name=a.name or "",
+        legendgroup=a.group,
+        showlegend=legend,
+        hoverinfo="skip",
+    )
     return lower, upper
 
 
@@ -93,16 +142,28 @@ def _heatmap_trace(h: Heatmap, domain_x, domain_y):
     nx, ny, nz = h.hover_names
     text = {}
     if h.text_format is not None:
-        text = {"text": [[format(v, h.text_format) for v in row] for row in h.z],
-                "texttemplate": "%{text}"}
+        text = {
+            "text": [[format(v, h.text_format) for v in row] for row in h.z],
+            "texttemplate": "%{text}",
+        }
     return go.Heatmap(
-        z=h.z, x=list(h.x), y=list(h.y), colorscale="Viridis",
-        zmin=np.nanmin(h.z) if h.zmin is None else h.zmin,     # plotly ignores one end alone
+        z=h.z,
+        x=list(h.x),
+        y=list(h.y),
+        colorscale="Viridis",
+        zmin=np.nanmin(h.z) if h.zmin is None else h.zmin,  # plotly ignores one end alone
         zmax=np.nanmax(h.z) if h.zmax is None else h.zmax,
-        colorbar={"title": {"text": h.colorbar, "side": "right"}, "x": domain_x[1] + 0.01,
-                  "xanchor": "left", "y": sum(domain_y) / 2, "len": domain_y[1] - domain_y[0],
-                  "thickness": 12},
-        hovertemplate=f"{ny} %{{y}}<br>{nx} %{{x}}<br>{nz} %{{z:.3f}}<extra></extra>", **text)
+        colorbar={
+            "title": {"text": h.colorbar, "side": "right"},
+            "x": domain_x[1] + 0.01,
+            "xanchor": "left",
+            "y": sum(domain_y) / 2,
+            "len": domain_y[1] - domain_y[0],
+            "thickness": 12,
+        },
+        hovertemplate=f"{ny} %{{y}}<br>{nx} %{{x}}<br>{nz} %{{z:.3f}}<extra></extra>",
+        **text,
+    )
 
 
 def _dendrogram_trace(d: Dendrogram):
@@ -112,16 +173,27 @@ def _dendrogram_trace(d: Dendrogram):
     gap = np.full((len(d.icoord), 1), None, dtype=object)
     x = np.hstack([d.icoord.astype(object), gap]).ravel()
     y = np.hstack([d.dcoord.astype(object), gap]).ravel()
-    return go.Scatter(x=x, y=y, mode="lines", line={"color": d.color}, showlegend=False,
-                      hoverinfo="skip")
+    return go.Scatter(
+        x=x, y=y, mode="lines", line={"color": d.color}, showlegend=False, hoverinfo="skip"
+    )
 
 
 def _band_legend(b: Band):
     import plotly.graph_objects as go
 
-    return go.Scatter(x=[None], y=[None], mode="markers", name=b.name, legendgroup=b.name,
-                      marker={"symbol": "square", "size": 14, "color": b.color,
-                              "opacity": min(1.0, 2 * b.opacity)})
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        name=b.name,
+        legendgroup=b.name,
+        marker={
+            "symbol": "square",
+            "size": 14,
+            "color": b.color,
+            "opacity": min(1.0, 2 * b.opacity),
+        },
+    )
 
 
 def _colouring_menu(panels_traces: list[tuple[Panel, list[int]]]) -> list[dict]:
@@ -136,14 +208,33 @@ def _colouring_menu(panels_traces: list[tuple[Panel, list[int]]]) -> list[dict]:
                 legend.append(n is not None and g not in shown)
                 shown.add(g)
             # "update": the traces' colours and legend groups, and the legend's title
-            buttons.append({"label": f"colour by {c.label}", "method": "update",
-                            "args": [{"line.color": list(c.colors), "marker.color": list(c.colors),
-                                      "legendgroup": list(c.groups),
-                                      "name": [n or "" for n in c.names],
-                                      "showlegend": legend}, {"legend.title.text": c.label},
-                                     traces]})
-        menus.append({"buttons": buttons, "x": 0.0, "y": 1.0, "xanchor": "left",
-                      "yanchor": "bottom", "pad": {"b": 4}})
+            buttons.append(
+                {
+                    "label": f"colour by {c.label}",
+                    "method": "update",
+                    "args": [
+                        {
+                            "line.color": list(c.colors),
+                            "marker.color": list(c.colors),
+                            "legendgroup": list(c.groups),
+                            "name": [n or "" for n in c.names],
+                            "showlegend": legend,
+                        },
+                        {"legend.title.text": c.label},
+                        traces,
+                    ],
+                }
+            )
+        menus.append(
+            {
+                "buttons": buttons,
+                "x": 0.0,
+                "y": 1.0,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "pad": {"b": 4},
+            }
+        )
     return menus
 
 
@@ -152,17 +243,25 @@ def to_plotly(figure: Figure):
     from plotly.subplots import make_subplots
 
     if not isinstance(figure, Figure):
-        raise ValueError(f"figure must be a taskspace.study.analyses.figure.Figure, got "
-                         f"{type(figure).__name__}")
+        raise ValueError(
+            f"figure must be a taskspace.study.analyses.figure.Figure, got {type(figure).__name__}"
+        )
     panels = sorted(figure.panels, key=lambda p: (p.row, p.col))
     specs = [[None] * figure.cols for _ in range(figure.rows)]
     for p in panels:
-        specs[p.row][p.col] = {"type": "scene" if p.is3d else "xy", "rowspan": p.rowspan,
-                               "colspan": p.colspan}
-    fig = make_subplots(rows=figure.rows, cols=figure.cols, specs=specs,
-                        subplot_titles=[p.title for p in panels],
-                        horizontal_spacing=min(0.1, 0.35 / figure.cols),
-                        vertical_spacing=min(0.12, 0.45 / figure.rows))
+        specs[p.row][p.col] = {
+            "type": "scene" if p.is3d else "xy",
+            "rowspan": p.rowspan,
+            "colspan": p.colspan,
+        }
+    fig = make_subplots(
+        rows=figure.rows,
+        cols=figure.cols,
+        specs=specs,
+        subplot_titles=[p.title for p in panels],
+        horizontal_spacing=min(0.1, 0.35 / figure.cols),
+        vertical_spacing=min(0.12, 0.45 / figure.rows),
+    )
     shown: set = set()
     coloured = []
     for p in panels:
@@ -182,26 +281,37 @@ def to_plotly(figure: Figure):
                 x1 = x1 - min(0.09, (x1 - x0) / 3)
                 sub.xaxis.domain = (x0, x1)
                 fig.add_trace(_heatmap_trace(item, (x0, x1), sub.yaxis.domain), **at)
-                fig.update_yaxes(autorange="reversed", **at)   # first row on top
+                fig.update_yaxes(autorange="reversed", **at)  # first row on top
             elif isinstance(item, Dendrogram):
                 fig.add_trace(_dendrogram_trace(item), **at)
-                fig.update_xaxes(tickvals=list(item.leaf_positions), ticktext=list(item.leaves),
-                                 **at)
+                fig.update_xaxes(
+                    tickvals=list(item.leaf_positions), ticktext=list(item.leaves), **at
+                )
             elif isinstance(item, Band):
                 if item.name is not None and item.name not in shown:
                     shown.add(item.name)
                     fig.add_trace(_band_legend(item), **at)
         for item in p.items:
-            if isinstance(item, Band):      # after the traces: plotly skips empty subplots
-                fig.add_vrect(x0=item.lo, x1=item.hi, fillcolor=item.color,
-                              opacity=item.opacity, line_width=0, layer="below", **at)
+            if isinstance(item, Band):  # after the traces: plotly skips empty subplots
+                fig.add_vrect(
+                    x0=item.lo,
+                    x1=item.hi,
+                    fillcolor=item.color,
+                    opacity=item.opacity,
+                    line_width=0,
+                    layer="below",
+                    **at,
+                )
         coloured.append((p, series))
         if p.is3d:
-            fig.update_scenes(xaxis={**_SCENE_AXIS, "title": {"text": p.xlabel}},
-                              yaxis={**_SCENE_AXIS, "title": {"text": p.ylabel}},
-                              zaxis={**_SCENE_AXIS, "title": {"text": p.zlabel}},
-                              aspectmode="cube", camera={"eye": {"x": 1.45, "y": 1.45, "z": 0.95}},
-                              **at)
+            fig.update_scenes(
+                xaxis={**_SCENE_AXIS, "title": {"text": p.xlabel}},
+                yaxis={**_SCENE_AXIS, "title": {"text": p.ylabel}},
+                zaxis={**_SCENE_AXIS, "title": {"text": p.zlabel}},
+                aspectmode="cube",
+                camera={"eye": {"x": 1.45, "y": 1.45, "z": 0.95}},
+                **at,
+            )
         else:
             fig.update_xaxes(title_text=p.xlabel, **at)
             fig.update_yaxes(title_text=p.ylabel, **at)
@@ -209,17 +319,19 @@ def to_plotly(figure: Figure):
                 fig.update_xaxes(type="log", **at)
             if p.ylog:
                 fig.update_yaxes(type="log", **at)
-            if p.yrange is not None:       # a log axis' range is in powers of ten
+            if p.yrange is not None:  # a log axis' range is in powers of ten
                 fig.update_yaxes(range=list(np.log10(p.yrange) if p.ylog else p.yrange), **at)
             if p.xticks is not None:
-                fig.update_xaxes(tickvals=list(p.xticks[0]),
-                                 ticktext=[_html(t) for t in p.xticks[1]], **at)
+                fig.update_xaxes(
+                    tickvals=list(p.xticks[0]), ticktext=[_html(t) for t in p.xticks[1]], **at
+                )
     fig.update_layout(
-        title={"text": figure.title, "x": 0.5, "xanchor": "center"}, height=figure.height,
+        title={"text": figure.title, "x": 0.5, "xanchor": "center"},
+        height=figure.height,
         legend={"title": {"text": figure.legend_title}, "tracegroupgap": 0},
         updatemenus=_colouring_menu(coloured),
-        margin={"t": 90, "b": 10, "l": 10, "r": 10} if all(p.is3d for p in panels) else
-        {"t": 90})
+        margin={"t": 90, "b": 10, "l": 10, "r": 10} if all(p.is3d for p in panels) else {"t": 90},
+    )
     return fig
 
 

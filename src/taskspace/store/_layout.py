@@ -44,8 +44,17 @@ def compressors_for(compression: str | None) -> list:
     return [BloscCodec(cname=compression, clevel=5, shuffle="shuffle"), CHECKSUM]
 
 
-def make_header(labels, class_names, probe_ids, probe_hash, label_space_hash, hierarchy,
-                dtype, chunk_samples, compression):
+def make_header(
+    labels,
+    class_names,
+    probe_ids,
+    probe_hash,
+    label_space_hash,
+    hierarchy,
+    dtype,
+    chunk_samples,
+    compression,
+):
     """Validate the arguments of ``Store.create``; return (header, labels, probe_ids)."""
     if isinstance(class_names, str) or not all(isinstance(c, str) and c for c in class_names):
         raise ValueError("`class_names` must be a sequence of non-empty strings")
@@ -81,16 +90,25 @@ def make_header(labels, class_names, probe_ids, probe_hash, label_space_hash, hi
     except (TypeError, ValueError) as exc:
         raise ValueError(f"`hierarchy` must be JSON-serialisable: {exc}") from exc
     header = {
-        "kind": _meta.STORE_KIND, "format_version": _meta.FORMAT_VERSION,
-        "n_samples": int(n), "n_classes": int(c), "class_names": class_names,
+        "kind": _meta.STORE_KIND,
+        "format_version": _meta.FORMAT_VERSION,
+        "n_samples": int(n),
+        "n_classes": int(c),
+        "class_names": class_names,
         "probe_hash": probe_hash or _meta.probe_set_hash(y, probe_ids),
         "label_space_hash": label_space_hash or _meta.label_space_hash(class_names),
-        "hierarchy": hierarchy, "dtype": dtype, "chunk_samples": int(min(chunk_samples, n)),
-        "compression": compression, "has_probe_ids": probe_ids is not None,
-        "labels_digest": labels_digest(y), "checksums": "crc32c",
-        "ids_digest": None if probe_ids is None else text_digest(
-            [str(v) for v in probe_ids.tolist()]),
-        "created": _meta.now(), "taskspace_version": __version__,
+        "hierarchy": hierarchy,
+        "dtype": dtype,
+        "chunk_samples": int(min(chunk_samples, n)),
+        "compression": compression,
+        "has_probe_ids": probe_ids is not None,
+        "labels_digest": labels_digest(y),
+        "checksums": "crc32c",
+        "ids_digest": None
+        if probe_ids is None
+        else text_digest([str(v) for v in probe_ids.tolist()]),
+        "created": _meta.now(),
+        "taskspace_version": __version__,
     }
     header["header_digest"] = _meta.header_digest(header)
     return header, y, probe_ids
@@ -115,8 +133,9 @@ def _write_new_store(path: Path, header: dict, labels: np.ndarray, probe_ids) ->
         probe.create_array("labels", data=labels.astype(np.int64), compressors=[CHECKSUM])
         if probe_ids is not None and probe_ids.dtype.kind == "U":
             # Variable-length strings: Zarr's fixed-width UTF-32 type has no v3 specification.
-            ids = probe.create_array("ids", shape=probe_ids.shape, dtype=str,
-                                     compressors=[CHECKSUM])
+            ids = probe.create_array(
+                "ids", shape=probe_ids.shape, dtype=str, compressors=[CHECKSUM]
+            )
             ids[:] = probe_ids
         elif probe_ids is not None:
             probe.create_array("ids", data=probe_ids.astype(np.int64), compressors=[CHECKSUM])
@@ -158,8 +177,7 @@ def read_header(path: Path) -> tuple[dict, np.ndarray]:
         raise ValueError(f"{path} is not a taskspace store (not a directory)")
     meta_path = path / "zarr.json"
     if not meta_path.is_file():
-        raise ValueError(f"{path} is not a taskspace store (no zarr.json)"
-                         + _stores_below(path))
+        raise ValueError(f"{path} is not a taskspace store (no zarr.json)" + _stores_below(path))
     try:
         meta = read_json(meta_path)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -168,19 +186,28 @@ def read_header(path: Path) -> tuple[dict, np.ndarray]:
         raise ValueError(f"{path} is not a taskspace store (its root is not a Zarr group)")
     header = _meta.check_header(meta.get("attributes", {}).get(_meta.HEADER_KEY), path)
     try:
-        labels = open_array(LocalStore(path, read_only=True), path="probe/labels",
-                                 mode="r")[:]
+        labels = open_array(LocalStore(path, read_only=True), path="probe/labels", mode="r")[:]
     except Exception as exc:  # Zarr raises several types for missing or damaged arrays
-        raise CorruptStoreError(path, f"the probe labels cannot be read ({type(exc).__name__}: "
-                                f"{exc})", file="probe/labels") from exc
+        raise CorruptStoreError(
+            path,
+            f"the probe labels cannot be read ({type(exc).__name__}: {exc})",
+            file="probe/labels",
+        ) from exc
     if labels.shape != (header["n_samples"],) or labels.dtype.kind not in "iu":
-        raise CorruptStoreError(path, f"the probe labels have shape {labels.shape}, the header "
-                                f"says N = {header['n_samples']}", file="probe/labels")
-    expected = header.get("labels_digest")   # absent in stores written before digests
+        raise CorruptStoreError(
+            path,
+            f"the probe labels have shape {labels.shape}, the header "
+            f"says N = {header['n_samples']}",
+            file="probe/labels",
+        )
+    expected = header.get("labels_digest")  # absent in stores written before digests
     if expected is not None and labels_digest(labels) != expected:
         raise CorruptStoreError(
-            path, f"the probe labels do not match the header's digest (probe hash "
-            f"{header['probe_hash'][:16]}...): they were edited or damaged", file="probe/labels")
+            path,
+            f"the probe labels do not match the header's digest (probe hash "
+            f"{header['probe_hash'][:16]}...): they were edited or damaged",
+            file="probe/labels",
+        )
     if not (path / "runs").is_dir():
         raise ValueError(f"corrupt taskspace store {path}: no runs/ directory")
     return header, labels.astype(np.int64)

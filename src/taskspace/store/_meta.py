@@ -37,8 +37,20 @@ DTYPES = ("float32", "float16")
 COMPRESSIONS = (None, "lz4", "zstd")
 
 #: Columns of ``Store.runs()`` that metrics may not shadow.
-RUN_COLUMNS = ("run_id", "task", "classes", "method", "seed", "network", "dataset",
-               "parent_run", "parent_step", "config", "created", "n_records")
+RUN_COLUMNS = (
+    "run_id",
+    "task",
+    "classes",
+    "method",
+    "seed",
+    "network",
+    "dataset",
+    "parent_run",
+    "parent_step",
+    "config",
+    "created",
+    "n_records",
+)
 RECORD_COLUMNS = ("model_id", "record", "step")
 RESERVED_METRICS = frozenset(RUN_COLUMNS + RECORD_COLUMNS)
 
@@ -75,6 +87,7 @@ def label_space_hash(class_names: Sequence[str]) -> str:
 def to_json(name: str, value):
     """``value`` converted to plain JSON types (NumPy scalars and arrays, paths, tuples), or a
     ValueError naming ``name`` and the offending part."""
+
     def convert(v, where):
         if v is None or isinstance(v, bool | str):
             return v
@@ -101,6 +114,7 @@ def to_json(name: str, value):
                 out[k] = convert(x, f"{where}[{k!r}]")
             return out
         raise ValueError(f"`{name}` holds {type(v).__name__} at {where}, which JSON cannot store")
+
     return convert(value, name)
 
 
@@ -127,6 +141,7 @@ def identity_differences(stored: Mapping, new: Mapping) -> list[str]:
 
     def canon(v):
         return json.dumps(v, sort_keys=True)
+
     return [k for k in sorted(set(a) | set(b)) if canon(a.get(k)) != canon(b.get(k))]
 
 
@@ -204,8 +219,10 @@ def header_problem(header: Mapping) -> str | None:
         if header.get("header_digest") is None:
             return "the header has no digest, which every format-2 header has"
         if header["header_digest"] != header_digest(header):
-            return ("the header does not match its digest: a field that changes numbers (class "
-                    "names, dtype, chunking, labels or probe hashes, ...) was edited")
+            return (
+                "the header does not match its digest: a field that changes numbers (class "
+                "names, dtype, chunking, labels or probe hashes, ...) was edited"
+            )
     if policy.chunks and header.get("labels_digest") is None:
         return "the header declares checksums but has no digest of the probe labels"
     if policy.chunks and header.get("has_probe_ids") and header.get("ids_digest") is None:
@@ -227,13 +244,18 @@ def commit_problem(run_id: str, attrs: Mapping, policy: DigestPolicy) -> str | N
     if digest is None and policy.chained:
         return "the commit record has no digest, which every format-2 commit record has"
     if digest is not None and digest != commit_digest(run_id, attrs[RUN_KEY], records):
-        return ("the commit record does not match its digest: its count, steps, metrics, task, "
-                "classes or other metadata were edited")
+        return (
+            "the commit record does not match its digest: its count, steps, metrics, task, "
+            "classes or other metadata were edited"
+        )
     chunk_digests = records.get("digests")
-    if policy.chunks and (chunk_digests is None or
-                          any(d is None for d in chunk_digests[:records["count"]])):
-        return ("the commit record lacks chunk digests, which every record of a store that "
-                "declares checksums has")
+    if policy.chunks and (
+        chunk_digests is None or any(d is None for d in chunk_digests[: records["count"]])
+    ):
+        return (
+            "the commit record lacks chunk digests, which every record of a store that "
+            "declares checksums has"
+        )
     return None
 
 
@@ -255,13 +277,13 @@ def check_header(header, path) -> dict:
             f"{FORMAT_VERSION} and older: upgrade taskspace"
         )
     problem = header_problem(header)
-    required = ("n_samples", "n_classes", "class_names", "probe_hash", "label_space_hash",
-                "dtype")
+    required = ("n_samples", "n_classes", "class_names", "probe_hash", "label_space_hash", "dtype")
     missing = [k for k in required if k not in header]
     if not problem and missing:
         problem = f"the header lacks {missing}"
-    if not problem and (len(header["class_names"]) != header["n_classes"] or
-                        header["dtype"] not in DTYPES):
+    if not problem and (
+        len(header["class_names"]) != header["n_classes"] or header["dtype"] not in DTYPES
+    ):
         problem = "the header's class names, number of classes or dtype are inconsistent"
     if problem:
         raise CorruptStoreError(path, problem, file="zarr.json")
@@ -278,8 +300,10 @@ def records_problem(records) -> str | None:
         return f"the records table has count {count!r}"
     steps, metrics = records.get("steps"), records.get("metrics")
     if not isinstance(steps, list) or len(steps) < count:
-        return (f"the records table counts {count} records but holds "
-                f"{len(steps) if isinstance(steps, list) else 'no'} steps")
+        return (
+            f"the records table counts {count} records but holds "
+            f"{len(steps) if isinstance(steps, list) else 'no'} steps"
+        )
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in steps[:count]):
         return "the records table holds a step that is not an integer"
     if not isinstance(metrics, Mapping):
@@ -297,8 +321,9 @@ def empty_records() -> dict:
     return {"count": 0, "steps": [], "metrics": {}, "digests": []}
 
 
-def extend_records(records: dict, steps: list[int], metrics: dict[str, list],
-                   digests: list[list[int]]) -> dict:
+def extend_records(
+    records: dict, steps: list[int], metrics: dict[str, list], digests: list[list[int]]
+) -> dict:
     """New records table: ``records`` plus k records (a metric new to this run is missing, None,
     in its earlier records; a metric absent from this append is None in the new ones), with
     the new records' chunk digests (None for earlier records of a run from before digests)."""
@@ -308,8 +333,12 @@ def extend_records(records: dict, steps: list[int], metrics: dict[str, list],
         old = records["metrics"].get(name, [None] * count)
         new_metrics[name] = old[:count] + metrics.get(name, [None] * k)
     old_digests = records.get("digests", [None] * count)[:count]
-    return {"count": count + k, "steps": records["steps"][:count] + steps,
-            "metrics": new_metrics, "digests": old_digests + digests}
+    return {
+        "count": count + k,
+        "steps": records["steps"][:count] + steps,
+        "metrics": new_metrics,
+        "digests": old_digests + digests,
+    }
 
 
 def check_metrics(metrics, k: int) -> dict[str, list]:
@@ -355,19 +384,23 @@ def check_step(value, what: str = "step") -> int:
     value; anything else (a bool, a fraction, NaN, a number past `MAX_STEP`) is a ValueError
     naming the value."""
     integers = "integers" if what.endswith("s") else "an integer"
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer |
-                                                             np.floating):
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
         raise ValueError(f"`{what}` must be {integers}, got {value!r}")
-    if isinstance(value, float | np.floating) and not (math.isfinite(value) and
-                                                      float(value).is_integer()):
+    if isinstance(value, float | np.floating) and not (
+        math.isfinite(value) and float(value).is_integer()
+    ):
         raise ValueError(f"`{what}` must be {integers}, got {value!r}")
     step = int(value)
     if step < 0:
         raise ValueError(f"`{what}` must be non-negative, got {step}")
     if step > MAX_STEP:
-        raise ValueError(f"`{what}` {step} is past the largest step a store holds, "
-                         f"2**53 - 1 = {MAX_STEP} (steps must read back exactly as int64, "
-                         "float64 and JSON numbers)")
+        raise ValueError(
+            f"`{what}` {step} is past the largest step a store holds, "
+            f"2**53 - 1 = {MAX_STEP} (steps must read back exactly as int64, "
+            "float64 and JSON numbers)"
+        )
     return step
 
 
@@ -375,17 +408,22 @@ def check_steps(steps, k: int, last: int | None = None) -> list[int]:
     """k training steps as ints: in [0, `MAX_STEP`] and strictly increasing, also past ``last``
     (the run's last committed step), so that a step names one record and a trajectory runs
     forward."""
-    arr = np.atleast_1d(np.asarray(steps))   # an int past int64 makes uint64 or objects
+    arr = np.atleast_1d(np.asarray(steps))  # an int past int64 makes uint64 or objects
     if arr.ndim != 1 or arr.shape[0] != k:
         raise ValueError(f"`steps` must hold {k} step(s), one per record, got shape {arr.shape}")
     if arr.dtype.kind not in "iufO":
         raise ValueError(f"`steps` must be integers, got {arr.tolist()}")
-    out = [check_step(s, "steps") for s in arr.tolist()]   # tolist: exact Python numbers
+    out = [check_step(s, "steps") for s in arr.tolist()]  # tolist: exact Python numbers
     for i, step in enumerate(out):
         before = out[i - 1] if i else last
         if before is not None and step <= before:
-            ref = f"the run's last committed step {before}" if i == 0 else \
-                f"the previous step {before}"
-            raise ValueError(f"`steps` must be strictly increasing: step {step} (record {i} of "
-                             f"this append) is not after {ref}")
+            ref = (
+                f"the run's last committed step {before}"
+                if i == 0
+                else f"the previous step {before}"
+            )
+            raise ValueError(
+                f"`steps` must be strictly increasing: step {step} (record {i} of "
+                f"this append) is not after {ref}"
+            )
     return out

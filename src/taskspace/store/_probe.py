@@ -20,9 +20,14 @@ def check_probe_set(store, labels, class_names=None, probe_ids=None, source="the
     if class_names is not None:
         names = [str(c) for c in class_names]
         if names != store.class_names:
-            _refuse("label space", store.label_space_hash, _meta.label_space_hash(names), source,
-                    f"{len(names)} classes {_head(names)} vs the store's {store.n_classes} "
-                    f"{_head(store.class_names)}")
+            _refuse(
+                "label space",
+                store.label_space_hash,
+                _meta.label_space_hash(names),
+                source,
+                f"{len(names)} classes {_head(names)} vs the store's {store.n_classes} "
+                f"{_head(store.class_names)}",
+            )
     y = np.asarray(labels)
     same = y.shape == (store.n_samples,) and np.array_equal(y, store.labels)
     ids = None if probe_ids is None else np.asarray(probe_ids)
@@ -31,8 +36,9 @@ def check_probe_set(store, labels, class_names=None, probe_ids=None, source="the
         if have is not None:
             # As text: Zarr hands string ids back as NumPy's StringDType, which astype(str)
             # cannot convert.
-            same = ids.shape == have.shape and \
-                [str(v) for v in ids.tolist()] == [str(v) for v in have.tolist()]
+            same = ids.shape == have.shape and [str(v) for v in ids.tolist()] == [
+                str(v) for v in have.tolist()
+            ]
         else:
             same = _meta.probe_set_hash(y, ids) == store.probe_hash
     if not same:
@@ -40,9 +46,15 @@ def check_probe_set(store, labels, class_names=None, probe_ids=None, source="the
             theirs = _meta.probe_set_hash(y, ids)
         except (ValueError, TypeError):
             theirs = "unhashable"
-        _refuse("probe set", store.probe_hash, theirs, source,
-                f"{y.shape[0] if y.ndim else 0} labels vs the store's N = {store.n_samples}"
-                if y.shape != (store.n_samples,) else "the labels or probe ids differ")
+        _refuse(
+            "probe set",
+            store.probe_hash,
+            theirs,
+            source,
+            f"{y.shape[0] if y.ndim else 0} labels vs the store's N = {store.n_samples}"
+            if y.shape != (store.n_samples,)
+            else "the labels or probe ids differ",
+        )
 
 
 def _refuse(what, ours, theirs, source, detail):

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def records_done(store, run_id: str, steps: Sequence[int], source, info: dict | None = None,
-                 ) -> int:
+def records_done(
+    store,
+    run_id: str,
+    steps: Sequence[int],
+    source,
+    info: dict | None = None,
+) -> int:
     """How many of a run's records ``store`` already holds (0 for a run it does not have).
 
     Parameters
@@ -32,7 +37,7 @@ def records_done(store, run_id: str, steps: Sequence[int], source, info: dict | 
         return 0
     have = store.steps(run_id)
     steps = [int(s) for s in steps]
-    if have != steps[:len(have)]:
+    if have != steps[: len(have)]:
         raise ValueError(
             f"run {run_id!r} is already in store {store.path} with steps {_short(have)}, which "
             f"are not the first steps of {source} ({_short(steps)}): a different run of the same "
@@ -49,5 +54,8 @@ def records_done(store, run_id: str, steps: Sequence[int], source, info: dict | 
 
 
 def _short(steps: list[int]) -> str:
-    return str(steps) if len(steps) <= 8 else f"[{', '.join(map(str, steps[:6]))}, ...] " \
-                                              f"({len(steps)} steps)"
+    return (
+        str(steps)
+        if len(steps) <= 8
+        else f"[{', '.join(map(str, steps[:6]))}, ...] ({len(steps)} steps)"
+    )

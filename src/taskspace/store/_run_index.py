@@ -26,25 +26,37 @@ LOCK = "index"
 
 def index_damage(root, problem: str) -> CorruptStoreError:
     return CorruptStoreError(
-        root, problem, file=INDEX_FILE, place="run index",
+        root,
+        problem,
+        file=INDEX_FILE,
+        place="run index",
         repair="repair: restore any run folder that is gone, then rebuild the index from the "
-               f"runs present (`taskspace check {root} --repair`)")
+        f"runs present (`taskspace check {root} --repair`)",
+    )
 
 
 def run_gone(root, run_id: str) -> CorruptStoreError:
     return CorruptStoreError(
-        root, "the run index names this run but its folder (or its commit record) is gone",
-        run=run_id, file=f"runs/{run_id}",
+        root,
+        "the run index names this run but its folder (or its commit record) is gone",
+        run=run_id,
+        file=f"runs/{run_id}",
         repair=f"repair: restore the folder from a copy, or drop the run (Store.drop_run("
-               f"{run_id!r}), or `taskspace check {root} --drop-damaged-runs`, which also removes "
-               "the caches holding its models) and re-import or retrain it")
+        f"{run_id!r}), or `taskspace check {root} --drop-damaged-runs`, which also removes "
+        "the caches holding its models) and re-import or retrain it",
+    )
 
 
 def run_dirs(root: Path) -> list[str]:
     """Names of the run folders that hold a commit record."""
     with os.scandir(Path(root) / "runs") as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(".")
-                      and os.path.isfile(os.path.join(e.path, "zarr.json")))
+        return sorted(
+            e.name
+            for e in entries
+            if e.is_dir()
+            and not e.name.startswith(".")
+            and os.path.isfile(os.path.join(e.path, "zarr.json"))
+        )
 
 
 def read_index(root: Path, required: bool) -> list[str] | None:
@@ -76,8 +88,7 @@ def write_index(root: Path, ids) -> None:
             raise ValueError("not a JSON object")
     except (OSError, ValueError):
         meta = {"zarr_format": 3, "node_type": "group"}
-    meta["attributes"] = {**(meta.get("attributes") or {}),
-                          _meta.INDEX_KEY: _meta.index_entry(ids)}
+    meta["attributes"] = {**(meta.get("attributes") or {}), _meta.INDEX_KEY: _meta.index_entry(ids)}
     write_json_atomic(path, meta)
 
 
@@ -129,7 +140,7 @@ def compare(store) -> tuple[list[str], list[str]]:
         try:
             stack.enter_context(file_lock(store._private.lock(LOCK), shared=True))
         except OSError:
-            pass   # no lock directory, or a read-only file system: no writer to wait for
+            pass  # no lock directory, or a read-only file system: no writer to wait for
         ids = read_index(store.path, required=True)
         present = run_dirs(store.path)
     index = set(ids)

@@ -18,11 +18,12 @@ def _nullable_int(values) -> pd.Series:
 
 def _metric_column(values: list) -> pd.Series:
     decoded = [from_json_scalar(v) for v in values]
-    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool))
-           for v in decoded):
-        return pd.Series(np.array([np.nan if v is None else v for v in decoded], dtype=float)
-                         if any(v is None or isinstance(v, float) for v in decoded)
-                         else np.array(decoded, dtype=np.int64))
+    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in decoded):
+        return pd.Series(
+            np.array([np.nan if v is None else v for v in decoded], dtype=float)
+            if any(v is None or isinstance(v, float) for v in decoded)
+            else np.array(decoded, dtype=np.int64)
+        )
     return pd.Series(decoded, dtype=object).infer_objects()
 
 
@@ -50,9 +51,19 @@ def record_table(runs: list[tuple[str, dict, dict]]) -> pd.DataFrame:
     """One row per record: model id, run id, record index, step, the run's fields, then every
     metric (missing where a run did not record it), then classes and config."""
     metric_names = sorted({m for _, _, rec in runs for m in rec["metrics"]})
-    cols: dict[str, list] = {c: [] for c in ("model_id", "run_id", "record", "step",
-                                               *_RUN_FIELDS, *metric_names,
-                                               "classes", "config")}
+    cols: dict[str, list] = {
+        c: []
+        for c in (
+            "model_id",
+            "run_id",
+            "record",
+            "step",
+            *_RUN_FIELDS,
+            *metric_names,
+            "classes",
+            "config",
+        )
+    }
     for run_id, info, records in runs:
         t = records["count"]
         cols["model_id"] += [f"{run_id}/{i}" for i in range(t)]

@@ -30,19 +30,33 @@ def create_run(store, run_id: str, info: dict) -> None:
     ``repair`` (exclusive) only ever deletes staging entries whose creator is gone."""
     private, header = store._private, store._header
     target = store.path / "runs" / run_id
-    with file_lock(private.lock("staging"), shared=True), \
-            disk_full_reported(f"a new run of store {store.path}"):
+    with (
+        file_lock(private.lock("staging"), shared=True),
+        disk_full_reported(f"a new run of store {store.path}"),
+    ):
         staging = private.staging / f"{run_id}.{uuid.uuid4().hex}"
         records = _meta.empty_records()
-        group = zarr.open_group(LocalStore(staging), mode="w", zarr_format=3, attributes={
-            _meta.RUN_KEY: info, _meta.RECORDS_KEY: records,
-            _meta.COMMIT_DIGEST_KEY: _meta.commit_digest(run_id, info, records)})
+        group = zarr.open_group(
+            LocalStore(staging),
+            mode="w",
+            zarr_format=3,
+            attributes={
+                _meta.RUN_KEY: info,
+                _meta.RECORDS_KEY: records,
+                _meta.COMMIT_DIGEST_KEY: _meta.commit_digest(run_id, info, records),
+            },
+        )
         n, c = store.n_samples, store.n_classes
         # Chunks of one record by a block of samples: an append never rewrites a committed chunk,
         # and a sample block across M models costs M chunk reads.
-        group.create_array("predictions", shape=(0, n, c), dtype=store.dtype,
-                           chunks=(1, int(header["chunk_samples"]), c), fill_value=np.nan,
-                           compressors=compressors_for(header.get("compression")))
+        group.create_array(
+            "predictions",
+            shape=(0, n, c),
+            dtype=store.dtype,
+            chunks=(1, int(header["chunk_samples"]), c),
+            fill_value=np.nan,
+            compressors=compressors_for(header.get("compression")),
+        )
         with _run_index.changing(store):
             try:
                 os.rename(staging, target)
@@ -54,8 +68,14 @@ def create_run(store, run_id: str, info: dict) -> None:
             _run_index.update(store, add=run_id)
 
 
-def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
-                   metrics: dict[str, list], digests: list[list[int]]) -> int:
+def append_records(
+    store,
+    run_id: str,
+    data: np.ndarray,
+    steps: list[int],
+    metrics: dict[str, list],
+    digests: list[list[int]],
+) -> int:
     """Append the (k, N, C) ``data`` to a run; return the index of its first new record.
 
     Under the run's lock: write the chunks of records t..t+k-1 (past the commit, invisible),
@@ -67,26 +87,30 @@ def append_records(store, run_id: str, data: np.ndarray, steps: list[int],
     run_dir = store.path / "runs" / run_id
     name = f"run.{run_id}"
     k = data.shape[0]
-    with file_lock(store._private.lock(name)), store._private.pending_write(name), \
-            disk_full_reported(f"run {run_id!r} of store {store.path}"):
+    with (
+        file_lock(store._private.lock(name)),
+        store._private.pending_write(name),
+        disk_full_reported(f"run {run_id!r} of store {store.path}"),
+    ):
         meta = read_json(run_dir / "zarr.json")
         attrs = meta["attributes"]
-        problem = _meta.records_problem(attrs[_meta.RECORDS_KEY]) or \
-            _meta.commit_problem(run_id, attrs, store._policy)
+        problem = _meta.records_problem(attrs[_meta.RECORDS_KEY]) or _meta.commit_problem(
+            run_id, attrs, store._policy
+        )
         if problem:
-            raise CorruptStoreError(store.path, problem, run=run_id,
-                                    file=f"runs/{run_id}/zarr.json")
+            raise CorruptStoreError(
+                store.path, problem, run=run_id, file=f"runs/{run_id}/zarr.json"
+            )
         records = attrs[_meta.RECORDS_KEY]
         t = records["count"]
         # Against the committed steps, under the lock: two writers cannot both pass this check.
         _meta.check_steps(steps, k, records["steps"][t - 1] if t else None)
         arr = open_array(store._zstore, f"runs/{run_id}/predictions", mode="r+")
-        arr.resize((t + k, *data.shape[1:]))   # also drops chunks of a failed earlier append
-        arr[t:t + k] = data
+        arr.resize((t + k, *data.shape[1:]))  # also drops chunks of a failed earlier append
+        arr[t : t + k] = data
         records = _meta.extend_records(records, steps, metrics, digests)
         attrs[_meta.RECORDS_KEY] = records
-        attrs[_meta.COMMIT_DIGEST_KEY] = _meta.commit_digest(run_id, attrs[_meta.RUN_KEY],
-                                                             records)
+        attrs[_meta.COMMIT_DIGEST_KEY] = _meta.commit_digest(run_id, attrs[_meta.RUN_KEY], records)
         write_json_atomic(run_dir / "zarr.json", meta)
     return t
 
@@ -102,7 +126,7 @@ def repair(store) -> None:
         kind, _, key = name.partition(".")
         with file_lock(private.lock(name), blocking=False) as acquired:
             if not acquired:
-                continue   # a live writer: its uncommitted data are not garbage
+                continue  # a live writer: its uncommitted data are not garbage
             if kind == "run":
                 trim_run(store, key)
             elif kind == "distances":
@@ -122,7 +146,7 @@ def trim_run(store, run_id: str) -> None:
     if arr.shape[0] != count:
         arr.resize((count, *arr.shape[1:]))
     chunk_dir = run_dir / "predictions" / "c"
-    if chunk_dir.is_dir():   # chunks past the array's shape too (c/<record>/<block>/0)
+    if chunk_dir.is_dir():  # chunks past the array's shape too (c/<record>/<block>/0)
         for entry in chunk_dir.iterdir():
             if not entry.name.isdigit() or int(entry.name) >= count:
                 if entry.is_dir():

@@ -35,10 +35,15 @@ class DiskFullError(OSError):
         self.where = str(where)
 
     def __str__(self) -> str:
-        what = "the disk quota is exhausted" if self.errno == errno.EDQUOT else \
-            "no space left on the device"
-        return (f"{what} while writing {self.where}; the store's writes are atomic, so it is "
-                "consistent: free some space and run the command again to resume")
+        what = (
+            "the disk quota is exhausted"
+            if self.errno == errno.EDQUOT
+            else "no space left on the device"
+        )
+        return (
+            f"{what} while writing {self.where}; the store's writes are atomic, so it is "
+            "consistent: free some space and run the command again to resume"
+        )
 
 
 @contextlib.contextmanager

@@ -65,7 +65,7 @@ CHUNK = 512
 #: cached values by more than rounding: every cache computed before then misses.
 KERNEL_VERSION = 1
 PRECISIONS = ("float64", "float32")
-DEFAULT_EPS = 1e-9   # as taskspace.geometry.distances.DEFAULT_EPS (checked by a test)
+DEFAULT_EPS = 1e-9  # as taskspace.geometry.distances.DEFAULT_EPS (checked by a test)
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,15 @@ class CacheKey:
     kernel: int | None = None
 
     def __post_init__(self):
-        if self.kernel is None:   # read at call time, so that a bump applies everywhere
+        if self.kernel is None:  # read at call time, so that a bump applies everywhere
             object.__setattr__(self, "kernel", KERNEL_VERSION)
         check_name("distance cache metric", self.metric)
         eps = self.eps
-        if isinstance(eps, bool) or not isinstance(eps, int | float | np.floating) or \
-                not math.isfinite(float(eps)):
+        if (
+            isinstance(eps, bool)
+            or not isinstance(eps, int | float | np.floating)
+            or not math.isfinite(float(eps))
+        ):
             raise ValueError(f"`eps` must be a real number, got {eps!r}")
         object.__setattr__(self, "eps", float(eps))
         if self.precision not in PRECISIONS:
@@ -105,8 +108,12 @@ class CacheKey:
     @property
     def spec(self) -> dict:
         """The key as JSON (kept in the cache's attributes)."""
-        return {"metric": self.metric, "eps": self.eps, "precision": self.precision,
-                "kernel": int(self.kernel)}
+        return {
+            "metric": self.metric,
+            "eps": self.eps,
+            "precision": self.precision,
+            "kernel": int(self.kernel),
+        }
 
     @property
     def name(self) -> str:
@@ -115,19 +122,27 @@ class CacheKey:
         return f"{self.metric[:100]}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
     def __str__(self) -> str:
-        return (f"{self.metric} (eps={self.eps:g}, {self.precision}, kernel v{self.kernel})")
+        return f"{self.metric} (eps={self.eps:g}, {self.precision}, kernel v{self.kernel})"
 
 
-def default_compute(key: CacheKey, progress: bool = False,
-                    chunk_size: int | None = None) -> Callable:
+def default_compute(
+    key: CacheKey, progress: bool = False, chunk_size: int | None = None
+) -> Callable:
     """``compute(X, Y)`` = ``pairwise_distances(X, Y)`` with the key's metric, eps and
     precision."""
     from taskspace.geometry import pairwise_distances
 
     def compute(X, Y):
-        return pairwise_distances(X, Y, metric=key.metric, eps=key.eps,
-                                  progress=progress_factory(progress),
-                                  chunk_size=chunk_size, precision=key.precision)
+        return pairwise_distances(
+            X,
+            Y,
+            metric=key.metric,
+            eps=key.eps,
+            progress=progress_factory(progress),
+            chunk_size=chunk_size,
+            precision=key.precision,
+        )
+
     return compute
 
 
@@ -166,19 +181,25 @@ def _read_record(root: Path, key: CacheKey) -> tuple[list[str], list[list[int]] 
         if digests is not None and (len(digests) != n or any(len(row) != n for row in digests)):
             raise ValueError(f"{n} × {n} chunk digests expected")
     except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptStoreError(root, "the commit record cannot be read", cache=key.name,
-                                file=file) from exc
+        raise CorruptStoreError(
+            root, "the commit record cannot be read", cache=key.name, file=file
+        ) from exc
     if spec != key.spec:
-        raise CorruptStoreError(root, f"it holds the key {spec}, its name says {key.spec}",
-                                cache=key.name, file=file)
+        raise CorruptStoreError(
+            root, f"it holds the key {spec}, its name says {key.spec}", cache=key.name, file=file
+        )
     problem = record_problem(attrs, _policy(root))
     if problem:
         raise CorruptStoreError(root, problem, cache=key.name, file=file)
     digest = attrs.get("ids_digest")
     if digest is not None and digest != text_digest(ids):
-        raise CorruptStoreError(root, "its model ids do not match their digest (edited: the "
-                                "rows would be served for the wrong models)", cache=key.name,
-                                file=file)
+        raise CorruptStoreError(
+            root,
+            "its model ids do not match their digest (edited: the "
+            "rows would be served for the wrong models)",
+            cache=key.name,
+            file=file,
+        )
     return ids, digests
 
 
@@ -186,8 +207,9 @@ def unfinished(meta) -> bool:
     """Whether a cache's ``zarr.json`` (parsed) is the bare group Zarr writes for the parent of
     a new array: what a first fill killed before its commit leaves (by versions that built it in
     place). It commits nothing, so it is no cache."""
-    return isinstance(meta, dict) and meta.get("node_type") == "group" and \
-        not meta.get("attributes")
+    return (
+        isinstance(meta, dict) and meta.get("node_type") == "group" and not meta.get("attributes")
+    )
 
 
 def _policy(root: Path) -> DigestPolicy:
@@ -210,12 +232,16 @@ def record_problem(attrs: dict, policy: DigestPolicy) -> str | None:
     if digest is None and policy.chained:
         return "the commit record has no digest, which every format-2 cache record has"
     if digest is not None and digest != record_digest(attrs):
-        return ("the commit record does not match its digest: its model ids, metric, eps or "
-                "chunk digests were edited")
+        return (
+            "the commit record does not match its digest: its model ids, metric, eps or "
+            "chunk digests were edited"
+        )
     lacking = [k for k in ("ids_digest", "chunk_digests") if attrs.get(k) is None]
     if policy.chunks and lacking:
-        return (f"the commit record lacks {' and '.join(lacking)}, which every cache of a store "
-                "that declares checksums has")
+        return (
+            f"the commit record lacks {' and '.join(lacking)}, which every cache of a store "
+            "that declares checksums has"
+        )
     return None
 
 
@@ -237,8 +263,9 @@ def chunk_digests(arr, k: int, old: list[list[int]] | None, k_old: int) -> list[
             if i < n_kept and j < n_kept:
                 out[i][j] = int(old[i][j])
             else:
-                out[i][j] = block_digest(arr[i * CHUNK:min(k, (i + 1) * CHUNK),
-                                             j * CHUNK:min(k, (j + 1) * CHUNK)])
+                out[i][j] = block_digest(
+                    arr[i * CHUNK : min(k, (i + 1) * CHUNK), j * CHUNK : min(k, (j + 1) * CHUNK)]
+                )
     return out
 
 
@@ -254,16 +281,23 @@ def open_matrix(zstore, key) -> CheckedMatrix:
     ids, digests = _read_record(root, key)
     try:
         arr = open_array(zstore, path=_matrix_path(key), mode="r")
-    except Exception as exc:   # a missing or garbled zarr.json: several Zarr and JSON types
-        raise CorruptStoreError(root, f"the matrix cannot be opened ({type(exc).__name__}: "
-                                f"{exc})", cache=key.name,
-                                file=f"{_matrix_path(key)}/zarr.json") from exc
+    except Exception as exc:  # a missing or garbled zarr.json: several Zarr and JSON types
+        raise CorruptStoreError(
+            root,
+            f"the matrix cannot be opened ({type(exc).__name__}: {exc})",
+            cache=key.name,
+            file=f"{_matrix_path(key)}/zarr.json",
+        ) from exc
     k = len(ids)
     if arr.ndim != 2 or arr.shape[0] < k or arr.shape[1] < k or arr.chunks != (CHUNK, CHUNK):
-        raise CorruptStoreError(root, f"the matrix has shape {arr.shape} and chunks "
-                                f"{arr.chunks}; its commit record names {k} models in chunks of "
-                                f"{CHUNK} (the matrix's zarr.json was edited)", cache=key.name,
-                                file=f"{_matrix_path(key)}/zarr.json")
+        raise CorruptStoreError(
+            root,
+            f"the matrix has shape {arr.shape} and chunks "
+            f"{arr.chunks}; its commit record names {k} models in chunks of "
+            f"{CHUNK} (the matrix's zarr.json was edited)",
+            cache=key.name,
+            file=f"{_matrix_path(key)}/zarr.json",
+        )
     return CheckedMatrix(arr, root, key.name, CHUNK, committed=k, digests=digests)
 
 
@@ -344,17 +378,21 @@ def cached_distances(store, ids, key) -> CachedDistances:
     key = as_key(key)
     known = cached_ids(store.path, key)
     if not known:
-        raise ValueError(f"store {store.path} has no cached distances {key.metric!r} ({key}); "
-                         "compute them first (Store.distance_matrix or `taskspace distances`)")
+        raise ValueError(
+            f"store {store.path} has no cached distances {key.metric!r} ({key}); "
+            "compute them first (Store.distance_matrix or `taskspace distances`)"
+        )
     arr = open_matrix(store._zstore, key)
     if ids is None or list(ids) == known:
         return CachedDistances(arr, known, None)
     index = {m: i for i, m in enumerate(known)}
     missing = [m for m in ids if m not in index]
     if missing:
-        raise ValueError(f"{len(missing)} of the {len(ids)} models are not in the distance cache "
-                         f"{key} of store {store.path} (first: {missing[0]!r}); compute them "
-                         "first (Store.distance_matrix or `taskspace distances`)")
+        raise ValueError(
+            f"{len(missing)} of the {len(ids)} models are not in the distance cache "
+            f"{key} of store {store.path} (first: {missing[0]!r}); compute them "
+            "first (Store.distance_matrix or `taskspace distances`)"
+        )
     return CachedDistances(arr, ids, np.array([index[m] for m in ids], dtype=np.int64))
 
 
@@ -381,8 +419,7 @@ def _check_block(block, shape, key) -> np.ndarray:
     return block
 
 
-def distance_matrix(store, ids: list[str], key,
-                    compute: Callable, collect: Callable) -> np.ndarray:
+def distance_matrix(store, ids: list[str], key, compute: Callable, collect: Callable) -> np.ndarray:
     """(M, M) distances among ``ids`` from the cache, computing and caching only new models.
 
     ``collect(ids)`` returns a lazy collection of those models; ``compute(X, Y)`` returns the
@@ -399,16 +436,25 @@ def distance_matrix(store, ids: list[str], key,
         index = {m: i for i, m in enumerate(known)}
         new = [m for m in ids if m not in index]
         if new:
-            with private.pending_write(lock_name), \
-                    disk_full_reported(f"distance cache {key.name} of store {root}"):
+            with (
+                private.pending_write(lock_name),
+                disk_full_reported(f"distance cache {key.name} of store {root}"),
+            ):
                 _extend(store, key, known, digests, new, compute, collect)
             index.update({m: len(known) + i for i, m in enumerate(new)})
         pos = np.array([index[m] for m in ids], dtype=np.int64)
         return _read_block(store._zstore, key, pos, pos)
 
 
-def _extend(store, key: CacheKey, known: list[str], old_digests: list[list[int]] | None,
-            new: list[str], compute, collect) -> None:
+def _extend(
+    store,
+    key: CacheKey,
+    known: list[str],
+    old_digests: list[list[int]] | None,
+    new: list[str],
+    compute,
+    collect,
+) -> None:
     block = _new_rows(compute, collect, new, known, key)
     n_old, total = len(known), len(known) + len(new)
     with _writable_matrix(store, key, n_old, total) as arr:
@@ -446,18 +492,24 @@ def _writable_matrix(store, key: CacheKey, n_old: int, total: int) -> Iterator[_
         arr.resize((total, total))
         yield _Writing(arr, lambda ids, digests: _commit(store.path, key, ids, digests))
         return
-    _remove_staged(store, key.name)   # of writers of this cache that died: we hold its lock
+    _remove_staged(store, key.name)  # of writers of this cache that died: we hold its lock
     staging = store._private.cache_staging / f"{key.name}.{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     try:
-        arr = zarr.create_array(LocalStore(staging), name="matrix", shape=(total, total),
-                                chunks=(CHUNK, CHUNK), dtype="float64", fill_value=np.nan,
-                                compressors=[CHECKSUM])
+        arr = zarr.create_array(
+            LocalStore(staging),
+            name="matrix",
+            shape=(total, total),
+            chunks=(CHUNK, CHUNK),
+            dtype="float64",
+            fill_value=np.nan,
+            compressors=[CHECKSUM],
+        )
 
         def commit(ids, digests):
             write_json_atomic(staging / "zarr.json", _record(key, ids, digests))
             target = _cache_dir(store.path, key)
-            if target.exists():   # what a killed first fill of an earlier version left
+            if target.exists():  # what a killed first fill of an earlier version left
                 _discard(store, target)
             os.rename(staging, target)
 
@@ -480,22 +532,30 @@ def _discard(store, directory: Path) -> None:
 
 def _record(key: CacheKey, everything: list[str], digests: list[list[int]]) -> dict:
     """A cache's commit record (its group's ``zarr.json``), with the digest of its fields."""
-    attrs = {"key": key.name, "spec": key.spec, "model_ids": everything,
-             "ids_digest": text_digest(everything), "chunk_digests": digests}
+    attrs = {
+        "key": key.name,
+        "spec": key.spec,
+        "model_ids": everything,
+        "ids_digest": text_digest(everything),
+        "chunk_digests": digests,
+    }
     attrs["record_digest"] = record_digest(attrs)
     return {"zarr_format": 3, "node_type": "group", "attributes": {CACHE_KEY: attrs}}
 
 
-def _commit(root: Path, key: CacheKey, everything: list[str],
-            digests: list[list[int]]) -> None:
+def _commit(root: Path, key: CacheKey, everything: list[str], digests: list[list[int]]) -> None:
     """The commit record: the group's ``zarr.json`` with the longer id list and the digests of
     the chunks (:func:`chunk_digests`), replaced atomically."""
     write_json_atomic(_cache_dir(root, key) / "zarr.json", _record(key, everything, digests))
 
 
-def commit_blocks(store, key, known: list[str], new: list[str],
-                  blocks: Iterable[tuple[tuple[int, int], tuple[int, int], bool, np.ndarray]]
-                  ) -> bool:
+def commit_blocks(
+    store,
+    key,
+    known: list[str],
+    new: list[str],
+    blocks: Iterable[tuple[tuple[int, int], tuple[int, int], bool, np.ndarray]],
+) -> bool:
     """Extend cache ``key`` by the ``new`` models, writing their distances block by block.
 
     The streaming counterpart of the extension inside :func:`distance_matrix`, for distances
@@ -533,9 +593,11 @@ def commit_blocks(store, key, known: list[str], new: list[str],
         if committed != list(known):
             return False
         n_old, total = len(known), len(known) + len(new)
-        with private.pending_write(lock_name), \
-                disk_full_reported(f"distance cache {key.name} of store {root}"), \
-                _writable_matrix(store, key, n_old, total) as arr:
+        with (
+            private.pending_write(lock_name),
+            disk_full_reported(f"distance cache {key.name} of store {root}"),
+            _writable_matrix(store, key, n_old, total) as arr,
+        ):
             for (r0, r1), (c0, c1), cached_cols, values in blocks:
                 values = _check_block(values, (r1 - r0, c1 - c0), key)
                 rows = slice(n_old + r0, n_old + r1)
@@ -543,8 +605,7 @@ def commit_blocks(store, key, known: list[str], new: list[str],
                 arr[rows, cols] = values
                 if cols != rows:
                     arr[cols, rows] = values.T
-            arr.commit(list(known) + list(new),
-                       chunk_digests(arr.array, total, old_digests, n_old))
+            arr.commit(list(known) + list(new), chunk_digests(arr.array, total, old_digests, n_old))
     return True
 
 
@@ -559,7 +620,7 @@ def _assemble_readonly(zstore, root, ids, key, compute, collect) -> np.ndarray:
         out[np.ix_(have, have)] = _read_block(zstore, key, pos, pos)
     if not have.all():
         new, old = list(ids_arr[~have]), list(ids_arr[have])
-        block = _new_rows(compute, collect, new, old, key)   # columns: old models, then new
+        block = _new_rows(compute, collect, new, old, key)  # columns: old models, then new
         cols = np.concatenate([np.flatnonzero(have), np.flatnonzero(~have)])
         rows = np.flatnonzero(~have)
         out[np.ix_(rows, cols)] = block
@@ -570,16 +631,20 @@ def _assemble_readonly(zstore, root, ids, key, compute, collect) -> np.ndarray:
 def cache_names(root: Path) -> list[str]:
     """Names of the cache directories under ``distances/`` (of any key, damaged or not)."""
     d = Path(root) / "distances"
-    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if d.is_dir() else []
+    return (
+        sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if d.is_dir()
+        else []
+    )
 
 
 def committed_ids(root: Path, name: str) -> list[str]:
     """The model ids the cache ``distances/<name>`` names (unverified: for removing caches);
     empty when they cannot be read."""
     try:
-        ids = read_json(Path(root) / "distances" / name / "zarr.json")["attributes"][
-            CACHE_KEY]["model_ids"]
+        ids = read_json(Path(root) / "distances" / name / "zarr.json")["attributes"][CACHE_KEY][
+            "model_ids"
+        ]
     except (OSError, ValueError, KeyError, TypeError):
         return []
     return [str(m) for m in ids] if isinstance(ids, list) else []
@@ -623,7 +688,7 @@ def trim(store, name: str) -> None:
             arr = open_array(store._zstore, path=f"distances/{name}/matrix", mode="r+")
             if arr.shape != (k, k) and arr.shape[0] >= k and arr.shape[1] >= k:
                 arr.resize((k, k))
-    except Exception:   # an unreadable record or matrix (several Zarr and JSON types): damage
+    except Exception:  # an unreadable record or matrix (several Zarr and JSON types): damage
         return
     for directory in [d, *(p for p in d.rglob("*") if p.is_dir())]:
         remove_temporaries(directory)

@@ -70,14 +70,24 @@ class CorruptStoreError(ValueError):
         "distance cache <name>" (``place`` overrides it).
     """
 
-    def __init__(self, store, problem: str, *, file: str, run: str | None = None,
-                 record: int | None = None, cache: str | None = None,
-                 repair: str | None = None, place: str | None = None):
+    def __init__(
+        self,
+        store,
+        problem: str,
+        *,
+        file: str,
+        run: str | None = None,
+        record: int | None = None,
+        cache: str | None = None,
+        repair: str | None = None,
+        place: str | None = None,
+    ):
         self.store, self.run, self.record, self.cache = str(store), run, record, cache
         self.file, self.problem, self._place = file, problem, place
         self.repair = repair or default_repair(self.store, run, cache)
-        super().__init__(f"corrupt taskspace store {self.store}: {self.where}: {problem} ({file}); "
-                         f"{self.repair}")
+        super().__init__(
+            f"corrupt taskspace store {self.store}: {self.where}: {problem} ({file}); {self.repair}"
+        )
 
     @property
     def where(self) -> str:
@@ -92,18 +102,24 @@ class CorruptStoreError(ValueError):
 
 def default_repair(store: str, run: str | None, cache: str | None) -> str:
     if cache is not None:
-        return (f"repair: remove the cache and recompute it (Store.clear_cache({cache!r}), or "
-                f"`taskspace check {store} --repair`, then `taskspace distances {store}`)")
+        return (
+            f"repair: remove the cache and recompute it (Store.clear_cache({cache!r}), or "
+            f"`taskspace check {store} --repair`, then `taskspace distances {store}`)"
+        )
     if run is not None:
-        return (f"repair: drop the run (Store.drop_run({run!r}), or `taskspace check {store} "
-                f"--drop-damaged-runs` for every damaged run) and re-import or retrain it")
+        return (
+            f"repair: drop the run (Store.drop_run({run!r}), or `taskspace check {store} "
+            f"--drop-damaged-runs` for every damaged run) and re-import or retrain it"
+        )
     return HEADER_REPAIR
 
 
 #: The repair of a damaged header or probe set: nothing in the store can recompute them.
-HEADER_REPAIR = ("repair: restore the store's zarr.json and probe/ from a copy of the store (the "
-                 "runs are not blamed: they are read with the header's class names, dtype and "
-                 "chunking); `taskspace check` lists all damage")
+HEADER_REPAIR = (
+    "repair: restore the store's zarr.json and probe/ from a copy of the store (the "
+    "runs are not blamed: they are read with the header's class names, dtype and "
+    "chunking); `taskspace check` lists all damage"
+)
 
 
 def chunk_file(run: str, record: int, block: int) -> str:
@@ -119,8 +135,10 @@ def block_digest(values: np.ndarray) -> int:
 def record_digests(data: np.ndarray, chunk_samples: int) -> list[list[int]]:
     """Digests of the (k, N, C) records ``data``: k lists, one digest per sample block."""
     n = data.shape[1]
-    return [[block_digest(rec[s:s + chunk_samples]) for s in range(0, n, chunk_samples)]
-            for rec in data]
+    return [
+        [block_digest(rec[s : s + chunk_samples]) for s in range(0, n, chunk_samples)]
+        for rec in data
+    ]
 
 
 def text_digest(obj) -> str:
@@ -159,8 +177,16 @@ class CheckedMatrix:
     ``committed`` rows and columns), is not the chunk committed at its place. Each chunk's
     digest is checked once, at its first read through this object."""
 
-    def __init__(self, arr, root, name: str, chunk: int, *, committed: int | None = None,
-                 digests: list[list[int]] | None = None):
+    def __init__(
+        self,
+        arr,
+        root,
+        name: str,
+        chunk: int,
+        *,
+        committed: int | None = None,
+        digests: list[list[int]] | None = None,
+    ):
         self.arr, self.root, self.name, self.chunk = arr, root, name, chunk
         self.shape, self.dtype, self.chunks = arr.shape, arr.dtype, arr.chunks
         self.committed, self.digests = committed, digests
@@ -175,9 +201,10 @@ class CheckedMatrix:
     def _checked(self, read, key) -> np.ndarray:
         try:
             block = read(self.arr)
-        except Exception as exc:   # Zarr raises several types for a damaged chunk
-            raise self._damage(f"a chunk cannot be decoded ({type(exc).__name__}: {exc})",
-                               key) from exc
+        except Exception as exc:  # Zarr raises several types for a damaged chunk
+            raise self._damage(
+                f"a chunk cannot be decoded ({type(exc).__name__}: {exc})", key
+            ) from exc
         if first_nan(np.asarray(block)) is not None:
             raise self._damage("a chunk is missing (its entries read as NaN)", key)
         if self.digests is not None:
@@ -193,18 +220,26 @@ class CheckedMatrix:
         spans = self._spans(key)
         for i, j in self._chunks_of(key):
             if i >= n or j >= n or (i, j) in self._verified:
-                continue   # past the commit (an extension in progress): never served
+                continue  # past the commit (an extension in progress): never served
             r0, r1, c0, c1 = i * c, min(k, (i + 1) * c), j * c, min(k, (j + 1) * c)
-            if spans is not None and spans[0] <= r0 and r1 <= spans[1] and \
-                    spans[2] <= c0 and c1 <= spans[3]:
-                values = block[r0 - spans[0]:r1 - spans[0], c0 - spans[2]:c1 - spans[2]]
+            if (
+                spans is not None
+                and spans[0] <= r0
+                and r1 <= spans[1]
+                and spans[2] <= c0
+                and c1 <= spans[3]
+            ):
+                values = block[r0 - spans[0] : r1 - spans[0], c0 - spans[2] : c1 - spans[2]]
             else:
                 values = self.arr[r0:r1, c0:c1]
             if block_digest(values) != int(self.digests[i][j]):
                 raise CorruptStoreError(
-                    self.root, "a chunk is not the one committed at its place (another chunk "
+                    self.root,
+                    "a chunk is not the one committed at its place (another chunk "
                     "of the cache moved or copied over it, or its values rewritten)",
-                    cache=self.name, file=f"distances/{self.name}/matrix/c/{i}/{j}")
+                    cache=self.name,
+                    file=f"distances/{self.name}/matrix/c/{i}/{j}",
+                )
             self._verified.add((i, j))
 
     def _damage(self, problem: str, key) -> CorruptStoreError:
@@ -212,10 +247,13 @@ class CheckedMatrix:
         file = f"distances/{self.name}/matrix"
         for i, j in self._chunks_of(key):
             try:
-                if not np.isnan(self.arr[i * self.chunk:(i + 1) * self.chunk,
-                                         j * self.chunk:(j + 1) * self.chunk]).any():
+                if not np.isnan(
+                    self.arr[
+                        i * self.chunk : (i + 1) * self.chunk, j * self.chunk : (j + 1) * self.chunk
+                    ]
+                ).any():
                     continue
-            except Exception:   # this chunk is the damaged one
+            except Exception:  # this chunk is the damaged one
                 pass
             file = f"distances/{self.name}/matrix/c/{i}/{j}"
             break
@@ -230,8 +268,13 @@ class CheckedMatrix:
         spans = []
         for part, size in zip(parts, self.shape, strict=True):
             idx = np.arange(size)[part] if isinstance(part, slice) else np.asarray(part)
-            if idx.ndim != 1 or not idx.size or not np.issubdtype(idx.dtype, np.integer) or \
-                    idx[-1] - idx[0] + 1 != idx.size or np.any(np.diff(idx) != 1):
+            if (
+                idx.ndim != 1
+                or not idx.size
+                or not np.issubdtype(idx.dtype, np.integer)
+                or idx[-1] - idx[0] + 1 != idx.size
+                or np.any(np.diff(idx) != 1)
+            ):
                 return None
             spans += [int(idx[0]), int(idx[-1]) + 1]
         return tuple(spans)
@@ -240,8 +283,9 @@ class CheckedMatrix:
         n = -(-self.shape[0] // self.chunk) if self.shape[0] else 0
         rows = cols = range(n)
         if isinstance(key, tuple) and len(key) == 2:
-            rows, cols = (sorted({int(v) // self.chunk for v in np.arange(self.shape[0])[k]})
-                          for k in key)
+            rows, cols = (
+                sorted({int(v) // self.chunk for v in np.arange(self.shape[0])[k]}) for k in key
+            )
         elif isinstance(key, slice):
             rows = sorted({int(v) // self.chunk for v in np.arange(self.shape[0])[key]})
         return ((i, j) for i in rows for j in cols)

@@ -28,8 +28,10 @@ from zarr.codecs import BytesCodec, Crc32cCodec
 from taskspace.store import checksums as integrity
 from taskspace.store.checksums import CorruptStoreError
 
-NOT_COMMITTED = ("a chunk does not hold the values committed for it (its digest differs: "
-                 "edited, or another chunk's bytes)")
+NOT_COMMITTED = (
+    "a chunk does not hold the values committed for it (its digest differs: "
+    "edited, or another chunk's bytes)"
+)
 #: Bytes of the crc32c checksum that Zarr's codec appends to each chunk.
 CHECKSUM_BYTES = 4
 
@@ -39,18 +41,31 @@ def plain_layout(arr) -> bool:
     meta = getattr(arr, "metadata", None)
     codecs = tuple(getattr(meta, "codecs", ()))
     encoding = getattr(meta, "chunk_key_encoding", None)
-    return (sys.byteorder == "little" and len(codecs) == 2
-            and isinstance(codecs[0], BytesCodec)
-            and getattr(codecs[0].endian, "value", codecs[0].endian) in ("little", None)
-            and isinstance(codecs[1], Crc32cCodec)
-            and getattr(encoding, "name", None) == "default"
-            and getattr(encoding, "separator", None) == "/"
-            and np.dtype(arr.dtype) in (np.float16, np.float32))
+    return (
+        sys.byteorder == "little"
+        and len(codecs) == 2
+        and isinstance(codecs[0], BytesCodec)
+        and getattr(codecs[0].endian, "value", codecs[0].endian) in ("little", None)
+        and isinstance(codecs[1], Crc32cCodec)
+        and getattr(encoding, "name", None) == "default"
+        and getattr(encoding, "separator", None) == "/"
+        and np.dtype(arr.dtype) in (np.float16, np.float32)
+    )
 
 
-def read_records(root: Path, run: str, dtype, records: np.ndarray, digests: list,
-                 s0: int, s1: int, n: int, b: int, out: np.ndarray,
-                 positions: np.ndarray) -> None:
+def read_records(
+    root: Path,
+    run: str,
+    dtype,
+    records: np.ndarray,
+    digests: list,
+    s0: int,
+    s1: int,
+    n: int,
+    b: int,
+    out: np.ndarray,
+    positions: np.ndarray,
+) -> None:
     """Fill ``out[positions[i], :s1 - s0]`` with samples ``s0:s1`` of record ``records[i]``.
 
     Parameters
@@ -91,41 +106,69 @@ def read_records(root: Path, run: str, dtype, records: np.ndarray, digests: list
         row = out[positions[i]]
         for j in range(s0 // b, -(-s1 // b)):
             lo, hi = max(s0, j * b), min(s1, (j + 1) * b)
-            target = row[lo - s0:hi - s0]
+            target = row[lo - s0 : hi - s0]
             span = ((lo - j * b) * row_bytes, (hi - j * b) * row_bytes)
             valid = (min(n, (j + 1) * b) - j * b) * row_bytes
-            view = target.reshape(-1).view(np.uint8) if direct else scratch[span[0]:span[1]]
-            read_chunk(root, run, t, j, base / str(t) / str(j) / "0", scratch, view, span,
-                        valid, int(digests[t][j]))
+            view = target.reshape(-1).view(np.uint8) if direct else scratch[span[0] : span[1]]
+            read_chunk(
+                root,
+                run,
+                t,
+                j,
+                base / str(t) / str(j) / "0",
+                scratch,
+                view,
+                span,
+                valid,
+                int(digests[t][j]),
+            )
             if not direct:
                 np.copyto(target, view.view(dtype).reshape(hi - lo, -1), casting="unsafe")
 
 
-def read_chunk(root, run: str, record: int, block: int, file: Path, scratch: np.ndarray,
-                view: np.ndarray, span: tuple[int, int], valid: int, digest: int) -> None:
+def read_chunk(
+    root,
+    run: str,
+    record: int,
+    block: int,
+    file: Path,
+    scratch: np.ndarray,
+    view: np.ndarray,
+    span: tuple[int, int],
+    valid: int,
+    digest: int,
+) -> None:
     """Read one chunk file: payload bytes ``span`` into ``view``, the rest into ``scratch``;
     verify its checksum and digest in one crc32c pass (``valid`` payload bytes are values)."""
     size = scratch.shape[0]
-    head, tail = scratch[:span[0]], scratch[span[1]:size - CHECKSUM_BYTES]
+    head, tail = scratch[: span[0]], scratch[span[1] : size - CHECKSUM_BYTES]
     try:
         fd = os.open(file, os.O_RDONLY)
     except FileNotFoundError:
-        raise _error(root, run, record, block, "a chunk of the committed record is missing")\
-            from None
+        raise _error(
+            root, run, record, block, "a chunk of the committed record is missing"
+        ) from None
     except OSError as exc:
         raise _error(root, run, record, block, f"a chunk cannot be read ({exc})") from exc
     try:
         on_disk = os.fstat(fd).st_size
         if on_disk != size:
-            raise _error(root, run, record, block, f"a chunk cannot be decoded (it has "
-                         f"{on_disk} bytes, a chunk of this array {size})")
-        got = os.preadv(fd, [s for s in (head, view, tail, scratch[size - CHECKSUM_BYTES:])
-                             if s.size], 0)
+            raise _error(
+                root,
+                run,
+                record,
+                block,
+                f"a chunk cannot be decoded (it has {on_disk} bytes, a chunk of this array {size})",
+            )
+        got = os.preadv(
+            fd, [s for s in (head, view, tail, scratch[size - CHECKSUM_BYTES :]) if s.size], 0
+        )
     finally:
         os.close(fd)
     if got != size:
-        raise _error(root, run, record, block, f"a chunk cannot be decoded (read {got} of "
-                     f"{size} bytes)")
+        raise _error(
+            root, run, record, block, f"a chunk cannot be decoded (read {got} of {size} bytes)"
+        )
     # One pass: the digest covers the first `valid` payload bytes (the values), the codec's
     # checksum all of them (the padding of an edge chunk too).
     crc, done, values_crc = 0, 0, None
@@ -139,14 +182,21 @@ def read_chunk(root, run: str, record: int, block: int, file: Path, scratch: np.
         elif segment.shape[0]:
             crc = google_crc32c.extend(crc, segment)
         done += segment.shape[0]
-    stored = int(scratch[size - CHECKSUM_BYTES:].view(np.uint32)[0])
+    stored = int(scratch[size - CHECKSUM_BYTES :].view(np.uint32)[0])
     if crc != stored:
-        raise _error(root, run, record, block, "a chunk cannot be decoded (its crc32c checksum "
-                     "fails: the file was edited, truncated or rotted)")
+        raise _error(
+            root,
+            run,
+            record,
+            block,
+            "a chunk cannot be decoded (its crc32c checksum "
+            "fails: the file was edited, truncated or rotted)",
+        )
     if (crc if values_crc is None else values_crc) != digest:
         raise _error(root, run, record, block, NOT_COMMITTED)
 
 
 def _error(root, run: str, record: int, block: int, problem: str) -> CorruptStoreError:
-    return CorruptStoreError(root, problem, run=run, record=record,
-                             file=integrity.chunk_file(run, record, block))
+    return CorruptStoreError(
+        root, problem, run=run, record=record, file=integrity.chunk_file(run, record, block)
+    )

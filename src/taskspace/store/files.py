@@ -41,8 +41,9 @@ def read_list(path) -> list | np.ndarray:
         raise
     except (OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
         # EOFError: NumPy's answer to an empty .npy file.
-        raise ValueError(f"{path}: cannot read it ({type(exc).__name__}: {exc or 'empty file'})"
-                         ) from exc
+        raise ValueError(
+            f"{path}: cannot read it ({type(exc).__name__}: {exc or 'empty file'})"
+        ) from exc
     if path.suffix == ".json":
         try:
             value = json.loads(text)
@@ -140,8 +141,10 @@ def _pick(path: Path, entries: dict):
         return next(iter(entries.values()))
     if PREDICTIONS_KEY in entries:
         return entries[PREDICTIONS_KEY]
-    raise ValueError(f"{path}: holds {sorted(entries) or 'nothing'}; one array, or one named "
-                     f"{PREDICTIONS_KEY!r}, expected")
+    raise ValueError(
+        f"{path}: holds {sorted(entries) or 'nothing'}; one array, or one named "
+        f"{PREDICTIONS_KEY!r}, expected"
+    )
 
 
 def _load_torch(path: Path):
@@ -154,14 +157,16 @@ def _load_torch(path: Path):
         # from one.
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise ValueError(f"{path}: not loadable with torch.load(weights_only=True) ({exc}); "
-                         "save the predictions as a plain tensor") from exc
-    except RuntimeError as exc:                     # torch's error for a corrupt archive
+        raise ValueError(
+            f"{path}: not loadable with torch.load(weights_only=True) ({exc}); "
+            "save the predictions as a plain tensor"
+        ) from exc
+    except RuntimeError as exc:  # torch's error for a corrupt archive
         raise ValueError(f"{path}: cannot read it ({exc})") from exc
     if isinstance(obj, dict):
         obj = _pick(path, obj)
     if isinstance(obj, torch.Tensor):
-        if obj.dtype == torch.bfloat16:           # NumPy has no bfloat16
+        if obj.dtype == torch.bfloat16:  # NumPy has no bfloat16
             obj = obj.float()
         return obj.detach().numpy()
     return obj

@@ -16,30 +16,43 @@ def store_html(store) -> str:
     n_records = int(runs["n_records"].sum()) if len(runs) else 0
     per_record = store.n_samples * store.n_classes * store.dtype.itemsize
     facts = [
-        ("path", str(store.path)), ("mode", store.mode),
-        ("probe samples N", f"{store.n_samples:,}"), ("classes C", f"{store.n_classes:,}"),
+        ("path", str(store.path)),
+        ("mode", store.mode),
+        ("probe samples N", f"{store.n_samples:,}"),
+        ("classes C", f"{store.n_classes:,}"),
         ("dtype", str(store.dtype)),
         ("runs / records", f"{len(runs):,} / {n_records:,}"),
         ("predictions", f"{_bytes(per_record * n_records)} ({_bytes(per_record)} a record)"),
-        ("probe hash", store.probe_hash), ("label-space hash", store.label_space_hash),
+        ("probe hash", store.probe_hash),
+        ("label-space hash", store.label_space_hash),
     ]
-    head = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-                   f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
-                   for k, v in facts)
-    columns = [c for c in ("run_id", "task", "method", "seed", "network", "n_records")
-               if c in runs.columns]
+    head = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+        f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
+        for k, v in facts
+    )
+    columns = [
+        c for c in ("run_id", "task", "method", "seed", "network", "n_records") if c in runs.columns
+    ]
     shown = runs[columns].head(MAX_RUNS).astype(object)
-    shown = shown.where(shown.notna(), "")      # a run without a seed or network: blank
+    shown = shown.where(shown.notna(), "")  # a run without a seed or network: blank
     if len(runs):
         steps = {r: store.steps(r) for r in shown["run_id"]}
-        shown["steps"] = [f"{s[0]}–{s[-1]}" if s else "" for s in map(steps.get,
-                                                                        shown["run_id"])]
-    table = shown.to_html(index=False, na_rep="", classes="taskspace-runs", border=0,
-                          escape=True) if len(runs) else "<p>No runs yet.</p>"
-    more = (f"<p>… and {len(runs) - MAX_RUNS:,} more runs (<code>store.runs('run')</code>)</p>"
-            if len(runs) > MAX_RUNS else "")
-    return (f"<div class='taskspace-store'><strong>taskspace Store</strong>"
-            f"<table>{head}</table>{table}{more}</div>")
+        shown["steps"] = [f"{s[0]}–{s[-1]}" if s else "" for s in map(steps.get, shown["run_id"])]
+    table = (
+        shown.to_html(index=False, na_rep="", classes="taskspace-runs", border=0, escape=True)
+        if len(runs)
+        else "<p>No runs yet.</p>"
+    )
+    more = (
+        f"<p>… and {len(runs) - MAX_RUNS:,} more runs (<code>store.runs('run')</code>)</p>"
+        if len(runs) > MAX_RUNS
+        else ""
+    )
+    return (
+        f"<div class='taskspace-store'><strong>taskspace Store</strong>"
+        f"<table>{head}</table>{table}{more}</div>"
+    )
 
 
 def _bytes(n: int) -> str:

@@ -87,10 +87,21 @@ class Store:
 
     # ---------------------------------------------------------------- creating and opening
     @classmethod
-    def create(cls, path, labels, class_names: Sequence[str], *, probe_ids=None,
-               probe_hash: str | None = None, label_space_hash: str | None = None,
-               hierarchy: dict | None = None, dtype: str = "float32", overwrite: bool = False,
-               chunk_samples: int | None = None, compression: str | None = None) -> Store:
+    def create(
+        cls,
+        path,
+        labels,
+        class_names: Sequence[str],
+        *,
+        probe_ids=None,
+        probe_hash: str | None = None,
+        label_space_hash: str | None = None,
+        hierarchy: dict | None = None,
+        dtype: str = "float32",
+        overwrite: bool = False,
+        chunk_samples: int | None = None,
+        compression: str | None = None,
+    ) -> Store:
         """Create a store for a probe set (``labels``, ``probe_ids``) and a label space.
 
         Parameters
@@ -131,8 +142,16 @@ class Store:
         """
         path = Path(path)
         header, labels, probe_ids = make_header(
-            labels, class_names, probe_ids, probe_hash, label_space_hash, hierarchy, dtype,
-            chunk_samples, compression)
+            labels,
+            class_names,
+            probe_ids,
+            probe_hash,
+            label_space_hash,
+            hierarchy,
+            dtype,
+            chunk_samples,
+            compression,
+        )
         if path.exists():
             existing = _existing_store(path)
             if existing is not None and overwrite:
@@ -145,8 +164,9 @@ class Store:
             write_new_store(path, header, labels, probe_ids)
         except FileExistsError:
             # Another process created it first: same rule as an existing store.
-            return _matching(cls.open(path, mode="a"), header, labels, probe_ids,
-                             chunk_samples is not None)
+            return _matching(
+                cls.open(path, mode="a"), header, labels, probe_ids, chunk_samples is not None
+            )
         return cls.open(path, mode="a")
 
     @classmethod
@@ -190,14 +210,20 @@ class Store:
             return None
         try:
             ids = open_array(self._zstore, path="probe/ids", mode="r")[:]
-        except Exception as exc:   # Zarr raises several types for a damaged array
-            raise CorruptStoreError(self.path, f"the probe ids cannot be read "
-                                    f"({type(exc).__name__}: {exc})", file="probe/ids") from exc
-        expected = self._header.get("ids_digest")   # absent in stores from before digests
-        if expected is not None and \
-                checksums.text_digest([str(v) for v in ids.tolist()]) != expected:
-            raise CorruptStoreError(self.path, "the probe ids do not match the header's digest",
-                                    file="probe/ids")
+        except Exception as exc:  # Zarr raises several types for a damaged array
+            raise CorruptStoreError(
+                self.path,
+                f"the probe ids cannot be read ({type(exc).__name__}: {exc})",
+                file="probe/ids",
+            ) from exc
+        expected = self._header.get("ids_digest")  # absent in stores from before digests
+        if (
+            expected is not None
+            and checksums.text_digest([str(v) for v in ids.tolist()]) != expected
+        ):
+            raise CorruptStoreError(
+                self.path, "the probe ids do not match the header's digest", file="probe/ids"
+            )
         return ids
 
     probe_hash = property(lambda self: self._header["probe_hash"])
@@ -208,8 +234,10 @@ class Store:
     dtype = property(lambda self: np.dtype(self._header["dtype"]))
 
     def __repr__(self) -> str:
-        return (f"Store({str(self.path)!r}, mode={self.mode!r}, N={self.n_samples}, "
-                f"C={self.n_classes}, dtype={self.dtype}, probe_hash={self.probe_hash[:12]!r})")
+        return (
+            f"Store({str(self.path)!r}, mode={self.mode!r}, N={self.n_samples}, "
+            f"C={self.n_classes}, dtype={self.dtype}, probe_hash={self.probe_hash[:12]!r})"
+        )
 
     def _repr_html_(self) -> str:
         """Notebook display: sizes, hashes and runs (``taskspace.store.html_view``)."""
@@ -221,8 +249,9 @@ class Store:
         if self.mode != "a":
             raise ValueError(f"store {self.path} is open read-only; use Store.open(path, 'a')")
 
-    def check_probe_set(self, labels, class_names=None, probe_ids=None,
-                        source: str = "the new models") -> None:
+    def check_probe_set(
+        self, labels, class_names=None, probe_ids=None, source: str = "the new models"
+    ) -> None:
         """Raise ValueError, naming both hashes, unless ``labels`` (N,) (with ``probe_ids``) and
         ``class_names`` are this store's probe set and label space (SPEC §0). Importers call it
         before writing; ``source`` names what is checked in the message."""
@@ -234,11 +263,23 @@ class Store:
         """Ids of the store's runs, in creation order."""
         return [r for r, _, _ in self._read_runs()]
 
-    def add_run(self, run_id: str | None = None, *, task: str, classes, method: str,
-                seed: int | None, network=None, dataset=None, parent_run: str | None = None,
-                parent_step: int | None = None, config: dict | None = None,
-                probe_hash: str | None = None, label_space_hash: str | None = None,
-                resume: bool = False) -> str:
+    def add_run(
+        self,
+        run_id: str | None = None,
+        *,
+        task: str,
+        classes,
+        method: str,
+        seed: int | None,
+        network=None,
+        dataset=None,
+        parent_run: str | None = None,
+        parent_step: int | None = None,
+        config: dict | None = None,
+        probe_hash: str | None = None,
+        label_space_hash: str | None = None,
+        resume: bool = False,
+    ) -> str:
         """Create an empty run and return its id (or, with ``resume``, find the same run again).
 
         Parameters
@@ -284,33 +325,37 @@ class Store:
             try:
                 self._run_dir(parent_run)
             except ValueError as exc:
-                raise ValueError(f"`parent_run` {parent_run!r} is not a run of this store") \
-                    from exc
+                raise ValueError(f"`parent_run` {parent_run!r} is not a run of this store") from exc
         info = {
-            "task": task, "classes": _meta.resolve_classes(classes, self.class_names),
-            "method": method, "seed": None if seed is None else int(seed),
+            "task": task,
+            "classes": _meta.resolve_classes(classes, self.class_names),
+            "method": method,
+            "seed": None if seed is None else int(seed),
             "network": _meta.to_json("network", network),
             "dataset": _meta.to_json("dataset", dataset),
             "parent_run": parent_run,
             "parent_step": None if parent_step is None else int(parent_step),
             "config": _meta.to_json("config", config if config is not None else {}),
-            "created": _meta.now(), "taskspace_version": __version__,
+            "created": _meta.now(),
+            "taskspace_version": __version__,
         }
         if run_id is None:
             # A task named "[x]" must still give a valid id: no leading '_', '.' or '-'.
-            stem = "".join(ch if ch.isalnum() or ch in "._-" else "_"
-                           for ch in f"{task}-{method}-seed{seed}")[:100].lstrip("._-")
+            stem = "".join(
+                ch if ch.isalnum() or ch in "._-" else "_" for ch in f"{task}-{method}-seed{seed}"
+            )[:100].lstrip("._-")
             run_id = f"{stem}-{_meta.run_digest(info) if resume else uuid.uuid4().hex[:8]}"
         _meta.check_name("run id", run_id)
         if resume and (self.path / "runs" / run_id / "zarr.json").is_file():
             return self._same_run(run_id, info)
         if (self.path / "runs" / run_id).exists():
-            raise ValueError(f"run {run_id!r} already exists in {self.path} (pass resume=True "
-                             "to continue it)")
+            raise ValueError(
+                f"run {run_id!r} already exists in {self.path} (pass resume=True to continue it)"
+            )
         try:
             _writer.create_run(self, run_id, info)
         except ValueError:
-            if not resume:      # another process created it between the check and the rename
+            if not resume:  # another process created it between the check and the rename
                 raise
             return self._same_run(run_id, info)
         return run_id
@@ -318,9 +363,11 @@ class Store:
     def _same_run(self, run_id: str, info: dict) -> str:
         differ = _meta.identity_differences(self.run_info(run_id), info)
         if differ:
-            raise ValueError(f"run {run_id!r} already exists in {self.path} with different "
-                             f"{', '.join(differ)}: resume=True continues only the same run; "
-                             "give another run_id")
+            raise ValueError(
+                f"run {run_id!r} already exists in {self.path} with different "
+                f"{', '.join(differ)}: resume=True continues only the same run; "
+                "give another run_id"
+            )
         return run_id
 
     def append(self, run_id: str, predictions, steps, metrics: dict | None = None) -> list[str]:
@@ -354,7 +401,7 @@ class Store:
                 f"`predictions` has shape {P.shape} but the store holds models with (N, C) = "
                 f"{expected}: give ({n}, {c}) or (k, {n}, {c})"
             )
-        check_rows("predictions", P)   # before adding an axis: indices name the user's array
+        check_rows("predictions", P)  # before adding an axis: indices name the user's array
         if P.ndim == 2:
             P = P[None]
         k = P.shape[0]
@@ -379,10 +426,12 @@ class Store:
             attrs = read_json(self.path / file)["attributes"]
             info, records = attrs[_meta.RUN_KEY], attrs[_meta.RECORDS_KEY]
         except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptStoreError(self.path, f"the run's metadata cannot be read ({exc})",
-                                    run=run_id, file=file) from exc
-        problem = _meta.records_problem(records) or \
-            _meta.commit_problem(run_id, attrs, self._policy)
+            raise CorruptStoreError(
+                self.path, f"the run's metadata cannot be read ({exc})", run=run_id, file=file
+            ) from exc
+        problem = _meta.records_problem(records) or _meta.commit_problem(
+            run_id, attrs, self._policy
+        )
         if problem:
             raise CorruptStoreError(self.path, problem, run=run_id, file=file)
         return info, records
@@ -399,7 +448,7 @@ class Store:
         """Training steps of a run's committed records, without reading its predictions."""
         self._run_dir(run_id)
         records = self._records(run_id)
-        return [int(s) for s in records["steps"][:int(records["count"])]]
+        return [int(s) for s in records["steps"][: int(records["count"])]]
 
     def run_info(self, run_id: str) -> dict:
         """A run's metadata as given to :meth:`add_run` (task, classes, method, seed, network,
@@ -410,7 +459,7 @@ class Store:
     def _read_runs(self) -> list[tuple[str, dict, dict]]:
         names = _run_index.run_dirs(self.path)
         if self._policy.chained:
-            _run_index.check_listing(self, names)   # a run folder deleted by hand
+            _run_index.check_listing(self, names)  # a run folder deleted by hand
         runs = [(name, *self._run_meta(name)) for name in names]
         runs.sort(key=lambda r: (r[1].get("created") or "", r[0]))
         return runs
@@ -432,11 +481,18 @@ class Store:
         t = records["count"]
         table = _tables.record_table([(run_id, info, records)])
         metrics = table[["model_id", "record", "step", *sorted(records["metrics"])]]
-        predictions = (self._lazy([run_id] * t, np.arange(t))[:] if t else
-                       np.empty((0, self.n_samples, self.n_classes), dtype=self.dtype))
-        return Trajectory(run_id=run_id, predictions=predictions,
-                          steps=np.asarray(records["steps"][:t], dtype=np.int64),
-                          metrics=metrics, info=info)
+        predictions = (
+            self._lazy([run_id] * t, np.arange(t))[:]
+            if t
+            else np.empty((0, self.n_samples, self.n_classes), dtype=self.dtype)
+        )
+        return Trajectory(
+            run_id=run_id,
+            predictions=predictions,
+            steps=np.asarray(records["steps"][:t], dtype=np.int64),
+            metrics=metrics,
+            info=info,
+        )
 
     def collection(self, query=None) -> tuple[LazyCollection, pd.DataFrame]:
         """Models chosen by ``query`` as a lazy (M, N, C) array plus their metadata rows.
@@ -461,9 +517,16 @@ class Store:
         return self._lazy(table["run_id"], table["record"]), table
 
     def _lazy(self, run_ids, records) -> LazyCollection:
-        return LazyCollection(self.path, list(run_ids), np.asarray(records), self.n_samples,
-                              self.n_classes, self.dtype, int(self._header["chunk_samples"]),
-                              policy=self._policy)
+        return LazyCollection(
+            self.path,
+            list(run_ids),
+            np.asarray(records),
+            self.n_samples,
+            self.n_classes,
+            self.dtype,
+            int(self._header["chunk_samples"]),
+            policy=self._policy,
+        )
 
     def models(self, model_ids: list[str]) -> LazyCollection:
         """A lazy (M, N, C) collection of the given models (``"<run_id>/<record>"``), in order."""
@@ -537,16 +600,22 @@ class Store:
         self._check_writable()
         dropped = list(report.damaged_runs) if drop_runs else []
         for run_id in dropped:
-            self.drop_run(run_id)   # also removes every cache naming one of its models
+            self.drop_run(run_id)  # also removes every cache naming one of its models
         removed = [n for n in report.damaged_caches if (self.path / "distances" / n).is_dir()]
         for name in removed:
             self.clear_cache(name)
-        index_damaged = any(d.file == _run_index.INDEX_FILE and d.run is None
-                            for d in report.damage)
+        index_damaged = any(
+            d.file == _run_index.INDEX_FILE and d.run is None for d in report.damage
+        )
         if index_damaged:
             _run_index.rebuild(self)
-        left = [d for d in report.damage if d.cache is None and d.run not in dropped and
-                not (index_damaged and d.file == _run_index.INDEX_FILE)]
+        left = [
+            d
+            for d in report.damage
+            if d.cache is None
+            and d.run not in dropped
+            and not (index_damaged and d.file == _run_index.INDEX_FILE)
+        ]
         return dropped, removed, left
 
     def upgrade(self) -> list[str]:
@@ -578,11 +647,14 @@ class Store:
         self._check_writable()
         folder = self.path / "runs" / str(run_id)
         if not _meta.NAME_PATTERN.match(str(run_id)) or not (
-                folder.is_dir() or run_id in self._indexed_runs()):
+            folder.is_dir() or run_id in self._indexed_runs()
+        ):
             raise ValueError(f"no run {run_id!r} in store {self.path}")
         trash = self._private.staging / f".dropped-{run_id}.{uuid.uuid4().hex}"
-        with file_lock(self._private.lock(f"run.{run_id}")), \
-                _run_index.changing(self, verify=False):
+        with (
+            file_lock(self._private.lock(f"run.{run_id}")),
+            _run_index.changing(self, verify=False),
+        ):
             if folder.is_dir():
                 os.rename(folder, trash)
             _run_index.update(self, remove=run_id)
@@ -610,9 +682,16 @@ class Store:
         return names
 
     # ---------------------------------------------------------------- distances
-    def distance_matrix(self, model_ids=None, metric: str = "bhattacharyya",
-                        compute=None, progress: bool = False, *, eps: float = cache.DEFAULT_EPS,
-                        precision: str = "float64") -> np.ndarray:
+    def distance_matrix(
+        self,
+        model_ids=None,
+        metric: str = "bhattacharyya",
+        compute=None,
+        progress: bool = False,
+        *,
+        eps: float = cache.DEFAULT_EPS,
+        precision: str = "float64",
+    ) -> np.ndarray:
         """(M, M) float64 distances between models, kept in the store's distance cache.
 
         Parameters
@@ -714,12 +793,14 @@ def _existing_store(path: Path) -> Store | None:
     try:
         return Store.open(path, mode="a")
     except ValueError as exc:
-        raise ValueError(f"{path} exists and is not a taskspace store; refusing to "
-                         f"overwrite it ({exc})") from exc
+        raise ValueError(
+            f"{path} exists and is not a taskspace store; refusing to overwrite it ({exc})"
+        ) from exc
 
 
-def _matching(store: Store, header: dict, labels: np.ndarray, probe_ids,
-              explicit_chunks: bool) -> Store:
+def _matching(
+    store: Store, header: dict, labels: np.ndarray, probe_ids, explicit_chunks: bool
+) -> Store:
     """``store`` if it was created with these options, else a ValueError naming the first that
     differs: reopening must never hand back a store other than the one asked for."""
     store._check_hashes(header["probe_hash"], header["label_space_hash"])
@@ -728,20 +809,26 @@ def _matching(store: Store, header: dict, labels: np.ndarray, probe_ids,
             f"store {store.path} has the same hashes but different labels or class names"
         )
     ours = store._header
-    options = [("dtype", ours["dtype"], header["dtype"]),
-               ("compression", ours.get("compression"), header["compression"])]
+    options = [
+        ("dtype", ours["dtype"], header["dtype"]),
+        ("compression", ours.get("compression"), header["compression"]),
+    ]
     if explicit_chunks:
         options.append(("chunk_samples", ours.get("chunk_samples"), header["chunk_samples"]))
     if header["hierarchy"] is not None:
         options.append(("hierarchy", ours.get("hierarchy"), header["hierarchy"]))
     for name, have, asked in options:
         if have != asked:
-            raise ValueError(f"store {store.path} exists with {name}={have!r}, not {asked!r}; "
-                             f"open it with Store.open, or give overwrite=True to replace it")
+            raise ValueError(
+                f"store {store.path} exists with {name}={have!r}, not {asked!r}; "
+                f"open it with Store.open, or give overwrite=True to replace it"
+            )
     if probe_ids is not None:
         have = store.probe_ids
         # As text: Zarr hands variable-length strings back as NumPy's StringDType.
         if have is None or [str(v) for v in have.tolist()] != [str(v) for v in probe_ids.tolist()]:
-            raise ValueError(f"store {store.path} exists with other probe ids; open it with "
-                             "Store.open, or give overwrite=True to replace it")
+            raise ValueError(
+                f"store {store.path} exists with other probe ids; open it with "
+                "Store.open, or give overwrite=True to replace it"
+            )
     return store

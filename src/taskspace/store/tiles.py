@@ -99,8 +99,10 @@ class TileJob:
         """Tile ``(a, b)``; ValueError if it does not have ``shape`` (a foreign file)."""
         tile = np.load(self._path(a, b), allow_pickle=False)
         if tile.shape != tuple(shape) or tile.dtype != np.float64:
-            raise ValueError(f"tile {a}_{b} of job {self.id} has shape {tile.shape}, "
-                             f"expected {tuple(shape)}; remove {self.dir}")
+            raise ValueError(
+                f"tile {a}_{b} of job {self.id} has shape {tile.shape}, "
+                f"expected {tuple(shape)}; remove {self.dir}"
+            )
         return tile
 
     def remove(self) -> None:

@@ -27,22 +27,32 @@ def upgrade_store(store) -> list[str]:
     report = check_store(store)
     if not report.ok:
         raise checksums.CorruptStoreError(
-            store.path, f"{len(report.damage)} damaged place(s), first {report.damage[0]}; the "
-            "store is not upgraded", file=report.damage[0].file, place="upgrade refused",
+            store.path,
+            f"{len(report.damage)} damaged place(s), first {report.damage[0]}; the "
+            "store is not upgraded",
+            file=report.damage[0].file,
+            place="upgrade refused",
             repair=f"repair: `taskspace check {store.path} --repair` (or --drop-damaged-runs) "
-                   "first, then upgrade")
+            "first, then upgrade",
+        )
     runs = _run_index.run_dirs(store.path)
     for run in runs:
         _upgrade_run(store, run)
     _run_index.write_index(store.path, runs)
-    caches = [n for n in cache.cache_names(store.path)
-              if (store.path / "distances" / n / "zarr.json").is_file()]
+    caches = [
+        n
+        for n in cache.cache_names(store.path)
+        if (store.path / "distances" / n / "zarr.json").is_file()
+    ]
     for name in caches:
         _upgrade_cache(store, name)
     _upgrade_header(store)
-    return [f"commit digests added to {len(runs)} runs", f"run index of {len(runs)} runs written",
-            f"record digests added to {len(caches)} distance caches",
-            f"header digest written: store format {_meta.FORMAT_VERSION}"]
+    return [
+        f"commit digests added to {len(runs)} runs",
+        f"run index of {len(runs)} runs written",
+        f"record digests added to {len(caches)} distance caches",
+        f"header digest written: store format {_meta.FORMAT_VERSION}",
+    ]
 
 
 def _upgrade_run(store, run: str) -> None:
@@ -58,10 +68,9 @@ def _upgrade_run(store, run: str) -> None:
             arr = open_array(store._zstore, f"runs/{run}/predictions", mode="r")
             b = arr.chunks[1]
             for t in missing:
-                digests[t] = checksums.record_digests(arr[t:t + 1], b)[0]
+                digests[t] = checksums.record_digests(arr[t : t + 1], b)[0]
         records["digests"] = digests
-        attrs[_meta.COMMIT_DIGEST_KEY] = _meta.commit_digest(run, attrs[_meta.RUN_KEY],
-                                                             records)
+        attrs[_meta.COMMIT_DIGEST_KEY] = _meta.commit_digest(run, attrs[_meta.RUN_KEY], records)
         write_json_atomic(path, meta)
 
 
@@ -87,8 +96,7 @@ def _upgrade_header(store) -> None:
     if header.get("labels_digest") is None:
         header["labels_digest"] = checksums.labels_digest(store._labels)
     if header.get("has_probe_ids") and header.get("ids_digest") is None:
-        header["ids_digest"] = checksums.text_digest([str(v) for v in
-                                                      store.probe_ids.tolist()])
+        header["ids_digest"] = checksums.text_digest([str(v) for v in store.probe_ids.tolist()])
     header["format_version"] = _meta.FORMAT_VERSION
     header["header_digest"] = _meta.header_digest(header)
     write_json_atomic(path, meta)

@@ -39,12 +39,16 @@ def to_xarray(store, runs=None):
         # In the order asked for, each run's records in order.
         order = {r: i for i, r in enumerate(runs)}
         table = table[table["run_id"].isin(order)]
-        table = table.assign(_order=table["run_id"].map(order)).sort_values(
-            ["_order", "record"], kind="stable").drop(columns="_order")
+        table = (
+            table.assign(_order=table["run_id"].map(order))
+            .sort_values(["_order", "record"], kind="stable")
+            .drop(columns="_order")
+        )
     table = table.reset_index(drop=True)
     if len(table) == 0:
-        raise ValueError(f"store {store.path} holds no record"
-                         + ("" if runs is None else f" of runs {runs}"))
+        raise ValueError(
+            f"store {store.path} holds no record" + ("" if runs is None else f" of runs {runs}")
+        )
     models = store.models(list(table["model_id"]))
 
     class StoreChunks(BackendArray):
@@ -55,16 +59,20 @@ def to_xarray(store, runs=None):
 
         def __getitem__(self, key):
             return indexing.explicit_indexing_adapter(
-                key, self.shape, indexing.IndexingSupport.BASIC, self._raw)
+                key, self.shape, indexing.IndexingSupport.BASIC, self._raw
+            )
 
         def _raw(self, key):
             return models[key]
 
-    predictions = xr.Variable(("record", "sample", "class"),
-                              indexing.LazilyIndexedArray(StoreChunks()),
-                              attrs={"long_name": "P(class | sample) of each recorded model"})
+    predictions = xr.Variable(
+        ("record", "sample", "class"),
+        indexing.LazilyIndexedArray(StoreChunks()),
+        attrs={"long_name": "P(class | sample) of each recorded model"},
+    )
     predictions.encoding["preferred_chunks"] = dict(
-        zip(("record", "sample", "class"), models.chunks, strict=True))
+        zip(("record", "sample", "class"), models.chunks, strict=True)
+    )
     probe_ids = store.probe_ids
     coords = {
         "record": ("record", np.asarray(table["model_id"], dtype=str)),
@@ -77,14 +85,29 @@ def to_xarray(store, runs=None):
     for column in RECORD_COORDS:
         name = "run" if column == "run_id" else column
         coords[name] = ("record", _plain(renamed[column]))
-    metrics = [c for c in table.columns
-               if c not in (*RECORD_COORDS, "model_id", "record", "parent_run", "parent_step",
-                            "classes", "config")]
+    metrics = [
+        c
+        for c in table.columns
+        if c
+        not in (
+            *RECORD_COORDS,
+            "model_id",
+            "record",
+            "parent_run",
+            "parent_step",
+            "classes",
+            "config",
+        )
+    ]
     data = {"predictions": predictions}
     for m in metrics:
         data[m] = ("record", _plain(table[m]))
-    attrs = {"store": str(store.path), "probe_hash": store.probe_hash,
-             "label_space_hash": store.label_space_hash, "chunk_samples": models.chunks[1]}
+    attrs = {
+        "store": str(store.path),
+        "probe_hash": store.probe_hash,
+        "label_space_hash": store.label_space_hash,
+        "chunk_samples": models.chunks[1],
+    }
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 

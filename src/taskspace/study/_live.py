@@ -27,15 +27,19 @@ class StudyView:
         self.console = console
         self.n = len(keys)
         self.done = 0
-        self.running: dict[str, int] = {}        # key -> rich task id
-        self.base: dict[str, tuple[int, float]] = {}   # key -> (step, time) when it (re)started
+        self.running: dict[str, int] = {}  # key -> rich task id
+        self.base: dict[str, tuple[int, float]] = {}  # key -> (step, time) when it (re)started
         self.speed: dict[str, float] = {}
         self.progress = Progress(
             # Descriptions are run keys, which hold task names: user text, never markup.
-            TextColumn("{task.description}", markup=False), BarColumn(bar_width=24),
-            MofNCompleteColumn(), TextColumn("{task.fields[info]}", markup=False),
-            TimeRemainingColumn(), console=console,
-            transient=True)
+            TextColumn("{task.description}", markup=False),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}", markup=False),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
         self.total = self.progress.add_task("runs", total=self.n, info="")
         self._counts()
 
@@ -49,9 +53,11 @@ class StudyView:
 
     def _counts(self) -> None:
         waiting = self.n - self.done - len(self.running)
-        self.progress.update(self.total, completed=self.done,
-                             info=f"done {self.done} · running {len(self.running)} · "
-                                  f"waiting {waiting}")
+        self.progress.update(
+            self.total,
+            completed=self.done,
+            info=f"done {self.done} · running {len(self.running)} · waiting {waiting}",
+        )
 
     def event(self, msg: dict) -> None:
         """Show one progress event of a task (`taskspace.study.run_task`)."""
@@ -83,8 +89,11 @@ class StudyView:
         self.done += 1
         if result["trained"]:
             rate = result["steps"] / result["seconds"] if result["seconds"] > 0 else math.nan
-            line = Text.assemble(("done", "green"), f" {key}: {result['steps']} steps in "
-                                 f"{result['seconds']:.1f} s ({rate:,.0f} steps/s)")
+            line = Text.assemble(
+                ("done", "green"),
+                f" {key}: {result['steps']} steps in "
+                f"{result['seconds']:.1f} s ({rate:,.0f} steps/s)",
+            )
         else:
             line = Text(f"complete, skipped: {key}", style="dim")
         self.console.print(line, highlight=False)

@@ -127,8 +127,10 @@ class AnalysesSpec(_Strict):
 
         weighting = options.get("low_dimension", {}).get("weighting", "model")
         if weighting not in WEIGHTINGS:
-            raise ValueError(f"`low_dimension.weighting` must be one of "
-                             f"{', '.join(map(repr, WEIGHTINGS))}, got {weighting!r}")
+            raise ValueError(
+                f"`low_dimension.weighting` must be one of "
+                f"{', '.join(map(repr, WEIGHTINGS))}, got {weighting!r}"
+            )
         return options
 
 
@@ -158,8 +160,10 @@ class StudyConfig(_Strict):
         # The default output folder is ./<name>: '/', '..' or a leading '-' would put the store
         # elsewhere (or read as an option), so a study name must be a plain folder name.
         if not SAFE_NAME.match(name):
-            raise ValueError(f"{name!r} is not a safe folder name: use 1-128 letters, digits, "
-                             "'.', '_' or '-', starting with a letter or digit")
+            raise ValueError(
+                f"{name!r} is not a safe folder name: use 1-128 letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit"
+            )
         return name
 
 
@@ -190,8 +194,13 @@ def pydantic_error(exc: ValidationError) -> ValueError:
     for err in exc.errors():
         loc = tuple(err["loc"])
         # A union reports one error per branch; keep the branch-free location.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in
-                                           ("int", "float", "str", "list", "none"))))
+        loc = tuple(
+            p
+            for p in loc
+            if not (
+                isinstance(p, str) and ("[" in p or p in ("int", "float", "str", "list", "none"))
+            )
+        )
         key = _dotted(loc)
         if err["type"] == "extra_forbidden":
             parent = _model_at(loc[:-1])
@@ -201,8 +210,9 @@ def pydantic_error(exc: ValidationError) -> ValueError:
                 allowed += ", quick"
             clauses.append(f"unknown study key `{key}`; allowed keys here: {allowed}")
         elif err["type"] == "literal_error":
-            clauses.append(f"study key `{key}`: got {err.get('input')!r}; allowed: "
-                           f"{err['ctx']['expected']}")
+            clauses.append(
+                f"study key `{key}`: got {err.get('input')!r}; allowed: {err['ctx']['expected']}"
+            )
         elif err["type"] == "missing":
             clauses.append(f"study key `{key}` is required")
         elif err["type"] in _EXPECTED and key in union:
@@ -210,7 +220,7 @@ def pydantic_error(exc: ValidationError) -> ValueError:
             union[key][0].append(_EXPECTED[err["type"]])
         elif err["type"] in _EXPECTED:
             union[key] = ([_EXPECTED[err["type"]]], err.get("input"), len(clauses))
-            clauses.append(None)      # filled in below, where the first branch failed
+            clauses.append(None)  # filled in below, where the first branch failed
         else:
             msg = err["msg"].removeprefix("Value error, ")
             clauses.append(f"study key `{key}`: {msg} (got {err.get('input')!r})")
@@ -224,10 +234,18 @@ def pydantic_error(exc: ValidationError) -> ValueError:
 
 #: What a type error of pydantic's strict mode expected, in words.
 _EXPECTED = {
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number", "none_required": "nothing",
-    "string_type": "a string", "bool_type": "true or false", "bool_parsing": "true or false",
-    "list_type": "a list", "dict_type": "a table", "model_type": "a table",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "none_required": "nothing",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
 }
 
 

@@ -61,10 +61,18 @@ def early_start(run: PlannedRun, parent: PlannedRun) -> bool:
     return run.parent_step is not None and parent.config.get("keep_models", "records") == "records"
 
 
-def run_study_distributed(study: StudyConfig, out, *, n_workers: int | None = None,
-                          scheduler: str | None = None, client=None, only=None,
-                          progress: bool = True, console=None,
-                          step_delay: float = 0.0) -> StudyRun:
+def run_study_distributed(
+    study: StudyConfig,
+    out,
+    *,
+    n_workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    only=None,
+    progress: bool = True,
+    console=None,
+    step_delay: float = 0.0,
+) -> StudyRun:
     """Train and record every run of ``study`` into ``<out>/store`` on a Dask cluster.
 
     Parameters
@@ -102,22 +110,24 @@ def run_study_distributed(study: StudyConfig, out, *, n_workers: int | None = No
     started = time.perf_counter()
     planned = select_runs(study, only)
     split = load_split(study)
-    out.mkdir(parents=True, exist_ok=True)     # only once the data loaded, as `run_study`
+    out.mkdir(parents=True, exist_ok=True)  # only once the data loaded, as `run_study`
     # The client creates the store (one writer for the header); workers only open it.
     open_store(study, split, out / "store")
     (out / STUDY_FILE).write_text(study.model_dump_json(indent=1), encoding="utf-8")
     resources = {"GPU": 1} if any(needs_gpu(r) for r in planned) else None
     with cluster_client(client, scheduler, n_workers, resources=resources) as cl:
         # GPU runs are as many per host as its GPUs, whatever the workers' threads.
-        graph = _StudyGraph(cl, study, out, planned, "GPU" if resources else "threads",
-                            step_delay)
+        graph = _StudyGraph(cl, study, out, planned, "GPU" if resources else "threads", step_delay)
         graph.run(console, progress)
     run_ids = {r.key: graph.run_ids[r.key] for r in planned}
     (out / RUNS_FILE).write_text(json.dumps(run_ids, indent=1), encoding="utf-8")
     seconds = time.perf_counter() - started
-    console.print(f"{len(planned)} runs ({graph.trained} trained, {graph.skipped} already "
-                  f"complete) in {clock(seconds)}; store: {out / 'store'}", highlight=False,
-                  markup=False)
+    console.print(
+        f"{len(planned)} runs ({graph.trained} trained, {graph.skipped} already "
+        f"complete) in {clock(seconds)}; store: {out / 'store'}",
+        highlight=False,
+        markup=False,
+    )
     return StudyRun(out, out / "store", run_ids, graph.trained, graph.skipped, seconds)
 
 
@@ -133,11 +143,11 @@ class _StudyGraph:
         self.token = uuid.uuid4().hex[:12]
         self.topic = f"taskspace-train-{self.token}"
         self.events: queue.Queue = queue.Queue()
-        self.futures: dict = {}              # future -> key
+        self.futures: dict = {}  # future -> key
         self.submitted: set[str] = set()
         self.results: dict[str, dict] = {}
         self.run_ids: dict[str, str] = {}
-        self.records: dict[str, set[int]] = {}   # key -> record steps known to be in the store
+        self.records: dict[str, set[int]] = {}  # key -> record steps known to be in the store
         self.trained = self.skipped = 0
 
     # ------------------------------------------------------------------ readiness
@@ -161,10 +171,18 @@ class _StudyGraph:
             except KeyError:
                 continue
             fut = self.client.submit(
-                train_planned, str(self.out), self.study_json, run.key, parent_run,
-                self.share_cores, self.topic, self.step_delay, pure=False,
+                train_planned,
+                str(self.out),
+                self.study_json,
+                run.key,
+                parent_run,
+                self.share_cores,
+                self.topic,
+                self.step_delay,
+                pure=False,
                 key=f"taskspace-run-{self.token}-{len(self.submitted)}",
-                resources={"GPU": 1} if needs_gpu(run) else None)
+                resources={"GPU": 1} if needs_gpu(run) else None,
+            )
             self.futures[fut] = run.key
             self.submitted.add(run.key)
 
@@ -172,7 +190,7 @@ class _StudyGraph:
     def _on_event(self, msg: dict, view) -> None:
         key = msg.get("key")
         if key not in self.by_key or key in self.results:
-            return    # a late event of a finished run
+            return  # a late event of a finished run
         if "run_id" in msg:
             self.run_ids[key] = msg["run_id"]
             known = self.records.setdefault(key, set())
@@ -221,10 +239,9 @@ class _StudyGraph:
                 if self.futures:
                     time.sleep(POLL_S)
             missing = [r.key for r in self.planned if r.key not in self.results]
-            if missing:    # pragma: no cover - every run is submitted once its parent ended
+            if missing:  # pragma: no cover - every run is submitted once its parent ended
                 raise RuntimeError(f"runs never became ready: {missing}")
         finally:
             if view is not None:
                 view.__exit__(None, None, None)
             self.client.unsubscribe_topic(self.topic)
-

@@ -43,8 +43,9 @@ def _overlay(raw: dict, quick, where: str) -> dict:
     if isinstance(runs, dict):
         for name in quick.get("runs", {}):
             if name not in runs:
-                raise study_error(f"{where}.runs.{name}", f"no such run spec; run specs: "
-                                  f"{', '.join(runs)}")
+                raise study_error(
+                    f"{where}.runs.{name}", f"no such run spec; run specs: {', '.join(runs)}"
+                )
     merged = _merge(raw, quick)
     if isinstance(merged.get("runs"), dict):
         for name, spec in merged["runs"].items():
@@ -53,8 +54,9 @@ def _overlay(raw: dict, quick, where: str) -> dict:
     return merged
 
 
-def parse_study(raw: dict, *, quick: bool = False, overrides: dict | None = None,
-                source: str = "") -> StudyConfig:
+def parse_study(
+    raw: dict, *, quick: bool = False, overrides: dict | None = None, source: str = ""
+) -> StudyConfig:
     """Validate a study given as a dict (a parsed TOML document).
 
     Parameters
@@ -86,8 +88,10 @@ def parse_study(raw: dict, *, quick: bool = False, overrides: dict | None = None
         try:
             parse_study(original, quick=True, overrides=overrides, source=source)
         except ValueError as exc:
-            raise ValueError(f"{exc} (with the study's [quick] overrides applied; they are "
-                             "checked even without --quick)") from None
+            raise ValueError(
+                f"{exc} (with the study's [quick] overrides applied; they are "
+                "checked even without --quick)"
+            ) from None
     return study
 
 

@@ -37,8 +37,15 @@ def load_split(study: StudyConfig):
     options = dict(d.options)
     train = load_dataset(d.dataset, "train", root=d.root, **options)
     test = load_dataset(d.dataset, "test", root=d.root, **options)
-    return make_splits(train, test, n_train=d.n_train, n_imprint=d.n_imprint,
-                       n_probe=d.n_probe, seed=d.seed, stratified=d.stratified)
+    return make_splits(
+        train,
+        test,
+        n_train=d.n_train,
+        n_imprint=d.n_imprint,
+        n_probe=d.n_probe,
+        seed=d.seed,
+        stratified=d.stratified,
+    )
 
 
 def open_store(study: StudyConfig, split, path):
@@ -47,9 +54,15 @@ def open_store(study: StudyConfig, split, path):
 
     probe = split.probe()
     hierarchy = load_hierarchy(study, split.class_names)
-    return Store.create(path, probe.labels, split.class_names, probe_ids=probe.ids,
-                        probe_hash=split.probe_hash, label_space_hash=split.label_space_hash,
-                        hierarchy=hierarchy.to_dict() if hierarchy is not None else None)
+    return Store.create(
+        path,
+        probe.labels,
+        split.class_names,
+        probe_ids=probe.ids,
+        probe_hash=split.probe_hash,
+        label_space_hash=split.label_space_hash,
+        hierarchy=hierarchy.to_dict() if hierarchy is not None else None,
+    )
 
 
 def read_study(out) -> StudyConfig | None:

@@ -46,7 +46,7 @@ def hierarchy_name(study: StudyConfig) -> str | None:
     """The shipped hierarchy the study's tasks refer to (None: no hierarchy)."""
     from taskspace.data.hierarchy import ClassHierarchy
 
-    if isinstance(study.data.hierarchy, dict):      # declared in the study: no shipped one
+    if isinstance(study.data.hierarchy, dict):  # declared in the study: no shipped one
         return None
     if study.data.hierarchy is not None:
         return None if study.data.hierarchy == "none" else study.data.hierarchy
@@ -67,11 +67,15 @@ def load_hierarchy(study: StudyConfig, class_names=None):
     if isinstance(study.data.hierarchy, dict):
         names = class_names if class_names is not None else static_class_names(study)
         if names is None:
-            raise study_error("data.hierarchy", "a class tree declared in the study needs a "
-                              "dataset whose class names are known before reading it")
+            raise study_error(
+                "data.hierarchy",
+                "a class tree declared in the study needs a "
+                "dataset whose class names are known before reading it",
+            )
         try:
-            return ClassHierarchy.from_tree(study.data.hierarchy, names,
-                                            dataset=f"{study.name} (class tree of the study)")
+            return ClassHierarchy.from_tree(
+                study.data.hierarchy, names, dataset=f"{study.name} (class tree of the study)"
+            )
         except ValueError as exc:
             raise study_error("data.hierarchy", str(exc)) from None
     name = hierarchy_name(study)
@@ -85,8 +89,10 @@ def load_hierarchy(study: StudyConfig, class_names=None):
         try:
             h = h.subset(list(class_names), dataset=name)
         except ValueError as exc:
-            raise study_error("data.hierarchy", f"the dataset's classes are not classes of "
-                              f"the {name!r} hierarchy ({exc})") from None
+            raise study_error(
+                "data.hierarchy",
+                f"the dataset's classes are not classes of the {name!r} hierarchy ({exc})",
+            ) from None
     return h
 
 
@@ -114,16 +120,20 @@ def resolve_tasks(study: StudyConfig, class_names, hierarchy) -> dict[str, Task]
                 tasks[name] = Task.from_classes(spec.classes, class_names, name=name)
             elif spec.node is not None:
                 if hierarchy is None:
-                    raise study_error(f"{where}.node", f"dataset {study.data.dataset!r} has no "
-                                      "class hierarchy; set `data.hierarchy` or use `classes`")
+                    raise study_error(
+                        f"{where}.node",
+                        f"dataset {study.data.dataset!r} has no "
+                        "class hierarchy; set `data.hierarchy` or use `classes`",
+                    )
                 tasks[name] = Task.from_node(spec.node, hierarchy, name=name)
             else:
                 tasks[name] = Task.random(spec.k, class_names, spec.seed, name=name)
         except (ValueError, TypeError) as exc:
             if str(exc).startswith("invalid study config"):
                 raise
-            sub = ("classes" if spec.classes is not None else "node" if spec.node is not None
-                   else "k")
+            sub = (
+                "classes" if spec.classes is not None else "node" if spec.node is not None else "k"
+            )
             raise study_error(f"{where}.{sub}", str(exc)) from None
     return tasks
 
@@ -133,16 +143,23 @@ def _check_tasks(study: StudyConfig) -> None:
         if not SAFE_NAME.match(name):
             # A task's name starts the ids of its runs, which take only these characters: a
             # name that cannot become a run id fails here, not in every run.
-            raise study_error(f"tasks.{name}", "a task name must be able to start a run id: use "
-                              "1-128 letters (a-z, A-Z), digits, '.', '_' or '-', starting with "
-                              "a letter or digit")
+            raise study_error(
+                f"tasks.{name}",
+                "a task name must be able to start a run id: use "
+                "1-128 letters (a-z, A-Z), digits, '.', '_' or '-', starting with "
+                "a letter or digit",
+            )
         given = [k for k in ("classes", "node", "k") if getattr(spec, k) is not None]
         if len(given) != 1:
-            raise study_error(f"tasks.{name}", f"give exactly one of `classes`, `node`, `k` "
-                              f"(got {', '.join(given) or 'none'})")
+            raise study_error(
+                f"tasks.{name}",
+                f"give exactly one of `classes`, `node`, `k` (got {', '.join(given) or 'none'})",
+            )
         if (spec.seed is not None) != (spec.k is not None):
-            raise study_error(f"tasks.{name}.seed", "a random task needs both `k` and `seed`; "
-                              "other tasks take no seed")
+            raise study_error(
+                f"tasks.{name}.seed",
+                "a random task needs both `k` and `seed`; other tasks take no seed",
+            )
     names = static_class_names(study)
     hierarchy = load_hierarchy(study, names)
     if names is not None:
@@ -166,8 +183,10 @@ def _spec_order(study: StudyConfig) -> list[str]:
         if state.get(name) == "done":
             return
         if state.get(name) == "visiting":
-            raise study_error(f"runs.{name}.parent", "fine-tuning parents form a cycle: "
-                              + " -> ".join([*chain, name]))
+            raise study_error(
+                f"runs.{name}.parent",
+                "fine-tuning parents form a cycle: " + " -> ".join([*chain, name]),
+            )
         state[name] = "visiting"
         parent = study.runs[name].parent
         if parent is not None:
@@ -189,49 +208,70 @@ def check_study(study: StudyConfig) -> None:
         where = f"runs.{name}"
         for t in spec.tasks:
             if t not in study.tasks:
-                raise study_error(f"{where}.tasks", f"unknown task {t!r}; tasks: "
-                                  f"{', '.join(study.tasks)}")
+                raise study_error(
+                    f"{where}.tasks", f"unknown task {t!r}; tasks: {', '.join(study.tasks)}"
+                )
         if len(set(spec.seeds)) != len(spec.seeds) or min(spec.seeds) < 0:
-            raise study_error(f"{where}.seeds", f"seeds must be distinct and ≥ 0, got "
-                              f"{spec.seeds}")
+            raise study_error(f"{where}.seeds", f"seeds must be distinct and ≥ 0, got {spec.seeds}")
         if spec.network is not None and spec.network not in NETWORKS:
-            raise study_error(f"{where}.network", f"got {spec.network!r}; allowed: "
-                              f"{', '.join(NETWORKS)}")
+            raise study_error(
+                f"{where}.network", f"got {spec.network!r}; allowed: {', '.join(NETWORKS)}"
+            )
         _check_method_config(study, name, spec)
         if spec.method != "finetune":
             for key in ("parent", "parent_task", "parent_steps"):
                 if getattr(spec, key) is not None:
-                    raise study_error(f"{where}.{key}", f"only 'finetune' runs have a parent "
-                                      f"(this one is {spec.method!r})")
+                    raise study_error(
+                        f"{where}.{key}",
+                        f"only 'finetune' runs have a parent (this one is {spec.method!r})",
+                    )
             continue
         if spec.parent is None:
-            raise study_error(f"{where}.parent", "a 'finetune' run needs `parent`, the name of "
-                              f"the run spec it starts from; run specs: {', '.join(study.runs)}")
+            raise study_error(
+                f"{where}.parent",
+                "a 'finetune' run needs `parent`, the name of "
+                f"the run spec it starts from; run specs: {', '.join(study.runs)}",
+            )
         if spec.parent not in study.runs:
-            raise study_error(f"{where}.parent", f"unknown run spec {spec.parent!r}; run specs: "
-                              f"{', '.join(study.runs)}")
+            raise study_error(
+                f"{where}.parent",
+                f"unknown run spec {spec.parent!r}; run specs: {', '.join(study.runs)}",
+            )
         parent = study.runs[spec.parent]
         if spec.network is not None:
-            raise study_error(f"{where}.network", "fine-tuning keeps the parent's network; "
-                              "leave `network` out")
+            raise study_error(
+                f"{where}.network", "fine-tuning keeps the parent's network; leave `network` out"
+            )
         if spec.parent_task is not None and spec.parent_task not in parent.tasks:
-            raise study_error(f"{where}.parent_task", f"got {spec.parent_task!r}; allowed "
-                              f"(the tasks of runs.{spec.parent}): {', '.join(parent.tasks)}")
+            raise study_error(
+                f"{where}.parent_task",
+                f"got {spec.parent_task!r}; allowed "
+                f"(the tasks of runs.{spec.parent}): {', '.join(parent.tasks)}",
+            )
         missing = sorted(set(spec.seeds) - set(parent.seeds))
         if missing:
-            raise study_error(f"{where}.seeds", f"seed(s) {missing} have no parent run: "
-                              f"runs.{spec.parent}.seeds is {parent.seeds}")
+            raise study_error(
+                f"{where}.seeds",
+                f"seed(s) {missing} have no parent run: runs.{spec.parent}.seeds is {parent.seeds}",
+            )
         if spec.parent_steps is not None and (
-                not spec.parent_steps or any(s < -1 for s in spec.parent_steps)):
-            raise study_error(f"{where}.parent_steps", "a non-empty list of record steps of the "
-                              f"parent (≥ 0, or -1 for its last), got {spec.parent_steps}")
+            not spec.parent_steps or any(s < -1 for s in spec.parent_steps)
+        ):
+            raise study_error(
+                f"{where}.parent_steps",
+                "a non-empty list of record steps of the "
+                f"parent (≥ 0, or -1 for its last), got {spec.parent_steps}",
+            )
         pcfg = run_config(study, parent, 0)
         explicit = pcfg.get("record_schedule")
         if spec.parent_steps and isinstance(explicit, list):
             off = [s for s in spec.parent_steps if s != -1 and s not in explicit]
             if off:
-                raise study_error(f"{where}.parent_steps", f"step(s) {off} are not record steps "
-                                  f"of runs.{spec.parent} (its record_schedule: {explicit})")
+                raise study_error(
+                    f"{where}.parent_steps",
+                    f"step(s) {off} are not record steps "
+                    f"of runs.{spec.parent} (its record_schedule: {explicit})",
+                )
     _spec_order(study)
     _check_analyses(study)
 
@@ -244,12 +284,14 @@ def _check_analyses(study: StudyConfig) -> None:
     allowed = list(ANALYSES)
     for i, name in enumerate(study.analyses.names or []):
         if name not in allowed:
-            raise study_error(f"analyses.names[{i}]", f"got {name!r}; allowed: "
-                              f"{', '.join(allowed)}")
+            raise study_error(
+                f"analyses.names[{i}]", f"got {name!r}; allowed: {', '.join(allowed)}"
+            )
     for name in study.analyses.options:
         if name not in allowed:
-            raise study_error(f"analyses.options.{name}", f"unknown analysis; allowed: "
-                              f"{', '.join(allowed)}")
+            raise study_error(
+                f"analyses.options.{name}", f"unknown analysis; allowed: {', '.join(allowed)}"
+            )
 
 
 def expand_runs(study: StudyConfig) -> list[PlannedRun]:
@@ -270,14 +312,27 @@ def expand_runs(study: StudyConfig) -> list[PlannedRun]:
                 if spec.method != "finetune":
                     runs.append(PlannedRun(key, name, task, spec.method, seed, spec.network, cfg))
                     continue
-                parents = [r for r in by_spec[spec.parent] if r.seed == seed and
-                           (spec.parent_task is None or r.task == spec.parent_task)]
+                parents = [
+                    r
+                    for r in by_spec[spec.parent]
+                    if r.seed == seed and (spec.parent_task is None or r.task == spec.parent_task)
+                ]
                 for p in parents:
                     for step in spec.parent_steps or [-1]:
                         at = "last" if step == -1 else step
-                        runs.append(PlannedRun(f"{key}/from-{p.task}@{at}", name, task,
-                                               spec.method, seed, None, cfg, p.key,
-                                               None if step == -1 else step))
+                        runs.append(
+                            PlannedRun(
+                                f"{key}/from-{p.task}@{at}",
+                                name,
+                                task,
+                                spec.method,
+                                seed,
+                                None,
+                                cfg,
+                                p.key,
+                                None if step == -1 else step,
+                            )
+                        )
         by_spec[name] = runs
         planned += runs
     return planned
@@ -289,6 +344,9 @@ def _check_method_config(study: StudyConfig, name: str, spec: RunSpec) -> None:
     try:
         make_config(spec.method, run_config(study, spec, spec.seeds[0]))
     except ValueError as exc:
-        msg = str(exc).removeprefix("invalid training config: ").replace(
-            "config key `", f"key `runs.{name}.config.")
+        msg = (
+            str(exc)
+            .removeprefix("invalid training config: ")
+            .replace("config key `", f"key `runs.{name}.config.")
+        )
         raise ValueError(f"invalid study config: {msg}") from None

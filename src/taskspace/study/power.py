@@ -52,8 +52,9 @@ def pearson_for_spearman(rho: float) -> float:
     return 2.0 * np.sin(np.pi * rho / 6.0)
 
 
-def spearman_power(rho: float, sizes, *, alpha: float = 0.05, n_sims: int = 400,
-                   n_perm: int = 999, seed: int = 0) -> Power:
+def spearman_power(
+    rho: float, sizes, *, alpha: float = 0.05, n_sims: int = 400, n_perm: int = 999, seed: int = 0
+) -> Power:
     """Power of the stratified one-sided Spearman permutation test (finding 2).
 
     Model: within each stratum (tasks of one size) ``n_g`` tasks with diversity ``x`` and transfer
@@ -78,8 +79,9 @@ def spearman_power(rho: float, sizes, *, alpha: float = 0.05, n_sims: int = 400,
     for k in range(n_sims):
         x = rng.standard_normal(strata.size)
         y = r * x + np.sqrt(1 - r * r) * rng.standard_normal(strata.size)
-        test = stats.spearman_test(x, y, strata=strata, n_perm=n_perm, alternative="greater",
-                                   seed=int(rng.integers(2**31)))
+        test = stats.spearman_test(
+            x, y, strata=strata, n_perm=n_perm, alternative="greater", seed=int(rng.integers(2**31))
+        )
         hits[k] = test.p_value < alpha
     return _power(hits)
 
@@ -95,22 +97,35 @@ def _task_distances(W, sigma, rng, task_share):
     return T
 
 
-def calibrate_mantel_noise(W, r, *, task_share: float = 0.5, n_sims: int = 200,
-                           seed: int = 0) -> float:
+def calibrate_mantel_noise(
+    W, r, *, task_share: float = 0.5, n_sims: int = 200, seed: int = 0
+) -> float:
     """The noise ``sigma`` at which the Mantel r between WordNet's task distances ``W`` (n, n)
     and the simulated measured ones (:func:`mantel_power`'s model) averages ``r``."""
     low, high = 1e-3, 1e3
     for _ in range(40):  # bisection on log sigma; the mean r falls as sigma grows
         sigma = np.sqrt(low * high)
         rng = np.random.default_rng(seed)
-        mean_r = np.mean([stats.mantel(W, _task_distances(W, sigma, rng, task_share),
-                                       n_perm=0).statistic for _ in range(n_sims)])
+        mean_r = np.mean(
+            [
+                stats.mantel(W, _task_distances(W, sigma, rng, task_share), n_perm=0).statistic
+                for _ in range(n_sims)
+            ]
+        )
         low, high = (sigma, high) if mean_r > r else (low, sigma)
     return float(np.sqrt(low * high))
 
 
-def mantel_power(W, sigma: float, *, task_share: float = 0.5, alpha: float = 0.05,
-                 n_sims: int = 400, n_perm: int = 999, seed: int = 0) -> Power:
+def mantel_power(
+    W,
+    sigma: float,
+    *,
+    task_share: float = 0.5,
+    alpha: float = 0.05,
+    n_sims: int = 400,
+    n_perm: int = 999,
+    seed: int = 0,
+) -> Power:
     """Power of the one-sided Mantel test (finding 3) over the tasks of ``W``.
 
     Model: the measured distance between tasks i and j is WordNet's (``W``, scaled to unit
@@ -136,8 +151,9 @@ def run_spread_for_interval(ratio: float, half_width: float, n_runs: int) -> flo
     return half_width / (Z95 * ratio * np.sqrt(2.0 / n_runs))
 
 
-def ratio_power(ratio: float, cv: float, n_runs: int, *, n_sims: int = 2000,
-                seed: int = 0) -> Power:
+def ratio_power(
+    ratio: float, cv: float, n_runs: int, *, n_sims: int = 2000, seed: int = 0
+) -> Power:
     """How often the jackknife 95% interval of ``mean(end) / mean(middle)`` excludes 1
     (finding 5: "agrees" below 1, "disagrees" above).
 
@@ -154,6 +170,6 @@ def ratio_power(ratio: float, cv: float, n_runs: int, *, n_sims: int = 2000,
     leave_end = (end.sum(1, keepdims=True) - end) / (n_runs - 1)
     leave_mid = (middle.sum(1, keepdims=True) - middle) / (n_runs - 1)
     theta = leave_end / leave_mid
-    se = np.sqrt((n_runs - 1) / n_runs * ((theta - theta.mean(1, keepdims=True))**2).sum(1))
+    se = np.sqrt((n_runs - 1) / n_runs * ((theta - theta.mean(1, keepdims=True)) ** 2).sum(1))
     excludes = (estimate - Z95 * se > 1.0) | (estimate + Z95 * se < 1.0)
     return _power(excludes)

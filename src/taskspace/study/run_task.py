@@ -63,8 +63,9 @@ class _Reporter:
         now = time.monotonic()
         if self.first_step is None:
             self.first_step, self.started = step, now
-            self._send(run_id=run_id, step=step, total=total, start=True,
-                       records=self.store.steps(run_id))
+            self._send(
+                run_id=run_id, step=step, total=total, start=True, records=self.store.steps(run_id)
+            )
         elif recorded or step == total or now - self.sent >= EVENT_INTERVAL_S:
             self._send(run_id=run_id, step=step, total=total, recorded=recorded)
         self.last_step = step
@@ -103,9 +104,15 @@ def _threads(share_cores: str | None) -> int | None:
     return threads_per_task(host_threads_of(get_client(), resource))
 
 
-def train_planned(out: str, study_json: str, key: str, parent_run: str | None,
-                  share_cores: str | None = None, topic: str | None = None,
-                  step_delay: float = 0.0) -> dict:
+def train_planned(
+    out: str,
+    study_json: str,
+    key: str,
+    parent_run: str | None,
+    share_cores: str | None = None,
+    topic: str | None = None,
+    step_delay: float = 0.0,
+) -> dict:
     """Train (or resume, or skip when complete) the study's run ``key`` into ``<out>/store``.
 
     Parameters
@@ -144,7 +151,7 @@ def train_planned(out: str, study_json: str, key: str, parent_run: str | None,
     from taskspace.store import Store
 
     if _current_worker() is not None:
-        reuse_freed_memory()   # its nanny's malloc setting slows training (docs/performance.md)
+        reuse_freed_memory()  # its nanny's malloc setting slows training (docs/performance.md)
     _, split, tasks, runs = prepared(study_json)
     run = runs[key]
     n_threads = _threads(share_cores)
@@ -154,9 +161,18 @@ def train_planned(out: str, study_json: str, key: str, parent_run: str | None,
     reporter = _Reporter(topic, key, store, step_delay)
     while True:
         try:
-            run_id = train_run(store, split, tasks[run.task], run.method, run.network,
-                               run.config, parent=parent_run, parent_step=run.parent_step,
-                               progress=False, on_step=reporter)
+            run_id = train_run(
+                store,
+                split,
+                tasks[run.task],
+                run.method,
+                run.network,
+                run.config,
+                parent=parent_run,
+                parent_step=run.parent_step,
+                progress=False,
+                on_step=reporter,
+            )
             break
         except RunLockedError:
             # Another process trains it: a task of an earlier client (killed) that its worker
@@ -167,5 +183,10 @@ def train_planned(out: str, study_json: str, key: str, parent_run: str | None,
         except ValueError as exc:
             raise ValueError(f"run {key} (runs.{run.spec}): {exc}") from None
     steps, seconds = reporter.rate()
-    return {"key": key, "run_id": run_id, "trained": reporter.trained, "steps": steps,
-            "seconds": seconds}
+    return {
+        "key": key,
+        "run_id": run_id,
+        "trained": reporter.trained,
+        "steps": steps,
+        "seconds": seconds,
+    }

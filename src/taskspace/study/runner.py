@@ -26,9 +26,16 @@ from taskspace.study.outputs import (
 from taskspace.study.plan import load_hierarchy, resolve_tasks
 
 
-def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
-              console=None, workers: int | None = None,
-              scheduler: str | None = None) -> StudyRun:
+def run_study(
+    study: StudyConfig,
+    out,
+    *,
+    only=None,
+    progress: bool = True,
+    console=None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> StudyRun:
     """Train and record every run of ``study`` into ``<out>/store``.
 
     Parameters
@@ -60,12 +67,20 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
         from taskspace.study.distributed_runner import run_study_distributed
 
         if workers is not None and scheduler is not None:
-            raise ValueError("give `workers` (a local cluster) or `scheduler` (an existing "
-                             "cluster), not both")
+            raise ValueError(
+                "give `workers` (a local cluster) or `scheduler` (an existing cluster), not both"
+            )
         if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
             raise ValueError(f"`workers` must be a positive integer, got {workers!r}")
-        return run_study_distributed(study, out, n_workers=workers, scheduler=scheduler,
-                                     only=only, progress=progress, console=console)
+        return run_study_distributed(
+            study,
+            out,
+            n_workers=workers,
+            scheduler=scheduler,
+            only=only,
+            progress=progress,
+            console=console,
+        )
 
     from taskspace.methods import train_run
 
@@ -87,13 +102,22 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
         elapsed = time.perf_counter() - started
         label = f"[{i:>{width}}/{len(planned)}] {run.key}"
         # Run keys hold task names (user text): styled by Text, never parsed as markup.
-        console.print(Text.assemble(label, " ", (f"({clock(elapsed)} elapsed)", "dim")),
-                      highlight=False)
+        console.print(
+            Text.assemble(label, " ", (f"({clock(elapsed)} elapsed)", "dim")), highlight=False
+        )
         before = _n_records(store)
         try:
-            run_id = train_run(store, split, tasks[run.task], run.method, run.network,
-                               run.config, parent=run_ids.get(run.parent),
-                               parent_step=run.parent_step, progress=progress)
+            run_id = train_run(
+                store,
+                split,
+                tasks[run.task],
+                run.method,
+                run.network,
+                run.config,
+                parent=run_ids.get(run.parent),
+                parent_step=run.parent_step,
+                progress=progress,
+            )
         except ValueError as exc:
             raise ValueError(f"run {run.key} (runs.{run.spec}): {exc}") from None
         run_ids[run.key] = run_id
@@ -105,8 +129,12 @@ def run_study(study: StudyConfig, out, *, only=None, progress: bool = True,
             console.print(Text("  complete, skipped", style="dim"), highlight=False)
         (out / RUNS_FILE).write_text(json.dumps(run_ids, indent=1), encoding="utf-8")
     seconds = time.perf_counter() - started
-    console.print(f"{len(planned)} runs ({trained} trained, {skipped} already complete) in "
-                  f"{clock(seconds)}; store: {out / 'store'}", highlight=False, markup=False)
+    console.print(
+        f"{len(planned)} runs ({trained} trained, {skipped} already complete) in "
+        f"{clock(seconds)}; store: {out / 'store'}",
+        highlight=False,
+        markup=False,
+    )
     return StudyRun(out, out / "store", run_ids, trained, skipped, seconds)
 
 

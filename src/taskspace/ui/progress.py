@@ -39,9 +39,19 @@ class ProgressBar:
         Rich style of the description (default: rich's ``progress.description``).
     """
 
-    def __init__(self, enabled: bool, total: int, description: str, *, completed: int = 0,
-                 transient: bool = True, count: bool = False, stats: bool = False,
-                 bar_width: int | None = None, style: str | None = None):
+    def __init__(
+        self,
+        enabled: bool,
+        total: int,
+        description: str,
+        *,
+        completed: int = 0,
+        transient: bool = True,
+        count: bool = False,
+        stats: bool = False,
+        bar_width: int | None = None,
+        style: str | None = None,
+    ):
         self._bar = None
         if not enabled:
             return
@@ -54,10 +64,11 @@ class ProgressBar:
             TimeRemainingColumn,
         )
 
-        columns = [TextColumn("{task.description}", style=style or "progress.description",
-                              markup=False),
-                   BarColumn(bar_width=bar_width) if bar_width else BarColumn(),
-                   MofNCompleteColumn() if count else TaskProgressColumn()]
+        columns = [
+            TextColumn("{task.description}", style=style or "progress.description", markup=False),
+            BarColumn(bar_width=bar_width) if bar_width else BarColumn(),
+            MofNCompleteColumn() if count else TaskProgressColumn(),
+        ]
         if stats:
             columns += [TextColumn("{task.fields[stats]}", markup=False), TextColumn("eta")]
         columns.append(TimeRemainingColumn())
@@ -120,8 +131,17 @@ class TrainingProgress:
         self.every = max(1, total // 100)
         self.probe_accuracy = math.nan
         # The description holds the task's name: user text, printed as it is (never markup).
-        self._bar = ProgressBar(enabled, total, description, completed=start, transient=False,
-                                count=True, stats=True, bar_width=24, style="bold")
+        self._bar = ProgressBar(
+            enabled,
+            total,
+            description,
+            completed=start,
+            transient=False,
+            count=True,
+            stats=True,
+            bar_width=24,
+            style="bold",
+        )
 
     def __enter__(self):
         self._bar.__enter__()

@@ -54,7 +54,7 @@ _RECORD_COLUMNS = ("file", "index", "run", "step")
 
 @dataclass
 class _Record:
-    row: int                 # position in the table: the default order of a (T, N, C) file
+    row: int  # position in the table: the default order of a (T, N, C) file
     file: Path
     index: int | None
     step: int
@@ -68,9 +68,17 @@ class _Run:
     records: list[_Record] = field(default_factory=list)
 
 
-def import_arrays(directory, store, *, metadata=None, labels=None, class_names=None,
-                  probe_ids=None, dtype: str = "float32", records_per_append: int = 8,
-                  ) -> list[str]:
+def import_arrays(
+    directory,
+    store,
+    *,
+    metadata=None,
+    labels=None,
+    class_names=None,
+    probe_ids=None,
+    dtype: str = "float32",
+    records_per_append: int = 8,
+) -> list[str]:
     """Import a folder of prediction arrays into ``store`` (layout in the module docstring).
 
     Parameters
@@ -103,8 +111,11 @@ def import_arrays(directory, store, *, metadata=None, labels=None, class_names=N
         raise ValueError(f"`directory` {directory} is not a folder")
     if records_per_append < 1:
         raise ValueError(f"`records_per_append` must be ≥ 1, got {records_per_append}")
-    table_path = Path(metadata) if metadata is not None else \
-        _default_file(directory, "metadata", (".csv", ".json"), required=True)
+    table_path = (
+        Path(metadata)
+        if metadata is not None
+        else _default_file(directory, "metadata", (".csv", ".json"), required=True)
+    )
     labels, labels_src = _list_arg(directory, "labels", labels, required=True)
     class_names, names_src = _list_arg(directory, "class_names", class_names)
     probe_ids, ids_src = _list_arg(directory, "probe_ids", probe_ids)
@@ -115,14 +126,17 @@ def import_arrays(directory, store, *, metadata=None, labels=None, class_names=N
     if existing is not None and existing.mode != "a":
         raise ValueError(f"store {existing.path} is open read-only; use Store.open(path, 'a')")
     if existing is None and class_names is None:
-        raise ValueError(f"store {store} does not exist, and creating it needs the class names: "
-                         f"put class_names.json (or .txt) in {directory} or pass class_names")
+        raise ValueError(
+            f"store {store} does not exist, and creating it needs the class names: "
+            f"put class_names.json (or .txt) in {directory} or pass class_names"
+        )
     n_classes = existing.n_classes if existing is not None else len(class_names)
     labels = _integers(labels)
     labels = as_labels(f"labels ({labels_src})", labels, len(labels), n_classes)
     if existing is not None:
-        files = ", ".join(Path(s).name if s[0] != "`" else s
-                          for s in (labels_src, names_src, ids_src) if s)
+        files = ", ".join(
+            Path(s).name if s[0] != "`" else s for s in (labels_src, names_src, ids_src) if s
+        )
         source = f"{directory} ({files})"
         existing.check_probe_set(labels, class_names, probe_ids, source=source)
         class_names = existing.class_names
@@ -136,9 +150,16 @@ def import_arrays(directory, store, *, metadata=None, labels=None, class_names=N
         done = {r.run_id: 0 for r in runs}
     else:
         target = existing
-        done = {r.run_id: records_done(
-            target, r.run_id, [rec.step for rec in r.records], table_path,
-            {k: r.info[k] for k in ("task", "method", "seed")}) for r in runs}
+        done = {
+            r.run_id: records_done(
+                target,
+                r.run_id,
+                [rec.step for rec in r.records],
+                table_path,
+                {k: r.info[k] for k in ("task", "method", "seed")},
+            )
+            for r in runs
+        }
 
     files = _OpenFile()
     for run in runs:
@@ -159,7 +180,7 @@ def import_arrays(directory, store, *, metadata=None, labels=None, class_names=N
 def _append_run(target, run: _Run, done: int, files, records_per_append: int) -> None:
     todo = run.records[done:]
     for i in range(0, len(todo), records_per_append):
-        batch = todo[i:i + records_per_append]
+        batch = todo[i : i + records_per_append]
         P = np.stack([files.record(rec) for rec in batch])
         names = sorted({k for rec in batch for k in rec.metrics})
         metrics = {k: [rec.metrics.get(k) for rec in batch] for k in names}
@@ -190,8 +211,11 @@ def _list_arg(directory: Path, name: str, value, required=False):
     """(values, where they came from) for labels / class names / probe ids."""
     if value is not None and not isinstance(value, str | Path):
         return value, f"`{name}`"
-    path = Path(value) if value is not None else \
-        _default_file(directory, name, (".npy", ".json", ".txt"), required=required)
+    path = (
+        Path(value)
+        if value is not None
+        else _default_file(directory, name, (".npy", ".json", ".txt"), required=required)
+    )
     if path is None:
         return None, None
     return read_list(path), str(path)
@@ -201,13 +225,13 @@ def _read_runs(table_path: Path, directory: Path, class_names: list[str]) -> lis
     table = read_table(table_path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"{table_path}: missing column(s) {missing}; the table needs "
-                         f"{list(REQUIRED_COLUMNS)}")
+        raise ValueError(
+            f"{table_path}: missing column(s) {missing}; the table needs {list(REQUIRED_COLUMNS)}"
+        )
     extra = [c for c in table.columns if c not in _RECORD_COLUMNS + RUN_COLUMNS]
     for c in extra:
         if not isinstance(c, str) or not c or c in _meta.RESERVED_METRICS:
-            raise ValueError(f"{table_path}: column {c!r} is reserved for Store.runs(); "
-                             "rename it")
+            raise ValueError(f"{table_path}: column {c!r} is reserved for Store.runs(); rename it")
     runs: dict[str, _Run] = {}
     for i, row in table.iterrows():
         where = f"{table_path}, row {i + 1}"
@@ -216,8 +240,10 @@ def _read_runs(table_path: Path, directory: Path, class_names: list[str]) -> lis
         run = runs.setdefault(run_id, _Run(run_id, info))
         for key in RUN_COLUMNS:
             if json.dumps(run.info[key]) != json.dumps(info[key]):
-                raise ValueError(f"{where}: run {run_id!r} has {key}={info[key]!r} here and "
-                                 f"{run.info[key]!r} on an earlier row; a run has one {key}")
+                raise ValueError(
+                    f"{where}: run {run_id!r} has {key}={info[key]!r} here and "
+                    f"{run.info[key]!r} on an earlier row; a run has one {key}"
+                )
         file = Path(_string(row["file"], where, "file"))
         file = file if file.is_absolute() else directory / file
         if file.suffix not in ARRAY_SUFFIXES:
@@ -227,7 +253,7 @@ def _read_runs(table_path: Path, directory: Path, class_names: list[str]) -> lis
         index = None if row.get("index") is None else _integer(row["index"], where, "index")
         step = _integer(row["step"], where, "step")
         try:
-            _meta.check_step(step)   # bounded as Store.append bounds it: refused before writing
+            _meta.check_step(step)  # bounded as Store.append bounds it: refused before writing
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from exc
         metrics = {c: row[c] for c in extra}
@@ -249,21 +275,28 @@ def _run_info(row, where: str, class_names: list[str]) -> dict:
     seed = row.get("seed")
     classes = row.get("classes")
     if isinstance(classes, str):
-        classes = json.loads(classes) if classes.lstrip().startswith("[") else \
-            [c.strip() for c in classes.split(";") if c.strip()]
+        classes = (
+            json.loads(classes)
+            if classes.lstrip().startswith("[")
+            else [c.strip() for c in classes.split(";") if c.strip()]
+        )
     if classes is not None:
-        classes = [int(c) if isinstance(c, str) and c.isdigit() and c not in class_names else c
-                   for c in classes]
+        classes = [
+            int(c) if isinstance(c, str) and c.isdigit() and c not in class_names else c
+            for c in classes
+        ]
         try:
             classes = _meta.resolve_classes(classes, class_names)
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from exc
-    return {"task": _string(row["task"], where, "task"),
-            "method": _string(row["method"], where, "method"),
-            "seed": None if seed is None else _integer(seed, where, "seed", minimum=None),
-            "classes": classes,
-            "network": None if row.get("network") is None else str(row["network"]),
-            "dataset": None if row.get("dataset") is None else str(row["dataset"])}
+    return {
+        "task": _string(row["task"], where, "task"),
+        "method": _string(row["method"], where, "method"),
+        "seed": None if seed is None else _integer(seed, where, "seed", minimum=None),
+        "classes": classes,
+        "network": None if row.get("network") is None else str(row["network"]),
+        "dataset": None if row.get("dataset") is None else str(row["dataset"]),
+    }
 
 
 def _string(value, where: str, column: str) -> str:
@@ -279,12 +312,12 @@ def _integer(value, where: str, column: str, minimum: int | None = 0) -> int:
     if isinstance(value, str):
         try:
             # int first: float("10000000000000000001") rounds to another integer.
-            value = int(value.strip()) if value.strip().lstrip("+-").isdigit() else \
-                float(value)
+            value = int(value.strip()) if value.strip().lstrip("+-").isdigit() else float(value)
         except ValueError:
             value = None
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and \
-        float(value).is_integer()
+    ok = (
+        isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+    )
     if not ok or (minimum is not None and value < minimum):
         value = given
         bound = "" if minimum is None else f" ≥ {minimum}"
@@ -303,12 +336,16 @@ def _check_arrays(runs: list[_Run], table_path: Path, n: int, c: int) -> None:
         arr = load_array(file)
         check_array_like(str(file), arr, ndim=(2, 3))
         if arr.shape[-2:] != (n, c):
-            raise ValueError(f"{file}: predictions of shape {arr.shape}, the probe set and label "
-                             f"space need (N, C) = ({n}, {c}) or (T, {n}, {c})")
+            raise ValueError(
+                f"{file}: predictions of shape {arr.shape}, the probe set and label "
+                f"space need (N, C) = ({n}, {c}) or (T, {n}, {c})"
+            )
         if arr.ndim == 2:
             if len(records) != 1 or records[0].index not in (None, 0):
-                raise ValueError(f"{file} holds one (N, C) record, but {table_path} names it "
-                                 f"{len(records)} times (or with an index other than 0)")
+                raise ValueError(
+                    f"{file} holds one (N, C) record, but {table_path} names it "
+                    f"{len(records)} times (or with an index other than 0)"
+                )
             records[0].index = None
             check_rows(str(file), np.asarray(arr))
             continue
@@ -316,18 +353,22 @@ def _check_arrays(runs: list[_Run], table_path: Path, n: int, c: int) -> None:
         given = [rec.index for rec in records]
         if all(i is None for i in given):
             if len(records) != T:
-                raise ValueError(f"{file} holds T = {T} records but {table_path} names it on "
-                                 f"{len(records)} rows: give one row per record, or an `index` "
-                                 "column")
+                raise ValueError(
+                    f"{file} holds T = {T} records but {table_path} names it on "
+                    f"{len(records)} rows: give one row per record, or an `index` "
+                    "column"
+                )
             for t, rec in enumerate(records):
                 rec.index = t
-        elif any(i is None for i in given) or len(set(given)) != len(given) or \
-                max(given) >= T:
-            raise ValueError(f"{file} holds T = {T} records: the `index` of each row of "
-                             f"{table_path} naming it must be given, distinct and below {T}")
+        elif any(i is None for i in given) or len(set(given)) != len(given) or max(given) >= T:
+            raise ValueError(
+                f"{file} holds T = {T} records: the `index` of each row of "
+                f"{table_path} naming it must be given, distinct and below {T}"
+            )
         for rec in records:
-            check_rows(str(file), np.asarray(arr[rec.index:rec.index + 1]),
-                       offset=(rec.index, 0, 0))
+            check_rows(
+                str(file), np.asarray(arr[rec.index : rec.index + 1]), offset=(rec.index, 0, 0)
+            )
 
 
 class _OpenFile:

@@ -45,15 +45,26 @@ def _seed_pattern(pattern: str) -> re.Pattern:
 def _task_folders(directory: Path, pattern: str) -> list[tuple[str, Path]]:
     if any(directory.glob(pattern)):
         return [(directory.name, directory)]
-    return [(d.name, d) for d in sorted(directory.iterdir())
-            if d.is_dir() and any(d.glob(pattern))]
+    return [(d.name, d) for d in sorted(directory.iterdir()) if d.is_dir() and any(d.glob(pattern))]
 
 
-def import_h5(directory, store, *, method: str = "supervised", pattern: str = "preds_*.h5",
-              dataset_key: str = "data", classes: Mapping | None = None,
-              steps: Callable | None = None, network=None, dataset=None,
-              run_id: str = "{task}-{method}-seed{seed}", records_per_append: int = 8,
-              labels=None, class_names=None, probe_ids=None) -> list[str]:
+def import_h5(
+    directory,
+    store,
+    *,
+    method: str = "supervised",
+    pattern: str = "preds_*.h5",
+    dataset_key: str = "data",
+    classes: Mapping | None = None,
+    steps: Callable | None = None,
+    network=None,
+    dataset=None,
+    run_id: str = "{task}-{method}-seed{seed}",
+    records_per_append: int = 8,
+    labels=None,
+    class_names=None,
+    probe_ids=None,
+) -> list[str]:
     """Import ``<directory>/<task>/preds_<seed>.h5`` files into ``store``, one run per file.
 
     Parameters
@@ -111,19 +122,26 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
         if not isinstance(store, Store):
             store = Store.open(store, mode="a")
         if labels is not None or class_names is not None or probe_ids is not None:
-            store.check_probe_set(store.labels if labels is None else labels, class_names,
-                                  probe_ids, source=f"the probe set given for {directory}")
+            store.check_probe_set(
+                store.labels if labels is None else labels,
+                class_names,
+                probe_ids,
+                source=f"the probe set given for {directory}",
+            )
         n, c = store.n_samples, store.n_classes
     else:
         if labels is None or class_names is None:
-            raise ValueError(f"store {store} does not exist; give `labels` and `class_names` "
-                             "to create it")
+            raise ValueError(
+                f"store {store} does not exist; give `labels` and `class_names` to create it"
+            )
         n, c = len(np.asarray(labels)), len(class_names)
     all_steps = []
     for task, seed, path, rid, shape in plan:
         if len(shape) != 3 or shape[1:] != (n, c):
-            raise ValueError(f"{path}: dataset {dataset_key!r} has shape {shape}, the probe set "
-                             f"and label space hold (T, N, C) = (T, {n}, {c})")
+            raise ValueError(
+                f"{path}: dataset {dataset_key!r} has shape {shape}, the probe set "
+                f"and label space hold (T, N, C) = (T, {n}, {c})"
+            )
         _meta.check_name(f"{path}: run id", rid)
         all_steps.append(_run_steps(steps, task, seed, shape[0], path))
         if (classes or {}).get(task) is not None:
@@ -135,33 +153,62 @@ def import_h5(directory, store, *, method: str = "supervised", pattern: str = "p
     if not isinstance(store, Store):
         new_store = Store.create(store, labels, class_names, probe_ids=probe_ids)
         try:
-            return _import_all(h5py, new_store, plan, all_steps, method, dataset_key, classes,
-                               network, dataset, records_per_append)
+            return _import_all(
+                h5py,
+                new_store,
+                plan,
+                all_steps,
+                method,
+                dataset_key,
+                classes,
+                network,
+                dataset,
+                records_per_append,
+            )
         except ValueError:
             # Values are checked as they are appended (reading every file twice would double
             # the import): a store this call created is not left behind.
             shutil.rmtree(new_store.path, ignore_errors=True)
             raise
-    return _import_all(h5py, store, plan, all_steps, method, dataset_key, classes, network,
-                       dataset, records_per_append)
+    return _import_all(
+        h5py,
+        store,
+        plan,
+        all_steps,
+        method,
+        dataset_key,
+        classes,
+        network,
+        dataset,
+        records_per_append,
+    )
 
 
-def _import_all(h5py, store, plan, all_steps, method, dataset_key, classes, network, dataset,
-                records_per_append) -> list[str]:
+def _import_all(
+    h5py, store, plan, all_steps, method, dataset_key, classes, network, dataset, records_per_append
+) -> list[str]:
     existing = set(store.run_ids)
     imported = []
-    for (task, seed, path, rid, (n_records, _, _)), run_steps in zip(plan, all_steps,
-                                                                   strict=True):
-        done = records_done(store, rid, run_steps, path,
-                            {"task": task, "method": method, "seed": seed})
+    for (task, seed, path, rid, (n_records, _, _)), run_steps in zip(plan, all_steps, strict=True):
+        done = records_done(
+            store, rid, run_steps, path, {"task": task, "method": method, "seed": seed}
+        )
         created = rid not in existing
         if created:
-            store.add_run(rid, task=task, classes=(classes or {}).get(task), method=method,
-                          seed=seed, network=network, dataset=dataset,
-                          config={"source": str(path)})
+            store.add_run(
+                rid,
+                task=task,
+                classes=(classes or {}).get(task),
+                method=method,
+                seed=seed,
+                network=network,
+                dataset=dataset,
+                config={"source": str(path)},
+            )
         try:
-            _append_file(h5py, store, rid, path, dataset_key, done, n_records, run_steps,
-                         records_per_append)
+            _append_file(
+                h5py, store, rid, path, dataset_key, done, n_records, run_steps, records_per_append
+            )
         except ValueError:
             # A file that cannot be imported leaves no empty or partial run (an interrupted
             # import, by contrast, keeps its records and resumes).
@@ -177,8 +224,9 @@ def _run_steps(steps, task, seed, n_records: int, path) -> list[int]:
     anything is written)."""
     run_steps = np.arange(n_records) if steps is None else steps(task, seed, n_records)
     if np.shape(run_steps) != (n_records,):
-        raise ValueError(f"`steps` returned shape {np.shape(run_steps)} for {path}, "
-                         f"expected ({n_records},)")
+        raise ValueError(
+            f"`steps` returned shape {np.shape(run_steps)} for {path}, expected ({n_records},)"
+        )
     try:
         return _meta.check_steps(run_steps, n_records)
     except ValueError as exc:
@@ -203,13 +251,15 @@ def _plan(h5py, directory: Path, pattern: str, dataset_key: str, run_id: str, me
                 if dataset_key not in h5:
                     raise ValueError(f"{path} has no dataset {dataset_key!r}")
                 shape = tuple(h5[dataset_key].shape)
-            plan.append((task, seed, path, run_id.format(task=task, method=method, seed=seed),
-                         shape))
+            plan.append(
+                (task, seed, path, run_id.format(task=task, method=method, seed=seed), shape)
+            )
     return plan
 
 
-def _append_file(h5py, store, rid, path, dataset_key, done, n_records, run_steps,
-                 records_per_append) -> None:
+def _append_file(
+    h5py, store, rid, path, dataset_key, done, n_records, run_steps, records_per_append
+) -> None:
     with h5py.File(path, "r") as h5:
         data = h5[dataset_key]
         for t0 in range(done, n_records, records_per_append):
@@ -224,5 +274,6 @@ def _append_file(h5py, store, rid, path, dataset_key, done, n_records, run_steps
             try:
                 store.append(rid, block, run_steps[t0:t1])
             except ValueError as exc:
-                raise ValueError(f"{path}, records {t0}..{t1 - 1} of dataset "
-                                 f"{dataset_key!r}: {exc}") from exc
+                raise ValueError(
+                    f"{path}, records {t0}..{t1 - 1} of dataset {dataset_key!r}: {exc}"
+                ) from exc

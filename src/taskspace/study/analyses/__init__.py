@@ -40,8 +40,7 @@ ANALYSES = {
 }
 
 
-def run_analyses(store, study=None, names=None, progress=None,
-                 **options) -> list[AnalysisResult]:
+def run_analyses(store, study=None, names=None, progress=None, **options) -> list[AnalysisResult]:
     """Run analyses on a store, in registry order.
 
     Parameters
@@ -70,15 +69,16 @@ def run_analyses(store, study=None, names=None, progress=None,
     if unknown:
         raise ValueError(f"unknown analysis {unknown[0]!r}; known: {', '.join(ANALYSES)}")
     chosen = [name for name in ANALYSES if name in names]
-    store = ReadOnce(store)     # the analyses share their reads of the store
+    store = ReadOnce(store)  # the analyses share their reads of the store
     results = []
     for i, name in enumerate(chosen):
         if progress is not None:
             progress(name, "analyses", i, len(chosen))
         given = _options(name, spec, options)
         if progress is not None:
-            given["progress"] = (lambda what, done, total, name=name:
-                                 progress(name, what, done, total))
+            given["progress"] = lambda what, done, total, name=name: progress(
+                name, what, done, total
+            )
         results.append(ANALYSES[name](store, study, **given))
     if progress is not None and chosen:
         progress(chosen[-1], "analyses", len(chosen), len(chosen))
@@ -87,16 +87,28 @@ def run_analyses(store, study=None, names=None, progress=None,
 
 def _options(name: str, spec, options: dict) -> dict:
     """The options of one analysis: the study's table for it, then those ``options`` it takes."""
-    accepted = [k for k in inspect.signature(ANALYSES[name]).parameters
-                if k not in ("store", "study", "progress")]
+    accepted = [
+        k
+        for k in inspect.signature(ANALYSES[name]).parameters
+        if k not in ("store", "study", "progress")
+    ]
     given = dict(spec.options.get(name, {})) if spec is not None else {}
     unknown = sorted(set(given) - set(accepted))
     if unknown:
-        raise ValueError(f"analysis {name!r} has no option(s) {unknown}; its options: "
-                         f"{', '.join(accepted)}")
+        raise ValueError(
+            f"analysis {name!r} has no option(s) {unknown}; its options: {', '.join(accepted)}"
+        )
     given.update({k: v for k, v in options.items() if k in accepted})
     return given
 
 
-__all__ = ["ANALYSES", "VERDICTS", "AnalysisResult", "Estimate", "Finding", "NotApplicable",
-           "run_analyses", *ANALYSES]
+__all__ = [
+    "ANALYSES",
+    "VERDICTS",
+    "AnalysisResult",
+    "Estimate",
+    "Finding",
+    "NotApplicable",
+    "run_analyses",
+    *ANALYSES,
+]

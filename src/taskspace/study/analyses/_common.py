@@ -52,8 +52,10 @@ class Finding:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if not self.headline.startswith(self.verdict) or len(self.headline) > HEADLINE_MAX:
-            raise ValueError(f"a headline starts with its verdict and has at most "
-                             f"{HEADLINE_MAX} characters, got {self.headline!r}")
+            raise ValueError(
+                f"a headline starts with its verdict and has at most "
+                f"{HEADLINE_MAX} characters, got {self.headline!r}"
+            )
 
     def __str__(self) -> str:
         return f"{self.headline}. {self.details}" if self.details else self.headline
@@ -64,7 +66,7 @@ def make_finding(verdict: str, claim: str, details: str) -> Finding:
     if it would make the headline longer than ``HEADLINE_MAX``."""
     headline = f"{verdict} — {claim}"
     if len(headline) > HEADLINE_MAX:
-        headline = headline[:HEADLINE_MAX - 1].rstrip() + "…"
+        headline = headline[: HEADLINE_MAX - 1].rstrip() + "…"
     return Finding(verdict, headline, details)
 
 
@@ -136,10 +138,11 @@ class AnalysisResult:
 
 
 def not_applicable(name: str, title: str, reason: str) -> AnalysisResult:
-    claim = reason if len(reason) <= HEADLINE_MAX - 17 else reason[:HEADLINE_MAX - 18] + "…"
+    claim = reason if len(reason) <= HEADLINE_MAX - 17 else reason[: HEADLINE_MAX - 18] + "…"
     finding = Finding("not applicable", f"not applicable — {claim}", "", reason=reason)
-    return AnalysisResult(name=name, title=title, table=pd.DataFrame(), figure=None,
-                          finding=finding, applicable=False)
+    return AnalysisResult(
+        name=name, title=title, table=pd.DataFrame(), figure=None, finding=finding, applicable=False
+    )
 
 
 #: Bytes of predictions `ReadOnce` keeps in memory for the analyses of one `run_analyses` call.
@@ -189,8 +192,10 @@ def run_table(store) -> pd.DataFrame:
     runs = store.runs(per="run")
     runs = runs[runs["n_records"] > 0].reset_index(drop=True)
     index = {c: i for i, c in enumerate(store.class_names)}
-    runs["class_idx"] = [tuple(sorted(index[c] for c in cls)) if len(cls) else
-                         tuple(range(len(index))) for cls in runs["classes"]]
+    runs["class_idx"] = [
+        tuple(sorted(index[c] for c in cls)) if len(cls) else tuple(range(len(index)))
+        for cls in runs["classes"]
+    ]
     return runs
 
 
@@ -211,8 +216,9 @@ def fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def fmt_ci(value: float, interval: tuple[float, float], digits: int = 3,
-           label: str = "95% CI") -> str:
+def fmt_ci(
+    value: float, interval: tuple[float, float], digits: int = 3, label: str = "95% CI"
+) -> str:
     """``"0.42 (95% CI 0.40–0.45)"``, or ``"0.42 (no interval: <why>)"`` when none was formed.
 
     A narrow interval is printed with up to 3 more significant digits, so that its two bounds
@@ -234,15 +240,29 @@ def fmt_short(value: float, interval: tuple[float, float], digits: int = 2) -> s
     lo, hi = interval
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return f"{fmt(value, digits)} (no interval)"
-    sep = "–" if lo >= 0 else " to "      # "−0.9 to −0.6", never "−0.9–−0.6"
+    sep = "–" if lo >= 0 else " to "  # "−0.9 to −0.6", never "−0.9–−0.6"
     for d in range(digits, digits + 4):
         if fmt(lo, d) != fmt(hi, d):
             return f"{fmt(value, d)} ({fmt(lo, d)}{sep}{fmt(hi, d)})"
     return f"{fmt(value, digits)} (no interval)"
 
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39")
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+)
 
 
 def colours(keys) -> dict:

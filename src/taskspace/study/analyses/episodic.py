@@ -25,15 +25,21 @@ from taskspace.study.analyses.stats import jackknife_interval, leave_one_out, pl
 
 NAME = "episodic_vs_supervised"
 TITLE = "Episodic vs supervised training"
-MIDDLE = (0.2, 0.8)   # progress range counted as "the middle" of training
+MIDDLE = (0.2, 0.8)  # progress range counted as "the middle" of training
 #: The plateau criterion (`stats.plateau`): progress on the run's own task changes by less than
 #: ``PLATEAU_TOL`` over the last ``PLATEAU_FRACTION`` of its steps.
 PLATEAU_FRACTION, PLATEAU_TOL = 0.2, 0.02
 #: What each task's measurement holds, in this order (the columns of its array).
 MEASURES = ("whole", "middle", "end", "episodic_to_truth", "supervised_to_truth")
 #: Table columns, for people.
-COLUMNS = {"task": "task", "progress": "progress", "distance": "d_B at equal progress",
-           "ci_low": "95% jackknife low", "ci_high": "95% jackknife high", "note": "note"}
+COLUMNS = {
+    "task": "task",
+    "progress": "progress",
+    "distance": "d_B at equal progress",
+    "ci_low": "95% jackknife low",
+    "ci_high": "95% jackknife high",
+    "note": "note",
+}
 
 
 @dataclass(frozen=True)
@@ -93,25 +99,39 @@ def own_progress(store, run) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(traj.steps), progress(traj.predictions, store.labels, classes=classes)
 
 
-def plateau_table(store, runs, fraction: float = PLATEAU_FRACTION,
-                  tol: float = PLATEAU_TOL) -> pd.DataFrame:
+def plateau_table(
+    store, runs, fraction: float = PLATEAU_FRACTION, tol: float = PLATEAU_TOL
+) -> pd.DataFrame:
     """The plateau criterion of every run in ``runs``: ``run_id, task, method, last_step,
     final_progress, change, converged``."""
     rows = []
     for _, run in runs.iterrows():
         steps, lam = own_progress(store, run)
-        p = (plateau(steps, lam, fraction=fraction, tol=tol) if len(steps) >= 2 else None)
-        rows.append({"run_id": run["run_id"], "task": run["task"], "method": run["method"],
-                     "last_step": int(steps[-1]), "final_progress": float(lam[-1]),
-                     "change": p.change if p else np.nan,
-                     "converged": bool(p.converged) if p else False})
-    return pd.DataFrame(rows, columns=["run_id", "task", "method", "last_step",
-                                       "final_progress", "change", "converged"])
+        p = plateau(steps, lam, fraction=fraction, tol=tol) if len(steps) >= 2 else None
+        rows.append(
+            {
+                "run_id": run["run_id"],
+                "task": run["task"],
+                "method": run["method"],
+                "last_step": int(steps[-1]),
+                "final_progress": float(lam[-1]),
+                "change": p.change if p else np.nan,
+                "converged": bool(p.converged) if p else False,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["run_id", "task", "method", "last_step", "final_progress", "change", "converged"],
+    )
 
 
-def episodic_vs_supervised(store, study=None, episodic: str = "protonet",
-                           supervised: str = "supervised",
-                           progress: Progress | None = None) -> AnalysisResult:
+def episodic_vs_supervised(
+    store,
+    study=None,
+    episodic: str = "protonet",
+    supervised: str = "supervised",
+    progress: Progress | None = None,
+) -> AnalysisResult:
     """Episodic vs supervised: `compute`, `describe`, the table and the figure (see
     `compute`)."""
     try:
@@ -119,17 +139,33 @@ def episodic_vs_supervised(store, study=None, episodic: str = "protonet",
     except NotApplicable as why:
         return not_applicable(NAME, TITLE, str(why))
     est = {k: getattr(r, k) for k in MEASURES}
-    summary = {**{k: e.value for k, e in est.items()},
-               **{f"{k}_ci": e.interval for k, e in est.items()}, "ratio": r.ratio.value,
-               "ratio_ci": r.ratio.interval, "n_converged": r.n_converged, "n_runs": r.n_runs,
-               "verdict": f"{r.verdict} ({r.reason})" if r.reason else r.verdict,
-               "plateaus": r.plateaus.to_dict("records")}
-    return AnalysisResult(NAME, TITLE, r.curves.rename(columns=COLUMNS), _figure(r.curves),
-                          describe(r), summary=summary, result=r)
+    summary = {
+        **{k: e.value for k, e in est.items()},
+        **{f"{k}_ci": e.interval for k, e in est.items()},
+        "ratio": r.ratio.value,
+        "ratio_ci": r.ratio.interval,
+        "n_converged": r.n_converged,
+        "n_runs": r.n_runs,
+        "verdict": f"{r.verdict} ({r.reason})" if r.reason else r.verdict,
+        "plateaus": r.plateaus.to_dict("records"),
+    }
+    return AnalysisResult(
+        NAME,
+        TITLE,
+        r.curves.rename(columns=COLUMNS),
+        _figure(r.curves),
+        describe(r),
+        summary=summary,
+        result=r,
+    )
 
 
-def compute(store, episodic: str = "protonet", supervised: str = "supervised",
-            progress: Progress | None = None) -> EpisodicResult:
+def compute(
+    store,
+    episodic: str = "protonet",
+    supervised: str = "supervised",
+    progress: Progress | None = None,
+) -> EpisodicResult:
     """For every task with runs of both methods: ``compare_trajectories`` (SPEC §9) between the
     episodic and the supervised runs (curve over the whole common progress range), its mean
     over the whole range and over the middle of training (progress in ``MIDDLE``), ``d_B``
@@ -145,16 +181,20 @@ def compute(store, episodic: str = "protonet", supervised: str = "supervised",
     reason). Raises `NotApplicable` when no task has runs of both methods or none shares a
     progress range in the middle of training."""
     runs = run_table(store)
-    both = sorted(set(runs.loc[runs["method"] == episodic, "task"])
-                  & set(runs.loc[runs["method"] == supervised, "task"]))
+    both = sorted(
+        set(runs.loc[runs["method"] == episodic, "task"])
+        & set(runs.loc[runs["method"] == supervised, "task"])
+    )
     if not both:
         raise NotApplicable(f"no task has runs of both {episodic!r} and {supervised!r}")
     involved = runs[runs["task"].isin(both) & runs["method"].isin([episodic, supervised])]
     plateaus = plateau_table(store, involved)
     curves, stats, deleted = [], [], []
     for i, task in enumerate(both):
-        ids = {m: list(runs.loc[(runs["task"] == task) & (runs["method"] == m), "run_id"])
-               for m in (episodic, supervised)}
+        ids = {
+            m: list(runs.loc[(runs["task"] == task) & (runs["method"] == m), "run_id"])
+            for m in (episodic, supervised)
+        }
         measure = _Measure(store, ids, episodic, supervised)
         values, cmp = measure(ids)
         left_out = [measure(pick) for _, pick in leave_one_out(ids)]
@@ -163,44 +203,66 @@ def compute(store, episodic: str = "protonet", supervised: str = "supervised",
         deleted.append([v for v, _ in left_out])
         report(progress, "tasks, each with a jackknife over runs", i + 1, len(both))
     if all(np.isnan(v[1]) for v in stats):
-        raise NotApplicable("the episodic and supervised runs share no progress range in the "
-                            "middle of training")
+        raise NotApplicable(
+            "the episodic and supervised runs share no progress range in the middle of training"
+        )
     curves = pd.concat(curves, ignore_index=True)
     est, ratio = _estimates(np.array(stats), deleted)
     n_conv, n_runs = int(plateaus["converged"].sum()), len(plateaus)
-    reason = ("" if n_conv == n_runs else
-              f"{n_runs - n_conv} of {n_runs} runs have not plateaued: progress changed by "
-              f"≥ {PLATEAU_TOL} over the last {PLATEAU_FRACTION:.0%} of training")
+    reason = (
+        ""
+        if n_conv == n_runs
+        else f"{n_runs - n_conv} of {n_runs} runs have not plateaued: progress changed by "
+        f"≥ {PLATEAU_TOL} over the last {PLATEAU_FRACTION:.0%} of training"
+    )
     common = curves.dropna(subset=["distance"]).groupby("task")["progress"].agg(["min", "max"])
     return EpisodicResult(
-        episodic=episodic, supervised=supervised, n_tasks=len(both), **est, ratio=ratio,
-        n_converged=n_conv, n_runs=n_runs,
-        verdict=("inconclusive" if reason else
-                 verdict(ratio.value, ratio.interval, None, expected="less", null=1.0)),
+        episodic=episodic,
+        supervised=supervised,
+        n_tasks=len(both),
+        **est,
+        ratio=ratio,
+        n_converged=n_conv,
+        n_runs=n_runs,
+        verdict=(
+            "inconclusive"
+            if reason
+            else verdict(ratio.value, ratio.interval, None, expected="less", null=1.0)
+        ),
         reason=reason,
         ranges=", ".join(f"{t} {r['min']:.2f} to {r['max']:.2f}" for t, r in common.iterrows()),
-        plateaus=plateaus, curves=curves)
+        plateaus=plateaus,
+        curves=curves,
+    )
 
 
 def describe(result: EpisodicResult) -> Finding:
     """Headline: the verdict and the ratio of the end distance to the middle one."""
     r = result
-    finals = ", ".join(f"{m} {g.min():.2f}" if f"{g.min():.2f}" == f"{g.max():.2f}" else
-                       f"{m} {g.min():.2f} to {g.max():.2f}" for m, g in
-                       r.plateaus.groupby("method", sort=False)["final_progress"])
-    details = (f"Over {r.n_tasks} task(s), {r.episodic} and {r.supervised} trajectories are "
-               f"d_B = {r.middle.text()} apart in the middle of training (progress "
-               f"{MIDDLE[0]}–{MIDDLE[1]}), {r.whole.text()} over the whole common progress range "
-               f"({r.ranges}), and their end models d_B = {r.end.text()} apart; ratio "
-               f"end/middle = {r.ratio.text()} (jackknife over runs). End models' distance to "
-               f"the truth: {r.episodic} {r.episodic_to_truth.text()}, {r.supervised} "
-               f"{r.supervised_to_truth.text()}. Plateau criterion met by {r.n_converged} of "
-               f"{r.n_runs} runs (largest change {fmt(r.plateaus['change'].max(), 2)}; final "
-               f"progress on the own task: {finals})."
-               + (f" Inconclusive because {r.reason}." if r.reason else ""))
+    finals = ", ".join(
+        f"{m} {g.min():.2f}"
+        if f"{g.min():.2f}" == f"{g.max():.2f}"
+        else f"{m} {g.min():.2f} to {g.max():.2f}"
+        for m, g in r.plateaus.groupby("method", sort=False)["final_progress"]
+    )
+    details = (
+        f"Over {r.n_tasks} task(s), {r.episodic} and {r.supervised} trajectories are "
+        f"d_B = {r.middle.text()} apart in the middle of training (progress "
+        f"{MIDDLE[0]}–{MIDDLE[1]}), {r.whole.text()} over the whole common progress range "
+        f"({r.ranges}), and their end models d_B = {r.end.text()} apart; ratio "
+        f"end/middle = {r.ratio.text()} (jackknife over runs). End models' distance to "
+        f"the truth: {r.episodic} {r.episodic_to_truth.text()}, {r.supervised} "
+        f"{r.supervised_to_truth.text()}. Plateau criterion met by {r.n_converged} of "
+        f"{r.n_runs} runs (largest change {fmt(r.plateaus['change'].max(), 2)}; final "
+        f"progress on the own task: {finals})."
+        + (f" Inconclusive because {r.reason}." if r.reason else "")
+    )
     claim = f"end/middle distance {r.ratio.short()}"
-    claim += (f"; {r.n_runs - r.n_converged} of {r.n_runs} runs not plateaued" if r.reason
-              else f", {r.n_runs} runs plateaued")
+    claim += (
+        f"; {r.n_runs - r.n_converged} of {r.n_runs} runs not plateaued"
+        if r.reason
+        else f", {r.n_runs} runs plateaued"
+    )
     return make_finding(r.verdict, claim + "; paper < 1", details)
 
 
@@ -212,9 +274,10 @@ class _Measure:
         self.methods, self.labels = (episodic, supervised), store.labels
         self.truth = np.eye(store.n_classes)[store.labels]
         runs = [r for rs in ids.values() for r in rs]
-        self.trajs = {r: np.asarray(store.trajectory(r).predictions, dtype=np.float64)
-                      for r in runs}
-        self.ends = {r: P[-1] for r, P in self.trajs.items()}     # end_model, without a re-read
+        self.trajs = {
+            r: np.asarray(store.trajectory(r).predictions, dtype=np.float64) for r in runs
+        }
+        self.ends = {r: P[-1] for r, P in self.trajs.items()}  # end_model, without a re-read
 
     def __call__(self, pick):
         from taskspace import bhattacharyya, compare_trajectories
@@ -224,9 +287,12 @@ class _Measure:
         end = float(bhattacharyya(a, b))
         to_truth = (float(bhattacharyya(a, self.truth)), float(bhattacharyya(b, self.truth)))
         try:
-            cmp = compare_trajectories([self.trajs[r] for r in pick[episodic]],
-                                       [self.trajs[r] for r in pick[supervised]], self.labels)
-        except ValueError:      # no common progress range
+            cmp = compare_trajectories(
+                [self.trajs[r] for r in pick[episodic]],
+                [self.trajs[r] for r in pick[supervised]],
+                self.labels,
+            )
+        except ValueError:  # no common progress range
             return (np.nan, np.nan, end, *to_truth), None
         inside = (cmp.grid >= MIDDLE[0]) & (cmp.grid <= MIDDLE[1])
         mid = float(cmp.distance[inside].mean()) if inside.any() else np.nan
@@ -236,11 +302,18 @@ class _Measure:
 def _curve(task, cmp, left_out) -> pd.DataFrame:
     """The task's distance curve with its pointwise jackknife band (`curve_band`)."""
     if cmp is None:
-        return pd.DataFrame({"task": [task], "progress": [np.nan], "distance": [np.nan],
-                             "note": ["no common progress range"]})
+        return pd.DataFrame(
+            {
+                "task": [task],
+                "progress": [np.nan],
+                "distance": [np.nan],
+                "note": ["no common progress range"],
+            }
+        )
     lo, hi = curve_band(cmp, left_out)
-    return pd.DataFrame({"task": task, "progress": cmp.grid, "distance": cmp.distance,
-                         "ci_low": lo, "ci_high": hi})
+    return pd.DataFrame(
+        {"task": task, "progress": cmp.grid, "distance": cmp.distance, "ci_low": lo, "ci_high": hi}
+    )
 
 
 def _estimates(stats: np.ndarray, deleted: list) -> tuple[dict, Estimate]:
@@ -248,12 +321,21 @@ def _estimates(stats: np.ndarray, deleted: list) -> tuple[dict, Estimate]:
     ratio end/middle with its own."""
     est = dict(zip(MEASURES, np.nanmean(stats, axis=0), strict=True))
     one_run = None if any(deleted) else "one run of each method per task"
-    out = {k: Estimate(float(est[k]), jackknife_interval(est[k], _deleted_means(
-        list(stats[:, i]), [[d[i] for d in task] for task in deleted]), why=one_run))
-        for i, k in enumerate(MEASURES)}
+    out = {
+        k: Estimate(
+            float(est[k]),
+            jackknife_interval(
+                est[k],
+                _deleted_means(list(stats[:, i]), [[d[i] for d in task] for task in deleted]),
+                why=one_run,
+            ),
+        )
+        for i, k in enumerate(MEASURES)
+    }
     ratio = est["end"] / est["middle"]
-    return out, Estimate(float(ratio), jackknife_interval(ratio, _deleted_ratios(stats, deleted),
-                                                          why=one_run))
+    return out, Estimate(
+        float(ratio), jackknife_interval(ratio, _deleted_ratios(stats, deleted), why=one_run)
+    )
 
 
 def _deleted_ratios(stats: np.ndarray, deleted: list[list[tuple]]) -> list[float]:
@@ -278,7 +360,7 @@ def _deleted_means(values: list[float], deleted: list[list[float]]) -> list[floa
         for d in task_deleted:
             if np.isfinite(v) and np.isfinite(d):
                 out.append((total - v + d) / count)
-            elif np.isfinite(d):     # the task had no value with all its runs
+            elif np.isfinite(d):  # the task had no value with all its runs
                 out.append((total + d) / (count + 1))
             else:
                 out.append(np.nan)
@@ -296,12 +378,15 @@ def curve_band(cmp, left_out, level: float = 0.95) -> tuple[np.ndarray, np.ndarr
     from scipy.stats import norm
 
     grid = np.asarray(cmp.grid, dtype=np.float64)
-    rows = [np.interp(grid, c.grid, c.distance, left=np.nan, right=np.nan)
-            for c in left_out if c is not None]
+    rows = [
+        np.interp(grid, c.grid, c.distance, left=np.nan, right=np.nan)
+        for c in left_out
+        if c is not None
+    ]
     lo = hi = np.full(grid.shape, np.nan)
     if len(rows) < 2:
         return lo, hi
-    values = np.array(rows)                                   # (n, G)
+    values = np.array(rows)  # (n, G)
     finite = np.isfinite(values)
     n = finite.sum(axis=0)
     mean = np.where(finite, values, 0.0).sum(axis=0) / np.maximum(n, 1)
@@ -324,17 +409,50 @@ def _figure(table: pd.DataFrame) -> Figure:
     for task, part in curves.groupby("task", sort=False):
         key = str(task)
         if "ci_low" in part and np.isfinite(part["ci_low"]).any():
-            items.append(Area(part["progress"], part["ci_low"], part["ci_high"], group=key,
-                              color=colour[key], opacity=0.2))
-        items.append(Series(part["progress"], part["distance"], name=key, color=colour[key],
-                            mode="lines+markers",
-                            hover=[f"task {task}\nprogress {p:.2f}\nd_B {d:.4g}" for p, d in
-                                   zip(part["progress"], part["distance"], strict=True)]))
+            items.append(
+                Area(
+                    part["progress"],
+                    part["ci_low"],
+                    part["ci_high"],
+                    group=key,
+                    color=colour[key],
+                    opacity=0.2,
+                )
+            )
+        items.append(
+            Series(
+                part["progress"],
+                part["distance"],
+                name=key,
+                color=colour[key],
+                mode="lines+markers",
+                hover=[
+                    f"task {task}\nprogress {p:.2f}\nd_B {d:.4g}"
+                    for p, d in zip(part["progress"], part["distance"], strict=True)
+                ],
+            )
+        )
     if any(isinstance(i, Area) for i in items):
         empty = np.array([])
-        items.append(Area(empty, empty, empty, name="shaded: 95% interval (jackknife over runs)",
-                          color="#777777", opacity=0.3))
+        items.append(
+            Area(
+                empty,
+                empty,
+                empty,
+                name="shaded: 95% interval (jackknife over runs)",
+                color="#777777",
+                opacity=0.3,
+            )
+        )
     band = Band(*MIDDLE, name=f"middle of training (progress {MIDDLE[0]}–{MIDDLE[1]})")
-    return Figure([Panel([band, *items], xlabel="progress λ (0 uniform, 1 truth)",
-                         ylabel="d_B between seed averages")],
-                  title="Episodic vs supervised: d_B at equal progress", height=420)
+    return Figure(
+        [
+            Panel(
+                [band, *items],
+                xlabel="progress λ (0 uniform, 1 truth)",
+                ylabel="d_B between seed averages",
+            )
+        ],
+        title="Episodic vs supervised: d_B at equal progress",
+        height=420,
+    )

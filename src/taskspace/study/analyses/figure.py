@@ -100,8 +100,9 @@ class Series:
             self.hover = _labels(self.hover, "hover")
             sizes["hover"] = len(self.hover)
         if len(set(sizes.values())) > 1:
-            raise ValueError(f"series {self.name!r}: x, y, z and hover need one length each, "
-                             f"got {sizes}")
+            raise ValueError(
+                f"series {self.name!r}: x, y, z and hover need one length each, got {sizes}"
+            )
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.dash not in DASHES:
@@ -157,8 +158,10 @@ class Heatmap:
         self.z = np.asarray(self.z, dtype=np.float64)
         self.x, self.y = _labels(self.x, "x"), _labels(self.y, "y")
         if self.z.shape != (len(self.y), len(self.x)):
-            raise ValueError(f"z must have shape (len(y), len(x)) = ({len(self.y)}, "
-                             f"{len(self.x)}), got {self.z.shape}")
+            raise ValueError(
+                f"z must have shape (len(y), len(x)) = ({len(self.y)}, "
+                f"{len(self.x)}), got {self.z.shape}"
+            )
 
 
 @dataclass(eq=False)
@@ -185,8 +188,10 @@ class Dendrogram:
         self.dcoord = np.asarray(self.dcoord, dtype=np.float64).reshape(-1, 4)
         self.leaves = _labels(self.leaves, "leaves")
         if self.icoord.shape != self.dcoord.shape:
-            raise ValueError(f"icoord and dcoord must have one shape, got {self.icoord.shape} "
-                             f"and {self.dcoord.shape}")
+            raise ValueError(
+                f"icoord and dcoord must have one shape, got {self.icoord.shape} "
+                f"and {self.dcoord.shape}"
+            )
 
     @property
     def leaf_positions(self) -> np.ndarray:
@@ -239,8 +244,10 @@ class Area:
         self.x = _vector(self.x, "x")
         self.ylow, self.yhigh = _vector(self.ylow, "ylow"), _vector(self.yhigh, "yhigh")
         if not self.x.size == self.ylow.size == self.yhigh.size:
-            raise ValueError(f"area {self.name!r}: x, ylow and yhigh need one length each, "
-                             f"got {self.x.size}, {self.ylow.size} and {self.yhigh.size}")
+            raise ValueError(
+                f"area {self.name!r}: x, ylow and yhigh need one length each, "
+                f"got {self.x.size}, {self.ylow.size} and {self.yhigh.size}"
+            )
         if self.group is None:
             self.group = self.name
 
@@ -301,8 +308,10 @@ class Panel:
     def __post_init__(self):
         for item in self.items:
             if not isinstance(item, Item):
-                raise ValueError(f"panel {self.title!r}: items must be Series, Heatmap, "
-                                 f"Dendrogram, Band or Area, got {type(item).__name__}")
+                raise ValueError(
+                    f"panel {self.title!r}: items must be Series, Heatmap, "
+                    f"Dendrogram, Band or Area, got {type(item).__name__}"
+                )
         kinds = {s.z is None for s in self.series}
         if len(kinds) > 1:
             raise ValueError(f"panel {self.title!r} mixes 2-D and 3-D series")
@@ -311,16 +320,18 @@ class Panel:
         for c in self.colourings:
             n = len(self.series)
             if not len(c.colors) == len(c.groups) == len(c.names) == n:
-                raise ValueError(f"colouring {c.label!r} needs {n} colours, groups and names "
-                                 f"(one per series)")
+                raise ValueError(
+                    f"colouring {c.label!r} needs {n} colours, groups and names (one per series)"
+                )
         if self.xticks is not None:
             values, labels = self.xticks
             if len(values) != len(labels):
-                raise ValueError(f"panel {self.title!r}: xticks needs as many values as "
-                                 f"labels, got {len(values)} and {len(labels)}")
+                raise ValueError(
+                    f"panel {self.title!r}: xticks needs as many values as "
+                    f"labels, got {len(values)} and {len(labels)}"
+                )
         if self.yrange is not None and not self.yrange[0] < self.yrange[1]:
-            raise ValueError(f"panel {self.title!r}: yrange needs low < high, got "
-                             f"{self.yrange}")
+            raise ValueError(f"panel {self.title!r}: yrange needs low < high, got {self.yrange}")
 
     @property
     def series(self) -> list[Series]:
@@ -357,16 +368,23 @@ class Figure:
             raise ValueError("a figure needs at least one panel")
         taken = {}
         for p in self.panels:
-            if p.row < 0 or p.col < 0 or p.row + p.rowspan > self.rows \
-                    or p.col + p.colspan > self.cols:
-                raise ValueError(f"panel {p.title!r} at row {p.row}, col {p.col} (span "
-                                 f"{p.rowspan}×{p.colspan}) lies outside the {self.rows}×"
-                                 f"{self.cols} grid")
+            if (
+                p.row < 0
+                or p.col < 0
+                or p.row + p.rowspan > self.rows
+                or p.col + p.colspan > self.cols
+            ):
+                raise ValueError(
+                    f"panel {p.title!r} at row {p.row}, col {p.col} (span "
+                    f"{p.rowspan}×{p.colspan}) lies outside the {self.rows}×"
+                    f"{self.cols} grid"
+                )
             for r in range(p.row, p.row + p.rowspan):
                 for c in range(p.col, p.col + p.colspan):
                     if (r, c) in taken:
-                        raise ValueError(f"panels {taken[r, c]!r} and {p.title!r} overlap at "
-                                         f"row {r}, col {c}")
+                        raise ValueError(
+                            f"panels {taken[r, c]!r} and {p.title!r} overlap at row {r}, col {c}"
+                        )
                     taken[r, c] = p.title
 
 
@@ -383,5 +401,14 @@ def legend_entries(figure: Figure) -> list[Series | Band]:
     return out
 
 
-__all__ = ["Area", "Band", "Colouring", "Dendrogram", "Figure", "Heatmap", "Panel", "Series",
-           "legend_entries"]
+__all__ = [
+    "Area",
+    "Band",
+    "Colouring",
+    "Dendrogram",
+    "Figure",
+    "Heatmap",
+    "Panel",
+    "Series",
+    "legend_entries",
+]

@@ -31,7 +31,7 @@ class Interval(tuple):
     def none(cls, why: str) -> Interval:
         return cls(float("nan"), float("nan"), why)
 
-    def __reduce__(self):       # keep ``why`` through pickling (multiprocessing, caches)
+    def __reduce__(self):  # keep ``why`` through pickling (multiprocessing, caches)
         return (type(self), (self[0], self[1], self.why))
 
 
@@ -54,8 +54,9 @@ def percentile_interval(samples, level: float = 0.95, why: str | None = None) ->
     return Interval(lo, hi)
 
 
-def bootstrap(values, statistic=np.mean, n_boot: int = N_BOOT, seed: int = BOOT_SEED,
-              unit: str = "run") -> Interval:
+def bootstrap(
+    values, statistic=np.mean, n_boot: int = N_BOOT, seed: int = BOOT_SEED, unit: str = "run"
+) -> Interval:
     """Percentile 95% interval of ``statistic`` over resamples (with replacement) of ``values``.
 
     No interval ("one run", "all 3 runs equal"; ``unit`` names what a value is) when fewer than
@@ -68,9 +69,10 @@ def bootstrap(values, statistic=np.mean, n_boot: int = N_BOOT, seed: int = BOOT_
         return Interval.none(f"all {values.size} {unit}s equal")
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, values.size, size=(n_boot, values.size))
-    return percentile_interval([statistic(values[p]) for p in picks],
-                               why=f"every resample of the {values.size} {unit}s gives the "
-                                   "same value")
+    return percentile_interval(
+        [statistic(values[p]) for p in picks],
+        why=f"every resample of the {values.size} {unit}s gives the same value",
+    )
 
 
 def leave_one_out(groups: dict) -> list[tuple[object, dict]]:
@@ -81,13 +83,21 @@ def leave_one_out(groups: dict) -> list[tuple[object, dict]]:
         if len(members) < 2:
             continue
         for i in range(len(members)):
-            picks.append((key, {k: (list(v[:i]) + list(v[i + 1:]) if k == key else list(v))
-                                for k, v in groups.items()}))
+            picks.append(
+                (
+                    key,
+                    {
+                        k: (list(v[:i]) + list(v[i + 1 :]) if k == key else list(v))
+                        for k, v in groups.items()
+                    },
+                )
+            )
     return picks
 
 
-def jackknife_interval(estimate: float, deleted, level: float = 0.95,
-                       why: str | None = None) -> Interval:
+def jackknife_interval(
+    estimate: float, deleted, level: float = 0.95, why: str | None = None
+) -> Interval:
     """``θ̂ ± z·SE`` with the delete-one jackknife ``SE² = (n−1)/n · Σ_i (θ_(i) − θ̄)²``.
 
     For statistics of seed-averaged models (a distance between mean models or trajectories):

@@ -41,9 +41,15 @@ def _weights(records: pd.DataFrame, weighting: str) -> np.ndarray | None:
 
 
 #: Table columns, for people.
-COLUMNS = {"k": "axes", "explained_stress": "explained stress", "ci_low": "95% range low",
-           "ci_high": "95% range high", "explained_distance": "explained distance",
-           "eigenvalue": "eigenvalue", "signature": "signature"}
+COLUMNS = {
+    "k": "axes",
+    "explained_stress": "explained stress",
+    "ci_low": "95% range low",
+    "ci_high": "95% range high",
+    "explained_distance": "explained distance",
+    "eigenvalue": "eigenvalue",
+    "signature": "signature",
+}
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,15 @@ class LowDimensionResult:
     records: pd.DataFrame = field(repr=False, compare=False)
 
 
-def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOOT,
-                  color_by: str = "task", weighting: str = "model",
-                  progress: Progress | None = None) -> AnalysisResult:
+def low_dimension(
+    store,
+    study=None,
+    n_components: int = 10,
+    n_boot: int = N_BOOT,
+    color_by: str = "task",
+    weighting: str = "model",
+    progress: Progress | None = None,
+) -> AnalysisResult:
     """InPCA (SPEC §10) of the store's pairwise ``d_B`` matrix: `compute`, `describe`, the
     table and the figure.
 
@@ -119,26 +131,55 @@ def low_dimension(store, study=None, n_components: int = 10, n_boot: int = N_BOO
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be 'model' or 'run', got {weighting!r}")
     try:
-        result = compute(store, n_components=n_components, n_boot=n_boot, weighting=weighting,
-                         progress=progress)
+        result = compute(
+            store, n_components=n_components, n_boot=n_boot, weighting=weighting, progress=progress
+        )
     except NotApplicable as why:
         return not_applicable(NAME, TITLE, str(why))
     result.records["progress"] = _progress_of_records(store, run_table(store), result.records)
-    summary = {"stress_3": result.stress[result.axes - 1].value,
-               "stress_3_ci": result.stress[result.axes - 1].interval,
-               "distance_3": result.distance[result.axes - 1], "weighting": result.weighting,
-               "n_models": result.n_models, "n_runs": result.n_runs,
-               "per_method": [{"method": m.method, "n_models": m.n_models, "n_runs": m.n_runs,
-                               "stress_3": m.stress.value, "ci": m.stress.interval}
-                              for m in result.per_method], "verdict": result.verdict}
-    return AnalysisResult(NAME, TITLE, table(result), _figure(
-        result.records, result.inpca, color_by,
-        reference_points(store, result.records, result.inpca), weighting),
-                          describe(result), summary=summary, result=result)
+    summary = {
+        "stress_3": result.stress[result.axes - 1].value,
+        "stress_3_ci": result.stress[result.axes - 1].interval,
+        "distance_3": result.distance[result.axes - 1],
+        "weighting": result.weighting,
+        "n_models": result.n_models,
+        "n_runs": result.n_runs,
+        "per_method": [
+            {
+                "method": m.method,
+                "n_models": m.n_models,
+                "n_runs": m.n_runs,
+                "stress_3": m.stress.value,
+                "ci": m.stress.interval,
+            }
+            for m in result.per_method
+        ],
+        "verdict": result.verdict,
+    }
+    return AnalysisResult(
+        NAME,
+        TITLE,
+        table(result),
+        _figure(
+            result.records,
+            result.inpca,
+            color_by,
+            reference_points(store, result.records, result.inpca),
+            weighting,
+        ),
+        describe(result),
+        summary=summary,
+        result=result,
+    )
 
 
-def compute(store, n_components: int = 10, n_boot: int = N_BOOT, weighting: str = "model",
-            progress: Progress | None = None) -> LowDimensionResult:
+def compute(
+    store,
+    n_components: int = 10,
+    n_boot: int = N_BOOT,
+    weighting: str = "model",
+    progress: Progress | None = None,
+) -> LowDimensionResult:
     """InPCA of all models of the store, explained stress with subsampling ranges, overall and
     per method (each method's own InPCA of its submatrix). Raises `NotApplicable` below 4
     models."""
@@ -152,12 +193,13 @@ def compute(store, n_components: int = 10, n_boot: int = N_BOOT, weighting: str 
     D = store.distance_matrix(records["model_id"])
     M = D.shape[0]
     k = min(n_components, M - 1)
-    inpca = InPCA(n_components=k, metric="precomputed", random_state=0,
-                  weights=_weights(records, weighting)).fit(D)
+    inpca = InPCA(
+        n_components=k, metric="precomputed", random_state=0, weights=_weights(records, weighting)
+    ).fit(D)
     k3 = min(3, k)
     # (method, its models, its runs, the fewest axes a subset must allow)
     groups = [(None, np.arange(M), runs, k)]
-    whole = []          # methods that hold every model: their InPCA is the whole store's
+    whole = []  # methods that hold every model: their InPCA is the whole store's
     for method in unique(records["method"]):
         rows = np.flatnonzero((records["method"] == method).to_numpy())
         if rows.size == M:
@@ -167,54 +209,77 @@ def compute(store, n_components: int = 10, n_boot: int = N_BOOT, weighting: str 
     ranges = _subsample_ranges(D, records, groups, k, n_boot, BOOT_SEED, progress, weighting)
     groups += [(method, np.arange(M), runs, k3) for method in whole]
     ranges += [ranges[0]] * len(whole)
-    stress = tuple(Estimate(float(v), iv) for v, iv in zip(inpca.explained_stress_, ranges[0][1],
-                                                           strict=True))
-    per_method = tuple(MethodStress(method, int(rows.size), len(mruns),
-                                    Estimate(float(full[k3 - 1]), ci[k3 - 1]))
-                       for (method, rows, mruns, _), (full, ci) in zip(groups[1:], ranges[1:],
-                                                                    strict=True))
+    stress = tuple(
+        Estimate(float(v), iv) for v, iv in zip(inpca.explained_stress_, ranges[0][1], strict=True)
+    )
+    per_method = tuple(
+        MethodStress(method, int(rows.size), len(mruns), Estimate(float(full[k3 - 1]), ci[k3 - 1]))
+        for (method, rows, mruns, _), (full, ci) in zip(groups[1:], ranges[1:], strict=True)
+    )
     lo3, hi3 = stress[k3 - 1].interval
-    call = ("inconclusive" if not np.isfinite([lo3, hi3]).all() else "agrees" if lo3 > AGREE
-            else "disagrees" if hi3 < DISAGREE else "inconclusive")
+    call = (
+        "inconclusive"
+        if not np.isfinite([lo3, hi3]).all()
+        else "agrees"
+        if lo3 > AGREE
+        else "disagrees"
+        if hi3 < DISAGREE
+        else "inconclusive"
+    )
     return LowDimensionResult(
-        n_models=M, n_runs=len(runs), axes=k3, stress=stress,
+        n_models=M,
+        n_runs=len(runs),
+        axes=k3,
+        stress=stress,
         eigenvalues=tuple(float(v) for v in inpca.eigenvalues_),
-        n_imaginary=int((inpca.signature_[:k3] < 0).sum()), per_method=per_method,
-        distance=tuple(float(v) for v in inpca.explained_distance_), weighting=weighting,
-        verdict=call, inpca=inpca, records=records)
+        n_imaginary=int((inpca.signature_[:k3] < 0).sum()),
+        per_method=per_method,
+        distance=tuple(float(v) for v in inpca.explained_distance_),
+        weighting=weighting,
+        verdict=call,
+        inpca=inpca,
+        records=records,
+    )
 
 
 def describe(result: LowDimensionResult) -> Finding:
     """Headline: the verdict, the stress of the first three axes with its range, the paper's."""
     k3, s3, last = result.axes, result.stress[result.axes - 1], result.stress[-1]
-    methods = "; ".join(f"{m.method} ({m.n_models} models) {m.stress.text(RANGE)}"
-                        for m in result.per_method)
-    details = (f"The first {k3} InPCA axes of {result.n_models} models from {result.n_runs} runs "
-               f"explain {s3.text(RANGE)} of the stress; "
-               f"{len(result.stress)} axes explain {last.text(RANGE)}; "
-               f"{k3} axes reproduce the distances with explained distance "
-               f"{result.distance[k3 - 1]:.3f} ({WEIGHTINGS[result.weighting]}); "
-               f"{result.n_imaginary} of the first {k3} axes are imaginary (negative "
-               f"eigenvalue). Per method, {k3} axes of its own InPCA: {methods or 'n/a'}. "
-               f"Rule: agrees when the range is above {AGREE}, disagrees when below {DISAGREE}; "
-               f"the paper: ~{PAPER} on ImageNet.")
-    claim = (f"{k3} InPCA axes keep {s3.short()} of the stress of {result.n_models} models; "
-             f"paper {PAPER:.2f}")
+    methods = "; ".join(
+        f"{m.method} ({m.n_models} models) {m.stress.text(RANGE)}" for m in result.per_method
+    )
+    details = (
+        f"The first {k3} InPCA axes of {result.n_models} models from {result.n_runs} runs "
+        f"explain {s3.text(RANGE)} of the stress; "
+        f"{len(result.stress)} axes explain {last.text(RANGE)}; "
+        f"{k3} axes reproduce the distances with explained distance "
+        f"{result.distance[k3 - 1]:.3f} ({WEIGHTINGS[result.weighting]}); "
+        f"{result.n_imaginary} of the first {k3} axes are imaginary (negative "
+        f"eigenvalue). Per method, {k3} axes of its own InPCA: {methods or 'n/a'}. "
+        f"Rule: agrees when the range is above {AGREE}, disagrees when below {DISAGREE}; "
+        f"the paper: ~{PAPER} on ImageNet."
+    )
+    claim = (
+        f"{k3} InPCA axes keep {s3.short()} of the stress of {result.n_models} models; "
+        f"paper {PAPER:.2f}"
+    )
     return make_finding(result.verdict, claim, details)
 
 
 def table(result: LowDimensionResult) -> pd.DataFrame:
     """One row per number of axes k: explained stress with its range, eigenvalue, signature."""
     eig = np.asarray(result.eigenvalues)
-    return pd.DataFrame({
-        "k": np.arange(1, len(result.stress) + 1),
-        "explained_stress": [s.value for s in result.stress],
-        "ci_low": [s.low for s in result.stress],
-        "ci_high": [s.high for s in result.stress],
-        "explained_distance": list(result.distance),
-        "eigenvalue": eig,
-        "signature": np.sign(eig).astype(np.int64),
-    }).rename(columns=COLUMNS)
+    return pd.DataFrame(
+        {
+            "k": np.arange(1, len(result.stress) + 1),
+            "explained_stress": [s.value for s in result.stress],
+            "ci_low": [s.low for s in result.stress],
+            "ci_high": [s.high for s in result.stress],
+            "explained_distance": list(result.distance),
+            "eigenvalue": eig,
+            "signature": np.sign(eig).astype(np.int64),
+        }
+    ).rename(columns=COLUMNS)
 
 
 def _subsample_ranges(D, records, groups, k, n_boot, seed, progress, weighting="model"):
@@ -231,13 +296,17 @@ def _subsample_ranges(D, records, groups, k, n_boot, seed, progress, weighting="
 
     subsets, owners, whys = [], [], []
     for g, (_, rows, runs, axes) in enumerate(groups):
-        picks, why = _run_subsets(records.iloc[rows].reset_index(drop=True), runs, axes, n_boot,
-                                  seed)
+        picks, why = _run_subsets(
+            records.iloc[rows].reset_index(drop=True), runs, axes, n_boot, seed
+        )
         subsets += [rows] + [rows[p] for p in picks]
         owners += [g] * (1 + len(picks))
         whys.append(why)
-    report = None if progress is None else lambda done, total: progress(
-        "InPCA of random 80% subsets of the runs", done, total)
+    report = (
+        None
+        if progress is None
+        else lambda done, total: progress("InPCA of random 80% subsets of the runs", done, total)
+    )
     if weighting == "model":
         stress = subset_explained_stress(D, subsets, k, random_state=0, progress=report)
     else:
@@ -258,8 +327,12 @@ def _weighted_subset_stress(D, records, subsets, k, weighting, report) -> np.nda
     out = np.full((len(subsets), k), np.nan)
     for i, rows in enumerate(subsets):
         kk = min(k, rows.size - 1)
-        fit = InPCA(n_components=kk, metric="precomputed", random_state=0,
-                    weights=_weights(records.iloc[rows], weighting)).fit(D[np.ix_(rows, rows)])
+        fit = InPCA(
+            n_components=kk,
+            metric="precomputed",
+            random_state=0,
+            weights=_weights(records.iloc[rows], weighting),
+        ).fit(D[np.ix_(rows, rows)])
         out[i, :kk] = fit.explained_stress_
         if report is not None:
             report(i + 1, len(subsets))
@@ -277,8 +350,9 @@ def _run_subsets(records, runs, k, n_boot, seed) -> tuple[list[np.ndarray], str 
         return [], f"{len(rows_of)} runs are too few for subsets of {SUBSAMPLE:.0%}"
     picks = []
     for _ in range(n_boot):
-        pick = np.concatenate([rows_of[i] for i in np.sort(
-            rng.choice(len(rows_of), keep, replace=False))])
+        pick = np.concatenate(
+            [rows_of[i] for i in np.sort(rng.choice(len(rows_of), keep, replace=False))]
+        )
         if pick.size >= k + 1:
             picks.append(pick)
     return picks, None
@@ -327,16 +401,35 @@ def _legend_keys(colour: dict, styles: dict) -> list[Series]:
     """Point-less series that carry the legend: one colour per task, one line style and marker
     per method."""
     empty = np.array([])
-    keys = [Series(empty, empty, empty, name=k, color=c, mode="lines", width=3)
-            for k, c in colour.items()]
-    keys += [Series(empty, empty, empty, name=k, group=f"style {k}", color="#333333",
-                    mode="lines+markers", dash=d, symbol=m, marker_size=7)
-             for k, (d, m) in styles.items()]
+    keys = [
+        Series(empty, empty, empty, name=k, color=c, mode="lines", width=3)
+        for k, c in colour.items()
+    ]
+    keys += [
+        Series(
+            empty,
+            empty,
+            empty,
+            name=k,
+            group=f"style {k}",
+            color="#333333",
+            mode="lines+markers",
+            dash=d,
+            symbol=m,
+            marker_size=7,
+        )
+        for k, (d, m) in styles.items()
+    ]
     return keys
 
 
-def _figure(records: pd.DataFrame, inpca, color_by: str,
-            references: dict[str, np.ndarray] | None = None, weighting: str = "model") -> Figure:
+def _figure(
+    records: pd.DataFrame,
+    inpca,
+    color_by: str,
+    references: dict[str, np.ndarray] | None = None,
+    weighting: str = "model",
+) -> Figure:
     """One 3-D line per run in the first three axes, from its start (open circle) to its end
     (the method's marker); colour by ``color_by`` (task or method), line style and end marker
     by the other; the truth and the ignorance model marked; the run, step, accuracy and
@@ -349,41 +442,96 @@ def _figure(records: pd.DataFrame, inpca, color_by: str,
     by, styled = ("task", "method") if color_by == "task" else ("method", "task")
     colour = colours(records[by].astype(str))
     kinds = unique(records[styled].astype(str))
-    styles = {k: (METHOD_DASHES[i % len(METHOD_DASHES)], METHOD_SYMBOLS[i % len(METHOD_SYMBOLS)])
-              for i, k in enumerate(kinds)}
+    styles = {
+        k: (METHOD_DASHES[i % len(METHOD_DASHES)], METHOD_SYMBOLS[i % len(METHOD_SYMBOLS)])
+        for i, k in enumerate(kinds)
+    }
     acc = records["accuracy"] if "accuracy" in records else pd.Series(np.nan, index=records.index)
     lines, ends, starts = [], {}, []
     for run_id in unique(records["run_id"]):
         rows = records.index[records["run_id"] == run_id]
         first = records.loc[rows[0]]
         key, kind = str(first[by]), str(first[styled])
-        hover = [f"run {run_id}\ntask {first['task']}, method {first['method']}\nstep {step}"
-                 f"\naccuracy {a:.3f}\nprogress {lam_:.3f}"
-                 for step, a, lam_ in zip(records.loc[rows, "step"], acc.loc[rows],
-                                          records.loc[rows, "progress"], strict=True)]
-        lines.append(Series(x=X[rows, 0], y=X[rows, 1], z=X[rows, 2], mode="lines", group=key,
-                            color=colour[key], dash=styles[kind][0], width=2, hover=hover))
+        hover = [
+            f"run {run_id}\ntask {first['task']}, method {first['method']}\nstep {step}"
+            f"\naccuracy {a:.3f}\nprogress {lam_:.3f}"
+            for step, a, lam_ in zip(
+                records.loc[rows, "step"], acc.loc[rows], records.loc[rows, "progress"], strict=True
+            )
+        ]
+        lines.append(
+            Series(
+                x=X[rows, 0],
+                y=X[rows, 1],
+                z=X[rows, 2],
+                mode="lines",
+                group=key,
+                color=colour[key],
+                dash=styles[kind][0],
+                width=2,
+                hover=hover,
+            )
+        )
         ends.setdefault((key, kind), []).append(rows[-1])
         starts.append(rows[0])
-    marks = [Series(X[r, 0], X[r, 1], X[r, 2], mode="markers", group=key, color=colour[key],
-                    symbol=styles[kind][1], marker_size=6,
-                    hover=[f"end of run {records.loc[i, 'run_id']}\n{by} {key}, {styled} {kind}"
-                           for i in r])
-             for (key, kind), r in ends.items()]
-    marks.append(Series(X[starts, 0], X[starts, 1], X[starts, 2], mode="markers",
-                        name="start of a run", color="#555555", symbol="circle-open",
-                        marker_size=5, hover=[f"start of run {records.loc[i, 'run_id']}"
-                                              for i in starts]))
-    for (name, point), (symbol, c) in zip((references or {}).items(),
-                                          (TRUTH_MARK, IGNORANCE_MARK), strict=False):
+    marks = [
+        Series(
+            X[r, 0],
+            X[r, 1],
+            X[r, 2],
+            mode="markers",
+            group=key,
+            color=colour[key],
+            symbol=styles[kind][1],
+            marker_size=6,
+            hover=[
+                f"end of run {records.loc[i, 'run_id']}\n{by} {key}, {styled} {kind}" for i in r
+            ],
+        )
+        for (key, kind), r in ends.items()
+    ]
+    marks.append(
+        Series(
+            X[starts, 0],
+            X[starts, 1],
+            X[starts, 2],
+            mode="markers",
+            name="start of a run",
+            color="#555555",
+            symbol="circle-open",
+            marker_size=5,
+            hover=[f"start of run {records.loc[i, 'run_id']}" for i in starts],
+        )
+    )
+    for (name, point), (symbol, c) in zip(
+        (references or {}).items(), (TRUTH_MARK, IGNORANCE_MARK), strict=False
+    ):
         p = np.pad(point[:3], (0, max(0, 3 - point.size)))
-        marks.append(Series([p[0]], [p[1]], [p[2]], mode="markers", name=name, color=c,
-                            symbol=symbol, marker_size=14, hover=[name]))
-    panel = Panel([*lines, *marks, *_legend_keys(colour, styles)],
-                  xlabel=_axis_title(0, lam[0], sig[0]), ylabel=_axis_title(1, lam[1], sig[1]),
-                  zlabel=_axis_title(2, lam[2], sig[2]))
+        marks.append(
+            Series(
+                [p[0]],
+                [p[1]],
+                [p[2]],
+                mode="markers",
+                name=name,
+                color=c,
+                symbol=symbol,
+                marker_size=14,
+                hover=[name],
+            )
+        )
+    panel = Panel(
+        [*lines, *marks, *_legend_keys(colour, styles)],
+        xlabel=_axis_title(0, lam[0], sig[0]),
+        ylabel=_axis_title(1, lam[1], sig[1]),
+        zlabel=_axis_title(2, lam[2], sig[2]),
+    )
     k3 = min(3, inpca.explained_stress_.size)
-    return Figure([panel], title=f"InPCA of all trajectories: {k3} axes explain "
-                  f"{inpca.explained_stress_[k3 - 1]:.2f} of the stress "
-                  f"({WEIGHTINGS[weighting]})",
-                  legend_title=f"colour: {by}; line, end marker: {styled}", height=700)
+    return Figure(
+        [panel],
+        title=f"InPCA of all trajectories: {k3} axes explain "
+        f"{inpca.explained_stress_[k3 - 1]:.2f} of the stress "
+        f"({WEIGHTINGS[weighting]})",
+        legend_title=f"colour: {by}; line, end marker: {styled}",
+        height=700,
+    )

@@ -37,11 +37,19 @@ from taskspace.study.analyses.stats import (
 NAME = "progress_on_other_tasks"
 TITLE = "Progress on other tasks"
 #: Table columns, for people.
-COLUMNS = {"train_task": "training task A", "eval_task": "evaluation task B",
-           "overlap": "share of B's classes in A", "n_seeds": "seeds of A",
-           "progress": "progress on B", "ci_low": "95% CI low", "ci_high": "95% CI high",
-           "own_progress": "B's own progress on B", "relative": "relative progress",
-           "diversity_A": "class diversity of A", "size_A": "classes in A"}
+COLUMNS = {
+    "train_task": "training task A",
+    "eval_task": "evaluation task B",
+    "overlap": "share of B's classes in A",
+    "n_seeds": "seeds of A",
+    "progress": "progress on B",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "own_progress": "B's own progress on B",
+    "relative": "relative progress",
+    "diversity_A": "class diversity of A",
+    "size_A": "classes in A",
+}
 
 
 @dataclass(frozen=True)
@@ -99,12 +107,12 @@ class ProgressResult:
 class _Summary:
     """The statistics of one pick of seeds (all of them, or one bootstrap resample)."""
 
-    mean: dict        # (A, B) -> mean progress of A's picked runs on B
-    relative: dict    # (A, B) -> mean / B's own
-    transfer: np.ndarray      # per task A: mean relative progress on its disjoint tasks
-    within: dict      # size -> Spearman ρ within that size
-    pooled: float     # size-stratified ρ
-    others: float     # mean relative progress over all A ≠ B
+    mean: dict  # (A, B) -> mean progress of A's picked runs on B
+    relative: dict  # (A, B) -> mean / B's own
+    transfer: np.ndarray  # per task A: mean relative progress on its disjoint tasks
+    within: dict  # size -> Spearman ρ within that size
+    pooled: float  # size-stratified ρ
+    others: float  # mean relative progress over all A ≠ B
 
 
 @dataclass(frozen=True)
@@ -113,11 +121,11 @@ class _Design:
 
     tasks: dict
     names: list
-    end: dict         # run_id -> {B: progress on B of the run's last record}
+    end: dict  # run_id -> {B: progress on B of the run's last record}
     diversity: np.ndarray
     size: np.ndarray
-    sizes: list       # sizes with at least 3 tasks
-    disjoint: dict    # A -> the tasks its transfer is measured on
+    sizes: list  # sizes with at least 3 tasks
+    disjoint: dict  # A -> the tasks its transfer is measured on
 
 
 def class_diversity(store, classes) -> tuple[float, str]:
@@ -132,30 +140,60 @@ def class_diversity(store, classes) -> tuple[float, str]:
     return float(len(classes)), "number of classes"
 
 
-def progress_on_other_tasks(store, study=None, method: str = "supervised",
-                            n_boot: int = N_BOOT, n_perm: int = N_PERM,
-                            tasks: list[str] | None = None,
-                            progress: Progress | None = None) -> AnalysisResult:
+def progress_on_other_tasks(
+    store,
+    study=None,
+    method: str = "supervised",
+    n_boot: int = N_BOOT,
+    n_perm: int = N_PERM,
+    tasks: list[str] | None = None,
+    progress: Progress | None = None,
+) -> AnalysisResult:
     """Progress on other tasks: `compute`, `describe`, the table and the figure (see `compute`)."""
     try:
-        result = compute(store, method=method, n_boot=n_boot, n_perm=n_perm, tasks=tasks,
-                         progress=progress)
+        result = compute(
+            store, method=method, n_boot=n_boot, n_perm=n_perm, tasks=tasks, progress=progress
+        )
     except NotApplicable as why:
         return not_applicable(NAME, TITLE, str(why))
-    summary = {"relative_progress": result.relative.value,
-               "relative_progress_ci": result.relative.interval,
-               "spearman": result.stratified.value, "spearman_ci": result.stratified.interval,
-               "p_value": result.stratified.p_value, "partial_spearman": result.partial,
-               "by_size": [{"size": s.size, "n_tasks": s.n_tasks, "spearman": s.rho.value,
-                            "ci": s.rho.interval, "p_value": s.rho.p_value}
-                           for s in result.by_size], "verdict": result.verdict}
-    return AnalysisResult(NAME, TITLE, result.table.rename(columns=COLUMNS),
-                          _figure(result.table, result.curves), describe(result),
-                          summary=summary, result=result)
+    summary = {
+        "relative_progress": result.relative.value,
+        "relative_progress_ci": result.relative.interval,
+        "spearman": result.stratified.value,
+        "spearman_ci": result.stratified.interval,
+        "p_value": result.stratified.p_value,
+        "partial_spearman": result.partial,
+        "by_size": [
+            {
+                "size": s.size,
+                "n_tasks": s.n_tasks,
+                "spearman": s.rho.value,
+                "ci": s.rho.interval,
+                "p_value": s.rho.p_value,
+            }
+            for s in result.by_size
+        ],
+        "verdict": result.verdict,
+    }
+    return AnalysisResult(
+        NAME,
+        TITLE,
+        result.table.rename(columns=COLUMNS),
+        _figure(result.table, result.curves),
+        describe(result),
+        summary=summary,
+        result=result,
+    )
 
 
-def compute(store, method: str = "supervised", n_boot: int = N_BOOT, n_perm: int = N_PERM,
-            tasks: list[str] | None = None, progress: Progress | None = None) -> ProgressResult:
+def compute(
+    store,
+    method: str = "supervised",
+    n_boot: int = N_BOOT,
+    n_perm: int = N_PERM,
+    tasks: list[str] | None = None,
+    progress: Progress | None = None,
+) -> ProgressResult:
     """For every training task A (runs of ``method``) and evaluation task B (every task of those
     runs), the progress on B (uniform start, B's samples and classes) of A's end models, against
     the progress on B of B's own end models.
@@ -184,8 +222,9 @@ def compute(store, method: str = "supervised", n_boot: int = N_BOOT, n_perm: int
         runs = runs[runs["task"].isin(list(tasks))].reset_index(drop=True)
     task_sets = task_classes(runs)
     if len(task_sets) < 2:
-        raise NotApplicable(f"needs runs of method {method!r} on at least 2 tasks, the store "
-                            f"has {len(task_sets)}")
+        raise NotApplicable(
+            f"needs runs of method {method!r} on at least 2 tasks, the store has {len(task_sets)}"
+        )
     end, curves = _end_progress(store, runs, task_sets, progress)
     diversity = {a: class_diversity(store, c) for a, c in task_sets.items()}
     design = _design(task_sets, end, {a: d for a, (d, _) in diversity.items()})
@@ -198,45 +237,66 @@ def compute(store, method: str = "supervised", n_boot: int = N_BOOT, n_perm: int
     by_size = tuple(_size_correlation(design, full, boots, k, n_perm, why) for k in design.sizes)
     pooled = _stratified(design, full, boots, n_perm, why)
     names, div, size = design.names, design.diversity, design.size
-    partial = (partial_spearman(div, full.transfer, size) if len(set(size.tolist())) > 1
-               else spearman(div, full.transfer))
+    partial = (
+        partial_spearman(div, full.transfer, size)
+        if len(set(size.tolist())) > 1
+        else spearman(div, full.transfer)
+    )
     most = names[int(np.argmax(div))]
     return ProgressResult(
-        method=method, n_tasks=len(names),
+        method=method,
+        n_tasks=len(names),
         relative=Estimate(full.others, percentile_interval([b.others for b in boots], why=why)),
-        by_size=by_size, stratified=pooled, partial=float(partial),
-        diversity_kind=next(iter(diversity.values()))[1], most_diverse=most,
+        by_size=by_size,
+        stratified=pooled,
+        partial=float(partial),
+        diversity_kind=next(iter(diversity.values()))[1],
+        most_diverse=most,
         most_diverse_diversity=float(div[names.index(most)]),
         most_diverse_transfer=float(full.transfer[names.index(most)]),
-        verdict=verdict(pooled.value, pooled.interval, pooled.p_value), table=table,
-        curves=pd.concat(curves))
+        verdict=verdict(pooled.value, pooled.interval, pooled.p_value),
+        table=table,
+        curves=pd.concat(curves),
+    )
 
 
 def describe(result: ProgressResult) -> Finding:
     """Headline: the verdict and the stratified ρ between diversity and transfer."""
     r = result
-    per_size = "; ".join(
-        f"{s.n_tasks} tasks of {s.size} classes: ρ = {s.rho.text()}, permutation p = "
-        f"{fmt(s.rho.p_value, 2)}" for s in r.by_size) or \
-        "no size has 3 or more tasks: no within-size correlation"
-    details = (f"Training on one task reaches on average {r.relative.text()} of the progress "
-               f"that a task's own training makes on it ({r.n_tasks} tasks, method {r.method}, "
-               f"bootstrap over seeds); the most diverse task ({r.most_diverse}, "
-               f"{r.diversity_kind} {fmt(r.most_diverse_diversity)}) reaches "
-               f"{fmt(r.most_diverse_transfer)} on the tasks of its size disjoint from it. "
-               f"Spearman ρ between a task's class diversity ({r.diversity_kind}) and its mean "
-               f"relative progress on the tasks of its size that share no class with it, within "
-               f"a size: {per_size}. Stratified by size: ρ = {r.stratified.text()}, permutation "
-               f"p = {fmt(r.stratified.p_value, 2)} (one-sided, diversity permuted within "
-               f"sizes); partial ρ controlling for size {fmt(r.partial)}.")
+    per_size = (
+        "; ".join(
+            f"{s.n_tasks} tasks of {s.size} classes: ρ = {s.rho.text()}, permutation p = "
+            f"{fmt(s.rho.p_value, 2)}"
+            for s in r.by_size
+        )
+        or "no size has 3 or more tasks: no within-size correlation"
+    )
+    details = (
+        f"Training on one task reaches on average {r.relative.text()} of the progress "
+        f"that a task's own training makes on it ({r.n_tasks} tasks, method {r.method}, "
+        f"bootstrap over seeds); the most diverse task ({r.most_diverse}, "
+        f"{r.diversity_kind} {fmt(r.most_diverse_diversity)}) reaches "
+        f"{fmt(r.most_diverse_transfer)} on the tasks of its size disjoint from it. "
+        f"Spearman ρ between a task's class diversity ({r.diversity_kind}) and its mean "
+        f"relative progress on the tasks of its size that share no class with it, within "
+        f"a size: {per_size}. Stratified by size: ρ = {r.stratified.text()}, permutation "
+        f"p = {fmt(r.stratified.p_value, 2)} (one-sided, diversity permuted within "
+        f"sizes); partial ρ controlling for size {fmt(r.partial)}."
+    )
     if np.isfinite(r.stratified.value):
-        claim = (f"diverse tasks transfer more: ρ = {r.stratified.short()}, "
-                 f"p = {fmt(r.stratified.p_value, 2)}; paper ρ > 0")
+        claim = (
+            f"diverse tasks transfer more: ρ = {r.stratified.short()}, "
+            f"p = {fmt(r.stratified.p_value, 2)}; paper ρ > 0"
+        )
     else:
-        why = ("no size has 3 tasks" if not r.by_size else
-               f"{r.diversity_kind} is constant within each size")
-        claim = (f"others' training reaches {r.relative.short()} of own progress; no "
-                 f"diversity ρ: {why}")
+        why = (
+            "no size has 3 tasks"
+            if not r.by_size
+            else f"{r.diversity_kind} is constant within each size"
+        )
+        claim = (
+            f"others' training reaches {r.relative.short()} of own progress; no diversity ρ: {why}"
+        )
     return make_finding(r.verdict, claim, details)
 
 
@@ -254,9 +314,17 @@ def _end_progress(store, runs, tasks, progress):
         for b, classes in tasks.items():
             lam = progress_of(P, labels, classes=classes)
             end[run["run_id"]][b] = float(lam[-1])
-            curves.append(pd.DataFrame({"train_task": run["task"], "eval_task": b,
-                                        "run_id": run["run_id"], "fraction": frac,
-                                        "progress": lam}))
+            curves.append(
+                pd.DataFrame(
+                    {
+                        "train_task": run["task"],
+                        "eval_task": b,
+                        "run_id": run["run_id"],
+                        "fraction": frac,
+                        "progress": lam,
+                    }
+                )
+            )
         report(progress, "progress of every run on every task", i + 1, len(runs))
     return end, curves
 
@@ -273,23 +341,35 @@ def _design(tasks: dict, end: dict, diversity: dict) -> _Design:
     disjoint = {}
     for a in names:
         free = [b for b in names if b != a and not set(tasks[a]) & set(tasks[b])]
-        disjoint[a] = ([b for b in free if len(tasks[b]) == len(tasks[a])] or free
-                       or [b for b in names if b != a])
-    return _Design(tasks=tasks, names=names, end=end,
-                   diversity=np.array([diversity[a] for a in names]), size=size,
-                   sizes=[k for k in sorted(set(size.tolist())) if (size == k).sum() >= 3],
-                   disjoint=disjoint)
+        disjoint[a] = (
+            [b for b in free if len(tasks[b]) == len(tasks[a])]
+            or free
+            or [b for b in names if b != a]
+        )
+    return _Design(
+        tasks=tasks,
+        names=names,
+        end=end,
+        diversity=np.array([diversity[a] for a in names]),
+        size=size,
+        sizes=[k for k in sorted(set(size.tolist())) if (size == k).sum() >= 3],
+        disjoint=disjoint,
+    )
 
 
 def _summarise(d: _Design, pick: dict[str, list[str]]) -> _Summary:
     tasks = d.tasks
     mean = {(a, b): np.mean([d.end[r][b] for r in pick[a]]) for a in tasks for b in tasks}
-    rel = {(a, b): mean[a, b] / mean[b, b] if mean[b, b] > 0 else np.nan
-           for a in tasks for b in tasks}
+    rel = {
+        (a, b): mean[a, b] / mean[b, b] if mean[b, b] > 0 else np.nan for a in tasks for b in tasks
+    }
     transfer = np.array([_nanmean([rel[a, b] for b in d.disjoint[a]]) for a in d.names])
     within = {k: spearman(d.diversity[d.size == k], transfer[d.size == k]) for k in d.sizes}
-    pooled = (spearman_test(d.diversity, transfer, strata=d.size, n_perm=0).statistic
-              if d.sizes else np.nan)
+    pooled = (
+        spearman_test(d.diversity, transfer, strata=d.size, n_perm=0).statistic
+        if d.sizes
+        else np.nan
+    )
     others = _nanmean([rel[a, b] for a in tasks for b in tasks if a != b])
     return _Summary(mean, rel, transfer, within, pooled, others)
 
@@ -309,29 +389,46 @@ def _table(d: _Design, seeds: dict, full: _Summary, boots: list[_Summary]) -> pd
     rows = []
     for a, ca in d.tasks.items():
         for b, cb in d.tasks.items():
-            lo, hi = percentile_interval([s.mean[a, b] for s in boots],
-                                         why="one seed" if len(seeds[a]) == 1 else None)
-            rows.append({"train_task": a, "eval_task": b,
-                         "overlap": len(set(ca) & set(cb)) / len(cb), "n_seeds": len(seeds[a]),
-                         "progress": full.mean[a, b], "ci_low": lo, "ci_high": hi,
-                         "own_progress": full.mean[b, b], "relative": full.relative[a, b],
-                         "diversity_A": d.diversity[d.names.index(a)], "size_A": len(ca)})
+            lo, hi = percentile_interval(
+                [s.mean[a, b] for s in boots], why="one seed" if len(seeds[a]) == 1 else None
+            )
+            rows.append(
+                {
+                    "train_task": a,
+                    "eval_task": b,
+                    "overlap": len(set(ca) & set(cb)) / len(cb),
+                    "n_seeds": len(seeds[a]),
+                    "progress": full.mean[a, b],
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "own_progress": full.mean[b, b],
+                    "relative": full.relative[a, b],
+                    "diversity_A": d.diversity[d.names.index(a)],
+                    "size_A": len(ca),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def _size_correlation(d: _Design, full: _Summary, boots: list[_Summary], k: int, n_perm: int,
-                      why: str | None) -> SizeCorrelation:
+def _size_correlation(
+    d: _Design, full: _Summary, boots: list[_Summary], k: int, n_perm: int, why: str | None
+) -> SizeCorrelation:
     at = d.size == k
-    test = spearman_test(d.diversity[at], full.transfer[at], n_perm=n_perm,
-                         alternative="greater")
+    test = spearman_test(d.diversity[at], full.transfer[at], n_perm=n_perm, alternative="greater")
     ci = percentile_interval([s.within[k] for s in boots], why=why)
     return SizeCorrelation(k, int(at.sum()), Estimate(full.within[k], ci, test.p_value))
 
 
-def _stratified(d: _Design, full: _Summary, boots: list[_Summary], n_perm: int,
-                why: str | None) -> Estimate:
-    p = (spearman_test(d.diversity, full.transfer, strata=d.size, n_perm=n_perm,
-                       alternative="greater").p_value if d.sizes else np.nan)
+def _stratified(
+    d: _Design, full: _Summary, boots: list[_Summary], n_perm: int, why: str | None
+) -> Estimate:
+    p = (
+        spearman_test(
+            d.diversity, full.transfer, strata=d.size, n_perm=n_perm, alternative="greater"
+        ).p_value
+        if d.sizes
+        else np.nan
+    )
     return Estimate(full.pooled, percentile_interval([s.pooled for s in boots], why=why), p)
 
 
@@ -348,8 +445,9 @@ def _nanmean(values) -> float:
     return float(finite.mean()) if finite.size else np.nan
 
 
-def small_multiple_cells(n: int, cols: int = GRID_COLUMNS, block_rows: int = 2
-                         ) -> list[tuple[int, int]]:
+def small_multiple_cells(
+    n: int, cols: int = GRID_COLUMNS, block_rows: int = 2
+) -> list[tuple[int, int]]:
     """Grid cells ``(row, col)`` of ``n`` panels placed beside a ``block_rows`` × 2 block at the
     top left (the heatmap, and room for its labels), then in full rows below it."""
     cells = [(r, c) for r in range(block_rows) for c in range(2, cols)]
@@ -363,6 +461,7 @@ def small_multiple_cells(n: int, cols: int = GRID_COLUMNS, block_rows: int = 2
 def grid_columns(n: int, block_rows: int = 2, choices=range(3, 7)) -> int:
     """Columns of the grid that leave the fewest cells empty around the ``block_rows`` × 2
     heatmap for ``n`` small multiples (ties: the one nearest :data:`GRID_COLUMNS`)."""
+
     def empty(cols: int) -> int:
         rest = n - block_rows * (cols - 2)
         return -rest if rest <= 0 else -rest % cols
@@ -392,10 +491,23 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     # heatmap: that row stays empty below it (in the reference study's report, 20 tasks, they
     # ran into the small multiples' titles).
     block = 3 if len(tasks) > 10 else 2
-    heat = Panel([Heatmap(grid.to_numpy(), x=tasks, y=tasks, zmin=0, colorbar="relative",
-                          hover_names=("eval", "train", "relative"))],
-                 title="end progress on B / B's own", xlabel="evaluation task B",
-                 ylabel="training task A", rowspan=2, colspan=2)
+    heat = Panel(
+        [
+            Heatmap(
+                grid.to_numpy(),
+                x=tasks,
+                y=tasks,
+                zmin=0,
+                colorbar="relative",
+                hover_names=("eval", "train", "relative"),
+            )
+        ],
+        title="end progress on B / B's own",
+        xlabel="evaluation task B",
+        ylabel="training task A",
+        rowspan=2,
+        colspan=2,
+    )
     colour = colours(tasks)
     mean = curves.groupby(["train_task", "eval_task", "fraction"], sort=False)["progress"].mean()
     cols = grid_columns(len(tasks), block_rows=block)
@@ -419,17 +531,39 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
         series = []
         for b in tasks:
             part = mean.loc[(a, b)]
-            series.append(Series(
-                x=part.index.to_numpy(), y=part.to_numpy(), name=b, color=colour[b],
-                width=3.0 if a == b else 1.3,
-                hover=[f"train {a}, eval {b}\nfraction {f:.2f}\nprogress {v:.3f}"
-                       for f, v in zip(part.index, part, strict=True)]))
+            series.append(
+                Series(
+                    x=part.index.to_numpy(),
+                    y=part.to_numpy(),
+                    name=b,
+                    color=colour[b],
+                    width=3.0 if a == b else 1.3,
+                    hover=[
+                        f"train {a}, eval {b}\nfraction {f:.2f}\nprogress {v:.3f}"
+                        for f, v in zip(part.index, part, strict=True)
+                    ],
+                )
+            )
         leftmost = col == 0 or (row < block and col == 2)
         bottom = (row + 1, col) not in covered
-        panels.append(Panel(series, title=f"trained on {a}", row=row, col=col, colspan=span,
-                            xlabel="fraction of training" if bottom else "",
-                            ylabel="progress on B" if leftmost else "",
-                            yrange=(lo - pad, hi + pad)))
-    return Figure(panels, title=TITLE + ": progress on each task B along the training of A "
-                  "(mean over seeds; thick: B = A)", rows=last_row + 1, cols=cols,
-                  legend_title="evaluation task B", height=260 * (last_row + 1) + 80)
+        panels.append(
+            Panel(
+                series,
+                title=f"trained on {a}",
+                row=row,
+                col=col,
+                colspan=span,
+                xlabel="fraction of training" if bottom else "",
+                ylabel="progress on B" if leftmost else "",
+                yrange=(lo - pad, hi + pad),
+            )
+        )
+    return Figure(
+        panels,
+        title=TITLE + ": progress on each task B along the training of A "
+        "(mean over seeds; thick: B = A)",
+        rows=last_row + 1,
+        cols=cols,
+        legend_title="evaluation task B",
+        height=260 * (last_row + 1) + 80,
+    )

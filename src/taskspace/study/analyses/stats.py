@@ -28,10 +28,29 @@ from taskspace.study.analyses.intervals import (
     percentile_interval,
 )
 
-__all__ = ["ALPHA", "BOOT_SEED", "N_BOOT", "N_PERM", "PERM_SEED", "Interval", "Plateau",
-           "TestResult", "bootstrap", "cophenetic_correlation", "cophenetic_distances",
-           "jackknife_interval", "leave_one_out", "mantel", "partial_spearman",
-           "percentile_interval", "plateau", "spearman", "spearman_test", "unique", "verdict"]
+__all__ = [
+    "ALPHA",
+    "BOOT_SEED",
+    "N_BOOT",
+    "N_PERM",
+    "PERM_SEED",
+    "Interval",
+    "Plateau",
+    "TestResult",
+    "bootstrap",
+    "cophenetic_correlation",
+    "cophenetic_distances",
+    "jackknife_interval",
+    "leave_one_out",
+    "mantel",
+    "partial_spearman",
+    "percentile_interval",
+    "plateau",
+    "spearman",
+    "spearman_test",
+    "unique",
+    "verdict",
+]
 
 #: Permutations behind every p-value (the smallest attainable p is 1 / (N_PERM + 1)).
 N_PERM = 9999
@@ -93,8 +112,9 @@ def _p_value(observed: float, null: np.ndarray, alternative: str) -> float:
 
 def _check_alternative(alternative: str) -> None:
     if alternative not in ("greater", "less", "two-sided"):
-        raise ValueError(f"`alternative` must be 'greater', 'less' or 'two-sided', got "
-                         f"{alternative!r}")
+        raise ValueError(
+            f"`alternative` must be 'greater', 'less' or 'two-sided', got {alternative!r}"
+        )
 
 
 def _permutations(rng, n: int, n_perm: int) -> np.ndarray:
@@ -105,13 +125,21 @@ def _permutations(rng, n: int, n_perm: int) -> np.ndarray:
 def _paired(x, y, name_x: str = "x", name_y: str = "y"):
     x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape:
-        raise ValueError(f"`{name_x}` and `{name_y}` must have the same length, got {x.size} "
-                         f"and {y.size}")
+        raise ValueError(
+            f"`{name_x}` and `{name_y}` must have the same length, got {x.size} and {y.size}"
+        )
     return x, y
 
 
-def spearman_test(x, y, *, strata=None, n_perm: int = N_PERM, seed: int = PERM_SEED,
-                  alternative: str = "two-sided") -> TestResult:
+def spearman_test(
+    x,
+    y,
+    *,
+    strata=None,
+    n_perm: int = N_PERM,
+    seed: int = PERM_SEED,
+    alternative: str = "two-sided",
+) -> TestResult:
     """Spearman ρ of ``x`` and ``y`` with a permutation p-value (``y`` permuted).
 
     With ``strata`` (one label per value) ρ is *stratified*: the mean of the within-stratum
@@ -141,8 +169,12 @@ def spearman_test(x, y, *, strata=None, n_perm: int = N_PERM, seed: int = PERM_S
         null += weight * _pearson_rows(rx, ry[perms])
     observed /= weights.sum()
     null /= weights.sum()
-    return TestResult(float(observed), _p_value(observed, null, alternative),
-                      int(sum(w.size for w in groups)), n_perm)
+    return TestResult(
+        float(observed),
+        _p_value(observed, null, alternative),
+        int(sum(w.size for w in groups)),
+        n_perm,
+    )
 
 
 def unique(values) -> list:
@@ -173,7 +205,7 @@ def partial_spearman(x, y, z) -> float:
         return float("nan")
     r = np.corrcoef(np.vstack([_ranks(x[ok]), _ranks(y[ok]), _ranks(z[ok])]))
     rxy, rxz, ryz = r[0, 1], r[0, 2], r[1, 2]
-    den = (1 - rxz ** 2) * (1 - ryz ** 2)
+    den = (1 - rxz**2) * (1 - ryz**2)
     if not np.isfinite(den) or den <= 1e-12:
         return float("nan")
     return float((rxy - rxz * ryz) / np.sqrt(den))
@@ -193,8 +225,15 @@ def _condensed(D, name: str) -> np.ndarray:
     return D
 
 
-def mantel(A, B, *, method: str = "spearman", n_perm: int = N_PERM, seed: int = PERM_SEED,
-           alternative: str = "greater") -> TestResult:
+def mantel(
+    A,
+    B,
+    *,
+    method: str = "spearman",
+    n_perm: int = N_PERM,
+    seed: int = PERM_SEED,
+    alternative: str = "greater",
+) -> TestResult:
     """The Mantel test: correlation of two distance matrices over their upper triangles, with a
     p-value from permuting the objects (rows and columns together) of ``B``.
 
@@ -236,10 +275,9 @@ def mantel(A, B, *, method: str = "spearman", n_perm: int = N_PERM, seed: int = 
     observed = float(_pearson_rows(a, B[iu][None])[0])
     rng = np.random.default_rng(seed)
     null = np.empty(n_perm)
-    for start in range(0, n_perm, 2048):    # chunks: (chunk, pairs) stays small for large n
+    for start in range(0, n_perm, 2048):  # chunks: (chunk, pairs) stays small for large n
         perms = _permutations(rng, n, min(2048, n_perm - start))
-        null[start:start + perms.shape[0]] = _pearson_rows(a, B[perms[:, iu[0]],
-                                                               perms[:, iu[1]]])
+        null[start : start + perms.shape[0]] = _pearson_rows(a, B[perms[:, iu[0]], perms[:, iu[1]]])
     return TestResult(observed, _p_value(observed, null, alternative), n, n_perm)
 
 
@@ -317,8 +355,15 @@ def plateau(steps, values, *, fraction: float = 0.2, tol: float = 0.02) -> Plate
     return Plateau(change < tol, change, float(start))
 
 
-def verdict(estimate: float, interval, p_value: float | None, *, expected: str = "greater",
-            null: float = 0.0, alpha: float = ALPHA) -> str:
+def verdict(
+    estimate: float,
+    interval,
+    p_value: float | None,
+    *,
+    expected: str = "greater",
+    null: float = 0.0,
+    alpha: float = ALPHA,
+) -> str:
     """The pre-registered verdict of a finding: "agrees", "disagrees" or "inconclusive".
 
     ``expected`` is the direction the paper predicts for the estimate relative to ``null`` (0 for

@@ -35,11 +35,17 @@ from taskspace.study.analyses.stats import (
 NAME = "tree"
 TITLE = "The tree: clustering of tasks against WordNet"
 #: Table columns, for people.
-COLUMNS = {"distances": "distances", "mantel_r": "Mantel r with WordNet",
-           "ci_low": "95% CI low", "ci_high": "95% CI high", "p_value": "p-value (one-sided)",
-           "cophenetic_correlation": "cophenetic correlation",
-           "spearman_with_wordnet": "Spearman ρ, dendrogram vs WordNet", "verdict": "verdict",
-           "n_tasks": "tasks"}
+COLUMNS = {
+    "distances": "distances",
+    "mantel_r": "Mantel r with WordNet",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "p_value": "p-value (one-sided)",
+    "cophenetic_correlation": "cophenetic correlation",
+    "spearman_with_wordnet": "Spearman ρ, dendrogram vs WordNet",
+    "verdict": "verdict",
+    "n_tasks": "tasks",
+}
 
 
 @dataclass(frozen=True)
@@ -77,26 +83,51 @@ class TreeResult:
     distances: dict = field(repr=False, compare=False)
 
 
-def tree(store, study=None, method: str = "supervised", n_perm: int = N_PERM,
-         tasks: list[str] | None = None, progress: Progress | None = None) -> AnalysisResult:
+def tree(
+    store,
+    study=None,
+    method: str = "supervised",
+    n_perm: int = N_PERM,
+    tasks: list[str] | None = None,
+    progress: Progress | None = None,
+) -> AnalysisResult:
     """The tree: `compute`, `describe`, the table and the figure (see `compute`)."""
     try:
         result = compute(store, method=method, n_perm=n_perm, tasks=tasks, progress=progress)
     except NotApplicable as why:
         return not_applicable(NAME, TITLE, str(why))
     r = result
-    summary = {"mantel_end": r.mantel_end.value, "mantel_end_ci": r.mantel_end.interval,
-               "mantel_end_p": r.mantel_end.p_value, "mantel_traj": r.mantel_traj.value,
-               "mantel_traj_ci": r.mantel_traj.interval,
-               "mantel_traj_p": r.mantel_traj.p_value, "cophenetic": r.cophenetic,
-               "spearman_end": r.spearman_end, "spearman_traj": r.spearman_traj,
-               "verdict": r.verdict, "verdict_traj": r.verdict_traj}
-    return AnalysisResult(NAME, TITLE, table(r), _figure(list(r.names), r.distances),
-                          describe(r), summary=summary, result=r)
+    summary = {
+        "mantel_end": r.mantel_end.value,
+        "mantel_end_ci": r.mantel_end.interval,
+        "mantel_end_p": r.mantel_end.p_value,
+        "mantel_traj": r.mantel_traj.value,
+        "mantel_traj_ci": r.mantel_traj.interval,
+        "mantel_traj_p": r.mantel_traj.p_value,
+        "cophenetic": r.cophenetic,
+        "spearman_end": r.spearman_end,
+        "spearman_traj": r.spearman_traj,
+        "verdict": r.verdict,
+        "verdict_traj": r.verdict_traj,
+    }
+    return AnalysisResult(
+        NAME,
+        TITLE,
+        table(r),
+        _figure(list(r.names), r.distances),
+        describe(r),
+        summary=summary,
+        result=r,
+    )
 
 
-def compute(store, method: str = "supervised", n_perm: int = N_PERM,
-            tasks: list[str] | None = None, progress: Progress | None = None) -> TreeResult:
+def compute(
+    store,
+    method: str = "supervised",
+    n_perm: int = N_PERM,
+    tasks: list[str] | None = None,
+    progress: Progress | None = None,
+) -> TreeResult:
     """Do the distances between tasks agree with WordNet? Tasks are those of the runs of
     ``method`` (restricted to ``tasks`` when given).
 
@@ -119,8 +150,10 @@ def compute(store, method: str = "supervised", n_perm: int = N_PERM,
         runs = runs[runs["task"].isin(list(tasks))].reset_index(drop=True)
     task_sets = task_classes(runs)
     if len(task_sets) < 3:
-        raise NotApplicable(f"clustering needs at least 3 tasks with runs of {method!r}, the "
-                            f"store has {len(task_sets)}")
+        raise NotApplicable(
+            f"clustering needs at least 3 tasks with runs of {method!r}, the "
+            f"store has {len(task_sets)}"
+        )
     if not store.hierarchy:
         raise NotApplicable("the store has no class hierarchy to compare with")
     names = list(task_sets)
@@ -130,42 +163,64 @@ def compute(store, method: str = "supervised", n_perm: int = N_PERM,
     D_end, D_traj = m.end(ids), m.traj(ids)
     traj_ok = bool(np.isfinite(D_traj).all())
     mantel_end = _mantel_estimate(D_end, W, n_perm, ids, m.end, progress)
-    mantel_traj = (_mantel_estimate(D_traj, W, n_perm, ids,
-                                    lambda pick, task: m.traj(pick, D_traj, task), progress)
-                   if traj_ok else Estimate(np.nan, Interval.none(
-                       "some trajectories share no progress range")))
+    mantel_traj = (
+        _mantel_estimate(
+            D_traj, W, n_perm, ids, lambda pick, task: m.traj(pick, D_traj, task), progress
+        )
+        if traj_ok
+        else Estimate(np.nan, Interval.none("some trajectories share no progress range"))
+    )
     wordnet = squareform(W, checks=False)
     return TreeResult(
-        n_tasks=len(names), n_perm=n_perm, mantel_end=mantel_end, mantel_traj=mantel_traj,
-        cophenetic={"end": cophenetic_correlation(D_end),
-                    "traj": cophenetic_correlation(D_traj) if traj_ok else np.nan,
-                    "wordnet": cophenetic_correlation(W)},
+        n_tasks=len(names),
+        n_perm=n_perm,
+        mantel_end=mantel_end,
+        mantel_traj=mantel_traj,
+        cophenetic={
+            "end": cophenetic_correlation(D_end),
+            "traj": cophenetic_correlation(D_traj) if traj_ok else np.nan,
+            "wordnet": cophenetic_correlation(W),
+        },
         spearman_end=spearman(_cophenetic(D_end), wordnet),
         spearman_traj=spearman(_cophenetic(D_traj), wordnet) if traj_ok else np.nan,
         verdict=verdict(mantel_end.value, mantel_end.interval, mantel_end.p_value),
-        verdict_traj=(verdict(mantel_traj.value, mantel_traj.interval, mantel_traj.p_value)
-                      if traj_ok else "inconclusive"),
+        verdict_traj=(
+            verdict(mantel_traj.value, mantel_traj.interval, mantel_traj.p_value)
+            if traj_ok
+            else "inconclusive"
+        ),
         names=tuple(names),
-        distances={"end models (d_B)": D_end, "trajectories (d_traj)": D_traj,
-                   "WordNet (mean path distance)": W})
+        distances={
+            "end models (d_B)": D_end,
+            "trajectories (d_traj)": D_traj,
+            "WordNet (mean path distance)": W,
+        },
+    )
 
 
 def describe(result: TreeResult) -> Finding:
     """Headline: the verdict and the end models' Mantel r with WordNet."""
     r = result
     e, t = r.mantel_end, r.mantel_traj
-    traj_text = (f"by d_traj between whole trajectories r = {t.text()}, p = {fmt(t.p_value, 2)} "
-                 f"(verdict: {r.verdict_traj})" if np.isfinite(t.value) else
-                 "by d_traj: n/a (some trajectories share no progress range)")
-    details = (f"Mantel test of {r.n_tasks} tasks' distances against the WordNet distances of "
-               f"their classes (Spearman r, one-sided permutation p over {r.n_perm} "
-               f"permutations of the tasks, jackknife over runs): by d_B between end models "
-               f"r = {e.text()}, p = {fmt(e.p_value, 2)} (verdict: {r.verdict}); {traj_text}. "
-               f"Cophenetic correlation of the average-linkage dendrograms: end models "
-               f"{fmt(r.cophenetic['end'])}, trajectories {fmt(r.cophenetic['traj'])}, WordNet "
-               f"{fmt(r.cophenetic['wordnet'])}.")
-    claim = (f"{r.n_tasks} tasks' end-model distances follow WordNet: Mantel r = {e.short()}, "
-             f"p = {fmt(e.p_value, 2)}; paper r > 0")
+    traj_text = (
+        f"by d_traj between whole trajectories r = {t.text()}, p = {fmt(t.p_value, 2)} "
+        f"(verdict: {r.verdict_traj})"
+        if np.isfinite(t.value)
+        else "by d_traj: n/a (some trajectories share no progress range)"
+    )
+    details = (
+        f"Mantel test of {r.n_tasks} tasks' distances against the WordNet distances of "
+        f"their classes (Spearman r, one-sided permutation p over {r.n_perm} "
+        f"permutations of the tasks, jackknife over runs): by d_B between end models "
+        f"r = {e.text()}, p = {fmt(e.p_value, 2)} (verdict: {r.verdict}); {traj_text}. "
+        f"Cophenetic correlation of the average-linkage dendrograms: end models "
+        f"{fmt(r.cophenetic['end'])}, trajectories {fmt(r.cophenetic['traj'])}, WordNet "
+        f"{fmt(r.cophenetic['wordnet'])}."
+    )
+    claim = (
+        f"{r.n_tasks} tasks' end-model distances follow WordNet: Mantel r = {e.short()}, "
+        f"p = {fmt(e.p_value, 2)}; paper r > 0"
+    )
     return make_finding(r.verdict, claim, details)
 
 
@@ -173,17 +228,23 @@ def table(result: TreeResult) -> pd.DataFrame:
     """One row per distance matrix: Mantel r with WordNet, interval, p, tree-likeness."""
     r, nan = result, np.nan
     e, t = r.mantel_end, r.mantel_traj
-    return pd.DataFrame({
-        "distances": ["end models, d_B", "trajectories, d_traj", "WordNet"],
-        "mantel_r": [e.value, t.value, 1.0],
-        "ci_low": [e.low, t.low, nan], "ci_high": [e.high, t.high, nan],
-        "p_value": [e.p_value, t.p_value, nan],
-        "cophenetic_correlation": [r.cophenetic["end"], r.cophenetic["traj"],
-                                   r.cophenetic["wordnet"]],
-        "spearman_with_wordnet": [r.spearman_end, r.spearman_traj, nan],
-        "verdict": [r.verdict, r.verdict_traj, ""],
-        "n_tasks": r.n_tasks,
-    }).rename(columns=COLUMNS)
+    return pd.DataFrame(
+        {
+            "distances": ["end models, d_B", "trajectories, d_traj", "WordNet"],
+            "mantel_r": [e.value, t.value, 1.0],
+            "ci_low": [e.low, t.low, nan],
+            "ci_high": [e.high, t.high, nan],
+            "p_value": [e.p_value, t.p_value, nan],
+            "cophenetic_correlation": [
+                r.cophenetic["end"],
+                r.cophenetic["traj"],
+                r.cophenetic["wordnet"],
+            ],
+            "spearman_with_wordnet": [r.spearman_end, r.spearman_traj, nan],
+            "verdict": [r.verdict, r.verdict_traj, ""],
+            "n_tasks": r.n_tasks,
+        }
+    ).rename(columns=COLUMNS)
 
 
 class _TaskDistances:
@@ -193,9 +254,10 @@ class _TaskDistances:
     def __init__(self, store, names, ids):
         self.names, self.labels = names, store.labels
         runs = [r for rs in ids.values() for r in rs]
-        self.trajs = {r: np.asarray(store.trajectory(r).predictions, dtype=np.float64)
-                      for r in runs}
-        self.ends = {r: P[-1] for r, P in self.trajs.items()}     # end_model, without a re-read
+        self.trajs = {
+            r: np.asarray(store.trajectory(r).predictions, dtype=np.float64) for r in runs
+        }
+        self.ends = {r: P[-1] for r, P in self.trajs.items()}  # end_model, without a re-read
 
     def end(self, pick, only=None):
         from taskspace import bhattacharyya
@@ -208,9 +270,10 @@ class _TaskDistances:
         from taskspace import compare_trajectories
 
         try:
-            return compare_trajectories([self.trajs[r] for r in pick[a]],
-                                        [self.trajs[r] for r in pick[b]], self.labels).mean
-        except ValueError:      # no common progress range
+            return compare_trajectories(
+                [self.trajs[r] for r in pick[a]], [self.trajs[r] for r in pick[b]], self.labels
+            ).mean
+        except ValueError:  # no common progress range
             return np.nan
 
     def traj(self, pick, base=None, only=None):
@@ -272,8 +335,15 @@ def _figure(names, matrices: dict) -> Figure:
     usable = {k: D for k, D in matrices.items() if np.isfinite(D).all()}
     panels = []
     for col, (title, D) in enumerate(usable.items()):
-        tree = dendrogram(linkage(squareform(D, checks=False), method="average"),
-                          labels=names, no_plot=True)
-        panels.append(Panel([Dendrogram(tree["icoord"], tree["dcoord"], tree["ivl"])],
-                            title=title, ylabel="merge height" if col == 0 else "", col=col))
+        tree = dendrogram(
+            linkage(squareform(D, checks=False), method="average"), labels=names, no_plot=True
+        )
+        panels.append(
+            Panel(
+                [Dendrogram(tree["icoord"], tree["dcoord"], tree["ivl"])],
+                title=title,
+                ylabel="merge height" if col == 0 else "",
+                col=col,
+            )
+        )
     return Figure(panels, title=TITLE, cols=len(panels), height=450)
