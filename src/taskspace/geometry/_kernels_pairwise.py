@@ -52,8 +52,8 @@ from taskspace.geometry._prefetch import prefetch
 #: stale machine code; tests/test_numba_cache.py fails until the digest here is updated, and that
 #: edit of this file is what invalidates the cache.
 CALLEE_DIGESTS = {
-    "_kernels_pairwise_micro.py": "74e093c5057b9163",
-    "_prefetch.py": "2f5529fea1b9c9aa",
+    "_kernels_pairwise_micro.py": "0b832379c2f2a9e3",
+    "_prefetch.py": "769d2bc8ca2a5c0b",
 }
 
 #: Class counts with a compiled "blocks" kernel; C is zero-padded up to the next one.
