@@ -49,3 +49,27 @@ def make_legacy(path, checksums: bool = True) -> None:
         edit(file, run)
     for file in (path / "distances").glob("*/zarr.json"):
         edit(file, cache)
+
+
+def record_chunk_reads(monkeypatch) -> list[str]:
+    """Keys of every prediction chunk read from now on, in order: Zarr's reads (``LocalStore.get``)
+    and the direct reads of uncompressed chunks (``store.chunkfile.read_chunk``), as paths under
+    the store's root (``runs/<run>/predictions/c/<t>/<block>/0``)."""
+    from zarr.storage import LocalStore
+
+    from taskspace.store import chunkfile
+
+    read: list[str] = []
+    original_get, original_read_chunk = LocalStore.get, chunkfile.read_chunk
+
+    async def counting_get(self, key, *args, **kwargs):
+        read.append(key)
+        return await original_get(self, key, *args, **kwargs)
+
+    def counting_read_chunk(root, run, record, block, file, *args):
+        read.append(str(file.relative_to(root)))
+        return original_read_chunk(root, run, record, block, file, *args)
+
+    monkeypatch.setattr(LocalStore, "get", counting_get)
+    monkeypatch.setattr(chunkfile, "read_chunk", counting_read_chunk)
+    return read

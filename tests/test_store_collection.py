@@ -8,7 +8,7 @@ import zarr
 from zarr.storage import LocalStore
 
 from taskspace.store import CorruptStoreError, LazyCollection, Store, chunkfile
-from tests.helpers import random_models
+from tests.helpers import random_models, record_chunk_reads
 
 N, C, B = 50, 3, 16  # 4 sample chunks per record: [0,16) [16,32) [32,48) [48,50)
 
@@ -116,22 +116,7 @@ def test_unsupported_keys(filled):
 def test_slices_read_only_their_chunks(filled, monkeypatch):
     store, _ = filled
     X, _ = store.collection("run_id != 'b'")  # 7 models in runs a and c
-    read = []
-    original = LocalStore.get
-
-    async def counting_get(self, key, *args, **kwargs):
-        read.append(key)
-        return await original(self, key, *args, **kwargs)
-
-    real_read_chunk = chunkfile.read_chunk
-
-    def counting_read_chunk(root, run, record, block, file, *args):
-        read.append(str(file.relative_to(root)))
-        return real_read_chunk(root, run, record, block, file, *args)
-
-    # Zarr's reads, and the direct reads of uncompressed chunks (store.chunkfile)
-    monkeypatch.setattr(LocalStore, "get", counting_get)
-    monkeypatch.setattr(chunkfile, "read_chunk", counting_read_chunk)
+    read = record_chunk_reads(monkeypatch)  # Zarr's reads and the direct chunk reads
     X[:, B : 2 * B]
     chunks = [k for k in read if "/predictions/c/" in k]
     # One chunk per model, all in the second sample block: runs/<run>/predictions/c/<t>/1/0.

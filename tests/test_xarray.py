@@ -7,11 +7,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from zarr.storage import LocalStore
 
 import taskspace as ts
-from taskspace.store import Store, chunkfile
-from tests.helpers import random_models
+from taskspace.store import Store
+from tests.helpers import random_models, record_chunk_reads
 
 xr = pytest.importorskip("xarray")
 
@@ -62,22 +61,7 @@ def test_runs_pick_and_order(filled):
 
 
 def test_building_reads_no_chunk_and_a_slice_reads_only_its_own(filled, monkeypatch):
-    read = []
-    original = LocalStore.get
-
-    async def counting_get(self, key, *args, **kwargs):
-        read.append(key)
-        return await original(self, key, *args, **kwargs)
-
-    real_read_chunk = chunkfile.read_chunk
-
-    def counting_read_chunk(root, run, record, block, file, *args):
-        read.append(str(file.relative_to(root)))
-        return real_read_chunk(root, run, record, block, file, *args)
-
-    # Zarr's reads, and the direct reads of uncompressed chunks (store.chunkfile)
-    monkeypatch.setattr(LocalStore, "get", counting_get)
-    monkeypatch.setattr(chunkfile, "read_chunk", counting_read_chunk)
+    read = record_chunk_reads(monkeypatch)
     ds = filled.to_xarray()
     assert not [k for k in read if "/predictions/c/" in k]
     _ = ds.predictions.isel(record=4, sample=slice(40, 45)).values
