@@ -370,7 +370,10 @@ def test_device_auto_is_cpu_here():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     assert resolve_device("auto", "auto") == (torch.device("cpu"), None)
-    assert resolve_device("auto", "bf16") == (torch.device("cpu"), None)
+    assert resolve_device("auto", "fp16") == (torch.device("cpu"), None)
+    # bf16 autocast runs on the CPU when asked for; "auto" keeps float32 there
+    assert resolve_device("auto", "bf16") == (torch.device("cpu"), torch.bfloat16)
+    assert resolve_device("cpu", "bf16") == (torch.device("cpu"), torch.bfloat16)
     with pytest.raises(ValueError, match="no CUDA device"):
         resolve_device("cuda", "off")
 
@@ -399,3 +402,21 @@ def test_lr_schedules():
     assert (
         lrs(lr_schedule="step", lr_step_every=4, lr_gamma=0.5) == [1.0] * 4 + [0.5] * 4 + [0.25] * 2
     )
+
+
+def test_bf16_autocast_trains_on_the_cpu_and_records_float32(tmp_path, split):
+    """`mixed_precision="bf16"` on the CPU: the forward pass runs in bfloat16 (the trajectory
+    differs from float32's), the recorded predictions stay normalised float32 probabilities."""
+    runs = {}
+    for precision in ("off", "bf16"):
+        store = new_store(tmp_path / precision, split)
+        config = {"steps": 12, "device": "cpu", "mixed_precision": precision, "n_records": 3}
+        rid = train_run(
+            store, split, all_digits(split), "supervised", config=config, progress=False
+        )
+        runs[precision] = store.trajectory(rid).predictions
+    off, bf16 = runs["off"], runs["bf16"]
+    assert off.dtype == bf16.dtype == np.float32
+    np.testing.assert_allclose(bf16.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(off[0], bf16[0])  # step 0: no training yet
+    assert np.abs(off[-1] - bf16[-1]).max() > 0  # bf16 changed the trajectory

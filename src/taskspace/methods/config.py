@@ -94,9 +94,11 @@ class TrainConfig(BaseModel):
     device : {"auto", "cpu", "cuda"}
         ``"auto"``: CUDA when available, else the CPU.
     mixed_precision : {"auto", "off", "bf16", "fp16"}
-        ``torch.autocast`` for forward passes on the GPU. ``"auto"``: bf16 on a GPU that supports
-        it, off on the CPU. bf16/fp16 with ``device="cpu"`` is an error; with ``device="auto"`` on
-        a machine without a GPU it falls back to full precision.
+        ``torch.autocast`` for forward passes. ``"auto"``: bf16 on a GPU that supports it, off on
+        the CPU. ``"bf16"`` also on the CPU (fast where the CPU has bf16 instructions, e.g.
+        ``avx512_bf16`` or AMX; it changes the trajectory, not only its rounding:
+        docs/decisions.md). ``"fp16"`` with ``device="cpu"`` is an error; with ``device="auto"``
+        on a machine without a GPU it falls back to full precision.
     record_schedule : {"log", "linear"} or list of int
         When the run is recorded (SPEC §13, `taskspace.record.checkpoint_schedule`).
     n_records : int ≥ 2
@@ -165,10 +167,9 @@ class TrainConfig(BaseModel):
     def _consistent(self):
         if self.epochs is not None and self.steps is not None:
             raise ValueError("give `epochs` or `steps`, not both")
-        if self.device == "cpu" and self.mixed_precision in ("bf16", "fp16"):
+        if self.device == "cpu" and self.mixed_precision == "fp16":
             raise ValueError(
-                f"mixed_precision={self.mixed_precision!r} needs a GPU but "
-                "device='cpu'; use mixed_precision='off' or 'auto'"
+                "mixed_precision='fp16' needs a GPU but device='cpu'; use 'bf16', 'off' or 'auto'"
             )
         if self.record_mode == "head" and not self.has_head:
             raise ValueError(
