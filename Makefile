@@ -29,11 +29,12 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 demo: setup
 	$(BIN)/taskspace demo
 
-# ruff check, the formatter's check, and mypy on geometry/ and store/ against a baseline that only
+# ruff check, the formatter's check, codespell, and mypy on geometry/ and store/ against a baseline that only
 # shrinks (scripts/mypy_baseline.py).
 lint: setup-dev
 	$(BIN)/ruff check src tests benchmarks scripts studies
 	$(BIN)/ruff format --check src tests benchmarks scripts studies
+	$(BIN)/codespell src tests docs benchmarks scripts studies examples README.md CONTRIBUTING.md
 	$(BIN)/python scripts/mypy_baseline.py
 
 test: lint

@@ -176,6 +176,7 @@ COLUMNS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(COLUMNS))
 def test_each_analysis_has_table_figure_and_numeric_finding(results, name):
     r = results[name]

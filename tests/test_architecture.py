@@ -200,6 +200,7 @@ def test_cycle_detector_finds_a_planted_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}}) is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "modules",
     [

@@ -82,6 +82,7 @@ def test_user_text_with_brackets_is_printed_as_it_is(tmp_path):
     assert "Progress on other tasks: " in out.stdout and "[/red]t" in out.stdout
 
 
+@pytest.mark.slow
 def test_embed_writes_beside_the_store_and_says_when_landmarks_are_capped(tmp_path):
     store = _bracket_store(tmp_path / "study" / "store")
     elsewhere = tmp_path / "cwd"
@@ -113,6 +114,7 @@ def test_embed_writes_beside_the_store_and_says_when_landmarks_are_capped(tmp_pa
     assert any(line.endswith(f"→ {target}") for line in lines), out.stdout
 
 
+@pytest.mark.slow
 def test_info_on_a_study_folder_suggests_its_store(tmp_path):
     _bracket_store(tmp_path / "demo" / "store")
     out = run("info", str(tmp_path / "demo"))
@@ -124,6 +126,7 @@ def test_info_on_a_study_folder_suggests_its_store(tmp_path):
 
 
 # ------------------------------------------------------------------ help
+@pytest.mark.slow
 def test_help_is_plain_text_with_named_metavars():
     out = run("run", "--help")
     assert out.returncode == 0
@@ -196,6 +199,7 @@ def test_study_progress_prints_run_keys_literally(capsys):
     assert "complete, skipped: b[x]" in lines
 
 
+@pytest.mark.slow
 def test_analyze_prints_headlines_and_progress_when_piped(tmp_path):
     """Standard output: one headline per analysis, verdict first (details only with -v);
     standard error (a pipe here): a line as each analysis starts and lines along its loops."""
@@ -234,6 +238,7 @@ def test_metric_option_offers_every_metric_of_the_api():
             assert metric in out, (command, metric)
 
 
+@pytest.mark.slow
 def test_report_into_an_unwritable_path_fails_before_the_analyses(tmp_path):
     from tests.test_analyses import build_store
 

@@ -84,6 +84,7 @@ def test_equals_single_process_and_fills_cache(client, tmp_path, metric):
     np.testing.assert_array_equal(sub, D[9:17, 9:17])
 
 
+@pytest.mark.slow
 def test_new_runs_compute_only_new_rows(client, tmp_path, monkeypatch):
     path = tmp_path / "s"
     store = make_store(path, [("a", 7, 0)])

@@ -13,6 +13,7 @@ pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_gpu_check_runs_on_the_cpu_at_toy_sizes(tmp_path):
     out = tmp_path / "gpu_check.md"
     env = {

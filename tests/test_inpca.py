@@ -280,6 +280,7 @@ def test_refit_precomputed_forgets_collection():
     assert not hasattr(model, "X_fit_")
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(
     m=st.integers(2, 12),

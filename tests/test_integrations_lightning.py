@@ -219,6 +219,7 @@ def test_does_nothing_off_rank_zero_and_validates(tmp_path, digits):
         )
 
 
+@pytest.mark.slow
 def test_importing_taskspace_imports_no_framework():
     code = (
         "import sys, taskspace, taskspace.integrations, taskspace.store, taskspace.geometry;"

@@ -137,6 +137,7 @@ def test_trainer_run_imprinted_and_recomputed(tmp_path, sets):
     assert lam[-1] > lam[0]
 
 
+@pytest.mark.slow
 def test_head_mode_with_gradient_accumulation(tmp_path, sets):
     (probe, probe_y), _ = sets
     store = ts.Store.create(tmp_path / "s.zarr", probe_y, ["a", "b", "c", "d"])

@@ -130,6 +130,7 @@ def test_blas_gram_only_for_calls_from_the_main_thread(monkeypatch):
     assert PB.gram_kernel() == "blas" and seen == ["numba"]
 
 
+@pytest.mark.slow
 def test_blas_gram_from_any_thread_where_blas_is_single_threaded():
     """Where BLAS already runs on one thread (a Dask worker: OPENBLAS_NUM_THREADS=1 from its
     nanny) there is nothing to limit, and calls from other threads take BLAS too (measured 1.2-1.4×

@@ -75,6 +75,7 @@ def test_each_method_records_a_trajectory(tmp_path, split, method):
     assert not ckpt.state_path.exists()
 
 
+@pytest.mark.slow
 def test_supervised_accuracy_and_progress_rise(tmp_path, split):
     store = new_store(tmp_path / "s.zarr", split)
     run_id = train_run(
@@ -113,6 +114,7 @@ def test_representation_learning_makes_progress(tmp_path, split, method):
         assert traj.metrics["accuracy"].iloc[-1] > traj.metrics["accuracy"].iloc[0]
 
 
+@pytest.mark.slow
 def test_fixmatch_learns_from_few_labels(tmp_path, split):
     store = new_store(tmp_path / "s.zarr", split)
     run_id = train_run(
@@ -139,6 +141,7 @@ def test_fixmatch_learns_from_few_labels(tmp_path, split):
     assert "train_mask_rate" in traj.metrics
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(QUICK))
 def test_deterministic_on_cpu(tmp_path, split, method):
     task = Task.from_classes([3, 5, 8, 9], split.class_names)
@@ -184,6 +187,7 @@ def test_finished_run_does_nothing(tmp_path, split):
         )
 
 
+@pytest.mark.slow
 def test_finetune_records_parent_and_starts_from_it(tmp_path, split):
     store = new_store(tmp_path / "s.zarr", split)
     parent = train_run(

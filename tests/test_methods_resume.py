@@ -170,6 +170,7 @@ def test_crash_after_append_before_state_save(tmp_path, split, monkeypatch, meth
     assert_same_records(store.trajectory(run_id), ref)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(CONFIGS))
 def test_crash_between_records_resumes_from_timed_checkpoint(tmp_path, split, monkeypatch, method):
     """With checkpoint_interval_s > 0 the state is also saved between records (here: at every

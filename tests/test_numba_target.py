@@ -44,6 +44,7 @@ def run_probe(tmp_path, **env):
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not AVX512, reason="the host has no AVX-512")
 def test_512_bit_vectors_on_avx512_hosts_and_opt_out(tmp_path):
     wide = run_probe(tmp_path)
@@ -90,6 +91,7 @@ def test_missing_numba_internals_fall_back_to_numba_defaults(monkeypatch):
     assert _numba_target.vector_registers.__wrapped__() == (32 if AVX512 else 16)
 
 
+@pytest.mark.slow
 def test_user_settings_are_left_alone(tmp_path):
     features = ll.get_host_cpu_features().flatten()
     got = run_probe(tmp_path, NUMBA_CPU_FEATURES=features)
@@ -97,6 +99,7 @@ def test_user_settings_are_left_alone(tmp_path):
     assert got["registers"] == (32 if AVX512 else 16)
 
 
+@pytest.mark.slow
 def test_register_count_follows_the_compiled_features(tmp_path):
     """Compiled without AVX-512 (whatever the host), the kernels are told of 16 registers and
     give the same distances as the host's own build."""

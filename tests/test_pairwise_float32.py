@@ -112,6 +112,7 @@ def _train_and_record(torch, SmallCNN, seed, x, y, x_probe, steps, schedule):
     return models
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (FASHION / "train-images-idx3-ubyte.gz").exists(),
     reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",

@@ -39,6 +39,7 @@ def test_power_interval_is_wilson():
     assert (got.low, got.high) == pytest.approx((0.2189, 0.3958), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_mantel_noise_calibration_hits_the_target_r():
     rng = np.random.default_rng(0)
     points = rng.random((12, 2))

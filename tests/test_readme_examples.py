@@ -28,6 +28,7 @@ def test_the_readme_marks_three_examples():
     assert len(readme_blocks()) == 3
 
 
+@pytest.mark.slow
 def test_the_readme_examples_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))

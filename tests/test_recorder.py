@@ -204,6 +204,7 @@ def test_head_mode_and_errors(tmp_path):
     torch.testing.assert_close(hooked(net, x), net.features(x))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (FASHION / "train-images-idx3-ubyte.gz").exists(),
     reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",

@@ -43,6 +43,7 @@ def _unpacked(text: str, node_id: str) -> str:
     return body  # "</" written "<\\/": the same JavaScript and JSON
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(made):
     import json
 
@@ -211,6 +212,7 @@ def _static_legend(fig) -> list[str]:
     return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
 
 
+@pytest.mark.slow
 def test_every_figure_draws_without_warning_and_both_drawings_agree(drawn):
     from taskspace.study.analyses.figure import legend_entries
 

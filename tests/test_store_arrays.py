@@ -352,6 +352,7 @@ import_arrays(sys.argv[1], sys.argv[2], records_per_append=1)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
 def test_resume_after_sigkill(tmp_path):
     root = tmp_path / "preds"
@@ -377,6 +378,7 @@ def test_resume_after_sigkill(tmp_path):
     assert len(store.runs()) == 9
 
 
+@pytest.mark.slow
 def test_cli_import_arrays(tmp_path):
     root = tmp_path / "preds"
     expected = write_folder(root)

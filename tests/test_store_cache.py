@@ -211,6 +211,7 @@ def test_commit_blocks_interrupted_or_stale_commits_nothing(store):
     )
 
 
+@pytest.mark.slow
 def test_commit_blocks_never_holds_the_new_rows_together(tmp_path):
     """k = 3,000 new models: the k×k rows are 72 MB; committing by tiles of 500 stays far below."""
     import tracemalloc

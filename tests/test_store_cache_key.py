@@ -116,6 +116,7 @@ def test_bad_keys_are_value_errors(tmp_path):
         store.distance_matrix(eps=2.0)  # pairwise_distances' own check
 
 
+@pytest.mark.slow
 def test_distributed_eps_then_store_default_returns_the_default_numbers(tmp_path):
     pytest.importorskip("distributed")
     from taskspace.distributed import distributed_distances

@@ -124,6 +124,7 @@ def test_an_edited_header_is_named_never_a_healthy_run(store, edit):
     _assert_clean_and_equal(store)
 
 
+@pytest.mark.slow
 def test_check_and_analyze_name_the_header_on_the_command_line(store):
     _header(store, HEADER_EDITS["chunk_samples 8 -> 4"])
     out = _cli("check", store.path)
@@ -161,6 +162,7 @@ RECORD_EDITS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edit", RECORD_EDITS)
 def test_an_edited_commit_record_is_named_and_dropped(store, edit):
     _run_record(store, "q", RECORD_EDITS[edit])
@@ -187,6 +189,7 @@ def test_a_commit_record_copied_over_another_run_is_named(store):
     assert report.damaged_runs == ["r"], str(report)
 
 
+@pytest.mark.slow
 def test_a_deleted_run_folder_is_named_and_dropped(store):
     shutil.rmtree(store.path / "runs/q")
     s = Store.open(store.path)
@@ -205,6 +208,7 @@ def test_a_deleted_run_folder_is_named_and_dropped(store):
     _assert_clean_and_equal(store)
 
 
+@pytest.mark.slow
 def test_an_edited_run_index_is_named_and_rebuilt(store):
     def drop_q(attrs):
         attrs[_meta.INDEX_KEY]["runs"].remove("q")
@@ -223,6 +227,7 @@ def test_an_edited_run_index_is_named_and_rebuilt(store):
     _assert_clean_and_equal(store)
 
 
+@pytest.mark.slow
 def test_a_garbled_run_index_and_a_deleted_run_are_repaired_together(store):
     (store.path / "runs/zarr.json").write_text('{"garbage')
     shutil.rmtree(store.path / "runs/q")
@@ -279,6 +284,7 @@ DELETIONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("legacy", [False, True], ids=["format-2", "legacy-with-checksums"])
 @pytest.mark.parametrize("deletion", DELETIONS)
 def test_deleting_a_record_digest_is_damage(store, deletion, legacy):
@@ -297,6 +303,7 @@ def test_deleting_a_record_digest_is_damage(store, deletion, legacy):
     _assert_clean_and_equal(store)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("legacy", [False, True], ids=["format-2", "legacy-with-checksums"])
 def test_deleting_the_cache_digests_after_swapping_its_data_is_damage(store, legacy):
     """The issue's case: cache D[5,7] swapped with another entry, then its chunk digests (and
@@ -340,6 +347,7 @@ def test_an_edited_cache_record_is_named(store):
 # --- the legacy path --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("checksums", [True, False])
 def test_a_legacy_store_is_read_named_and_upgraded(store, checksums):
     good = store.distance_matrix()

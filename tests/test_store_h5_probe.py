@@ -46,6 +46,7 @@ def _files(tmp_path, labels, names):
     return tmp_path / "labels.npy", tmp_path / "names.json"
 
 
+@pytest.mark.slow
 def test_cli_refuses_other_labels_and_class_names_naming_both_hashes(tmp_path):
     tree = _tree(tmp_path / "h5")
     store = Store.create(tmp_path / "s", np.arange(N) % C, CLASSES)
@@ -77,6 +78,7 @@ def test_library_compares_probe_ids_too(tmp_path):
     ) == ["all-supervised-seed0", "all-supervised-seed1"]
 
 
+@pytest.mark.slow
 def test_labels_of_the_wrong_length_fail_before_the_store_is_created(tmp_path):
     tree = _tree(tmp_path / "h5")
     lab, names = _files(tmp_path, np.arange(N + 3) % C, CLASSES)
@@ -89,6 +91,7 @@ def test_labels_of_the_wrong_length_fail_before_the_store_is_created(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow
 def test_a_file_with_nan_names_itself_and_leaves_no_run(tmp_path):
     tree = _tree(tmp_path / "h5", nan_in=1)
     store = Store.create(tmp_path / "s", np.arange(N) % C, CLASSES)

@@ -105,6 +105,7 @@ def _cli(argv: list[str]) -> int:
 
 
 # ----------------------------------------------------------------------- break 1: kills
+@pytest.mark.slow
 @pytest.mark.parametrize("n_old", [0, 8], ids=["first-fill", "extension"])
 def test_a_fill_killed_at_any_write_leaves_the_old_cache_or_a_repairable_one(
     tmp_path, template, ctx, n_old
@@ -223,6 +224,7 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_an_append_is_one_error_without_asyncio_tracebacks(tmp_path, template):
     path, _ = _copy(template, tmp_path)
     store = Store.open(path, "a")

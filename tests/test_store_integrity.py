@@ -73,6 +73,7 @@ def _cli(*args):
     )
 
 
+@pytest.mark.slow
 def test_a_sound_store_checks_clean(store):
     store.distance_matrix()
     report = store.check()
@@ -82,6 +83,7 @@ def test_a_sound_store_checks_clean(store):
     assert out.returncode == 0 and "no damage" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["delete", "truncate", "edit", "swap"])
 def test_a_damaged_prediction_chunk_is_named_on_every_read(store, damage):
     chunk = store.path / "runs/r/predictions/c/2/1/0"
@@ -169,6 +171,7 @@ def test_an_edited_probe_label_is_refused_on_open(store):
     assert info.value.file == "probe/labels"
 
 
+@pytest.mark.slow
 def test_an_edited_probe_label_with_a_matching_checksum_is_refused_on_open(store):
     """Rewritten through Zarr (so the chunk checksum is right): the header's digest catches it."""
     import zarr
@@ -186,6 +189,7 @@ def _cache_dir(store):
     return store.path / "distances" / cache.CacheKey("bhattacharyya").name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["edit", "truncate", "delete", "swap ids"])
 def test_a_damaged_cache_is_named_and_repaired_by_recomputing(store, damage):
     good = store.distance_matrix()
@@ -285,6 +289,7 @@ def _record(store):
     return json.loads((_cache_dir(store) / "zarr.json").read_text())["attributes"][cache.CACHE_KEY]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("move", ["copy a diagonal chunk", "swap mirror chunks"])
 def test_a_cache_chunk_moved_within_the_cache_is_named(store, small_chunks, move):
     """Each moved chunk is internally sound (its own checksum passes) and, for the diagonal copy,
@@ -373,6 +378,7 @@ def test_a_garbled_chunk_digest_list_is_a_damaged_commit_record(store, small_chu
     assert _check(store).damaged_caches == [_cache_dir(store).name]
 
 
+@pytest.mark.slow
 def test_check_drops_damaged_runs_only_when_asked(store):
     """A run whose commit record is garbage makes every read of the store's table fail; the
     report names it, --repair keeps it (exit 1), --drop-damaged-runs drops it (and the caches

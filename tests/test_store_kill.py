@@ -52,6 +52,7 @@ def _assert_clean(path: Path) -> None:
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_times_loses_nothing_committed(tmp_path, ctx):
     path = tmp_path / "s.zarr"
     _new_store(path)
