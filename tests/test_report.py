@@ -73,6 +73,21 @@ def test_report_is_self_contained(made):
     assert "<details" in text and "95% " in text and "ci_low" not in text
 
 
+def test_each_finding_header_says_its_verdict_once(made):
+    """The badge says the verdict; the headline beside it does not say it again."""
+    import re
+
+    _, results, path, _ = made
+    text = path.read_text(encoding="utf-8")
+    headers = re.findall(r'<p class="finding[^"]*">(.*?)</p>', text, re.S)
+    assert len(headers) == len(results)
+    for header in headers:
+        verdict = re.match(r'<span class="badge [a-z-]+">([^<]*)</span>', header).group(1)
+        words = html.unescape(re.sub(r"<[^>]+>", " ", header))
+        # "disagrees" does not count as "agrees": whole words only
+        assert len(re.findall(rf"\b{re.escape(verdict)}\b", words)) == 1, words
+
+
 def test_plain_report_holds_plotly_js_as_text_and_is_larger(made, tmp_path):
     from plotly.offline import get_plotlyjs
 
