@@ -289,6 +289,63 @@ def test_inpca_every_run_from_start_to_end_with_truth_ignorance_and_method_style
     assert interactive.layout.scene.xaxis.nticks <= 6
 
 
+def _plotly_3d_glyphs() -> dict[str, str]:
+    """plotly.js's 3-D marker symbols and the character that draws each, read from the bundle
+    that the report embeds (``{}`` if this plotly.js writes the table differently)."""
+    import json
+    import re
+
+    from plotly.offline import get_plotlyjs
+
+    found = re.search(r'\{circle:"[^{}]*"diamond-open":"[^{}]*\}', get_plotlyjs())
+    if found is None:
+        return {}
+    as_json = re.sub(r"([{,])([A-Za-z]+):", r'\1"\2":', found.group(0))
+    return json.loads(as_json)
+
+
+def _drawable(glyph: str) -> bool:
+    """A character that any font draws: ASCII or a geometric shape (U+25A0–U+25FF), not an
+    emoji, which a browser without an emoji font draws as an empty box."""
+    return all(ord(c) < 0x80 or 0x25A0 <= ord(c) <= 0x25FF for c in glyph)
+
+
+def test_3d_markers_are_shapes_that_plotly_draws_in_any_browser():
+    from plotly.validator_cache import ValidatorCache
+
+    from taskspace.report import to_plotly
+    from taskspace.study.analyses.figure import SYMBOLS, Figure, Panel, Series
+
+    allowed = set(ValidatorCache.get_validator("scatter3d.marker", "symbol").values)
+    glyphs = _plotly_3d_glyphs()
+    assert not glyphs or set(glyphs) == allowed  # the table read is the one plotly.js uses
+    assert not glyphs or not _drawable(glyphs["x"])  # why "x" is never drawn in 3-D
+    one = [Series([0.0], [0.0], [0.0], name=s, mode="markers", symbol=s) for s in SYMBOLS]
+    fig = to_plotly(Figure([Panel(one)]))
+    for trace in fig.data:
+        assert trace.type == "scatter3d"
+        assert trace.marker.symbol in allowed, trace.name
+        if glyphs:
+            assert _drawable(glyphs[trace.marker.symbol]), (trace.name, trace.marker.symbol)
+
+
+def test_inpca_3d_reference_marks_differ_from_starts_and_ends(drawn):
+    from plotly.validator_cache import ValidatorCache
+
+    allowed = set(ValidatorCache.get_validator("scatter3d.marker", "symbol").values)
+    _, interactive, _ = drawn["low_dimension"]
+    traces = [t for t in interactive.data if t.type == "scatter3d"]
+    assert traces and all(t.marker.symbol in allowed for t in traces)
+    symbol = {t.name: t.marker.symbol for t in traces if t.name}
+    ignorance, truth = symbol["ignorance (uniform prediction)"], symbol["truth (labels)"]
+    ends = {t.marker.symbol for t in traces if t.mode == "markers" and not t.name}
+    assert ends and ignorance not in {truth, symbol["start of a run"], *ends}
+    assert truth not in {symbol["start of a run"], *ends}
+    # its legend entry is drawn with the symbol of the marker in the scene
+    entry = next(t for t in traces if t.name == "ignorance (uniform prediction)")
+    assert entry.showlegend is not False and len(entry.x) == 1
+
+
 def test_truth_and_ignorance_are_placed_out_of_sample(made):
     import taskspace as ts
     from taskspace.study.analyses.low_dimension import reference_points

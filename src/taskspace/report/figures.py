@@ -33,6 +33,7 @@ _MARKER = {
     "cross": "P",
     "star": "*",
     "circle-open": "o",
+    "square-open": "s",
 }
 #: Size of one grid cell of a static figure, in inches.
 CELL_WIDTH, CELL_HEIGHT = 4.2, 3.4
@@ -50,7 +51,7 @@ def _style(s: Series) -> dict:
         "markersize": s.marker_size * 0.8,
         "linewidth": s.width,
     }
-    if s.symbol == "circle-open":
+    if s.symbol.endswith("-open"):
         style["markerfacecolor"] = "none"
     return style
 

@@ -19,16 +19,19 @@ from taskspace.study.analyses.figure import (
 )
 
 _DASH = {"solid": "solid", "dot": "dot", "dash": "dash", "dashdot": "dashdot"}
-#: plotly's 3-D markers are fewer: the 2-D shapes it lacks get one it has.
+#: plotly's 3-D markers are characters of a font, and fewer: the 2-D shapes it lacks get one it
+#: has. Its "x" is the emoji ❌, which a browser without an emoji font draws as an empty box, so
+#: "x" gets the plain "+" (cross) instead; the other seven are geometric shapes every font has.
 _SYMBOL_3D = {
     "circle": "circle",
     "square": "square",
     "diamond": "diamond",
     "triangle-up": "diamond-open",
-    "x": "x",
+    "x": "cross",
     "cross": "cross",
-    "star": "square-open",
+    "star": "diamond",
     "circle-open": "circle-open",
+    "square-open": "square-open",
 }
 #: 3-D axes: a few short ticks, so that neighbouring tick labels do not run into each other.
 _SCENE_AXIS = {

@@ -21,7 +21,17 @@ import numpy as np
 MODES = ("lines", "markers", "lines+markers")
 DASHES = ("solid", "dot", "dash", "dashdot")
 #: Marker shapes, told apart in print as well as on screen.
-SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "circle-open")
+SYMBOLS = (
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "x",
+    "cross",
+    "star",
+    "circle-open",
+    "square-open",
+)
 
 
 def _vector(values, name: str) -> np.ndarray:

@@ -380,8 +380,10 @@ def _axis_title(i: int, eigenvalue: float, signature: int) -> str:
 #: Line style and end marker of each method, in order of first appearance.
 METHOD_DASHES = ("solid", "dash", "dot", "dashdot")
 METHOD_SYMBOLS = ("circle", "square", "cross", "triangle-up", "circle-open", "star")
-#: Marks of the two reference models: the truth (the one-hot labels) and the ignorance model.
-TRUTH_MARK, IGNORANCE_MARK = ("diamond", "#000000"), ("x", "#000000")
+#: Marks of the two reference models: the truth (the one-hot labels), a full diamond, and the
+#: ignorance model, an empty square; both shapes exist in plotly's 3-D markers, and neither is a
+#: start (open circle) or one of the first four methods' end markers.
+TRUTH_MARK, IGNORANCE_MARK = ("diamond", "#000000"), ("square-open", "#000000")
 
 
 def reference_points(store, records: pd.DataFrame, inpca) -> dict[str, np.ndarray]:
