@@ -241,6 +241,56 @@ def test_every_figure_draws_without_warning_and_both_drawings_agree(drawn):
         assert sorted(static_titles) == sorted(titles), name
 
 
+def _title_and_subtitle(static):
+    """The static figure's title and subtitle Texts (None: none), laid out as they are drawn."""
+    static.canvas.draw()
+    subtitles = [a for a in static.artists if hasattr(a, "get_text")]
+    return static._suptitle, (subtitles[0] if subtitles else None)
+
+
+def _inside(static, text) -> bool:
+    extent = text.get_window_extent(static.canvas.get_renderer())
+    box = static.bbox
+    return box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 <= box.y1
+
+
+def test_static_titles_fit_the_figure_on_one_line(drawn):
+    """Measured by matplotlib's renderer: each title is one line no wider than its figure, the
+    weighting of the InPCA picture on a subtitle line of its own, above the panels."""
+    for name, (spec, _, static) in drawn.items():
+        title, subtitle = _title_and_subtitle(static)
+        assert title.get_text().rstrip("\n") == spec.title, name  # one line, not wrapped
+        assert _inside(static, title), name
+        assert (subtitle is None) == (not spec.subtitle), name
+    spec, _, static = drawn["low_dimension"]
+    title, subtitle = _title_and_subtitle(static)
+    assert subtitle.get_text() == "each model weighted equally" and _inside(static, subtitle)
+    renderer = static.canvas.get_renderer()
+    below = subtitle.get_window_extent(renderer)
+    assert below.y1 <= title.get_window_extent(renderer).y1 - title.get_fontsize()
+    assert all(ax.get_window_extent(renderer).y1 <= below.y0 + 1 for ax in static.axes)
+
+
+@pytest.mark.parametrize("words", [12, 18, 60])
+def test_a_long_static_title_shrinks_then_wraps_inside_the_figure(words):
+    import matplotlib.pyplot as plt
+
+    from taskspace.report import to_matplotlib
+    from taskspace.report.figures import MIN_TITLE_SIZE, TITLE_SIZE
+    from taskspace.study.analyses.figure import Figure, Panel, Series
+
+    line = Series([0.0, 1.0], [0.0, 1.0], name="a")
+    text = " ".join(["stress"] * words)
+    static = to_matplotlib(Figure([Panel([line])], title=text, subtitle="each run weighted"))
+    title, subtitle = _title_and_subtitle(static)
+    assert _inside(static, title) and _inside(static, subtitle)
+    assert MIN_TITLE_SIZE <= title.get_fontsize() <= TITLE_SIZE
+    lines = title.get_text().rstrip("\n").split("\n")
+    assert " ".join(lines).split() == text.split()  # every word, shrunk before it is wrapped
+    assert len(lines) == 1 or title.get_fontsize() == MIN_TITLE_SIZE
+    plt.close(static)
+
+
 def test_tree_panels_are_titled(drawn):
     _, interactive, static = drawn["tree"]
     titles = ["end models (d_B)", "trajectories (d_traj)", "WordNet (mean path distance)"]

@@ -41,6 +41,9 @@ CELL_WIDTH, CELL_HEIGHT = 4.2, 3.4
 MIN_WIDTH = 8.0
 #: Widest static figure, in inches (a page with margins at 150 dpi is ~2400 pixels).
 MAX_WIDTH = 16.0
+#: Font sizes of a static figure's title and subtitle, and the smallest a long title shrinks to
+#: before it is wrapped.
+TITLE_SIZE, SUBTITLE_SIZE, MIN_TITLE_SIZE = 11, 9, 8
 
 
 def _style(s: Series) -> dict:
@@ -203,10 +206,53 @@ def to_matplotlib(figure: Figure):
         if p.yrange is not None:
             ax.set_ylim(*p.yrange)
     _legend(out, figure)
-    if figure.title:
-        # wrapped to the figure's width (~9 characters per inch at this size)
-        out.suptitle(textwrap.fill(figure.title, width=int(9 * out.get_figwidth())), fontsize=11)
+    _title(out, figure)
     return out
+
+
+def _fit(text, width: float) -> None:
+    """Shrink a Text whose one line is wider than ``width`` pixels, down to
+    :data:`MIN_TITLE_SIZE`; wrap it when even that is too wide."""
+    renderer = text.figure.canvas.get_renderer()
+    wide = text.get_window_extent(renderer).width
+    if wide <= width:
+        return
+    size = text.get_fontsize()
+    text.set_fontsize(max(MIN_TITLE_SIZE, int(2 * size * width / wide) / 2))
+    wide = text.get_window_extent(renderer).width
+    if wide > width:
+        line = text.get_text()
+        text.set_text(textwrap.fill(line, width=int(len(line) * width / wide)))
+
+
+def _title(fig, figure: Figure) -> None:
+    """The title on one line over the panels (smaller when it would be wider than the figure)
+    and the subtitle, smaller and grey, on a line of its own under it.
+
+    The subtitle hangs from the bottom of the title's text, whose second line is left empty
+    for it: the constrained layout makes room for the title (two lines) but not for a free
+    text, so the subtitle takes the title's room.
+    """
+    from matplotlib.text import Annotation
+
+    if not figure.title and not figure.subtitle:
+        return
+    room = 0.98 * fig.bbox.width
+    title = fig.suptitle(figure.title, fontsize=TITLE_SIZE)
+    _fit(title, room)
+    if figure.subtitle:
+        title.set_text(title.get_text() + "\n")  # the empty line the subtitle is drawn on
+        sub = Annotation(
+            figure.subtitle,
+            xy=(0.5, 0.0),
+            xycoords=title,
+            ha="center",
+            va="bottom",
+            fontsize=SUBTITLE_SIZE,
+            color="#555555",
+        )
+        fig.add_artist(sub)
+        _fit(sub, room)
 
 
 def write_figures(results, out_dir) -> list[Path]:

@@ -328,8 +328,11 @@ def to_plotly(figure: Figure):
                 fig.update_xaxes(
                     tickvals=list(p.xticks[0]), ticktext=[_html(t) for t in p.xticks[1]], **at
                 )
+    title = {"text": figure.title, "x": 0.5, "xanchor": "center"}
+    if figure.subtitle:
+        title["subtitle"] = {"text": figure.subtitle, "font": {"size": 12, "color": "#555555"}}
     fig.update_layout(
-        title={"text": figure.title, "x": 0.5, "xanchor": "center"},
+        title=title,
         height=figure.height,
         legend={"title": {"text": figure.legend_title}, "tracegroupgap": 0},
         updatemenus=_colouring_menu(coloured),

@@ -360,10 +360,14 @@ class Figure:
     ----------
     panels : list of Panel
     title : str
+        What the figure shows, on one line.
     rows, cols : int
     legend_title : str
     height : int
         Height of the interactive figure in pixels (the static one is sized by its grid).
+    subtitle : str
+        A second, smaller line under the title: how the numbers were made (a weighting, say),
+        kept apart so that the title stays one line.
     """
 
     panels: list[Panel]
@@ -372,6 +376,7 @@ class Figure:
     cols: int = 1
     legend_title: str = ""
     height: int = 450
+    subtitle: str = ""
 
     def __post_init__(self):
         if not self.panels:

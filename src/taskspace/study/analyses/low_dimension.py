@@ -435,7 +435,8 @@ def _figure(
     """One 3-D line per run in the first three axes, from its start (open circle) to its end
     (the method's marker); colour by ``color_by`` (task or method), line style and end marker
     by the other; the truth and the ignorance model marked; the run, step, accuracy and
-    progress on hover; the explained stress of the three axes in the title."""
+    progress on hover; the explained stress of the three axes in the title, the weighting under
+    it."""
     X = inpca.embedding_
     if X.shape[1] < 3:
         X = np.pad(X, ((0, 0), (0, 3 - X.shape[1])))
@@ -532,8 +533,8 @@ def _figure(
     return Figure(
         [panel],
         title=f"InPCA of all trajectories: {k3} axes explain "
-        f"{inpca.explained_stress_[k3 - 1]:.2f} of the stress "
-        f"({WEIGHTINGS[weighting]})",
+        f"{inpca.explained_stress_[k3 - 1]:.2f} of the stress",
+        subtitle=WEIGHTINGS[weighting],
         legend_title=f"colour: {by}; line, end marker: {styled}",
         height=700,
     )
