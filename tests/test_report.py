@@ -291,6 +291,50 @@ def test_a_long_static_title_shrinks_then_wraps_inside_the_figure(words):
     plt.close(static)
 
 
+def test_static_axis_labels_stay_inside_and_clear_of_the_legend(drawn):
+    """The 3-D panel's z label stands outside its axes' box, where the legend goes."""
+    for name, (_, _, static) in drawn.items():
+        static.canvas.draw()
+        renderer = static.canvas.get_renderer()
+        legends = [legend.get_window_extent(renderer) for legend in static.legends]
+        for ax in static.axes:
+            axes = [ax.xaxis, ax.yaxis] + ([ax.zaxis] if hasattr(ax, "zaxis") else [])
+            for label in (a.label for a in axes if a.label.get_text()):
+                assert _inside(static, label), (name, label.get_text())
+                extent = label.get_window_extent(renderer)
+                assert not any(extent.overlaps(box) for box in legends), (name, label.get_text())
+
+
+def test_legend_titles_are_short_lines_in_both_drawings(drawn):
+    from taskspace.study.analyses.figure import LEGEND_TITLE_CHARS, legend_title_lines
+
+    for name, (spec, interactive, static) in drawn.items():
+        lines = legend_title_lines(spec)
+        assert " ".join(lines) == " ".join(spec.legend_title.split()), name  # every word
+        assert all(len(line) <= LEGEND_TITLE_CHARS for line in lines), name
+        assert (interactive.layout.legend.title.text or "") == "<br>".join(lines), name
+        shown = static.legends[0].get_title().get_text() if static.legends else ""
+        assert shown == "\n".join(lines), name
+    spec, _, _ = drawn["finetuning"]
+    assert legend_title_lines(spec) == ["task: mean over runs, 95% interval;", "circles: runs"]
+
+
+def test_plotly_log_axis_labels_decades_only(drawn):
+    """plotly's own labels of a log axis over decades ("0.01, 2, 5, 0.1, 2, 5") read "5" for
+    0.5; the report labels the powers of ten, as matplotlib does."""
+    _, interactive, _ = drawn["contrastive"]
+    axis = interactive.layout.yaxis
+    assert axis.type == "log" and axis.dtick == 1 and axis.minor.dtick == "D2"
+
+
+def test_3d_legend_keys_are_drawn_at_a_readable_size(drawn):
+    from taskspace.report.plotly_figures import LEGEND_KEY_3D
+
+    _, interactive, _ = drawn["low_dimension"]
+    keys = [t for t in interactive.data if t.type == "scatter3d" and list(t.x) == [None]]
+    assert keys and all(t.marker.size >= LEGEND_KEY_3D for t in keys if "markers" in t.mode)
+
+
 def test_tree_panels_are_titled(drawn):
     _, interactive, static = drawn["tree"]
     titles = ["end models (d_B)", "trajectories (d_traj)", "WordNet (mean path distance)"]

@@ -21,6 +21,7 @@ from taskspace.study.analyses.figure import (
     Heatmap,
     Series,
     legend_entries,
+    legend_title_lines,
 )
 
 _DASH = {"solid": "-", "dot": ":", "dash": "--", "dashdot": "-."}
@@ -44,6 +45,13 @@ MAX_WIDTH = 16.0
 #: Font sizes of a static figure's title and subtitle, and the smallest a long title shrinks to
 #: before it is wrapped.
 TITLE_SIZE, SUBTITLE_SIZE, MIN_TITLE_SIZE = 11, 9, 8
+#: Largest marker of a legend key, in points: the truth's 11-point diamond would crowd its
+#: neighbours' lines.
+LEGEND_MARKER = 8.0
+#: Scale of a 3-D panel's cube inside its axes. The constrained layout places the legend by the
+#: axes' box, and a 3-D axis' label stands outside that box; a smaller cube keeps the z label
+#: inside it, clear of the legend.
+ZOOM_3D = 0.9
 
 
 def _style(s: Series) -> dict:
@@ -133,7 +141,9 @@ def _legend(fig, figure: Figure) -> None:
         if isinstance(item, Band | Area):
             handles.append(Patch(color=item.color, alpha=item.opacity))
         else:
-            handles.append(Line2D([], [], **_style(item)))
+            style = _style(item)
+            style["markersize"] = min(style["markersize"], LEGEND_MARKER)
+            handles.append(Line2D([], [], **style))
         labels.append(item.name)
     if handles:
         fig.legend(
@@ -142,7 +152,7 @@ def _legend(fig, figure: Figure) -> None:
             loc="outside right center",
             fontsize=8,
             frameon=False,
-            title=figure.legend_title or None,
+            title="\n".join(legend_title_lines(figure)) or None,
             title_fontsize=9,
             ncols=1 if len(labels) <= 24 else 2,
         )
@@ -192,6 +202,7 @@ def to_matplotlib(figure: Figure):
         ax.set_ylabel(p.ylabel, fontsize=9)
         ax.tick_params(labelsize=8)
         if p.is3d:
+            ax.set_box_aspect(None, zoom=ZOOM_3D)
             ax.set_zlabel(p.zlabel, fontsize=9)
             for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
                 axis.set_major_locator(MaxNLocator(5))

@@ -403,6 +403,30 @@ class Figure:
                     taken[r, c] = p.title
 
 
+#: Longest line of a legend's title, in characters: a longer title is broken, so that the
+#: legend beside the panels stays about as narrow as its entries.
+LEGEND_TITLE_CHARS = 36
+
+
+def legend_title_lines(figure: Figure) -> list[str]:
+    """The legend's title in lines of at most :data:`LEGEND_TITLE_CHARS` characters: a line per
+    clause ("colour: task; line: method" → "colour: task;", "line: method") when the whole is
+    longer, a clause still too long broken at words; ``[]`` without a title."""
+    import textwrap
+
+    title = " ".join(figure.legend_title.split())
+    if len(title) <= LEGEND_TITLE_CHARS:
+        return [title] if title else []
+    clauses = [c.strip() + ";" for c in title.split(";")]
+    clauses[-1] = clauses[-1][:-1]
+    return [
+        line
+        for clause in clauses
+        if clause
+        for line in textwrap.wrap(clause, LEGEND_TITLE_CHARS, break_long_words=False)
+    ]
+
+
 def legend_entries(figure: Figure) -> list[Series | Band]:
     """The members that carry the legend: the first named series or band of each group, in
     order of the panels and their items."""
@@ -426,4 +450,5 @@ __all__ = [
     "Panel",
     "Series",
     "legend_entries",
+    "legend_title_lines",
 ]
