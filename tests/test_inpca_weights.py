@@ -334,7 +334,7 @@ def test_low_dimension_reports_distance_and_run_weighting(tmp_path):
         np.testing.assert_allclose(res.table["explained stress"], ref.explained_stress_)
         assert res.summary["weighting"] == weighting
         assert res.summary["distance_3"] == pytest.approx(ref.explained_distance_[2])
-        assert f"each {weighting} weighted equally" in res.figure.title
+        assert res.figure.subtitle == f"each {weighting} weighted equally"
         assert "explained distance" in res.finding.details
         assert res.result.weighting == weighting
     assert not np.allclose(

@@ -74,6 +74,21 @@ def test_report_is_self_contained(made):
     assert "<details" in text and "95% " in text and "ci_low" not in text
 
 
+def test_each_finding_header_says_its_verdict_once(made):
+    """The badge says the verdict; the headline beside it does not say it again."""
+    import re
+
+    _, results, path, _ = made
+    text = path.read_text(encoding="utf-8")
+    headers = re.findall(r'<p class="finding[^"]*">(.*?)</p>', text, re.S)
+    assert len(headers) == len(results)
+    for header in headers:
+        verdict = re.match(r'<span class="badge [a-z-]+">([^<]*)</span>', header).group(1)
+        words = html.unescape(re.sub(r"<[^>]+>", " ", header))
+        # "disagrees" does not count as "agrees": whole words only
+        assert len(re.findall(rf"\b{re.escape(verdict)}\b", words)) == 1, words
+
+
 def test_plain_report_holds_plotly_js_as_text_and_is_larger(made, tmp_path):
     from plotly.offline import get_plotlyjs
 
@@ -228,6 +243,100 @@ def test_every_figure_draws_without_warning_and_both_drawings_agree(drawn):
         assert sorted(static_titles) == sorted(titles), name
 
 
+def _title_and_subtitle(static):
+    """The static figure's title and subtitle Texts (None: none), laid out as they are drawn."""
+    static.canvas.draw()
+    subtitles = [a for a in static.artists if hasattr(a, "get_text")]
+    return static._suptitle, (subtitles[0] if subtitles else None)
+
+
+def _inside(static, text) -> bool:
+    extent = text.get_window_extent(static.canvas.get_renderer())
+    box = static.bbox
+    return box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 <= box.y1
+
+
+def test_static_titles_fit_the_figure_on_one_line(drawn):
+    """Measured by matplotlib's renderer: each title is one line no wider than its figure, the
+    weighting of the InPCA picture on a subtitle line of its own, above the panels."""
+    for name, (spec, _, static) in drawn.items():
+        title, subtitle = _title_and_subtitle(static)
+        assert title.get_text().rstrip("\n") == spec.title, name  # one line, not wrapped
+        assert _inside(static, title), name
+        assert (subtitle is None) == (not spec.subtitle), name
+    spec, _, static = drawn["low_dimension"]
+    title, subtitle = _title_and_subtitle(static)
+    assert subtitle.get_text() == "each model weighted equally" and _inside(static, subtitle)
+    renderer = static.canvas.get_renderer()
+    below = subtitle.get_window_extent(renderer)
+    assert below.y1 <= title.get_window_extent(renderer).y1 - title.get_fontsize()
+    assert all(ax.get_window_extent(renderer).y1 <= below.y0 + 1 for ax in static.axes)
+
+
+@pytest.mark.parametrize("words", [12, 18, 60])
+def test_a_long_static_title_shrinks_then_wraps_inside_the_figure(words):
+    import matplotlib.pyplot as plt
+
+    from taskspace.report import to_matplotlib
+    from taskspace.report.figures import MIN_TITLE_SIZE, TITLE_SIZE
+    from taskspace.study.analyses.figure import Figure, Panel, Series
+
+    line = Series([0.0, 1.0], [0.0, 1.0], name="a")
+    text = " ".join(["stress"] * words)
+    static = to_matplotlib(Figure([Panel([line])], title=text, subtitle="each run weighted"))
+    title, subtitle = _title_and_subtitle(static)
+    assert _inside(static, title) and _inside(static, subtitle)
+    assert MIN_TITLE_SIZE <= title.get_fontsize() <= TITLE_SIZE
+    lines = title.get_text().rstrip("\n").split("\n")
+    assert " ".join(lines).split() == text.split()  # every word, shrunk before it is wrapped
+    assert len(lines) == 1 or title.get_fontsize() == MIN_TITLE_SIZE
+    plt.close(static)
+
+
+def test_static_axis_labels_stay_inside_and_clear_of_the_legend(drawn):
+    """The 3-D panel's z label stands outside its axes' box, where the legend goes."""
+    for name, (_, _, static) in drawn.items():
+        static.canvas.draw()
+        renderer = static.canvas.get_renderer()
+        legends = [legend.get_window_extent(renderer) for legend in static.legends]
+        for ax in static.axes:
+            axes = [ax.xaxis, ax.yaxis] + ([ax.zaxis] if hasattr(ax, "zaxis") else [])
+            for label in (a.label for a in axes if a.label.get_text()):
+                assert _inside(static, label), (name, label.get_text())
+                extent = label.get_window_extent(renderer)
+                assert not any(extent.overlaps(box) for box in legends), (name, label.get_text())
+
+
+def test_legend_titles_are_short_lines_in_both_drawings(drawn):
+    from taskspace.study.analyses.figure import LEGEND_TITLE_CHARS, legend_title_lines
+
+    for name, (spec, interactive, static) in drawn.items():
+        lines = legend_title_lines(spec)
+        assert " ".join(lines) == " ".join(spec.legend_title.split()), name  # every word
+        assert all(len(line) <= LEGEND_TITLE_CHARS for line in lines), name
+        assert (interactive.layout.legend.title.text or "") == "<br>".join(lines), name
+        shown = static.legends[0].get_title().get_text() if static.legends else ""
+        assert shown == "\n".join(lines), name
+    spec, _, _ = drawn["finetuning"]
+    assert legend_title_lines(spec) == ["task: mean over runs, 95% interval;", "circles: runs"]
+
+
+def test_plotly_log_axis_labels_decades_only(drawn):
+    """plotly's own labels of a log axis over decades ("0.01, 2, 5, 0.1, 2, 5") read "5" for
+    0.5; the report labels the powers of ten, as matplotlib does."""
+    _, interactive, _ = drawn["contrastive"]
+    axis = interactive.layout.yaxis
+    assert axis.type == "log" and axis.dtick == 1 and axis.minor.dtick == "D2"
+
+
+def test_3d_legend_keys_are_drawn_at_a_readable_size(drawn):
+    from taskspace.report.plotly_figures import LEGEND_KEY_3D
+
+    _, interactive, _ = drawn["low_dimension"]
+    keys = [t for t in interactive.data if t.type == "scatter3d" and list(t.x) == [None]]
+    assert keys and all(t.marker.size >= LEGEND_KEY_3D for t in keys if "markers" in t.mode)
+
+
 def test_tree_panels_are_titled(drawn):
     _, interactive, static = drawn["tree"]
     titles = ["end models (d_B)", "trajectories (d_traj)", "WordNet (mean path distance)"]
@@ -274,6 +383,63 @@ def test_inpca_every_run_from_start_to_end_with_truth_ignorance_and_method_style
         assert any(np.isclose(e.x, line.x[-1]).any() for e in ends)
     assert f"{results[0].summary['stress_3']:.2f} of the stress" in spec.title
     assert interactive.layout.scene.xaxis.nticks <= 6
+
+
+def _plotly_3d_glyphs() -> dict[str, str]:
+    """plotly.js's 3-D marker symbols and the character that draws each, read from the bundle
+    that the report embeds (``{}`` if this plotly.js writes the table differently)."""
+    import json
+    import re
+
+    from plotly.offline import get_plotlyjs
+
+    found = re.search(r'\{circle:"[^{}]*"diamond-open":"[^{}]*\}', get_plotlyjs())
+    if found is None:
+        return {}
+    as_json = re.sub(r"([{,])([A-Za-z]+):", r'\1"\2":', found.group(0))
+    return json.loads(as_json)
+
+
+def _drawable(glyph: str) -> bool:
+    """A character that any font draws: ASCII or a geometric shape (U+25A0–U+25FF), not an
+    emoji, which a browser without an emoji font draws as an empty box."""
+    return all(ord(c) < 0x80 or 0x25A0 <= ord(c) <= 0x25FF for c in glyph)
+
+
+def test_3d_markers_are_shapes_that_plotly_draws_in_any_browser():
+    from plotly.validator_cache import ValidatorCache
+
+    from taskspace.report import to_plotly
+    from taskspace.study.analyses.figure import SYMBOLS, Figure, Panel, Series
+
+    allowed = set(ValidatorCache.get_validator("scatter3d.marker", "symbol").values)
+    glyphs = _plotly_3d_glyphs()
+    assert not glyphs or set(glyphs) == allowed  # the table read is the one plotly.js uses
+    assert not glyphs or not _drawable(glyphs["x"])  # why "x" is never drawn in 3-D
+    one = [Series([0.0], [0.0], [0.0], name=s, mode="markers", symbol=s) for s in SYMBOLS]
+    fig = to_plotly(Figure([Panel(one)]))
+    for trace in fig.data:
+        assert trace.type == "scatter3d"
+        assert trace.marker.symbol in allowed, trace.name
+        if glyphs:
+            assert _drawable(glyphs[trace.marker.symbol]), (trace.name, trace.marker.symbol)
+
+
+def test_inpca_3d_reference_marks_differ_from_starts_and_ends(drawn):
+    from plotly.validator_cache import ValidatorCache
+
+    allowed = set(ValidatorCache.get_validator("scatter3d.marker", "symbol").values)
+    _, interactive, _ = drawn["low_dimension"]
+    traces = [t for t in interactive.data if t.type == "scatter3d"]
+    assert traces and all(t.marker.symbol in allowed for t in traces)
+    symbol = {t.name: t.marker.symbol for t in traces if t.name}
+    ignorance, truth = symbol["ignorance (uniform prediction)"], symbol["truth (labels)"]
+    ends = {t.marker.symbol for t in traces if t.mode == "markers" and not t.name}
+    assert ends and ignorance not in {truth, symbol["start of a run"], *ends}
+    assert truth not in {symbol["start of a run"], *ends}
+    # its legend entry is drawn with the symbol of the marker in the scene
+    entry = next(t for t in traces if t.name == "ignorance (uniform prediction)")
+    assert entry.showlegend is not False and len(entry.x) == 1
 
 
 def test_truth_and_ignorance_are_placed_out_of_sample(made):

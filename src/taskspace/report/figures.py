@@ -21,6 +21,7 @@ from taskspace.study.analyses.figure import (
     Heatmap,
     Series,
     legend_entries,
+    legend_title_lines,
 )
 
 _DASH = {"solid": "-", "dot": ":", "dash": "--", "dashdot": "-."}
@@ -33,6 +34,7 @@ _MARKER = {
     "cross": "P",
     "star": "*",
     "circle-open": "o",
+    "square-open": "s",
 }
 #: Size of one grid cell of a static figure, in inches.
 CELL_WIDTH, CELL_HEIGHT = 4.2, 3.4
@@ -40,6 +42,16 @@ CELL_WIDTH, CELL_HEIGHT = 4.2, 3.4
 MIN_WIDTH = 8.0
 #: Widest static figure, in inches (a page with margins at 150 dpi is ~2400 pixels).
 MAX_WIDTH = 16.0
+#: Font sizes of a static figure's title and subtitle, and the smallest a long title shrinks to
+#: before it is wrapped.
+TITLE_SIZE, SUBTITLE_SIZE, MIN_TITLE_SIZE = 11, 9, 8
+#: Largest marker of a legend key, in points: the truth's 11-point diamond would crowd its
+#: neighbours' lines.
+LEGEND_MARKER = 8.0
+#: Scale of a 3-D panel's cube inside its axes. The constrained layout places the legend by the
+#: axes' box, and a 3-D axis' label stands outside that box; a smaller cube keeps the z label
+#: inside it, clear of the legend.
+ZOOM_3D = 0.9
 
 
 def _style(s: Series) -> dict:
@@ -50,7 +62,7 @@ def _style(s: Series) -> dict:
         "markersize": s.marker_size * 0.8,
         "linewidth": s.width,
     }
-    if s.symbol == "circle-open":
+    if s.symbol.endswith("-open"):
         style["markerfacecolor"] = "none"
     return style
 
@@ -129,7 +141,9 @@ def _legend(fig, figure: Figure) -> None:
         if isinstance(item, Band | Area):
             handles.append(Patch(color=item.color, alpha=item.opacity))
         else:
-            handles.append(Line2D([], [], **_style(item)))
+            style = _style(item)
+            style["markersize"] = min(style["markersize"], LEGEND_MARKER)
+            handles.append(Line2D([], [], **style))
         labels.append(item.name)
     if handles:
         fig.legend(
@@ -138,7 +152,7 @@ def _legend(fig, figure: Figure) -> None:
             loc="outside right center",
             fontsize=8,
             frameon=False,
-            title=figure.legend_title or None,
+            title="\n".join(legend_title_lines(figure)) or None,
             title_fontsize=9,
             ncols=1 if len(labels) <= 24 else 2,
         )
@@ -188,6 +202,7 @@ def to_matplotlib(figure: Figure):
         ax.set_ylabel(p.ylabel, fontsize=9)
         ax.tick_params(labelsize=8)
         if p.is3d:
+            ax.set_box_aspect(None, zoom=ZOOM_3D)
             ax.set_zlabel(p.zlabel, fontsize=9)
             for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
                 axis.set_major_locator(MaxNLocator(5))
@@ -202,10 +217,53 @@ def to_matplotlib(figure: Figure):
         if p.yrange is not None:
             ax.set_ylim(*p.yrange)
     _legend(out, figure)
-    if figure.title:
-        # wrapped to the figure's width (~9 characters per inch at this size)
-        out.suptitle(textwrap.fill(figure.title, width=int(9 * out.get_figwidth())), fontsize=11)
+    _title(out, figure)
     return out
+
+
+def _fit(text, width: float) -> None:
+    """Shrink a Text whose one line is wider than ``width`` pixels, down to
+    :data:`MIN_TITLE_SIZE`; wrap it when even that is too wide."""
+    renderer = text.figure.canvas.get_renderer()
+    wide = text.get_window_extent(renderer).width
+    if wide <= width:
+        return
+    size = text.get_fontsize()
+    text.set_fontsize(max(MIN_TITLE_SIZE, int(2 * size * width / wide) / 2))
+    wide = text.get_window_extent(renderer).width
+    if wide > width:
+        line = text.get_text()
+        text.set_text(textwrap.fill(line, width=int(len(line) * width / wide)))
+
+
+def _title(fig, figure: Figure) -> None:
+    """The title on one line over the panels (smaller when it would be wider than the figure)
+    and the subtitle, smaller and grey, on a line of its own under it.
+
+    The subtitle hangs from the bottom of the title's text, whose second line is left empty
+    for it: the constrained layout makes room for the title (two lines) but not for a free
+    text, so the subtitle takes the title's room.
+    """
+    from matplotlib.text import Annotation
+
+    if not figure.title and not figure.subtitle:
+        return
+    room = 0.98 * fig.bbox.width
+    title = fig.suptitle(figure.title, fontsize=TITLE_SIZE)
+    _fit(title, room)
+    if figure.subtitle:
+        title.set_text(title.get_text() + "\n")  # the empty line the subtitle is drawn on
+        sub = Annotation(
+            figure.subtitle,
+            xy=(0.5, 0.0),
+            xycoords=title,
+            ha="center",
+            va="bottom",
+            fontsize=SUBTITLE_SIZE,
+            color="#555555",
+        )
+        fig.add_artist(sub)
+        _fit(sub, room)
 
 
 def write_figures(results, out_dir) -> list[Path]:

@@ -1,5 +1,10 @@
 """What the report shows of an analysis' finding: a verdict badge, a headline and the details.
 
+An analysis' headline starts with its verdict (``"agrees — 3 InPCA axes keep 0.91 ..."``), so
+that it reads whole where it stands alone (the CLI). The report and the notebook show the verdict
+as a badge beside it: :func:`without_verdict` drops the verdict from the headline there, in one
+place, so that it is not read twice.
+
 An analysis' ``finding`` is either a ``Finding``-like object (attributes ``verdict``,
 ``headline``, ``details`` and an optional ``reason``) or, from analyses that describe their
 result as one text, a string. :func:`shown_finding` reads both into one :class:`ShownFinding`,
@@ -8,6 +13,7 @@ so that the report does not depend on which of the two an analysis returns.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: The verdicts a finding can state, in the order of the legend of the report.
@@ -25,7 +31,8 @@ class ShownFinding:
     verdict : str
         One of :data:`VERDICTS`, or ``""`` when the analysis states none.
     headline : str
-        At most :data:`HEADLINE_CHARS` characters.
+        At most :data:`HEADLINE_CHARS` characters, without the verdict it may start with (the
+        badge shows it).
     details : str
         The whole text (may be empty).
     reason : str or None
@@ -56,6 +63,19 @@ def shorten(text: str, limit: int = HEADLINE_CHARS) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
+def without_verdict(headline: str, verdict: str) -> str:
+    """``headline`` less the ``verdict`` it starts with (case ignored) and the dash, colon or
+    comma after it: ``"agrees — 3 axes keep 0.91"`` → ``"3 axes keep 0.91"``. A headline that
+    does not start with the verdict as a whole word is returned as it is."""
+    words = str(verdict or "").replace("_", " ").split()
+    if not words:
+        return headline
+    # the verdict's words, any spaces between them, then a separator ("—", "–", "-", ":", ",")
+    pattern = r"\s*" + r"\s+".join(map(re.escape, words)) + r"\b\s*[—–:,-]?\s*"
+    found = re.match(pattern, headline, flags=re.IGNORECASE)
+    return headline[found.end() :] if found else headline
+
+
 def _first_sentence(text: str) -> str:
     # A sentence ends at ". " (decimals such as "0.91" have no space after the point).
     end = text.find(". ")
@@ -69,14 +89,16 @@ def shown_finding(result) -> ShownFinding:
     from ``result.summary["verdict"]`` (or "not applicable" with the text after ``"not
     applicable: "`` as the reason when ``result.applicable`` is false), its first sentence as
     the headline, and the rest of the text (all of it when the headline was cut) as the details.
+    Either headline loses the verdict it starts with (:func:`without_verdict`).
     """
     finding = result.finding
     if not isinstance(finding, str):
-        verdict = normalise_verdict(getattr(finding, "verdict", ""))
-        headline = shorten(getattr(finding, "headline", "") or "")
+        stated = str(getattr(finding, "verdict", "") or "")
+        verdict = normalise_verdict(stated)
+        headline = without_verdict(str(getattr(finding, "headline", "") or ""), stated)
         details = str(getattr(finding, "details", "") or "")
         reason = getattr(finding, "reason", None)
-        return ShownFinding(verdict, headline, details, reason)
+        return ShownFinding(verdict, shorten(headline), details, reason)
     text = " ".join(finding.split())
     if not getattr(result, "applicable", True) or text.startswith("not applicable"):
         reason = text.split(":", 1)[1].strip() if ":" in text else None
@@ -88,7 +110,7 @@ def shown_finding(result) -> ShownFinding:
     headline = shorten(first)
     # the details repeat nothing the headline shows whole
     details = text[len(first) :].strip() if headline == first else text
-    return ShownFinding(verdict, headline, details, None)
+    return ShownFinding(verdict, without_verdict(headline, verdict), details, None)
 
 
 __all__ = [
@@ -98,4 +120,5 @@ __all__ = [
     "normalise_verdict",
     "shorten",
     "shown_finding",
+    "without_verdict",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+from taskspace.report.findings import without_verdict
 from taskspace.report.plotly_figures import to_plotly
 
 #: Rows of the result's table shown in the notebook.
@@ -34,7 +35,9 @@ def result_html(result) -> str:
     headline, verdict, details = finding_parts(result.finding)
     parts = [f"<h3>{html.escape(str(result.title))}</h3>"]
     lead = f"<strong>{html.escape(verdict)}</strong> " if verdict else ""
-    parts.append(f"<p>{lead}{html.escape(headline)}</p>")
+    # the verdict stands in bold before the headline: not once more inside it
+    shown = without_verdict(headline, verdict) if verdict else headline
+    parts.append(f"<p>{lead}{html.escape(shown)}</p>")
     if details:
         parts.append(f"<p style='color:#555'>{html.escape(details)}</p>")
     table = getattr(result, "table", None)

@@ -16,20 +16,27 @@ from taskspace.study.analyses.figure import (
     Heatmap,
     Panel,
     Series,
+    legend_title_lines,
 )
 
 _DASH = {"solid": "solid", "dot": "dot", "dash": "dash", "dashdot": "dashdot"}
-#: plotly's 3-D markers are fewer: the 2-D shapes it lacks get one it has.
+#: plotly's 3-D markers are characters of a font, and fewer: the 2-D shapes it lacks get one it
+#: has. Its "x" is the emoji ❌, which a browser without an emoji font draws as an empty box, so
+#: "x" gets the plain "+" (cross) instead; the other seven are geometric shapes every font has.
 _SYMBOL_3D = {
     "circle": "circle",
     "square": "square",
     "diamond": "diamond",
     "triangle-up": "diamond-open",
-    "x": "x",
+    "x": "cross",
     "cross": "cross",
-    "star": "square-open",
+    "star": "diamond",
     "circle-open": "circle-open",
+    "square-open": "square-open",
 }
+#: Marker size (pixels) of a legend key in a 3-D panel: the scene's markers are small, and
+#: plotly draws each legend entry at its trace's size.
+LEGEND_KEY_3D = 10
 #: 3-D axes: a few short ticks, so that neighbouring tick labels do not run into each other.
 _SCENE_AXIS = {
     "nticks": 5,
@@ -41,6 +48,25 @@ _SCENE_AXIS = {
 
 def _html(text: str) -> str:
     return text.replace("\n", "<br>")
+
+
+def _log_ticks(p: Panel) -> dict:
+    """A log y axis over a decade or more: labels at the powers of ten, gridlines at 2 and 5.
+
+    plotly labels a log axis of a few decades "0.01, 2, 5, 0.1, 2, 5": the lone "5" at the top
+    reads as five, not 0.5. matplotlib labels the decades only; so does this.
+    """
+    values = [p.yrange] if p.yrange is not None else []
+    for item in p.items:
+        for name in ("y", "ylow", "yhigh"):
+            v = getattr(item, name, None)
+            if v is not None:
+                values.append(np.asarray(v, dtype=np.float64).ravel())
+    v = np.concatenate(values) if values else np.array([])
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size < 2 or np.log10(v.max() / v.min()) < 1:
+        return {}
+    return {"dtick": 1, "minor": {"dtick": "D2", "showgrid": True}}
 
 
 def _series_trace(s: Series, shown: set):
@@ -62,7 +88,12 @@ def _series_trace(s: Series, shown: set):
             y=y,
             z=s.z if s.z.size else [None],
             line={"color": s.color, "width": 2 * s.width, "dash": _DASH[s.dash]},
-            marker={"size": s.marker_size / 1.5, "color": s.color, "symbol": _SYMBOL_3D[s.symbol]},
+            marker={
+                # a key without points is drawn only in the legend: at a size it can be read
+                "size": s.marker_size / 1.5 if s.x.size else max(s.marker_size, LEGEND_KEY_3D),
+                "color": s.color,
+                "symbol": _SYMBOL_3D[s.symbol],
+            },
             **common,
         )
     if s.bars:
@@ -318,17 +349,20 @@ def to_plotly(figure: Figure):
             if p.xlog:
                 fig.update_xaxes(type="log", **at)
             if p.ylog:
-                fig.update_yaxes(type="log", **at)
+                fig.update_yaxes(type="log", **_log_ticks(p), **at)
             if p.yrange is not None:  # a log axis' range is in powers of ten
                 fig.update_yaxes(range=list(np.log10(p.yrange) if p.ylog else p.yrange), **at)
             if p.xticks is not None:
                 fig.update_xaxes(
                     tickvals=list(p.xticks[0]), ticktext=[_html(t) for t in p.xticks[1]], **at
                 )
+    title = {"text": figure.title, "x": 0.5, "xanchor": "center"}
+    if figure.subtitle:
+        title["subtitle"] = {"text": figure.subtitle, "font": {"size": 12, "color": "#555555"}}
     fig.update_layout(
-        title={"text": figure.title, "x": 0.5, "xanchor": "center"},
+        title=title,
         height=figure.height,
-        legend={"title": {"text": figure.legend_title}, "tracegroupgap": 0},
+        legend={"title": {"text": "<br>".join(legend_title_lines(figure))}, "tracegroupgap": 0},
         updatemenus=_colouring_menu(coloured),
         margin={"t": 90, "b": 10, "l": 10, "r": 10} if all(p.is3d for p in panels) else {"t": 90},
     )

@@ -21,7 +21,17 @@ import numpy as np
 MODES = ("lines", "markers", "lines+markers")
 DASHES = ("solid", "dot", "dash", "dashdot")
 #: Marker shapes, told apart in print as well as on screen.
-SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "circle-open")
+SYMBOLS = (
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "x",
+    "cross",
+    "star",
+    "circle-open",
+    "square-open",
+)
 
 
 def _vector(values, name: str) -> np.ndarray:
@@ -350,10 +360,14 @@ class Figure:
     ----------
     panels : list of Panel
     title : str
+        What the figure shows, on one line.
     rows, cols : int
     legend_title : str
     height : int
         Height of the interactive figure in pixels (the static one is sized by its grid).
+    subtitle : str
+        A second, smaller line under the title: how the numbers were made (a weighting, say),
+        kept apart so that the title stays one line.
     """
 
     panels: list[Panel]
@@ -362,6 +376,7 @@ class Figure:
     cols: int = 1
     legend_title: str = ""
     height: int = 450
+    subtitle: str = ""
 
     def __post_init__(self):
         if not self.panels:
@@ -388,6 +403,30 @@ class Figure:
                     taken[r, c] = p.title
 
 
+#: Longest line of a legend's title, in characters: a longer title is broken, so that the
+#: legend beside the panels stays about as narrow as its entries.
+LEGEND_TITLE_CHARS = 36
+
+
+def legend_title_lines(figure: Figure) -> list[str]:
+    """The legend's title in lines of at most :data:`LEGEND_TITLE_CHARS` characters: a line per
+    clause ("colour: task; line: method" → "colour: task;", "line: method") when the whole is
+    longer, a clause still too long broken at words; ``[]`` without a title."""
+    import textwrap
+
+    title = " ".join(figure.legend_title.split())
+    if len(title) <= LEGEND_TITLE_CHARS:
+        return [title] if title else []
+    clauses = [c.strip() + ";" for c in title.split(";")]
+    clauses[-1] = clauses[-1][:-1]
+    return [
+        line
+        for clause in clauses
+        if clause
+        for line in textwrap.wrap(clause, LEGEND_TITLE_CHARS, break_long_words=False)
+    ]
+
+
 def legend_entries(figure: Figure) -> list[Series | Band]:
     """The members that carry the legend: the first named series or band of each group, in
     order of the panels and their items."""
@@ -411,4 +450,5 @@ __all__ = [
     "Panel",
     "Series",
     "legend_entries",
+    "legend_title_lines",
 ]

@@ -380,8 +380,10 @@ def _axis_title(i: int, eigenvalue: float, signature: int) -> str:
 #: Line style and end marker of each method, in order of first appearance.
 METHOD_DASHES = ("solid", "dash", "dot", "dashdot")
 METHOD_SYMBOLS = ("circle", "square", "cross", "triangle-up", "circle-open", "star")
-#: Marks of the two reference models: the truth (the one-hot labels) and the ignorance model.
-TRUTH_MARK, IGNORANCE_MARK = ("diamond", "#000000"), ("x", "#000000")
+#: Marks of the two reference models: the truth (the one-hot labels), a full diamond, and the
+#: ignorance model, an empty square; both shapes exist in plotly's 3-D markers, and neither is a
+#: start (open circle) or one of the first four methods' end markers.
+TRUTH_MARK, IGNORANCE_MARK = ("diamond", "#000000"), ("square-open", "#000000")
 
 
 def reference_points(store, records: pd.DataFrame, inpca) -> dict[str, np.ndarray]:
@@ -433,7 +435,8 @@ def _figure(
     """One 3-D line per run in the first three axes, from its start (open circle) to its end
     (the method's marker); colour by ``color_by`` (task or method), line style and end marker
     by the other; the truth and the ignorance model marked; the run, step, accuracy and
-    progress on hover; the explained stress of the three axes in the title."""
+    progress on hover; the explained stress of the three axes in the title, the weighting under
+    it."""
     X = inpca.embedding_
     if X.shape[1] < 3:
         X = np.pad(X, ((0, 0), (0, 3 - X.shape[1])))
@@ -530,8 +533,8 @@ def _figure(
     return Figure(
         [panel],
         title=f"InPCA of all trajectories: {k3} axes explain "
-        f"{inpca.explained_stress_[k3 - 1]:.2f} of the stress "
-        f"({WEIGHTINGS[weighting]})",
+        f"{inpca.explained_stress_[k3 - 1]:.2f} of the stress",
+        subtitle=WEIGHTINGS[weighting],
         legend_title=f"colour: {by}; line, end marker: {styled}",
         height=700,
     )
