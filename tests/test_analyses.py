@@ -434,3 +434,26 @@ def test_low_dimension_of_a_single_method_reuses_the_whole_fit(tmp_path, monkeyp
     np.testing.assert_allclose(method["stress_3"], result.summary["stress_3"], rtol=1e-12)
     np.testing.assert_allclose(method["ci"], result.summary["stress_3_ci"], rtol=1e-12)
     assert method["n_models"] == 24
+
+
+def test_episodic_band_is_drawn_from_zero_where_the_interval_dips_below():
+    """d_B ≥ 0: the figure's band starts at 0, the table keeps the computed interval."""
+    import pandas as pd
+
+    from taskspace.study.analyses import episodic
+    from taskspace.study.analyses.figure import Area
+
+    table = pd.DataFrame(
+        {
+            "task": ["t"] * 3,
+            "progress": [0.1, 0.5, 0.9],
+            "distance": [0.02, 0.05, 0.01],
+            "ci_low": [-0.01, 0.03, -0.02],
+            "ci_high": [0.05, 0.07, 0.04],
+        }
+    )
+    panels = episodic._figure(table).panels
+    areas = [i for p in panels for i in p.items if isinstance(i, Area) and len(i.x)]
+    assert areas and all(np.min(a.ylow) >= 0.0 for a in areas)
+    np.testing.assert_allclose(areas[0].ylow, [0.0, 0.03, 0.0])
+    assert table["ci_low"].min() < 0  # the table itself is unchanged

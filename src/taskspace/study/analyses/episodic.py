@@ -412,7 +412,9 @@ def _figure(table: pd.DataFrame) -> Figure:
             items.append(
                 Area(
                     part["progress"],
-                    part["ci_low"],
+                    # d_B ≥ 0: the normal-approximation band is drawn from 0 where it dips below
+                    # (the table keeps the interval as computed)
+                    part["ci_low"].clip(lower=0.0),
                     part["ci_high"],
                     group=key,
                     color=colour[key],
