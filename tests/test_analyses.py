@@ -283,14 +283,16 @@ def test_no_finding_prints_a_degenerate_interval(results):
 
 
 def test_one_seed_gives_no_interval_and_says_why(tmp_path):
-    """With one seed no resample can vary: every interval of a one-seed store is "no interval"
-    with the reason, never "0.699 (95% CI 0.699–0.699)" (the one-seed quick study did)."""
+    """With one seed no resample of seeds or runs can vary: every such interval of a one-seed
+    store is "no interval" with the reason, never "0.699 (95% CI 0.699–0.699)" (the one-seed
+    quick study did). Finding 2 resamples tasks, which one seed leaves free to vary."""
     from taskspace.study.analyses import run_analyses
 
     one = build_store(tmp_path / "one", seeds=(0,))
     out = {r.name: r for r in run_analyses(one, n_boot=20)}
     expected = {
-        "progress_on_other_tasks": "no interval: one seed per task",
+        # four tasks, each of its own size: nothing to resample within a size
+        "progress_on_other_tasks": "no interval: one task of each size",
         "tree": "no interval: one seed per task",
         "episodic_vs_supervised": "no interval: one run of each method per task",
         "finetuning": "no interval: one run",
@@ -302,8 +304,9 @@ def test_one_seed_gives_no_interval_and_says_why(tmp_path):
     for r in out.values():
         assert not DEGENERATE.search(str(r.finding)), r.finding
     s = out["progress_on_other_tasks"].summary
-    assert np.isnan(s["spearman_ci"]).all() and s["spearman_ci"].why == "one seed per task"
-    table = out["progress_on_other_tasks"].table
+    assert np.isnan(s["spearman_ci"]).all()
+    assert s["spearman_ci"].why == "no size has 3 or more tasks"
+    table = out["progress_on_other_tasks"].table  # the table's intervals are over seeds
     assert table["95% CI low"].isna().all() and table["95% CI high"].isna().all()
     assert np.isfinite(s["relative_progress"])  # the estimate itself is still reported
     # Every task has its own size here: no within-size correlation, and the finding says so.
