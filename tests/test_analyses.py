@@ -285,7 +285,7 @@ def test_no_finding_prints_a_degenerate_interval(results):
 def test_one_seed_gives_no_interval_and_says_why(tmp_path):
     """With one seed no resample of seeds or runs can vary: every such interval of a one-seed
     store is "no interval" with the reason, never "0.699 (95% CI 0.699–0.699)" (the one-seed
-    quick study did). Finding 2 resamples tasks, which one seed leaves free to vary."""
+    quick study did). Findings 2 and 3 resample tasks, which one seed leaves free to vary."""
     from taskspace.study.analyses import run_analyses
 
     one = build_store(tmp_path / "one", seeds=(0,))
@@ -293,7 +293,6 @@ def test_one_seed_gives_no_interval_and_says_why(tmp_path):
     expected = {
         # four tasks, each of its own size: nothing to resample within a size
         "progress_on_other_tasks": "no interval: one task of each size",
-        "tree": "no interval: one seed per task",
         "episodic_vs_supervised": "no interval: one run of each method per task",
         "finetuning": "no interval: one run",
         "contrastive": "no interval: one pair",
@@ -301,6 +300,7 @@ def test_one_seed_gives_no_interval_and_says_why(tmp_path):
     for name, why in expected.items():
         assert why in out[name].finding.details, out[name].finding
         assert "CI" not in str(out[name].finding), out[name].finding
+    assert "bootstrap over tasks" in out["tree"].finding.details
     for r in out.values():
         assert not DEGENERATE.search(str(r.finding)), r.finding
     s = out["progress_on_other_tasks"].summary
