@@ -63,7 +63,8 @@ def scatter_figure(result) -> Figure:
     transfer of each task A against its class diversity, one marker series per size, titled with
     the stratified ρ and its interval (bootstrap over tasks)."""
     tasks = result.tasks.sort_values(["size", "diversity"], kind="stable")
-    heat = _heatmap_panel(result.table, list(tasks["task"]), text=False, rowspan=2, colspan=2)
+    # three rows for the heatmap: room for one label per task on each axis
+    heat = _heatmap_panel(result.table, list(tasks["task"]), text=False, rowspan=3, colspan=2)
     heat.title += " (tasks by size, then diversity)"
     series = []
     for i, (k, part) in enumerate(tasks.groupby("size", sort=True)):
@@ -95,10 +96,10 @@ def scatter_figure(result) -> Figure:
         [heat, scatter],
         title=f"{TITLE}: {result.n_tasks} training tasks; transfer (mean relative progress on "
         "the disjoint tasks of A's size) against class diversity, interval over tasks",
-        rows=2,
+        rows=3,
         cols=3,
         legend_title="size of A",
-        height=900,
+        height=1000,
     )
 
 
