@@ -222,7 +222,7 @@ def test_analyze_prints_headlines_and_progress_when_piped(tmp_path):
     # the loops report along the way, each ending at its total
     assert any("low_dimension: InPCA of random 80% subsets of the runs" in line for line in err)
     assert any(
-        line.strip().startswith("progress_on_other_tasks: bootstrap over seeds 200/200")
+        line.strip().startswith("progress_on_other_tasks: bootstrap over tasks 200/200")
         for line in err
     ), out.stderr
     verbose = run("analyze", str(store.path), "-v")

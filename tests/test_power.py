@@ -48,7 +48,7 @@ def test_mantel_noise_calibration_hits_the_target_r():
     sim = np.random.default_rng(6)
     r = np.mean(
         [
-            stats.mantel(W, power._task_distances(W, sigma, sim, 0.5), n_perm=0).statistic
+            stats.mantel(W, power.planted_task_distances(W, sigma, sim, 0.5), n_perm=0).statistic
             for _ in range(400)
         ]
     )

@@ -534,7 +534,7 @@ def test_progress_small_multiples_and_unclipped_heatmap_labels(made, drawn):
 
 @pytest.mark.parametrize("n", range(2, 22))
 def test_progress_grid_has_no_empty_cells_below_the_heatmap(n):
-    from taskspace.study.analyses.progress_other_tasks import (
+    from taskspace.study.analyses.progress_figure import (
         grid_columns,
         row_spans,
         small_multiple_cells,
@@ -552,7 +552,7 @@ def test_progress_grid_has_no_empty_cells_below_the_heatmap(n):
 
 
 def test_small_multiple_cells_fill_the_grid_around_the_heatmap():
-    from taskspace.study.analyses.progress_other_tasks import small_multiple_cells
+    from taskspace.study.analyses.progress_figure import small_multiple_cells
 
     assert small_multiple_cells(3) == [(0, 2), (0, 3), (1, 2)]
     cells = small_multiple_cells(8)

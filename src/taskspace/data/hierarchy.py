@@ -274,6 +274,12 @@ class ClassHierarchy:
         return len(self.class_names)
 
     @property
+    def is_wordnet(self) -> bool:
+        """False for a tree declared by hand (`from_tree`, whose nodes carry the placeholder
+        wnids ``"tree:<node>"``), True for a hierarchy of WordNet synsets."""
+        return not any(w.startswith("tree:") for w in self._node_wnids.values())
+
+    @property
     def wnids(self) -> tuple[str, ...]:
         """The wnid of each class's synset."""
         return tuple(self._node_wnids[s] for s in self.synsets)

@@ -77,20 +77,29 @@ def _series(ax, s: Series) -> None:
             ax.plot(s.x[ok], end[ok], linestyle="none", marker="_", markersize=6, color=s.color)
 
 
-def _tick_labels(ax, values, labels) -> None:
+def _label_size(n: int, inches: float) -> float:
+    """Font size, in points, of ``n`` labels that share ``inches`` side by side: 8, smaller when
+    they would overlap (a heatmap of 75 tasks), never below 3. The axes' size before the layout
+    makes room for the labels is larger than after it, hence the margin."""
+    return float(np.clip(0.7 * 72 * inches / max(n, 1), 3, 8))
+
+
+def _tick_labels(ax, values, labels, size: float = 8) -> None:
     labels = [str(t) for t in labels]
     # rotated only when the labels, side by side, would not fit the panel's width (~12
-    # characters per inch at 8 points)
+    # characters per inch at 8 points); upright when crowded enough to be set smaller
     widest = max((len(line) for t in labels for line in t.split("\n")), default=0)
     inches = ax.get_position().width * ax.figure.get_figwidth()
     long = (widest + 2) * len(labels) > 12 * inches
+    rotation = 90 if size < 8 else 35 if long else 0
     ax.set_xticks(
         list(values),
         labels,
-        rotation=35 if long else 0,
-        ha="right" if long else "center",
+        rotation=rotation,
+        ha="right" if rotation else "center",
+        va="center" if rotation == 90 else "top",
         rotation_mode="anchor",
-        fontsize=8,
+        fontsize=size,
     )
 
 
@@ -104,8 +113,10 @@ def _heatmap(fig, ax, h: Heatmap) -> None:
     )
     cmap = plt.get_cmap("viridis")
     im = ax.imshow(h.z, cmap=cmap, norm=norm, aspect="auto")
-    _tick_labels(ax, range(len(h.x)), h.x)
-    ax.set_yticks(range(len(h.y)), list(h.y), fontsize=8)
+    box = ax.get_position()
+    width, height = box.width * fig.get_figwidth(), box.height * fig.get_figheight()
+    _tick_labels(ax, range(len(h.x)), h.x, size=_label_size(len(h.x), width))
+    ax.set_yticks(range(len(h.y)), list(h.y), fontsize=_label_size(len(h.y), height))
     if h.text_format is not None and h.z.size <= 400:
         size = 7 if h.z.shape[1] <= 8 else 5
         for (i, j), v in np.ndenumerate(h.z):

@@ -52,6 +52,17 @@ def pearson_for_spearman(rho: float) -> float:
     return 2.0 * np.sin(np.pi * rho / 6.0)
 
 
+def planted_spearman(rng, rho: float, sizes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One simulated design of finding 2: ``(x, y, strata)``, ``sizes[g]`` tasks in stratum g
+    (labelled g) whose diversity ``x`` and transfer ``y`` are bivariate normal with Spearman
+    correlation ``rho`` within every stratum (Pearson r = `pearson_for_spearman` of it)."""
+    r = pearson_for_spearman(rho)
+    strata = np.repeat(np.arange(len(sizes)), sizes)
+    x = rng.standard_normal(strata.size)
+    y = r * x + np.sqrt(1 - r * r) * rng.standard_normal(strata.size)
+    return x, y, strata
+
+
 def spearman_power(
     rho: float, sizes, *, alpha: float = 0.05, n_sims: int = 400, n_perm: int = 999, seed: int = 0
 ) -> Power:
@@ -73,12 +84,9 @@ def spearman_power(
         Simulated studies, permutations per test, seed.
     """
     rng = np.random.default_rng(seed)
-    r = pearson_for_spearman(rho)
-    strata = np.repeat(np.arange(len(sizes)), sizes)
     hits = np.empty(n_sims, dtype=bool)
     for k in range(n_sims):
-        x = rng.standard_normal(strata.size)
-        y = r * x + np.sqrt(1 - r * r) * rng.standard_normal(strata.size)
+        x, y, strata = planted_spearman(rng, rho, sizes)
         test = stats.spearman_test(
             x, y, strata=strata, n_perm=n_perm, alternative="greater", seed=int(rng.integers(2**31))
         )
@@ -86,8 +94,10 @@ def spearman_power(
     return _power(hits)
 
 
-def _task_distances(W, sigma, rng, task_share):
-    """Measured task distances: WordNet's plus task effects and pair noise, sd ``sigma``."""
+def planted_task_distances(W, sigma: float, rng, task_share: float = 0.5) -> np.ndarray:
+    """One simulated measurement of finding 3's task distances (n, n): WordNet's ``W`` (scaled
+    to unit spread over pairs) plus ``sigma·(u_i + u_j + e_ij)``, a task effect ``u`` of
+    variance ``task_share`` and symmetric pair noise ``e`` (the rest); 0 on the diagonal."""
     n = W.shape[0]
     u = rng.standard_normal(n) * np.sqrt(task_share)
     e = rng.standard_normal((n, n)) * np.sqrt(1 - task_share)
@@ -108,7 +118,9 @@ def calibrate_mantel_noise(
         rng = np.random.default_rng(seed)
         mean_r = np.mean(
             [
-                stats.mantel(W, _task_distances(W, sigma, rng, task_share), n_perm=0).statistic
+                stats.mantel(
+                    W, planted_task_distances(W, sigma, rng, task_share), n_perm=0
+                ).statistic
                 for _ in range(n_sims)
             ]
         )
@@ -138,7 +150,7 @@ def mantel_power(
     rng = np.random.default_rng(seed)
     hits = np.empty(n_sims, dtype=bool)
     for k in range(n_sims):
-        T = _task_distances(W, sigma, rng, task_share)
+        T = planted_task_distances(W, sigma, rng, task_share)
         test = stats.mantel(T, W, n_perm=n_perm, seed=int(rng.integers(2**31)))
         hits[k] = test.p_value < alpha
     return _power(hits)

@@ -204,6 +204,15 @@ def task_classes(runs: pd.DataFrame) -> dict[str, tuple[int, ...]]:
     return {t: runs.loc[runs["task"] == t, "class_idx"].iloc[0] for t in unique(runs["task"])}
 
 
+def hierarchy_name(store) -> str:
+    """What the store's class hierarchy is, for the findings' words: ``"WordNet"``, or ``"the
+    declared class tree"`` for a tree a study declared by hand (the digits demonstration)."""
+    from taskspace.data.hierarchy import ClassHierarchy
+
+    declared = not ClassHierarchy.from_dict(store.hierarchy).is_wordnet
+    return "the declared class tree" if declared else "WordNet"
+
+
 def end_model(store, run_id: str) -> np.ndarray:
     """Last committed record of a run, float64 (N, C)."""
     traj = store.trajectory(run_id)

@@ -8,8 +8,10 @@ generator, so a report is reproducible.
 
 The verdict rule of the reference study (`verdict`) reads an estimate, its interval and its
 p-value against the sign the paper predicts. The interval estimators (`bootstrap`,
-`percentile_interval`, `jackknife_interval`, `leave_one_out`, `Interval`) live in `intervals` and
-are used through this module: every analysis takes its statistics from here alone.
+`percentile_interval`, `percentile_bounds`, `jackknife_interval`, `leave_one_out`, `Interval`,
+and the task-level bootstrap: `resample_within`, `stratified_spearman_resamples`,
+`mantel_resamples`, `pair_mean_resamples`) live in `intervals` and are used through this module:
+every analysis takes its statistics from here alone.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from taskspace.study.analyses.intervals import (
     bootstrap,
     jackknife_interval,
     leave_one_out,
+    mantel_resamples,
+    pair_mean_resamples,
+    percentile_bounds,
     percentile_interval,
+    resample_within,
+    spearman_rows,
+    stratified_spearman_resamples,
 )
 
 __all__ = [
@@ -43,11 +51,17 @@ __all__ = [
     "jackknife_interval",
     "leave_one_out",
     "mantel",
+    "mantel_resamples",
+    "pair_mean_resamples",
     "partial_spearman",
+    "percentile_bounds",
     "percentile_interval",
     "plateau",
+    "resample_within",
     "spearman",
+    "spearman_rows",
     "spearman_test",
+    "stratified_spearman_resamples",
     "unique",
     "verdict",
 ]

@@ -1,4 +1,9 @@
-"""Analysis 3: hierarchical clustering of tasks, compared with the WordNet hierarchy."""
+"""Analysis 3: hierarchical clustering of tasks, compared with the class hierarchy (WordNet's, or
+a class tree the study declared).
+
+The claim is about tasks, so the interval of each Mantel r resamples tasks (with replacement;
+each task's distances are those of its seed-averaged models, measured once on the whole design),
+beside the permutation p that permutes them."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from taskspace.study.analyses._common import (
     NotApplicable,
     Progress,
     fmt,
+    hierarchy_name,
     make_finding,
     not_applicable,
     report,
@@ -22,19 +28,21 @@ from taskspace.study.analyses._common import (
 )
 from taskspace.study.analyses.figure import Dendrogram, Figure, Panel
 from taskspace.study.analyses.stats import (
+    N_BOOT,
     N_PERM,
     Interval,
     cophenetic_correlation,
-    jackknife_interval,
-    leave_one_out,
     mantel,
+    mantel_resamples,
+    percentile_interval,
+    resample_within,
     spearman,
     verdict,
 )
 
 NAME = "tree"
 TITLE = "The tree: clustering of tasks against WordNet"
-#: Table columns, for people.
+#: Table columns, for people ("WordNet" becomes the hierarchy's name, `table`).
 COLUMNS = {
     "distances": "distances",
     "mantel_r": "Mantel r with WordNet",
@@ -46,6 +54,8 @@ COLUMNS = {
     "verdict": "verdict",
     "n_tasks": "tasks",
 }
+#: Bytes of mean models (all tasks, a block of grid points) that d_traj holds at once.
+GRID_BYTES = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -56,18 +66,21 @@ class TreeResult:
     ----------
     n_tasks, n_perm : int
     mantel_end : Estimate
-        Mantel r (Spearman) of the end models' ``d_B`` with WordNet: jackknife interval over
-        runs, one-sided permutation p.
+        Mantel r (Spearman) of the end models' ``d_B`` with the hierarchy's task distances:
+        percentile interval from the bootstrap over tasks, one-sided permutation p.
     mantel_traj : Estimate
         The same for ``d_traj`` between whole trajectories (NaN when some share no progress).
     cophenetic : dict
-        Cophenetic correlation of the ``"end"``, ``"traj"`` and ``"wordnet"`` dendrograms.
+        Cophenetic correlation of the ``"end"``, ``"traj"`` and ``"wordnet"`` (the hierarchy's)
+        dendrograms.
     spearman_end, spearman_traj : float
-        Spearman ρ between each dendrogram's cophenetic distances and WordNet.
+        Spearman ρ between each dendrogram's cophenetic distances and the hierarchy's.
     verdict, verdict_traj : str
     names : tuple of str
     distances : dict
         The three (n_tasks, n_tasks) matrices by figure title.
+    hierarchy : str
+        What the class hierarchy is: "WordNet" or "the declared class tree".
     """
 
     n_tasks: int
@@ -81,19 +94,23 @@ class TreeResult:
     verdict_traj: str
     names: tuple[str, ...] = field(repr=False, compare=False)
     distances: dict = field(repr=False, compare=False)
+    hierarchy: str = "WordNet"
 
 
 def tree(
     store,
     study=None,
     method: str = "supervised",
+    n_boot: int = N_BOOT,
     n_perm: int = N_PERM,
     tasks: list[str] | None = None,
     progress: Progress | None = None,
 ) -> AnalysisResult:
     """The tree: `compute`, `describe`, the table and the figure (see `compute`)."""
     try:
-        result = compute(store, method=method, n_perm=n_perm, tasks=tasks, progress=progress)
+        result = compute(
+            store, method=method, n_boot=n_boot, n_perm=n_perm, tasks=tasks, progress=progress
+        )
     except NotApplicable as why:
         return not_applicable(NAME, TITLE, str(why))
     r = result
@@ -112,38 +129,43 @@ def tree(
     }
     return AnalysisResult(
         NAME,
-        TITLE,
+        _title(r.hierarchy),
         table(r),
-        _figure(list(r.names), r.distances),
+        _figure(list(r.names), r.distances, _title(r.hierarchy)),
         describe(r),
         summary=summary,
         result=r,
     )
 
 
+def _title(hierarchy: str) -> str:
+    return TITLE.replace("WordNet", hierarchy)
+
+
 def compute(
     store,
     method: str = "supervised",
+    n_boot: int = N_BOOT,
     n_perm: int = N_PERM,
     tasks: list[str] | None = None,
     progress: Progress | None = None,
 ) -> TreeResult:
-    """Do the distances between tasks agree with WordNet? Tasks are those of the runs of
-    ``method`` (restricted to ``tasks`` when given).
+    """Do the distances between tasks agree with the class hierarchy? Tasks are those of the
+    runs of ``method`` (restricted to ``tasks`` when given).
 
     Two task-distance matrices: ``d_B`` between the tasks' end models (arithmetic mean over
-    seeds, SPEC §8) and ``d_traj`` between their whole trajectories (SPEC §9). Each is compared
-    with the WordNet task distances (mean path distance between the tasks' classes) by the
-    **Mantel test** (Spearman correlation of the upper triangles, one-sided p-value from
-    ``n_perm`` permutations of the tasks; the paper predicts agreement, r > 0), with a delete-one
-    jackknife interval over runs. Also: the cophenetic correlation of each matrix's
-    average-linkage dendrogram (how tree-like it is), and the Spearman correlation between the
-    dendrogram's cophenetic distances and WordNet. Verdict: `stats.verdict` on the end models'
-    Mantel r (and, separately, on d_traj's). Raises `NotApplicable` with fewer than 3 tasks or
-    without a class hierarchy.
+    seeds, SPEC §8) and ``d_traj`` between their whole trajectories (SPEC §9, seeds averaged at
+    each point of the progress grid). Each is compared with the hierarchy's task distances (mean
+    path distance between the tasks' classes, WordNet's or the declared tree's) by the **Mantel
+    test** (Spearman correlation of the upper triangles, one-sided p-value from ``n_perm``
+    permutations of the tasks; the paper predicts agreement, r > 0), with a percentile interval
+    from ``n_boot`` bootstrap resamples of the **tasks** (with replacement; pairs of a task with
+    a copy of itself left out, `stats.mantel_resamples`). Also: the cophenetic correlation of
+    each matrix's average-linkage dendrogram (how tree-like it is), and the Spearman correlation
+    between the dendrogram's cophenetic distances and the hierarchy's. Verdict: `stats.verdict`
+    on the end models' Mantel r (and, separately, on d_traj's). Raises `NotApplicable` with
+    fewer than 3 tasks or without a class hierarchy.
     """
-    from scipy.spatial.distance import squareform
-
     runs = run_table(store)
     runs = runs[runs["method"] == method].reset_index(drop=True)
     if tasks is not None:
@@ -157,16 +179,21 @@ def compute(
     if not store.hierarchy:
         raise NotApplicable("the store has no class hierarchy to compare with")
     names = list(task_sets)
-    ids = {t: list(runs.loc[runs["task"] == t, "run_id"]) for t in names}
-    m = _TaskDistances(store, names, ids)
+    ids = [list(runs.loc[runs["task"] == t, "run_id"]) for t in names]
+    D_end, D_traj = task_distances(store, ids, progress)
     W = wordnet_task_distances(store, task_sets)
-    D_end, D_traj = m.end(ids), m.traj(ids)
+    picks = resample_within(np.zeros(len(names), dtype=int), n_boot)
+    mantel_end = _mantel_estimate(D_end, W, n_perm, picks)
+    report(progress, "bootstrap over tasks", n_boot, n_boot)
+    return _result(names, D_end, D_traj, W, mantel_end, n_perm, picks, hierarchy_name(store))
+
+
+def _result(names, D_end, D_traj, W, mantel_end, n_perm, picks, hierarchy) -> TreeResult:
+    from scipy.spatial.distance import squareform
+
     traj_ok = bool(np.isfinite(D_traj).all())
-    mantel_end = _mantel_estimate(D_end, W, n_perm, ids, m.end, progress)
     mantel_traj = (
-        _mantel_estimate(
-            D_traj, W, n_perm, ids, lambda pick, task: m.traj(pick, D_traj, task), progress
-        )
+        _mantel_estimate(D_traj, W, n_perm, picks)
         if traj_ok
         else Estimate(np.nan, Interval.none("some trajectories share no progress range"))
     )
@@ -193,13 +220,14 @@ def compute(
         distances={
             "end models (d_B)": D_end,
             "trajectories (d_traj)": D_traj,
-            "WordNet (mean path distance)": W,
+            f"{hierarchy} (mean path distance)": W,
         },
+        hierarchy=hierarchy,
     )
 
 
 def describe(result: TreeResult) -> Finding:
-    """Headline: the verdict and the end models' Mantel r with WordNet."""
+    """Headline: the verdict and the end models' Mantel r with the class hierarchy."""
     r = result
     e, t = r.mantel_end, r.mantel_traj
     traj_text = (
@@ -209,28 +237,29 @@ def describe(result: TreeResult) -> Finding:
         else "by d_traj: n/a (some trajectories share no progress range)"
     )
     details = (
-        f"Mantel test of {r.n_tasks} tasks' distances against the WordNet distances of "
+        f"Mantel test of {r.n_tasks} tasks' distances against the {r.hierarchy} distances of "
         f"their classes (Spearman r, one-sided permutation p over {r.n_perm} "
-        f"permutations of the tasks, jackknife over runs): by d_B between end models "
+        f"permutations of the tasks; interval: bootstrap over tasks, seeds averaged within a "
+        f"task, pairs of a task with its own copy left out): by d_B between end models "
         f"r = {e.text()}, p = {fmt(e.p_value, 2)} (verdict: {r.verdict}); {traj_text}. "
         f"Cophenetic correlation of the average-linkage dendrograms: end models "
-        f"{fmt(r.cophenetic['end'])}, trajectories {fmt(r.cophenetic['traj'])}, WordNet "
-        f"{fmt(r.cophenetic['wordnet'])}."
+        f"{fmt(r.cophenetic['end'])}, trajectories {fmt(r.cophenetic['traj'])}, "
+        f"{r.hierarchy} {fmt(r.cophenetic['wordnet'])}."
     )
     claim = (
-        f"{r.n_tasks} tasks' end-model distances follow WordNet: Mantel r = {e.short()}, "
-        f"p = {fmt(e.p_value, 2)}; paper r > 0"
+        f"{r.n_tasks} tasks' end-model distances follow {r.hierarchy}: Mantel r = "
+        f"{e.short()}, p = {fmt(e.p_value, 2)}; paper r > 0"
     )
     return make_finding(r.verdict, claim, details)
 
 
 def table(result: TreeResult) -> pd.DataFrame:
-    """One row per distance matrix: Mantel r with WordNet, interval, p, tree-likeness."""
+    """One row per distance matrix: Mantel r with the hierarchy, interval, p, tree-likeness."""
     r, nan = result, np.nan
     e, t = r.mantel_end, r.mantel_traj
     return pd.DataFrame(
         {
-            "distances": ["end models, d_B", "trajectories, d_traj", "WordNet"],
+            "distances": ["end models, d_B", "trajectories, d_traj", r.hierarchy],
             "mantel_r": [e.value, t.value, 1.0],
             "ci_low": [e.low, t.low, nan],
             "ci_high": [e.high, t.high, nan],
@@ -244,64 +273,99 @@ def table(result: TreeResult) -> pd.DataFrame:
             "verdict": [r.verdict, r.verdict_traj, ""],
             "n_tasks": r.n_tasks,
         }
-    ).rename(columns=COLUMNS)
+    ).rename(columns={k: v.replace("WordNet", r.hierarchy) for k, v in COLUMNS.items()})
 
 
-class _TaskDistances:
-    """Task-distance matrices of a pick of runs per task: end models' ``d_B`` (seed-averaged)
-    and ``d_traj`` between whole trajectories."""
+def task_distances(store, ids: list, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """The task-distance matrices of tasks given by their runs (``ids[i]``: run ids of task i).
 
-    def __init__(self, store, names, ids):
-        self.names, self.labels = names, store.labels
-        runs = [r for rs in ids.values() for r in rs]
-        self.trajs = {
-            r: np.asarray(store.trajectory(r).predictions, dtype=np.float64) for r in runs
+    Returns
+    -------
+    D_end : ndarray (T, T)
+        ``d_B`` between the tasks' end models averaged over their runs (arithmetic, SPEC §8).
+    D_traj : ndarray (T, T)
+        ``d_traj`` (SPEC §9, `taskspace.compare_trajectories` of every pair): the mean over the
+        progress grid's points in the pair's common range of ``d_B`` between the tasks' mean
+        re-parameterised models; NaN for a pair with no common grid point. Each task's mean
+        at each grid point is computed once, not once per pair.
+    """
+    from taskspace import average, pairwise_distances
+    from taskspace import progress as progress_of
+
+    trajs, lams = [], []
+    for i, runs in enumerate(ids):
+        trajs.append([store.trajectory(r).predictions for r in runs])
+        lam = progress_of(np.concatenate(trajs[-1]), store.labels)
+        lams.append(np.split(lam, np.cumsum([len(P) for P in trajs[-1]])[:-1]))
+        report(progress, "progress of every task's runs", i + 1, len(ids))
+    ends = np.stack([average(np.stack([P[-1] for P in runs])) for runs in trajs])
+    D_end = _symmetric(pairwise_distances(ends))
+    return D_end, _symmetric(_trajectory_distances(trajs, lams, progress))
+
+
+def _symmetric(D: np.ndarray) -> np.ndarray:
+    """Mirrored exactly (a summation order can differ by one ulp between the triangles), with a
+    zero diagonal."""
+    D = (D + D.T) / 2
+    np.fill_diagonal(D, 0.0)
+    return D
+
+
+def _trajectory_distances(trajs: list, lams: list, progress) -> np.ndarray:
+    """``d_traj`` of every pair of tasks (see `task_distances`).
+
+    A pair's common range is ``[max λ_1, min λ_T]`` over both tasks' runs, so a grid point lies
+    in it exactly when it lies in each task's own range: at grid point g only the tasks whose
+    range holds g are averaged and compared, and each of their pairs counts g. Grid points are
+    taken in blocks of at most ``GRID_BYTES`` of mean models.
+    """
+    from taskspace import pairwise_distances
+    from taskspace.geometry.trajectories import DEFAULT_GRID_POINTS
+
+    grid = np.linspace(0.0, 1.0, DEFAULT_GRID_POINTS)  # compare_trajectories' default grid
+    lo = np.array([max(lam[0] for lam in task) for task in lams])
+    hi = np.array([min(lam[-1] for lam in task) for task in lams])
+    held = (grid[:, None] >= lo[None, :]) & (grid[:, None] <= hi[None, :])  # (K, T)
+    T, model = len(trajs), trajs[0][0][0].size * 8
+    step = max(1, GRID_BYTES // (T * model))
+    total, count = np.zeros((T, T)), np.zeros((T, T))
+    for start in range(0, grid.size, step):
+        block = slice(start, start + step)
+        means = {
+            t: _mean_at(trajs[t], lams[t], grid[block][held[block, t]])
+            for t in range(T)
+            if held[block, t].any()
         }
-        self.ends = {r: P[-1] for r, P in self.trajs.items()}  # end_model, without a re-read
-
-    def end(self, pick, only=None):
-        from taskspace import bhattacharyya
-
-        means = np.array([np.mean([self.ends[r] for r in pick[t]], axis=0) for t in self.names])
-        D = bhattacharyya(means[:, None], means[None, :])
-        return (D + D.T) / 2 * (1 - np.eye(len(self.names)))
-
-    def _d_traj(self, pick, a, b):
-        from taskspace import compare_trajectories
-
-        try:
-            return compare_trajectories(
-                [self.trajs[r] for r in pick[a]], [self.trajs[r] for r in pick[b]], self.labels
-            ).mean
-        except ValueError:  # no common progress range
-            return np.nan
-
-    def traj(self, pick, base=None, only=None):
-        """All pairs, or (with ``base``) only the row and column of task ``only`` recomputed."""
-        names = self.names
-        D = np.zeros((len(names), len(names))) if base is None else base.copy()
-        for i, a in enumerate(names):
-            for j in range(i + 1, len(names)):
-                if base is None or only in (a, names[j]):
-                    D[i, j] = D[j, i] = self._d_traj(pick, a, names[j])
-        return D
+        for k in range(start, min(start + step, grid.size)):
+            tasks = np.flatnonzero(held[k])
+            if tasks.size < 2:
+                continue
+            # a task's k-th grid point is its row among the block's points in its range
+            rows = [int(held[start:k, t].sum()) for t in tasks]
+            X = np.stack([means[t][r] for t, r in zip(tasks, rows, strict=True)])
+            total[np.ix_(tasks, tasks)] += pairwise_distances(X)
+            count[np.ix_(tasks, tasks)] += 1
+        report(progress, "d_traj over the progress grid", min(start + step, grid.size), grid.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _mantel_estimate(D, W, n_perm, ids, distances, progress) -> Estimate:
-    """Mantel r of D with W, one-sided permutation p, and its delete-one jackknife interval
-    over runs (``distances(pick, task)`` recomputes D without one run of ``task``).
+def _mean_at(runs: list, lams: list, grid: np.ndarray) -> np.ndarray:
+    """(K, N, C): the arithmetic mean over ``runs`` of their re-parameterisations on ``grid``
+    (SPEC §7–8), as `taskspace.compare_trajectories` averages a group."""
+    from taskspace import average, reparameterize
 
-    The statistics are built on seed-averaged models, which a bootstrap resample (repeating
-    runs) makes noisier (see `stats.jackknife_interval`)."""
+    points = [reparameterize(P, lam, grid) for P, lam in zip(runs, lams, strict=True)]
+    return average(np.stack(points))
+
+
+def _mantel_estimate(D, W, n_perm, picks) -> Estimate:
+    """Mantel r of D with W, its one-sided permutation p, and its percentile interval over the
+    bootstrap resamples ``picks`` of the tasks (`stats.mantel_resamples`)."""
     test = mantel(D, W, n_perm=n_perm)
-    picks = leave_one_out(ids)
-    deleted = []
-    for i, (task, pick) in enumerate(picks):
-        Di = distances(pick, task)
-        deleted.append(mantel(Di, W, n_perm=0).statistic if np.isfinite(Di).all() else np.nan)
-        report(progress, "jackknife over runs", i + 1, len(picks))
-    ci = jackknife_interval(test.statistic, deleted, why=None if picks else "one seed per task")
-    return Estimate(test.statistic, ci, test.p_value)
+    boot = mantel_resamples(D, W, picks)
+    why = "every resample of the tasks gives the same value" if picks.size else "no resamples"
+    return Estimate(test.statistic, percentile_interval(boot, why=why), test.p_value)
 
 
 def _cophenetic(D: np.ndarray) -> np.ndarray:
@@ -312,7 +376,8 @@ def _cophenetic(D: np.ndarray) -> np.ndarray:
 
 
 def wordnet_task_distances(store, tasks: dict) -> np.ndarray:
-    """Mean WordNet path distance between the classes of two tasks (0 on the diagonal)."""
+    """Mean path distance in the store's class hierarchy (WordNet's or a declared tree) between
+    the classes of two tasks (0 on the diagonal)."""
     from taskspace.data.hierarchy import ClassHierarchy
 
     tree = ClassHierarchy.from_dict(store.hierarchy)
@@ -327,7 +392,7 @@ def wordnet_task_distances(store, tasks: dict) -> np.ndarray:
     return D
 
 
-def _figure(names, matrices: dict) -> Figure:
+def _figure(names, matrices: dict, heading: str = TITLE) -> Figure:
     """One dendrogram (average linkage) per distance matrix without NaN, titled by the matrix."""
     from scipy.cluster.hierarchy import dendrogram, linkage
     from scipy.spatial.distance import squareform
@@ -346,4 +411,4 @@ def _figure(names, matrices: dict) -> Figure:
                 col=col,
             )
         )
-    return Figure(panels, title=TITLE, cols=len(panels), height=450)
+    return Figure(panels, title=heading, cols=len(panels), height=450)
