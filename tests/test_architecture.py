@@ -313,3 +313,67 @@ def test_no_module_imports_a_private_module_of_a_library():
     # and break `import taskspace.geometry`; use its public API or taskspace's own checks.
     bad = [line for name in MODULES for line in _private_third_party_imports(name)]
     assert not bad, "\n".join(bad)
+
+
+#: The longest function of `taskspace.study.analyses`, in lines of code: from its ``def`` to its
+#: last line, its docstring not counted (blank lines and comments are). DESIGN.md: no function
+#: over ~50 lines; an analysis reads as compute → result → describe → finding only when each
+#: step is a few small, named helpers.
+MAX_FUNCTION_LINES = 50
+ANALYSES = SRC / "study" / "analyses"
+
+
+def _docstring_lines(node: ast.AST) -> int:
+    first = node.body[0]
+    is_doc = (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+    return first.end_lineno - first.lineno + 1 if is_doc else 0
+
+
+def _long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[tuple[str, int, int]]:
+    """(qualified name, line, lines of code) of every function of ``source`` (methods and nested
+    functions too) with more than ``limit`` lines of code, docstring excluded."""
+    found = []
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            name = f"{prefix}{getattr(child, 'name', '')}"
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = child.end_lineno - child.lineno + 1 - _docstring_lines(child)
+                if lines > limit:
+                    found.append((name, child.lineno, lines))
+                visit(child, f"{name}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(source), "")
+    return found
+
+
+def test_no_function_of_the_analyses_is_over_50_lines():
+    bad = [
+        f"{path.relative_to(SRC)}:{line} {name} has {lines} lines of code (docstring not "
+        f"counted; at most {MAX_FUNCTION_LINES}): split it into named helpers"
+        for path in sorted(ANALYSES.glob("*.py"))
+        for name, line, lines in _long_functions(path.read_text(encoding="utf-8"))
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_long_function_detector_counts_code_not_docstrings():
+    doc = '    """' + "\n" * 20 + '    """\n'
+    body = "    x = 1\n" * 49
+
+    def source(extra: int) -> str:
+        method = "    def m(self):\n" + "        y = 2\n" * (49 + extra)
+        return f"def f():\n{doc}{body}\n\nclass C:\n{method}"
+
+    # f spans 71 lines but has 50 of code (its 21-line docstring does not count); C.m, on line
+    # 75, has 50, or 51 with one line more.
+    assert _long_functions(source(0)) == []
+    assert _long_functions(source(1)) == [("C.m", 75, 51)]

@@ -239,36 +239,8 @@ def _figure(table: pd.DataFrame, n_boot: int = N_BOOT) -> Figure:
     series = []
     for i, ((method, same), name) in enumerate(zip(groups, names, strict=True)):
         part = table[(table["method"] == method) & (table["same_task"] == same)]
-        series.append(
-            Series(
-                i + 0.15 * rng.uniform(-1, 1, len(part)),
-                part["d_B"],
-                mode="markers",
-                name=name,
-                color=colour[name],
-                symbol="circle-open",
-                hover=[
-                    f"{a} – {b}\nd_B {d:.4g}"
-                    for a, b, d in zip(part["run_a"], part["run_b"], part["d_B"], strict=True)
-                ],
-            )
-        )
-        d = part["d_B"].to_numpy()
-        ci = bootstrap(d, n_boot=n_boot, unit="pair")
-        series.append(
-            Series(
-                [i + 0.3],
-                [d.mean()],
-                mode="markers",
-                group=name,
-                color=colour[name],
-                symbol="diamond",
-                marker_size=8,
-                ylow=[ci[0]],
-                yhigh=[ci[1]],
-                hover=[f"{name}\nmean d_B {fmt_ci(d.mean(), ci)}"],
-            )
-        )
+        series.append(_pair_markers(part, i, name, colour[name], rng))
+        series.append(_mean_marker(part["d_B"].to_numpy(), i, name, colour[name], n_boot))
     ticks = (
         tuple(range(len(groups))),
         tuple(f"{m}\n{'same task' if s else 'different tasks'}" for m, s in groups),
@@ -286,4 +258,41 @@ def _figure(table: pd.DataFrame, n_boot: int = N_BOOT) -> Figure:
         title="Contrastive learning on different data: d_B between end models",
         legend_title="pairs (diamond: mean, 95% interval)",
         height=420,
+    )
+
+
+def _pair_markers(
+    part: pd.DataFrame, column: int, name: str, color: str, rng: np.random.Generator
+) -> Series:
+    """One marker per pair of ``part`` at x = ``column`` jittered by ``rng`` (which it
+    advances), y = its ``d_B``."""
+    return Series(
+        column + 0.15 * rng.uniform(-1, 1, len(part)),
+        part["d_B"],
+        mode="markers",
+        name=name,
+        color=color,
+        symbol="circle-open",
+        hover=[
+            f"{a} – {b}\nd_B {d:.4g}"
+            for a, b, d in zip(part["run_a"], part["run_b"], part["d_B"], strict=True)
+        ],
+    )
+
+
+def _mean_marker(d: np.ndarray, column: int, name: str, color: str, n_boot: int) -> Series:
+    """The mean of the distances ``d`` (shape (pairs,)) beside ``column``, with its 95%
+    bootstrap interval over pairs as a bar."""
+    ci = bootstrap(d, n_boot=n_boot, unit="pair")
+    return Series(
+        [column + 0.3],
+        [d.mean()],
+        mode="markers",
+        group=name,
+        color=color,
+        symbol="diamond",
+        marker_size=8,
+        ylow=[ci[0]],
+        yhigh=[ci[1]],
+        hover=[f"{name}\nmean d_B {fmt_ci(d.mean(), ci)}"],
     )

@@ -189,19 +189,7 @@ def compute(
         raise NotApplicable(f"no task has runs of both {episodic!r} and {supervised!r}")
     involved = runs[runs["task"].isin(both) & runs["method"].isin([episodic, supervised])]
     plateaus = plateau_table(store, involved)
-    curves, stats, deleted = [], [], []
-    for i, task in enumerate(both):
-        ids = {
-            m: list(runs.loc[(runs["task"] == task) & (runs["method"] == m), "run_id"])
-            for m in (episodic, supervised)
-        }
-        measure = _Measure(store, ids, episodic, supervised)
-        values, cmp = measure(ids)
-        left_out = [measure(pick) for _, pick in leave_one_out(ids)]
-        curves.append(_curve(task, cmp, [c for _, c in left_out]))
-        stats.append(values)
-        deleted.append([v for v, _ in left_out])
-        report(progress, "tasks, each with a jackknife over runs", i + 1, len(both))
+    curves, stats, deleted = _measure_tasks(store, runs, both, episodic, supervised, progress)
     if all(np.isnan(v[1]) for v in stats):
         raise NotApplicable(
             "the episodic and supervised runs share no progress range in the middle of training"
@@ -209,13 +197,7 @@ def compute(
     curves = pd.concat(curves, ignore_index=True)
     est, ratio = _estimates(np.array(stats), deleted)
     n_conv, n_runs = int(plateaus["converged"].sum()), len(plateaus)
-    reason = (
-        ""
-        if n_conv == n_runs
-        else f"{n_runs - n_conv} of {n_runs} runs have not plateaued: progress changed by "
-        f"≥ {PLATEAU_TOL} over the last {PLATEAU_FRACTION:.0%} of training"
-    )
-    common = curves.dropna(subset=["distance"]).groupby("task")["progress"].agg(["min", "max"])
+    reason = _not_plateaued(n_conv, n_runs)
     return EpisodicResult(
         episodic=episodic,
         supervised=supervised,
@@ -230,10 +212,48 @@ def compute(
             else verdict(ratio.value, ratio.interval, None, expected="less", null=1.0)
         ),
         reason=reason,
-        ranges=", ".join(f"{t} {r['min']:.2f} to {r['max']:.2f}" for t, r in common.iterrows()),
+        ranges=_progress_ranges(curves),
         plateaus=plateaus,
         curves=curves,
     )
+
+
+def _measure_tasks(
+    store, runs: pd.DataFrame, tasks: list[str], episodic: str, supervised: str, progress
+) -> tuple[list[pd.DataFrame], list[tuple], list[list[tuple]]]:
+    """Every task's `_Measure` with all its runs and with each run left out in turn: the
+    distance curve of each task (`_curve`), its values (a tuple in the order of ``MEASURES``)
+    and its delete-one values (one such tuple per run left out)."""
+    curves, stats, deleted = [], [], []
+    for i, task in enumerate(tasks):
+        ids = {
+            m: list(runs.loc[(runs["task"] == task) & (runs["method"] == m), "run_id"])
+            for m in (episodic, supervised)
+        }
+        measure = _Measure(store, ids, episodic, supervised)
+        values, cmp = measure(ids)
+        left_out = [measure(pick) for _, pick in leave_one_out(ids)]
+        curves.append(_curve(task, cmp, [c for _, c in left_out]))
+        stats.append(values)
+        deleted.append([v for v, _ in left_out])
+        report(progress, "tasks, each with a jackknife over runs", i + 1, len(tasks))
+    return curves, stats, deleted
+
+
+def _not_plateaued(n_converged: int, n_runs: int) -> str:
+    """Why the verdict is inconclusive when some runs have not plateaued, else ``""``."""
+    return (
+        ""
+        if n_converged == n_runs
+        else f"{n_runs - n_converged} of {n_runs} runs have not plateaued: progress changed by "
+        f"≥ {PLATEAU_TOL} over the last {PLATEAU_FRACTION:.0%} of training"
+    )
+
+
+def _progress_ranges(curves: pd.DataFrame) -> str:
+    """Each task's common progress range (where its curve has a distance), in words."""
+    common = curves.dropna(subset=["distance"]).groupby("task")["progress"].agg(["min", "max"])
+    return ", ".join(f"{t} {r['min']:.2f} to {r['max']:.2f}" for t, r in common.iterrows())
 
 
 def describe(result: EpisodicResult) -> Finding:
@@ -407,45 +427,9 @@ def _figure(table: pd.DataFrame) -> Figure:
     items = []
     curves = table.dropna(subset=["distance"])
     for task, part in curves.groupby("task", sort=False):
-        key = str(task)
-        if "ci_low" in part and np.isfinite(part["ci_low"]).any():
-            items.append(
-                Area(
-                    part["progress"],
-                    # d_B ≥ 0: the normal-approximation band is drawn from 0 where it dips below
-                    # (the table keeps the interval as computed)
-                    part["ci_low"].clip(lower=0.0),
-                    part["ci_high"],
-                    group=key,
-                    color=colour[key],
-                    opacity=0.2,
-                )
-            )
-        items.append(
-            Series(
-                part["progress"],
-                part["distance"],
-                name=key,
-                color=colour[key],
-                mode="lines+markers",
-                hover=[
-                    f"task {task}\nprogress {p:.2f}\nd_B {d:.4g}"
-                    for p, d in zip(part["progress"], part["distance"], strict=True)
-                ],
-            )
-        )
+        items += _task_curve(task, part, colour[str(task)])
     if any(isinstance(i, Area) for i in items):
-        empty = np.array([])
-        items.append(
-            Area(
-                empty,
-                empty,
-                empty,
-                name="shaded: 95% interval (jackknife over runs)",
-                color="#777777",
-                opacity=0.3,
-            )
-        )
+        items.append(_band_legend())
     band = Band(*MIDDLE, name=f"middle of training (progress {MIDDLE[0]}–{MIDDLE[1]})")
     return Figure(
         [
@@ -457,4 +441,51 @@ def _figure(table: pd.DataFrame) -> Figure:
         ],
         title="Episodic vs supervised: d_B at equal progress",
         height=420,
+    )
+
+
+def _task_curve(task, part: pd.DataFrame, color: str) -> list:
+    """One task's curve: its 95% band (an `Area`, when the table has one) and its distance
+    over progress (a `Series`)."""
+    key = str(task)
+    items = []
+    if "ci_low" in part and np.isfinite(part["ci_low"]).any():
+        items.append(
+            Area(
+                part["progress"],
+                # d_B ≥ 0: the normal-approximation band is drawn from 0 where it dips below
+                # (the table keeps the interval as computed)
+                part["ci_low"].clip(lower=0.0),
+                part["ci_high"],
+                group=key,
+                color=color,
+                opacity=0.2,
+            )
+        )
+    items.append(
+        Series(
+            part["progress"],
+            part["distance"],
+            name=key,
+            color=color,
+            mode="lines+markers",
+            hover=[
+                f"task {task}\nprogress {p:.2f}\nd_B {d:.4g}"
+                for p, d in zip(part["progress"], part["distance"], strict=True)
+            ],
+        )
+    )
+    return items
+
+
+def _band_legend() -> Area:
+    """A point-less grey `Area` that names the bands in the legend."""
+    empty = np.array([])
+    return Area(
+        empty,
+        empty,
+        empty,
+        name="shaded: 95% interval (jackknife over runs)",
+        color="#777777",
+        opacity=0.3,
     )

@@ -231,43 +231,8 @@ def _figure(table: pd.DataFrame, n_boot: int = N_BOOT) -> Figure:
         items = []
         for task in unique(table["task"].astype(str)):
             part = table[table["task"].astype(str) == task]
-            steps = sorted(part["parent_step"].unique())
-            values = [part.loc[part["parent_step"] == s, key].to_numpy() for s in steps]
-            bars = [bootstrap(v, n_boot=n_boot) for v in values]
-            items.append(
-                Series(
-                    part["parent_step"],
-                    part[key],
-                    group=task,
-                    color=colour[task],
-                    mode="markers",
-                    symbol="circle-open",
-                    marker_size=5,
-                    hover=[
-                        f"run {r}\ntask {task}\npre-training step {s}\n{label} {v:.4g}"
-                        for r, s, v in zip(
-                            part["run_id"], part["parent_step"], part[key], strict=True
-                        )
-                    ],
-                )
-            )
-            items.append(
-                Series(
-                    steps,
-                    [v.mean() for v in values],
-                    name=task,
-                    color=colour[task],
-                    mode="lines+markers",
-                    marker_size=6,
-                    ylow=[b[0] for b in bars],
-                    yhigh=[b[1] for b in bars],
-                    hover=[
-                        f"task {task}\npre-training step {s}\nmean {label} {v.mean():.4g}\n"
-                        f"{fmt_ci(v.mean(), b)}"
-                        for s, v, b in zip(steps, values, bars, strict=True)
-                    ],
-                )
-            )
+            items.append(_run_markers(part, task, key, label, colour[task]))
+            items.append(_mean_line(part, task, key, label, colour[task], n_boot))
         steps = sorted(table["parent_step"].unique())
         panels.append(
             Panel(
@@ -286,4 +251,47 @@ def _figure(table: pd.DataFrame, n_boot: int = N_BOOT) -> Figure:
         cols=2,
         legend_title="task: mean over runs, 95% interval; circles: runs",
         height=420,
+    )
+
+
+def _run_markers(part: pd.DataFrame, task: str, key: str, label: str, color: str) -> Series:
+    """One open circle per fine-tuned run of ``part`` (the runs of one task): column ``key``
+    against the parent's pre-training step."""
+    return Series(
+        part["parent_step"],
+        part[key],
+        group=task,
+        color=color,
+        mode="markers",
+        symbol="circle-open",
+        marker_size=5,
+        hover=[
+            f"run {r}\ntask {task}\npre-training step {s}\n{label} {v:.4g}"
+            for r, s, v in zip(part["run_id"], part["parent_step"], part[key], strict=True)
+        ],
+    )
+
+
+def _mean_line(
+    part: pd.DataFrame, task: str, key: str, label: str, color: str, n_boot: int
+) -> Series:
+    """The mean of column ``key`` over the runs of ``part`` at each pre-training step, with its
+    95% bootstrap interval over runs as bars."""
+    steps = sorted(part["parent_step"].unique())
+    values = [part.loc[part["parent_step"] == s, key].to_numpy() for s in steps]
+    bars = [bootstrap(v, n_boot=n_boot) for v in values]
+    return Series(
+        steps,
+        [v.mean() for v in values],
+        name=task,
+        color=color,
+        mode="lines+markers",
+        marker_size=6,
+        ylow=[b[0] for b in bars],
+        yhigh=[b[1] for b in bars],
+        hover=[
+            f"task {task}\npre-training step {s}\nmean {label} {v.mean():.4g}\n"
+            f"{fmt_ci(v.mean(), b)}"
+            for s, v, b in zip(steps, values, bars, strict=True)
+        ],
     )

@@ -137,7 +137,27 @@ def low_dimension(
     except NotApplicable as why:
         return not_applicable(NAME, TITLE, str(why))
     result.records["progress"] = _progress_of_records(store, run_table(store), result.records)
-    summary = {
+    return AnalysisResult(
+        NAME,
+        TITLE,
+        table(result),
+        _figure(
+            result.records,
+            result.inpca,
+            color_by,
+            reference_points(store, result.records, result.inpca),
+            weighting,
+        ),
+        describe(result),
+        summary=_summary(result),
+        result=result,
+    )
+
+
+def _summary(result: LowDimensionResult) -> dict:
+    """The headline numbers by name: the stress and explained distance of the verdict's axes,
+    the counts, each method's own stress, the verdict."""
+    return {
         "stress_3": result.stress[result.axes - 1].value,
         "stress_3_ci": result.stress[result.axes - 1].interval,
         "distance_3": result.distance[result.axes - 1],
@@ -156,21 +176,6 @@ def low_dimension(
         ],
         "verdict": result.verdict,
     }
-    return AnalysisResult(
-        NAME,
-        TITLE,
-        table(result),
-        _figure(
-            result.records,
-            result.inpca,
-            color_by,
-            reference_points(store, result.records, result.inpca),
-            weighting,
-        ),
-        describe(result),
-        summary=summary,
-        result=result,
-    )
 
 
 def compute(
@@ -197,6 +202,38 @@ def compute(
         n_components=k, metric="precomputed", random_state=0, weights=_weights(records, weighting)
     ).fit(D)
     k3 = min(3, k)
+    groups, ranges = _group_ranges(D, records, runs, k, k3, n_boot, weighting, progress)
+    stress = tuple(
+        Estimate(float(v), iv) for v, iv in zip(inpca.explained_stress_, ranges[0][1], strict=True)
+    )
+    per_method = tuple(
+        MethodStress(method, int(rows.size), len(mruns), Estimate(float(full[k3 - 1]), ci[k3 - 1]))
+        for (method, rows, mruns, _), (full, ci) in zip(groups[1:], ranges[1:], strict=True)
+    )
+    return LowDimensionResult(
+        n_models=M,
+        n_runs=len(runs),
+        axes=k3,
+        stress=stress,
+        eigenvalues=tuple(float(v) for v in inpca.eigenvalues_),
+        n_imaginary=int((inpca.signature_[:k3] < 0).sum()),
+        per_method=per_method,
+        distance=tuple(float(v) for v in inpca.explained_distance_),
+        weighting=weighting,
+        verdict=_verdict(*stress[k3 - 1].interval),
+        inpca=inpca,
+        records=records,
+    )
+
+
+def _group_ranges(D, records, runs, k, k3, n_boot, weighting, progress) -> tuple[list, list]:
+    """The groups of models ``(method, rows, runs, axes)``, the whole store first (``method``
+    None, ``axes`` k) then each method with enough models (``axes`` k3), and the
+    `_subsample_ranges` of each: ``(stress of 1..k axes, their ranges)``.
+
+    A method that holds every model reuses the whole store's fit and ranges instead of
+    fitting the same matrix again."""
+    M = D.shape[0]
     # (method, its models, its runs, the fewest axes a subset must allow)
     groups = [(None, np.arange(M), runs, k)]
     whole = []  # methods that hold every model: their InPCA is the whole store's
@@ -209,15 +246,13 @@ def compute(
     ranges = _subsample_ranges(D, records, groups, k, n_boot, BOOT_SEED, progress, weighting)
     groups += [(method, np.arange(M), runs, k3) for method in whole]
     ranges += [ranges[0]] * len(whole)
-    stress = tuple(
-        Estimate(float(v), iv) for v, iv in zip(inpca.explained_stress_, ranges[0][1], strict=True)
-    )
-    per_method = tuple(
-        MethodStress(method, int(rows.size), len(mruns), Estimate(float(full[k3 - 1]), ci[k3 - 1]))
-        for (method, rows, mruns, _), (full, ci) in zip(groups[1:], ranges[1:], strict=True)
-    )
-    lo3, hi3 = stress[k3 - 1].interval
-    call = (
+    return groups, ranges
+
+
+def _verdict(lo3: float, hi3: float) -> str:
+    """The verdict, ``"agrees"``, ``"disagrees"`` or ``"inconclusive"``: the pre-registered rule
+    (``AGREE``, ``DISAGREE``) on the range ``(lo3, hi3)`` of the stress of ``min(3, k)`` axes."""
+    return (
         "inconclusive"
         if not np.isfinite([lo3, hi3]).all()
         else "agrees"
@@ -225,20 +260,6 @@ def compute(
         else "disagrees"
         if hi3 < DISAGREE
         else "inconclusive"
-    )
-    return LowDimensionResult(
-        n_models=M,
-        n_runs=len(runs),
-        axes=k3,
-        stress=stress,
-        eigenvalues=tuple(float(v) for v in inpca.eigenvalues_),
-        n_imaginary=int((inpca.signature_[:k3] < 0).sum()),
-        per_method=per_method,
-        distance=tuple(float(v) for v in inpca.explained_distance_),
-        weighting=weighting,
-        verdict=call,
-        inpca=inpca,
-        records=records,
     )
 
 
@@ -437,92 +458,16 @@ def _figure(
     by the other; the truth and the ignorance model marked; the run, step, accuracy and
     progress on hover; the explained stress of the three axes in the title, the weighting under
     it."""
-    X = inpca.embedding_
-    if X.shape[1] < 3:
-        X = np.pad(X, ((0, 0), (0, 3 - X.shape[1])))
-    sig = list(inpca.signature_) + [0] * 3
-    lam = list(inpca.eigenvalues_) + [0.0] * 3
+    X, lam, sig = _three_axes(inpca)
     by, styled = ("task", "method") if color_by == "task" else ("method", "task")
     colour = colours(records[by].astype(str))
-    kinds = unique(records[styled].astype(str))
-    styles = {
-        k: (METHOD_DASHES[i % len(METHOD_DASHES)], METHOD_SYMBOLS[i % len(METHOD_SYMBOLS)])
-        for i, k in enumerate(kinds)
-    }
-    acc = records["accuracy"] if "accuracy" in records else pd.Series(np.nan, index=records.index)
-    lines, ends, starts = [], {}, []
-    for run_id in unique(records["run_id"]):
-        rows = records.index[records["run_id"] == run_id]
-        first = records.loc[rows[0]]
-        key, kind = str(first[by]), str(first[styled])
-        hover = [
-            f"run {run_id}\ntask {first['task']}, method {first['method']}\nstep {step}"
-            f"\naccuracy {a:.3f}\nprogress {lam_:.3f}"
-            for step, a, lam_ in zip(
-                records.loc[rows, "step"], acc.loc[rows], records.loc[rows, "progress"], strict=True
-            )
-        ]
-        lines.append(
-            Series(
-                x=X[rows, 0],
-                y=X[rows, 1],
-                z=X[rows, 2],
-                mode="lines",
-                group=key,
-                color=colour[key],
-                dash=styles[kind][0],
-                width=2,
-                hover=hover,
-            )
-        )
-        ends.setdefault((key, kind), []).append(rows[-1])
-        starts.append(rows[0])
+    styles = _styles(unique(records[styled].astype(str)))
+    lines, ends, starts = _run_lines(records, X, by, styled, colour, styles)
     marks = [
-        Series(
-            X[r, 0],
-            X[r, 1],
-            X[r, 2],
-            mode="markers",
-            group=key,
-            color=colour[key],
-            symbol=styles[kind][1],
-            marker_size=6,
-            hover=[
-                f"end of run {records.loc[i, 'run_id']}\n{by} {key}, {styled} {kind}" for i in r
-            ],
-        )
-        for (key, kind), r in ends.items()
+        *_end_marks(records, X, ends, by, styled, colour, styles),
+        _start_marks(records, X, starts),
+        *_reference_marks(references or {}),
     ]
-    marks.append(
-        Series(
-            X[starts, 0],
-            X[starts, 1],
-            X[starts, 2],
-            mode="markers",
-            name="start of a run",
-            color="#555555",
-            symbol="circle-open",
-            marker_size=5,
-            hover=[f"start of run {records.loc[i, 'run_id']}" for i in starts],
-        )
-    )
-    for (name, point), (symbol, c) in zip(
-        (references or {}).items(), (TRUTH_MARK, IGNORANCE_MARK), strict=False
-    ):
-        p = np.pad(point[:3], (0, max(0, 3 - point.size)))
-        marks.append(
-            Series(
-                [p[0]],
-                [p[1]],
-                [p[2]],
-                mode="markers",
-                name=name,
-                color=c,
-                symbol=symbol,
-                marker_size=14,
-                hover=[name],
-            )
-        )
     panel = Panel(
         [*lines, *marks, *_legend_keys(colour, styles)],
         xlabel=_axis_title(0, lam[0], sig[0]),
@@ -538,3 +483,132 @@ def _figure(
         legend_title=f"colour: {by}; line, end marker: {styled}",
         height=700,
     )
+
+
+def _three_axes(inpca) -> tuple[np.ndarray, list[float], list[int]]:
+    """The embedding with zero axes added up to three, (M, max(k, 3)), and the eigenvalues and
+    signatures with three zeros appended (so that the first three always exist)."""
+    X = inpca.embedding_
+    if X.shape[1] < 3:
+        X = np.pad(X, ((0, 0), (0, 3 - X.shape[1])))
+    sig = list(inpca.signature_) + [0] * 3
+    lam = list(inpca.eigenvalues_) + [0.0] * 3
+    return X, lam, sig
+
+
+def _styles(kinds: list[str]) -> dict[str, tuple[str, str]]:
+    """Line dash and end marker of each kind, in order, the cycles repeating past their end."""
+    return {
+        k: (METHOD_DASHES[i % len(METHOD_DASHES)], METHOD_SYMBOLS[i % len(METHOD_SYMBOLS)])
+        for i, k in enumerate(kinds)
+    }
+
+
+def _run_lines(
+    records: pd.DataFrame, X: np.ndarray, by: str, styled: str, colour: dict, styles: dict
+) -> tuple[list[Series], dict[tuple[str, str], list], list]:
+    """One 3-D line per run through its records' rows of ``X`` (M, ≥3); with the index of
+    every run's last record by ``(colour key, style kind)`` and of every run's first record."""
+    acc = records["accuracy"] if "accuracy" in records else pd.Series(np.nan, index=records.index)
+    lines, ends, starts = [], {}, []
+    for run_id in unique(records["run_id"]):
+        rows = records.index[records["run_id"] == run_id]
+        first = records.loc[rows[0]]
+        key, kind = str(first[by]), str(first[styled])
+        lines.append(
+            Series(
+                x=X[rows, 0],
+                y=X[rows, 1],
+                z=X[rows, 2],
+                mode="lines",
+                group=key,
+                color=colour[key],
+                dash=styles[kind][0],
+                width=2,
+                hover=_record_hover(records, rows, run_id, acc),
+            )
+        )
+        ends.setdefault((key, kind), []).append(rows[-1])
+        starts.append(rows[0])
+    return lines, ends, starts
+
+
+def _record_hover(records: pd.DataFrame, rows, run_id, acc: pd.Series) -> list[str]:
+    """The hover text of each record in ``rows`` (the records of run ``run_id``): the run, its
+    task and method, the step, accuracy ``acc`` and progress."""
+    first = records.loc[rows[0]]
+    return [
+        f"run {run_id}\ntask {first['task']}, method {first['method']}\nstep {step}"
+        f"\naccuracy {a:.3f}\nprogress {lam_:.3f}"
+        for step, a, lam_ in zip(
+            records.loc[rows, "step"], acc.loc[rows], records.loc[rows, "progress"], strict=True
+        )
+    ]
+
+
+def _end_marks(
+    records: pd.DataFrame,
+    X: np.ndarray,
+    ends: dict[tuple[str, str], list],
+    by: str,
+    styled: str,
+    colour: dict,
+    styles: dict,
+) -> list[Series]:
+    """The end markers of the runs, one series per ``(colour key, style kind)``, in the kind's
+    marker."""
+    return [
+        Series(
+            X[r, 0],
+            X[r, 1],
+            X[r, 2],
+            mode="markers",
+            group=key,
+            color=colour[key],
+            symbol=styles[kind][1],
+            marker_size=6,
+            hover=[
+                f"end of run {records.loc[i, 'run_id']}\n{by} {key}, {styled} {kind}" for i in r
+            ],
+        )
+        for (key, kind), r in ends.items()
+    ]
+
+
+def _start_marks(records: pd.DataFrame, X: np.ndarray, starts: list) -> Series:
+    """Open circles at the first record of every run."""
+    return Series(
+        X[starts, 0],
+        X[starts, 1],
+        X[starts, 2],
+        mode="markers",
+        name="start of a run",
+        color="#555555",
+        symbol="circle-open",
+        marker_size=5,
+        hover=[f"start of run {records.loc[i, 'run_id']}" for i in starts],
+    )
+
+
+def _reference_marks(references: dict[str, np.ndarray]) -> list[Series]:
+    """A large marker at each reference point (`reference_points`: the truth, then the
+    ignorance model), in its first three axes (zero where it has fewer)."""
+    marks = []
+    for (name, point), (symbol, c) in zip(
+        references.items(), (TRUTH_MARK, IGNORANCE_MARK), strict=False
+    ):
+        p = np.pad(point[:3], (0, max(0, 3 - point.size)))
+        marks.append(
+            Series(
+                [p[0]],
+                [p[1]],
+                [p[2]],
+                mode="markers",
+                name=name,
+                color=c,
+                symbol=symbol,
+                marker_size=14,
+                hover=[name],
+            )
+        )
+    return marks
