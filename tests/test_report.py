@@ -345,7 +345,7 @@ def test_tree_panels_are_titled(drawn):
 
 
 def test_inpca_every_run_from_start_to_end_with_truth_ignorance_and_method_styles(made, drawn):
-    from taskspace.study.analyses.low_dimension import METHOD_DASHES, METHOD_SYMBOLS
+    from taskspace.study.analyses.low_dimension_figure import METHOD_DASHES, METHOD_SYMBOLS
 
     _, results, _, _ = made
     spec, interactive, static = drawn["low_dimension"]
@@ -444,7 +444,7 @@ def test_inpca_3d_reference_marks_differ_from_starts_and_ends(drawn):
 
 def test_truth_and_ignorance_are_placed_out_of_sample(made):
     import taskspace as ts
-    from taskspace.study.analyses.low_dimension import reference_points
+    from taskspace.study.analyses.low_dimension_figure import reference_points
 
     root, _, _, _ = made
     store = ts.Store.open(root / "store")
