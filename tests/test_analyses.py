@@ -462,3 +462,23 @@ def test_episodic_band_is_drawn_from_zero_where_the_interval_dips_below():
     assert areas and all(np.min(a.ylow) >= 0.0 for a in areas)
     np.testing.assert_allclose(areas[0].ylow, [0.0, 0.03, 0.0])
     assert table["ci_low"].min() < 0  # the table itself is unchanged
+
+
+def test_record_progress_reads_the_records_of_the_table_it_is_given(tmp_path):
+    """A store analysed while a study trains: a run gains records after the table was read;
+    the progress of the table's records is what it was, not a shape error."""
+    import importlib
+
+    from taskspace.study.analyses._common import run_table
+
+    # the module, not the analysis function the package re-exports under the same name
+    low_dimension = importlib.import_module("taskspace.study.analyses.low_dimension")
+    store = build_store(tmp_path / "s", methods=("supervised",), seeds=(0,))
+    runs, records = run_table(store), store.runs()
+    before = low_dimension._progress_of_records(store, runs, records)
+    rid = runs["run_id"].iloc[0]
+    last = store.trajectory(rid)
+    store.append(rid, last.predictions[-1:], [int(last.steps[-1]) + 1])
+    after = low_dimension._progress_of_records(store, runs, records)
+    np.testing.assert_array_equal(before, after)
+    assert np.isfinite(before).all()

@@ -387,7 +387,9 @@ def _progress_of_records(store, runs: pd.DataFrame, records: pd.DataFrame) -> np
     labels = store.labels
     for _, run in runs.iterrows():
         rows = np.flatnonzero((records["run_id"] == run["run_id"]).to_numpy())
-        P = store.trajectory(run["run_id"]).predictions
+        # the table may be an earlier snapshot of a run still being recorded (a store analysed
+        # while a study trains): take the records it lists, not every record there is now
+        P = store.trajectory(run["run_id"]).predictions[records["record"].to_numpy()[rows]]
         classes = run["class_idx"] if len(run["class_idx"]) < store.n_classes else None
         out[rows] = progress(P, labels, classes=classes)
     return out
