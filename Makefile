@@ -40,8 +40,10 @@ lint: setup-dev
 test: lint
 	$(BIN)/python -m pytest -q
 
+# Two pytest-xdist workers (one per core of the machines this project runs on); `make test` stays
+# one process, as CI runs it.
 test-fast: setup-dev
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2
 
 bench: setup-dev
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

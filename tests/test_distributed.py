@@ -109,6 +109,7 @@ def test_new_runs_compute_only_new_rows(client, tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_fill_cache_only_and_another_writer_in_between(client, tmp_path, monkeypatch):
     path = tmp_path / "s"
     make_store(path, [("a", 7, 0), ("b", 6, 1)])

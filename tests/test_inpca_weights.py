@@ -316,6 +316,7 @@ def test_landmarks_all_of_weight_zero(D):
 
 
 # ------------------------------------------------------- the low-dimension analysis and config
+@pytest.mark.slow
 def test_low_dimension_reports_distance_and_run_weighting(tmp_path):
     from taskspace.geometry.weights import group_weights
     from taskspace.study.analyses import run_analyses

@@ -105,6 +105,7 @@ def imprinted(module, digits):
     return imprint(f_probe, class_prototypes(f_imp, digits.imprint[1], 10))
 
 
+@pytest.mark.slow
 def test_records_a_fit_and_matches_the_saved_model(tmp_path, digits):
     torch.manual_seed(0)
     probe = digits.split.probe()

@@ -138,6 +138,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(CONFIGS))
 def test_crash_after_append_before_state_save(tmp_path, split, monkeypatch, method):
     """The worst moment: a record is committed to the store but the resume state that follows it

@@ -17,6 +17,7 @@ def test_resnets_match_published_parameter_counts():
     assert n_params(resnet50(1000)) == 25_557_032
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "channels", "size"),
     [
@@ -47,6 +48,7 @@ def test_registry_errors():
         build_network("mlp", 1)
 
 
+@pytest.mark.slow
 def test_untrained_resnet50_is_finite_on_small_inputs_in_eval_mode():
     # residual branches start as the identity (zero-initialised last BatchNorm); without it the
     # untrained network overflowed float32 on 32×32 inputs and recorded NaN predictions

@@ -76,6 +76,7 @@ def test_sigkill_at_random_times_loses_nothing_committed(tmp_path, ctx):
     assert totals == sorted(totals) and totals[-1] > totals[0]
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_store(tmp_path, ctx):
     path = tmp_path / "s.zarr"
     store = _new_store(path)

@@ -482,6 +482,7 @@ all_runs = { seeds = [0], config = { steps = 4 } }
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.mark.slow
 def test_reference_study_quick_on_real_fashion_mnist(tmp_path):
     """`taskspace run studies/fashion-mnist.toml --quick`: what CI runs of the reference study
     (real Fashion-MNIST from Debian's dataset-fashion-mnist; ~5 minutes on two cores)."""

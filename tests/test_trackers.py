@@ -216,6 +216,7 @@ def wandb_history(run_dir) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 def test_recorder_logs_to_wandb_offline(store, offline):
     store.add_run("r0", task="abc", classes=None, method="sgd", seed=0)
     store.add_run("r1", task="ab", classes=None, method="sgd", seed=1)

@@ -101,6 +101,7 @@ def test_a_dataarray_of_another_rank_says_how_to_stack(filled):
         ts.pairwise_distances(da)
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_on_a_store_larger_than_the_budget(tmp_path):
     """Stream a 96 MiB store through the Dataset in a fresh process: its peak RSS grows by
     far less than the store (one record's chunks at a time)."""
