@@ -51,6 +51,7 @@ from taskspace.study.analyses.transfer import (
     summarise,
     transfer_design,
 )
+from taskspace.study.task_sets import diversity
 
 NAME = "progress_on_other_tasks"
 #: Table columns, for people.
@@ -138,10 +139,9 @@ def class_diversity(store, classes) -> tuple[float, str]:
 
         tree = ClassHierarchy.from_dict(store.hierarchy)
         index = [tree.class_index(store.class_names[c]) for c in classes]
-        D = tree.class_distances("path")[np.ix_(index, index)]
         name = hierarchy_name(store)
         where = "the WordNet hierarchy" if name == "WordNet" else name
-        return float(D[np.triu_indices(len(index), 1)].mean()), f"mean path distance in {where}"
+        return diversity(tree, index), f"mean path distance in {where}"
     return float(len(classes)), "number of classes"
 
 
