@@ -473,6 +473,9 @@ all_runs = { seeds = [0], config = { steps = 4 } }
     runs = Store.open(tmp_path / "o" / "store").runs("run")
     assert len(runs) == 2 and set(runs["seed"]) == {0}  # quick: one seed
     assert {c["steps"] for c in runs["config"]} == {4}
+    # the analyses left every model's distances in the cache for the commands below
+    store = Store.open(tmp_path / "o" / "store")
+    assert store.cached_distances().shape == (len(store.runs()),) * 2
     out = cli("analyze", tmp_path / "o" / "store")
     assert out.returncode == 0, out.stderr[-2000:]
     out = cli("report", tmp_path / "o" / "store", "--out", tmp_path / "r.html")

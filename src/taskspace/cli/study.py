@@ -66,7 +66,9 @@ def _analyze_and_report(store_path: Path, study, report_path: Path, figures: Pat
     from taskspace.study.analyses import run_analyses
 
     console.print(styled(("analyses", "bold")))
-    store = Store.open(store_path)
+    # Opened for appending: the distances the analyses compute go into the store's cache, so a
+    # later `taskspace analyze` or `report` of this store reads them (10 s on the reference study).
+    store = Store.open(store_path, mode="a")
     results = run_analyses(store, study, progress=AnalysisProgress())
     print_findings(results, indent="  ")
     path = write_report(store, results, study.source if study else None, report_path)

@@ -4,9 +4,13 @@ An interval for the explained stress refits InPCA on hundreds of subsets of the 
 needs neither an embedding nor a new validation of D: the stress of the first k axes is
 ``1 − sqrt(1 − Σ_{i≤k} λ_i² / ‖W‖_F²)``, so it takes only the k eigenvalues of largest magnitude
 of the subset's centred matrix and that matrix's Frobenius norm. Here D is validated and
-symmetrised once, and every subset's principal submatrix is centred in NumPy and handed to an
-eigenvalue-only solver. The numbers are those of ``InPCA(metric="precomputed").fit(D[s][:, s])``
-to rounding.
+symmetrised once. Subsets of at least `PARTIAL_MIN_POINTS` points run Lanczos in batches that
+never copy their submatrices out (`taskspace.geometry._lanczos`: one product with the matrix per
+step serves the whole batch, 3-6x faster than a dense copy and ARPACK per subset on the reference
+study, docs/performance.md); smaller ones, and any batch member that does not converge, have
+their principal submatrix centred in NumPy and handed to an eigenvalue-only solver. The numbers
+are those of ``InPCA(metric="precomputed").fit(D[s][:, s])`` to rounding (eigenvalue residuals
+≤ 1e-11 of the largest).
 """
 
 from __future__ import annotations
@@ -19,12 +23,17 @@ from scipy.sparse.linalg import eigsh
 from threadpoolctl import threadpool_limits
 
 from taskspace.geometry._eigen import explained_stress
+from taskspace.geometry._lanczos import batch_size, batched_top_eigenvalues, masked_frobenius_sq
 from taskspace.geometry.inpca import check_distance_matrix
 
 #: From this many points on, the k eigenvalues of largest magnitude come from Lanczos
 #: (``eigsh``), below it from the full eigenvalue-only ``eigvalsh`` (fewer calls into ARPACK than
 #: it saves in flops); see docs/performance.md.
 PARTIAL_MIN_POINTS = 120
+#: A Lanczos batch multiplies by the principal submatrix of the union of its subsets' rows: it
+#: ends before that union exceeds this many times its largest subset (two random 80% subsets of
+#: one group's runs span ~96% of it, 1.2 times either; a subset of another group adds all of it).
+UNION_GROWTH = 1.5
 #: Subsets all smaller than this run their eigensolvers with BLAS on one thread: on matrices of a
 #: few hundred points BLAS's threads cost more in synchronisation than they save (5-9x slower on
 #: the 2-core development machine under load, docs/performance.md); larger ones keep them.
@@ -96,7 +105,8 @@ def subset_explained_stress(
     random_state : int or None
         Seeds each Lanczos starting vector (the same for every subset, as a fresh seeded fit).
     progress : callable ``(done, total)``, optional
-        Called after each subset.
+        Called as subsets finish (after each Lanczos batch, and after each subset solved
+        densely), ``done`` rising to ``total``.
 
     Returns
     -------
@@ -108,13 +118,79 @@ def subset_explained_stress(
     S = 0.5 * (S + S.T)
     subsets = [np.asarray(rows, dtype=np.intp) for rows in subsets]
     out = np.full((len(subsets), n_components), np.nan)
-    small = max((rows.size for rows in subsets), default=0) < SINGLE_THREAD_BELOW
+    done = 0
+
+    def finished(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, len(subsets))
+
+    lanczos = [
+        i
+        for i, rows in enumerate(subsets)
+        if rows.size >= PARTIAL_MIN_POINTS and min(n_components, rows.size) < rows.size - 1
+    ]
+    dense = sorted(set(range(len(subsets))) - set(lanczos))
+    for batch in _batches([subsets[i] for i in lanczos]):
+        picked = [lanczos[i] for i in batch]
+        failed = _lanczos_batch(S, subsets, picked, n_components, random_state, out)
+        dense += failed
+        finished(len(picked) - len(failed))
+    small = max((subsets[i].size for i in dense), default=0) < SINGLE_THREAD_BELOW
     with threadpool_limits(limits=1 if small else None, user_api="blas"):
-        for i, rows in enumerate(subsets):
+        for i in sorted(dense):
+            rows = subsets[i]
             k = min(n_components, rows.size)
             W, frobenius_sq = centred_submatrix(S, rows)
             values = top_eigenvalues(W, k, random_state)
             out[i, :k] = explained_stress(values, frobenius_sq, rows.size)
-            if progress is not None:
-                progress(i + 1, len(subsets))
+            finished(1)
     return out
+
+
+def _batches(subsets: list[np.ndarray]) -> list[list[int]]:
+    """Consecutive subsets grouped to run Lanczos together: a batch ends when adding the next
+    subset would make the union of its rows (the matrix the batch multiplies by) more than
+    `UNION_GROWTH` times its largest subset, or when it holds `_lanczos.batch_size` subsets."""
+    out: list[list[int]] = []
+    union = np.zeros(0, dtype=np.intp)
+    for i, rows in enumerate(subsets):
+        grown = np.union1d(union, rows)
+        if out and (
+            grown.size > UNION_GROWTH * max(subsets[j].size for j in out[-1] + [i])
+            or len(out[-1]) >= batch_size(grown.size)
+        ):
+            out.append([i])
+            union = rows
+        else:
+            if not out:
+                out.append([])
+            out[-1].append(i)
+            union = grown
+    return out
+
+
+def _lanczos_batch(S, subsets, picked, n_components, random_state, out) -> list[int]:
+    """Explained stress of the subsets ``picked`` by batched Lanczos on the principal submatrix
+    of their union (rows of ``out`` filled in); returns those left to the dense solver."""
+    union = np.unique(np.concatenate([subsets[i] for i in picked]))
+    S_u = S if union.size == S.shape[0] else S[np.ix_(union, union)]
+    masks = np.zeros((len(picked), union.size))
+    for row, i in enumerate(picked):
+        masks[row, np.searchsorted(union, subsets[i])] = 1.0
+    start = np.random.RandomState(random_state).uniform(-1.0, 1.0, union.size)
+    with threadpool_limits(limits=1 if union.size < SINGLE_THREAD_BELOW else None, user_api="blas"):
+        values, converged = batched_top_eigenvalues(S_u, masks, n_components, start)
+        frobenius_sq = masked_frobenius_sq(S_u, masks)
+    failed = []
+    for row, i in enumerate(picked):
+        if not converged[row]:
+            failed.append(i)
+            continue
+        m = subsets[i].size
+        lam = values[row].copy()
+        if lam[0] != 0.0:
+            lam[np.abs(lam) <= m * np.finfo(np.float64).eps * abs(lam[0])] = 0.0
+        out[i] = explained_stress(lam, frobenius_sq[row], m)
+    return failed
