@@ -151,7 +151,7 @@ def main() -> None:
     from taskspace import Store
     from taskspace.study.analyses import ANALYSES, run_analyses
 
-    store = Store.open(args.store)
+    store = Store.open(args.store, mode="a")  # the warm-up fills the distance cache
     print(
         f"CPU: {cpu_model(with_isa=True)}; store {args.store}: "
         f"{len(store.runs(per='run'))} runs, {len(store.runs())} models"

@@ -430,3 +430,20 @@ def test_append_returns_model_ids(store, rng):
     store.add_run("r", task="t", classes=None, method="m", seed=0)
     assert store.append("r", random_models(rng, (N, C)), 0) == ["r/0"]
     assert store.append("r", random_models(rng, (2, N, C)), [1, 2]) == ["r/1", "r/2"]
+
+
+def test_trajectory_metrics_are_the_record_table_rows_of_the_run(tmp_path):
+    """`Store.trajectory` builds its metrics table directly: the same columns, values and
+    dtypes as the run's rows of `runs()`, metrics missing in some appends included."""
+    rng = np.random.default_rng(0)
+    store = Store.create(tmp_path / "s", np.arange(6) % 3, ["a", "b", "c"])
+    store.add_run("r", task="t", classes=None, method="m", seed=0)
+    P = lambda k: rng.dirichlet(np.ones(3), size=(k, 6))  # noqa: E731
+    store.append("r", P(2), [0, 5], {"loss": [1.5, 0.5], "label": ["x", "y"]})
+    store.append("r", P(1), [9], {"loss": [0.25], "epoch": [3]})
+    store.append("r", P(1), [12])
+    got = store.trajectory("r").metrics
+    want = store.runs().query("run_id == 'r'")[["model_id", "record", "step", *got.columns[3:]]]
+    assert list(got.columns) == ["model_id", "record", "step", "epoch", "label", "loss"]
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+    assert np.isnan(got["loss"].iloc[3]) and got["loss"].dtype == float

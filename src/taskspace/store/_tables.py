@@ -88,6 +88,24 @@ def record_table(runs: list[tuple[str, dict, dict]]) -> pd.DataFrame:
     return df
 
 
+def metrics_table(run_id: str, records: dict) -> pd.DataFrame:
+    """One run's records as `record_table` gives them, only its ``model_id``, ``record``,
+    ``step`` and metric columns (same values and dtypes), built directly: a trajectory read
+    needs no more, and the full table costs ~4 ms a run in pandas."""
+    t = records["count"]
+    df = pd.DataFrame(
+        {
+            "model_id": pd.Series([f"{run_id}/{i}" for i in range(t)], dtype=object),
+            "record": np.arange(t, dtype=np.int64),
+            "step": np.asarray(records["steps"][:t], dtype=np.int64),
+        }
+    )
+    for m in sorted(records["metrics"]):
+        df[m] = _metric_column(records["metrics"][m][:t])
+    df["model_id"] = df["model_id"].infer_objects()
+    return df
+
+
 def select(table: pd.DataFrame, query) -> pd.DataFrame:
     """Rows of ``table`` chosen by a pandas query string, a callable returning a boolean mask
     (or a sub-frame), or a dict ``{column: value or list of values}``."""

@@ -479,8 +479,7 @@ class Store:
         self._run_dir(run_id)
         info, records = self._run_meta(run_id)
         t = records["count"]
-        table = _tables.record_table([(run_id, info, records)])
-        metrics = table[["model_id", "record", "step", *sorted(records["metrics"])]]
+        metrics = _tables.metrics_table(run_id, records)
         predictions = (
             self._lazy([run_id] * t, np.arange(t))[:]
             if t
