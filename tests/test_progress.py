@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
 import taskspace as ts
+from taskspace.geometry.progress import progress, progress_on_tasks
 from tests.helpers import random_models
 
 
@@ -248,3 +249,26 @@ def test_start_equal_to_the_truth_gives_zero():
         np.testing.assert_array_equal(
             ts.progress(models, y, start=one_hot(y, 3), metric=metric), 0.0
         )
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_progress_on_tasks_is_progress_per_task_exactly(dtype):
+    """One validation for many tasks gives bit for bit what `progress` gives task by task,
+    including the whole label space (not restricted) and a task given as None."""
+    rng = np.random.default_rng(11)
+    P = rng.dirichlet(np.full(6, 0.7), size=(3, 4, 40)).astype(dtype)
+    P = P / P.sum(-1, keepdims=True, dtype=np.float64)  # rows sum to 1 in float64
+    P = P.astype(dtype)
+    labels = rng.integers(0, 6, size=40)
+    tasks = [[0, 1], [5, 2, 3], list(range(6)), None, [4, 1]]
+    got = progress_on_tasks(P, labels, tasks)
+    assert got.shape == (5, 3, 4)
+    for t, classes in enumerate(tasks):
+        np.testing.assert_array_equal(got[t], progress(P, labels, classes=classes))
+    np.testing.assert_array_equal(got[2], got[3])
+
+
+def test_progress_on_tasks_names_the_bad_task():
+    P = np.full((2, 5, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"tasks\[1\]"):
+        progress_on_tasks(P, [0, 1, 2, 0, 1], [[0, 1], [0, 7]])

@@ -15,8 +15,8 @@ import pandas as pd
 from taskspace.study.analyses._common import report
 from taskspace.study.analyses.stats import BOOT_SEED, percentile_bounds, spearman, spearman_test
 
-#: Bytes of predictions read per block of runs: each task's progress is computed on a whole
-#: block at once (one kernel call per task and block, not per task and run).
+#: Bytes of predictions (counted as float64) read per block of runs: each task's progress is
+#: computed on a whole block at once (one kernel call per task and block, not per task and run).
 BLOCK_BYTES = 1 << 28
 
 
@@ -72,14 +72,15 @@ def end_progress(store, runs, tasks: dict, progress, whole: bool):
     Runs are read in blocks of about `BLOCK_BYTES` and each task's progress is computed on a
     whole block at once: one call of the kernel per task and block, not per task and run.
     """
-    from taskspace import progress as progress_of
+    from taskspace.geometry.progress import progress_on_tasks
 
     end = np.empty((len(runs), len(tasks)))
     frames, done, total = [], 0, len(runs) * len(tasks)
     for rows, P, counts, fraction in _record_blocks(store, list(runs["run_id"]), whole):
         last = np.cumsum(counts) - 1
-        for b, (name, classes) in enumerate(tasks.items()):
-            lam = progress_of(P, store.labels, classes=classes)
+        # the block validated and converted once for every task (float16 stores: ~6x faster)
+        progress_all = progress_on_tasks(P, store.labels, list(tasks.values()))
+        for b, (name, lam) in enumerate(zip(tasks, progress_all, strict=True)):
             end[rows, b] = lam[last]
             if whole:
                 part = runs.iloc[rows]
@@ -112,7 +113,7 @@ def _record_blocks(store, run_ids: list, whole: bool, budget: int = BLOCK_BYTES)
         parts.append(P)
         counts.append(P.shape[0])
         fraction.append(steps / max(int(traj.steps[-1]), 1))
-        size += P.nbytes
+        size += P.size * 8  # as float64, the dtype the progress kernels get
         if size >= budget or i == len(run_ids) - 1:
             yield np.array(rows), np.concatenate(parts), np.array(counts), np.concatenate(fraction)
             rows, parts, counts, fraction, size = [], [], [], [], 0
