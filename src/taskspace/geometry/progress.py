@@ -93,13 +93,8 @@ def progress(
     >>> round(float(ts.progress(P, labels=[0, 1])), 9)
     0.3
     """
-    eps = check_eps(eps)
-    metric_code = {"bhattacharyya": kernels.BHATTACHARYYA, "geodesic": kernels.GEODESIC}[
-        check_metric(metric, PROGRESS_METRICS)
-    ]
-    P = as_probabilities("models", models, dtype=None)
-    n_samples, n_classes = P.shape[-2:]
-    y = as_labels("labels", labels, n_samples, n_classes)
+    P, y, metric_code, eps = _checked(models, labels, metric, eps)
+    n_classes = P.shape[-1]
     P0 = None
     if isinstance(start, str):
         if start != "uniform":
@@ -139,13 +134,8 @@ def progress_on_tasks(
     -------
     ndarray of float64, shape (len(tasks), ...)
     """
-    eps = check_eps(eps)
-    metric_code = {"bhattacharyya": kernels.BHATTACHARYYA, "geodesic": kernels.GEODESIC}[
-        check_metric(metric, PROGRESS_METRICS)
-    ]
-    P = as_probabilities("models", models, dtype=None)
-    n_samples, n_classes = P.shape[-2:]
-    y = as_labels("labels", labels, n_samples, n_classes)
+    P, y, metric_code, eps = _checked(models, labels, metric, eps)
+    n_classes = P.shape[-1]
     out = np.empty((len(tasks), *P.shape[:-2]))
     for t, classes in enumerate(tasks):
         cls = None
@@ -155,6 +145,18 @@ def progress_on_tasks(
             )
         out[t] = _progress(P, y, None, cls, metric_code, eps)
     return out
+
+
+def _checked(models, labels, metric: str, eps: float):
+    """``(P, y, metric code, eps)``: the models validated (float32/64 kept), the labels checked
+    against them, the metric's kernel code and the checked floor."""
+    eps = check_eps(eps)
+    metric_code = {"bhattacharyya": kernels.BHATTACHARYYA, "geodesic": kernels.GEODESIC}[
+        check_metric(metric, PROGRESS_METRICS)
+    ]
+    P = as_probabilities("models", models, dtype=None)
+    n_samples, n_classes = P.shape[-2:]
+    return P, as_labels("labels", labels, n_samples, n_classes), metric_code, eps
 
 
 def _progress(P, y, P0, cls, metric_code: int, eps: float) -> np.ndarray:
