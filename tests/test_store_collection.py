@@ -187,3 +187,46 @@ def test_direct_chunk_reads_verify_every_byte(tmp_path, where, problem):
         assert (info.value.run, info.value.record) == ("r", 1)
         assert info.value.file == "runs/r/predictions/c/1/5/0"
     np.asarray(X[:, :20])  # the other chunks are sound
+
+
+def _store_with_one_run(tmp_path, n=23, c=5, b=4, t=3):
+    store = Store.create(tmp_path / "s", np.arange(n) % c, list("abcde")[:c], chunk_samples=b)
+    store.add_run("r", task="t", classes=None, method="m", seed=0)
+    store.append("r", random_models(np.random.default_rng(0), (t, n, c)), np.arange(t))
+    return store
+
+
+def test_blocks_narrower_than_a_chunk_verify_each_chunk_once(tmp_path, monkeypatch):
+    """Streaming one sample at a time through 4-sample chunks reads the same values as one read
+    of everything, and computes each chunk's checksum once (not once per sample)."""
+    store = _store_with_one_run(tmp_path)
+    checked = []
+    extend = chunkfile.google_crc32c.extend
+    monkeypatch.setattr(
+        chunkfile.google_crc32c,
+        "extend",
+        lambda crc, data: checked.append(len(data)) or extend(crc, data),
+    )
+    whole = np.asarray(store.collection()[0])
+    n_whole = sum(checked)
+    checked.clear()
+    X, _ = store.collection()  # a fresh reader: nothing verified yet
+    out = np.empty((3, 1, 5), dtype=np.float32)
+    for s in range(23):
+        X.read_into(s, s + 1, out)
+        np.testing.assert_array_equal(out[:, 0], whole[:, s])
+    assert sum(checked) == n_whole  # every chunk byte checksummed once, as in one whole read
+
+
+def test_a_chunk_changed_after_it_was_verified_is_caught_on_the_next_partial_read(tmp_path):
+    store = _store_with_one_run(tmp_path)
+    X, _ = store.collection()
+    np.asarray(X[:, 4:5])  # chunk 1 of every record verified whole, then read in parts
+    np.asarray(X[:, 5:6])
+    chunk = store.path / "runs/r/predictions/c/1/1/0"
+    raw = bytearray(chunk.read_bytes())
+    raw[3 * 5 * 4 + 1] ^= 0x01  # a value of sample 7, same size
+    chunk.write_bytes(bytes(raw))
+    with pytest.raises(CorruptStoreError, match="checksum fails") as info:
+        X[:, 6:7]
+    assert (info.value.run, info.value.record) == ("r", 1)

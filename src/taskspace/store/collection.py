@@ -6,7 +6,9 @@
 Zarr chunks that intersect the requested records and samples: one chunk holds one record and a
 block of samples (see ``Store.create``), so a sample block across M models costs M chunk reads,
 whatever the length of the runs. Every read is verified (``checksums``): a sample range is
-widened to whole chunks, whose values must match the digests committed for them; a chunk that
+widened to whole chunks, whose values must match the digests committed for them (a collection
+that has verified a chunk whole reads parts of it again without re-verifying while its file is
+unchanged, `chunkfile.read_chunk`); a chunk that
 fails its checksum, is missing or is not the committed one raises ``CorruptStoreError`` naming
 run, record and file. ``taskspace.pairwise_distances`` streams over such a collection
 in sample blocks without ever holding it whole; ``dask.array.from_array(X, chunks=X.chunks)`` wraps
@@ -76,6 +78,9 @@ class LazyCollection:
         self.chunks = (1, int(min(chunk_samples, n_samples)), int(n_classes))
         self._arrays: dict[int, tuple[zarr.Array, int, list | None]] = {}
         self._zstore: LocalStore | None = None
+        # Chunks verified whole for a read of part of them (`chunkfile.read_chunk`): a stream
+        # in sample blocks narrower than a chunk verifies each chunk once, not once per block.
+        self._verified: dict = {}
 
     ndim = 3
 
@@ -113,7 +118,7 @@ class LazyCollection:
     def __getstate__(self):
         # Pickles (for multiprocessing or Dask workers) carry the description, not open arrays.
         state = self.__dict__.copy()
-        state["_arrays"], state["_zstore"] = {}, None
+        state["_arrays"], state["_zstore"], state["_verified"] = {}, None, {}
         return state
 
     def _array(self, run: int) -> tuple[zarr.Array, int, list | None]:
@@ -204,6 +209,7 @@ class LazyCollection:
                     b,
                     out,
                     positions,
+                    self._verified,
                 )
             else:
                 out[positions, : s1 - s0] = self._read(run, records, slice(s0, s1), slice(None))
