@@ -214,9 +214,10 @@ def hierarchy_name(store) -> str:
 
 
 def end_model(store, run_id: str) -> np.ndarray:
-    """Last committed record of a run, float64 (N, C)."""
-    traj = store.trajectory(run_id)
-    return np.asarray(traj.predictions[-1], dtype=np.float64)
+    """Last committed record of a run, float64 (N, C): that record alone is read (a whole
+    trajectory at the ImageNet study's shape is 610 MB for 10 MB of end model)."""
+    last = store.n_records(run_id) - 1
+    return np.asarray(store.models([f"{run_id}/{last}"])[0], dtype=np.float64)
 
 
 def fmt(x: float, digits: int = 3) -> str:

@@ -187,12 +187,17 @@ def describe(result: ContrastiveResult) -> Finding:
     return make_finding(r.verdict, claim, "; ".join(parts) + ".")
 
 
+PAIR_COLUMNS = ["method", "run_a", "run_b", "task_a", "task_b", "same_task", "d_B"]
+
+
 def _pairs(store, contrastive: str, supervised: str) -> pd.DataFrame:
     """``d_B`` between the end models of every pair of runs of each method."""
     from taskspace import bhattacharyya
 
     runs = run_table(store)
     rows = []
+    if runs.loc[runs["method"] == contrastive, "task"].nunique() < 2:
+        return pd.DataFrame(columns=PAIR_COLUMNS)  # not applicable: no end model is read
     for method in (contrastive, supervised):
         part = runs[runs["method"] == method]
         if method == supervised:
@@ -213,9 +218,7 @@ def _pairs(store, contrastive: str, supervised: str) -> pd.DataFrame:
                     "d_B": float(bhattacharyya(ends[a["run_id"]], ends[b["run_id"]])),
                 }
             )
-    return pd.DataFrame(
-        rows, columns=["method", "run_a", "run_b", "task_a", "task_b", "same_task", "d_B"]
-    )
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
 def _ratio_interval(a, b, n_boot, progress) -> Interval:

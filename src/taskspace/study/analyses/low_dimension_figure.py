@@ -33,7 +33,8 @@ def reference_points(store, records: pd.DataFrame, inpca) -> dict[str, np.ndarra
 
     N, C = store.n_samples, store.n_classes
     refs = np.stack([np.eye(C)[store.labels], np.full((N, C), 1.0 / C)])
-    d = pairwise_distances(refs, np.asarray(store.models(list(records["model_id"]))))
+    # the store's collection streams in sample blocks: never the whole store in memory
+    d = pairwise_distances(refs, store.models(list(records["model_id"])))
     X = inpca.transform(d)
     return {"truth (labels)": X[0], "ignorance (uniform prediction)": X[1]}
 
