@@ -84,3 +84,16 @@ def test_read_ahead_only_where_it_keeps_the_inputs_chunks_whole(monkeypatch):
     monkeypatch.setattr(PS, "ALIGNED_BUDGET", one_chunk // 2)
     assert PS._default_chunk(packers, source, 1, 0, 100) == 16
     assert not packers[0].prefetch
+
+
+def test_below_the_read_ahead_threads_every_chunk_is_read_in_turn(monkeypatch):
+    """`read_ahead_pays` off: the same distances, each chunk read on the caller's thread."""
+    assert PS.read_ahead_pays(PS.READ_AHEAD_MIN_THREADS)
+    assert not PS.read_ahead_pays(PS.READ_AHEAD_MIN_THREADS - 1)
+    monkeypatch.setattr(PS, "READ_AHEAD_MIN_THREADS", 1 << 30)
+    X = np.random.default_rng(3).dirichlet(np.ones(40), size=(6, 50)).astype(np.float32)
+    source = Into(X)
+    got = ts.pairwise_distances(source, chunk_size=16)
+    np.testing.assert_allclose(got, ts.pairwise_distances(X.astype(np.float64)), atol=1e-12)
+    assert [r[:2] for r in source.reads] == list(PS.chunk_bounds(50, 16))
+    assert {r[2] for r in source.reads} == {threading.current_thread().name}

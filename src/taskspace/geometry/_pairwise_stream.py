@@ -9,7 +9,7 @@ array per chunk costs more in page faults than the packing itself.
 An input that is read into buffers (``_chunk_readers``: a shared ``numpy.memmap``, read with
 ``preadv``; anything with ``read_into(n0, n1, out)``, as a store collection) is read one chunk
 ahead on a background thread, into the other of two buffers, while the kernels work on the
-current one.
+current one (`read_ahead_pays` says where).
 
 The kernels are serial Numba functions that release the GIL; ``run_parts`` runs disjoint parts of
 the work on a thread pool, taking parts from a queue as threads become free (cheaper to compile
@@ -44,6 +44,21 @@ _POOL_LOCK = threading.Lock()
 def n_threads() -> int:
     """Threads to use: numba's setting (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``)."""
     return max(1, int(numba.get_num_threads()))
+
+
+#: Fewest threads at which a chunk is read ahead on a background thread. The kernels use every
+#: thread, so on two cores the reader takes CPU from them; measured on an AMD EPYC with 2 cores
+#: (pairwise d_B of a store collection, M = 300, N = 2,000, C = 1,000; docs/performance.md),
+#: reading ahead was slower in one run (3.23-4.28 s against 3.09-3.42 s reading in turn) and
+#: faster in the next (3.23-3.57 against 3.42-4.28): no clear winner, so it stays on everywhere
+#: (1) until a measurement says otherwise. `benchmarks/bench_store_read.py` times both.
+READ_AHEAD_MIN_THREADS = 1
+
+
+def read_ahead_pays(threads: int) -> bool:
+    """Whether to read the next chunk on a background thread while the kernels run on
+    ``threads`` threads: from `READ_AHEAD_MIN_THREADS` on (see there)."""
+    return threads >= READ_AHEAD_MIN_THREADS
 
 
 def run_parts(kernel: Callable, parts: list[tuple]) -> list:
@@ -171,8 +186,9 @@ class ChunkPacker:
         self.classes = classes or self.c
         self._extra = (eps,) if layout == "probabilities" else ()
         self._file = FileChunks.open(X) or IntoChunks.open(X)
-        #: Read one chunk ahead (into a second set of buffers): only inputs read into buffers.
-        self.prefetch = self._file is not None
+        #: Read one chunk ahead (into a second set of buffers): only inputs read into buffers,
+        #: and only where a core is to spare (`read_ahead_pays`).
+        self.prefetch = self._file is not None and read_ahead_pays(n_threads())
         self._buffers: dict[tuple[str, int], np.ndarray] = {}
         self._out: dict[int, np.ndarray] = {}
         self._pending = None  # ((n0, n1), slot, future) of the chunk being read ahead
