@@ -160,7 +160,8 @@ def read_chunk(
     """
     size = scratch.shape[0]
     head, tail = scratch[: span[0]], scratch[span[1] : size - CHECKSUM_BYTES]
-    partial = verified is not None and (head.size or tail.size)
+    # the reader's record of chunks verified whole, where this read wants part of the chunk
+    known = verified if verified is not None and (head.size or tail.size) else None
     try:
         fd = os.open(file, os.O_RDONLY)
     except FileNotFoundError:
@@ -173,8 +174,8 @@ def read_chunk(
         stat = os.fstat(fd)
         on_disk = stat.st_size
         identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-        if partial and verified.get((run, record, block)) == identity:
-            if os.preadv(fd, [view], span[0]) == view.size:
+        if known is not None and known.get((run, record, block)) == identity:
+            if os.preadv(fd, [view.data], span[0]) == view.size:
                 return
         if on_disk != size:
             raise _error(
@@ -218,8 +219,8 @@ def read_chunk(
         )
     if (crc if values_crc is None else values_crc) != digest:
         raise _error(root, run, record, block, NOT_COMMITTED)
-    if partial:
-        verified[(run, record, block)] = identity
+    if known is not None:
+        known[(run, record, block)] = identity
 
 
 def _error(root, run: str, record: int, block: int, problem: str) -> CorruptStoreError:
