@@ -323,3 +323,41 @@ def test_frechet_errors():
         ts.frechet_distance(a, a[0])
     with pytest.raises(ValueError, match="unknown metric"):
         ts.frechet_distance(a, a, metric="kl")
+
+
+def _drifting_run(rng, labels, n_classes, t):
+    """Records on the geodesic from uniform towards a noisy truth, at the fractions ``t``."""
+    target = 0.7 * np.eye(n_classes)[labels] + 0.3 * rng.dirichlet(np.ones(n_classes), len(labels))
+    uniform = np.full_like(target, 1.0 / n_classes)
+    return np.stack([ts.interpolate(uniform, target, f) for f in t])
+
+
+def test_reparameterized_runs_compare_every_pick_as_compare_trajectories_does():
+    """Bit for bit, for every leave-one-out pick of 3 + 3 runs of unequal lengths, and the same
+    error where a pick has no common progress range."""
+    from taskspace.geometry.trajectories import ReparameterizedRuns
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 4, size=30)
+    runs = [
+        _drifting_run(rng, labels, 4, np.linspace(0.0, stop, T))
+        for T, stop in [(6, 0.9), (9, 0.8), (5, 0.95), (7, 0.85), (8, 0.9), (4, 0.7)]
+    ]
+    cache = ReparameterizedRuns(runs, labels)
+    assert cache.nbytes == 6 * 51 * 30 * 4 * 8
+    picks = [([0, 1, 2], [3, 4, 5])]
+    picks += [([i for i in (0, 1, 2) if i != k], [3, 4, 5]) for k in (0, 1, 2)]
+    picks += [([0, 1, 2], [j for j in (3, 4, 5) if j != k]) for k in (3, 4, 5)]
+    for a, b in picks:
+        got = cache.compare(a, b)
+        want = ts.compare_trajectories([runs[i] for i in a], [runs[j] for j in b], labels)
+        assert got.grid.size > 10
+        np.testing.assert_array_equal(got.grid, want.grid)
+        np.testing.assert_array_equal(got.distance, want.distance)
+        assert got.mean == want.mean
+    early = _drifting_run(rng, labels, 4, np.linspace(0.0, 0.2, 4))
+    late = _drifting_run(rng, labels, 4, np.linspace(0.9, 1.0, 4))
+    with pytest.raises(ValueError, match="no common progress range"):
+        ts.compare_trajectories([early], [late], labels)
+    with pytest.raises(ValueError, match="no common progress range"):
+        ReparameterizedRuns([early, late], labels).compare([0], [1])

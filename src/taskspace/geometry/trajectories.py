@@ -327,6 +327,74 @@ def compare_trajectories(
     return TrajectoryComparison(grid=inside, distance=distance, mean=float(distance.mean()))
 
 
+class ReparameterizedRuns:
+    """Runs re-parameterised by progress once, then compared for many picks of them.
+
+    ``ReparameterizedRuns(runs, labels).compare(a, b)`` is ``compare_trajectories([runs[i] for i
+    in a], [runs[j] for j in b], labels)`` (arithmetic mean) bit for bit: every run's progress and
+    its points on the whole grid are computed once, and a pick only restricts them to its common
+    range and sums them in the same order. For a jackknife over runs (each run left out in turn)
+    that is one re-parameterisation per run instead of one per run and pick.
+
+    Parameters
+    ----------
+    runs : sequence of array_like (T_i, N, C), or array_like (R, T, N, C)
+    labels : array_like of int, shape (N,)
+    grid : array_like, shape (K,), optional
+        Default ``0, 0.02, ..., 1``.
+    start : "uniform" or array_like (N, C)
+    eps : float, default 1e-9
+
+    Notes
+    -----
+    Holds ``R × K × N × C`` float64 numbers (``nbytes``); for large probe sets compare picks with
+    `compare_trajectories`, which holds one re-parameterised run at a time.
+    """
+
+    def __init__(self, runs, labels, grid=None, start="uniform", eps: float = DEFAULT_EPS):
+        self.eps = check_eps(eps)
+        self.grid = _as_grid(grid)
+        self._points, first, last = [], [], []
+        for run in _as_runs("runs", runs):
+            lam = progress(run, labels, start=start, eps=self.eps)
+            first.append(float(lam[0]))
+            last.append(float(lam[-1]))
+            self._points.append(_reparameterize(run, lam, self.grid))
+        self._first, self._last = np.array(first), np.array(last)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self._points)
+
+    def compare(self, a: Sequence[int], b: Sequence[int]) -> TrajectoryComparison:
+        """`compare_trajectories` of the runs at positions ``a`` against those at ``b``.
+
+        Raises
+        ------
+        ValueError
+            If no grid point lies in the picked runs' common progress range.
+        """
+        picked = [*a, *b]
+        lo, hi = float(self._first[picked].max()), float(self._last[picked].min())
+        keep = (self.grid >= lo) & (self.grid <= hi)
+        if not keep.any():
+            raise ValueError(
+                f"the runs have no common progress range on the grid: [max λ_1, min λ_T] = "
+                f"[{lo:.6g}, {hi:.6g}] contains no grid point"
+            )
+        means = []
+        for pick in (a, b):
+            total = None
+            for i in pick:  # in pick order, as compare_trajectories sums its runs
+                term = self._points[i][keep]
+                total = term if total is None else total + term
+            means.append(_finish_mean(total, "arithmetic"))
+        distance = bhattacharyya(means[0], means[1], eps=self.eps) + 0.0
+        return TrajectoryComparison(
+            grid=self.grid[keep], distance=distance, mean=float(distance.mean())
+        )
+
+
 def distance_to_trajectory(
     model,
     trajectory,

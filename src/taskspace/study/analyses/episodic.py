@@ -286,11 +286,20 @@ def describe(result: EpisodicResult) -> Finding:
     return make_finding(r.verdict, claim + "; paper < 1", details)
 
 
+#: Largest re-parameterised copy of a task's runs kept for its jackknife (`ReparameterizedRuns`);
+#: past it each pick re-parameterises its runs again (`compare_trajectories`, one run at a time).
+REPARAMETERIZED_BYTES = 1 << 30
+
+
 class _Measure:
     """The distances between the episodic and supervised runs of one task, for any pick of
-    them: ``(values, comparison)``, values in the order of ``MEASURES``."""
+    them: ``(values, comparison)``, values in the order of ``MEASURES``. Every run is
+    re-parameterised once for all the picks of the jackknife (the same numbers as
+    `compare_trajectories` of each pick, bit for bit)."""
 
     def __init__(self, store, ids, episodic, supervised):
+        from taskspace.geometry.trajectories import DEFAULT_GRID_POINTS, ReparameterizedRuns
+
         self.methods, self.labels = (episodic, supervised), store.labels
         self.truth = np.eye(store.n_classes)[store.labels]
         runs = [r for rs in ids.values() for r in rs]
@@ -298,25 +307,41 @@ class _Measure:
             r: np.asarray(store.trajectory(r).predictions, dtype=np.float64) for r in runs
         }
         self.ends = {r: P[-1] for r, P in self.trajs.items()}  # end_model, without a re-read
+        self.position = {r: i for i, r in enumerate(runs)}
+        size = len(runs) * DEFAULT_GRID_POINTS * self.truth.size * 8
+        self.reparameterized = (
+            ReparameterizedRuns([self.trajs[r] for r in runs], self.labels)
+            if size <= REPARAMETERIZED_BYTES
+            else None
+        )
 
     def __call__(self, pick):
-        from taskspace import bhattacharyya, compare_trajectories
+        from taskspace import bhattacharyya
 
-        episodic, supervised = self.methods
         a, b = (np.mean([self.ends[r] for r in pick[m]], axis=0) for m in self.methods)
         end = float(bhattacharyya(a, b))
         to_truth = (float(bhattacharyya(a, self.truth)), float(bhattacharyya(b, self.truth)))
         try:
-            cmp = compare_trajectories(
-                [self.trajs[r] for r in pick[episodic]],
-                [self.trajs[r] for r in pick[supervised]],
-                self.labels,
-            )
+            cmp = self._compare(*(pick[m] for m in self.methods))
         except ValueError:  # no common progress range
             return (np.nan, np.nan, end, *to_truth), None
         inside = (cmp.grid >= MIDDLE[0]) & (cmp.grid <= MIDDLE[1])
         mid = float(cmp.distance[inside].mean()) if inside.any() else np.nan
         return (float(cmp.mean), mid, end, *to_truth), cmp
+
+    def _compare(self, episodic_runs, supervised_runs):
+        from taskspace import compare_trajectories
+
+        if self.reparameterized is not None:
+            return self.reparameterized.compare(
+                [self.position[r] for r in episodic_runs],
+                [self.position[r] for r in supervised_runs],
+            )
+        return compare_trajectories(
+            [self.trajs[r] for r in episodic_runs],
+            [self.trajs[r] for r in supervised_runs],
+            self.labels,
+        )
 
 
 def _curve(task, cmp, left_out) -> pd.DataFrame:
