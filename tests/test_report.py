@@ -461,6 +461,16 @@ def test_truth_and_ignorance_are_placed_out_of_sample(made):
     ):
         d = np.array([[float(ts.bhattacharyya(model, m)) for m in models]])
         np.testing.assert_allclose(placed[name], inpca.transform(d)[0], rtol=1e-9, atol=1e-12)
+    # the distances low_dimension measures on its one pass over the runs place them the same
+    import importlib
+
+    from taskspace.study.analyses._common import run_table
+
+    ld = importlib.import_module("taskspace.study.analyses.low_dimension")
+    _, d = ld._record_measures(store, run_table(store), records.reset_index(drop=True))
+    again = reference_points(store, records, inpca, d)
+    for name in placed:
+        np.testing.assert_allclose(again[name], placed[name], rtol=1e-8, atol=1e-9)
     # a fitted model placed out of sample lands on its own embedding: the placement is right
     own = np.array([[float(ts.bhattacharyya(models[5], m)) for m in models]])
     np.testing.assert_allclose(inpca.transform(own)[0], inpca.embedding_[5], atol=1e-9)

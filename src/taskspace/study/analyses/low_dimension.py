@@ -136,7 +136,9 @@ def low_dimension(
         )
     except NotApplicable as why:
         return not_applicable(NAME, TITLE, str(why))
-    result.records["progress"] = _progress_of_records(store, run_table(store), result.records)
+    result.records["progress"], to_references = _record_measures(
+        store, run_table(store), result.records
+    )
     return AnalysisResult(
         NAME,
         TITLE,
@@ -145,7 +147,7 @@ def low_dimension(
             result.records,
             result.inpca,
             color_by,
-            reference_points(store, result.records, result.inpca),
+            reference_points(store, result.records, result.inpca, to_references),
             WEIGHTINGS[weighting],
         ),
         describe(result),
@@ -379,17 +381,22 @@ def _run_subsets(records, runs, k, n_boot, seed) -> tuple[list[np.ndarray], str 
     return picks, None
 
 
-def _progress_of_records(store, runs: pd.DataFrame, records: pd.DataFrame) -> np.ndarray:
-    """Progress (uniform start) of every record on its own run's task classes."""
-    from taskspace import progress
+def _record_measures(store, runs: pd.DataFrame, records: pd.DataFrame):
+    """Progress (uniform start) of every record on its own run's task classes, shape (M,), and
+    its ``d_B`` to the truth (one-hot labels) and to the ignorance model (uniform), shape (2, M),
+    from one read of every run (the reference points' distances without a second pass over the
+    store: at the ImageNet study's shape each pass reads 18 GB)."""
+    from taskspace import bhattacharyya, progress
 
-    out = np.full(len(records), np.nan)
-    labels = store.labels
+    out, refs = np.full(len(records), np.nan), np.full((2, len(records)), np.nan)
+    labels, C = store.labels, store.n_classes
+    truth, uniform = np.eye(C)[labels], np.full((labels.size, C), 1.0 / C)
     for _, run in runs.iterrows():
         rows = np.flatnonzero((records["run_id"] == run["run_id"]).to_numpy())
         # the table may be an earlier snapshot of a run still being recorded (a store analysed
         # while a study trains): take the records it lists, not every record there is now
         P = store.trajectory(run["run_id"]).predictions[records["record"].to_numpy()[rows]]
-        classes = run["class_idx"] if len(run["class_idx"]) < store.n_classes else None
+        classes = run["class_idx"] if len(run["class_idx"]) < C else None
         out[rows] = progress(P, labels, classes=classes)
-    return out
+        refs[0, rows], refs[1, rows] = bhattacharyya(P, truth), bhattacharyya(P, uniform)
+    return out, refs

@@ -25,16 +25,17 @@ METHOD_SYMBOLS = ("circle", "square", "cross", "triangle-up", "circle-open", "st
 TRUTH_MARK, IGNORANCE_MARK = ("diamond", "#000000"), ("square-open", "#000000")
 
 
-def reference_points(store, records: pd.DataFrame, inpca) -> dict[str, np.ndarray]:
+def reference_points(store, records: pd.DataFrame, inpca, d=None) -> dict[str, np.ndarray]:
     """The truth (one-hot probe labels) and the ignorance model (uniform prediction) placed in
     the fitted embedding out of sample (`InPCA.transform` of their ``d_B`` to every record):
-    name → coordinates, shape (k,)."""
+    name → coordinates, shape (k,). ``d``: those distances, shape (2, M), when already known;
+    else they are computed, streaming the store's collection in sample blocks."""
     from taskspace import pairwise_distances
 
-    N, C = store.n_samples, store.n_classes
-    refs = np.stack([np.eye(C)[store.labels], np.full((N, C), 1.0 / C)])
-    # the store's collection streams in sample blocks: never the whole store in memory
-    d = pairwise_distances(refs, store.models(list(records["model_id"])))
+    if d is None:
+        N, C = store.n_samples, store.n_classes
+        refs = np.stack([np.eye(C)[store.labels], np.full((N, C), 1.0 / C)])
+        d = pairwise_distances(refs, store.models(list(records["model_id"])))
     X = inpca.transform(d)
     return {"truth (labels)": X[0], "ignorance (uniform prediction)": X[1]}
 
