@@ -384,10 +384,10 @@ class ReparameterizedRuns:
             )
         means = []
         for pick in (a, b):
-            total = None
-            for i in pick:  # in pick order, as compare_trajectories sums its runs
-                term = self._points[i][keep]
-                total = term if total is None else total + term
+            terms = [self._points[i][keep] for i in pick]
+            total = terms[0]
+            for term in terms[1:]:  # in pick order, as compare_trajectories sums its runs
+                total = total + term
             means.append(_finish_mean(total, "arithmetic"))
         distance = bhattacharyya(means[0], means[1], eps=self.eps) + 0.0
         return TrajectoryComparison(
