@@ -1,5 +1,5 @@
 """The six analyses on a store (default: the demo's), today's code path against the one before
-issue 25, side by side in one run, with their numbers compared to 1e-9.
+issue 25, side by side in one run, with the summary entries both report compared.
 
 Usage::
 
