@@ -62,8 +62,7 @@ def masked_frobenius_sq(S: np.ndarray, masks: np.ndarray, block: int = 512) -> n
     r = masks @ S  # (b, n): row sums of each principal submatrix, by symmetry of S
     inner = np.einsum("bn,bn->b", masks, r * r)
     total = np.einsum("bn,bn->b", masks, r)
-    squares = np.empty(masks.shape[0])
-    squares[:] = 0.0
+    squares = np.zeros(masks.shape[0])
     for start in range(0, S.shape[0], block):
         rows = S[start : start + block]
         # Σ_{i∈s, j∈s} S_ij² over this block of rows i (S_ij² symmetric, so rows act as columns)

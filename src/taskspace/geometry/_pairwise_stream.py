@@ -187,7 +187,7 @@ class ChunkPacker:
         self._extra = (eps,) if layout == "probabilities" else ()
         self._file = FileChunks.open(X) or IntoChunks.open(X)
         #: Read one chunk ahead (into a second set of buffers): only inputs read into buffers,
-        #: and only where a core is to spare (`read_ahead_pays`).
+        #: and only with the threads `read_ahead_pays` asks for (today: any number).
         self.prefetch = self._file is not None and read_ahead_pays(n_threads())
         self._buffers: dict[tuple[str, int], np.ndarray] = {}
         self._out: dict[int, np.ndarray] = {}

@@ -78,7 +78,12 @@ def top_eigenvalues(W: np.ndarray, k: int, random_state: int | None = 0) -> np.n
         values = eigsh(W, k=k, which="LM", v0=v0, return_eigenvectors=False)
     else:
         values = linalg.eigvalsh(W, overwrite_a=True, check_finite=False)
-    values = values[np.lexsort((-values, -np.abs(values)))[:k]]
+    return zero_below_rounding(values[np.lexsort((-values, -np.abs(values)))[:k]], m)
+
+
+def zero_below_rounding(values: np.ndarray, m: int) -> np.ndarray:
+    """``values`` (ordered by ``|λ|`` descending) with those zero to rounding, ``|λ| ≤
+    m·ε·|λ_1|`` for an m × m matrix, set to exactly 0 (in place; returned)."""
     if values[0] != 0.0:
         values[np.abs(values) <= m * np.finfo(np.float64).eps * abs(values[0])] = 0.0
     return values
@@ -189,8 +194,5 @@ def _lanczos_batch(S, subsets, picked, n_components, random_state, out) -> list[
             failed.append(i)
             continue
         m = subsets[i].size
-        lam = values[row].copy()
-        if lam[0] != 0.0:
-            lam[np.abs(lam) <= m * np.finfo(np.float64).eps * abs(lam[0])] = 0.0
-        out[i] = explained_stress(lam, frobenius_sq[row], m)
+        out[i] = explained_stress(zero_below_rounding(values[row], m), frobenius_sq[row], m)
     return failed

@@ -254,6 +254,18 @@ def _as_runs(name: str, runs) -> list[np.ndarray]:
     return out
 
 
+def _common_range(grid: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Mask of the grid points in the runs' common progress range ``[lo, hi]`` (``max λ_1``,
+    ``min λ_T`` over the runs); ValueError when it holds none."""
+    keep = (grid >= lo) & (grid <= hi)
+    if not keep.any():
+        raise ValueError(
+            f"the runs have no common progress range on the grid: [max λ_1, min λ_T] = "
+            f"[{lo:.6g}, {hi:.6g}] contains no grid point"
+        )
+    return keep
+
+
 def compare_trajectories(
     runs_a,
     runs_b,
@@ -306,14 +318,10 @@ def compare_trajectories(
         for name, runs in groups.items()
     }
     everything = [lam for group in lams.values() for lam in group]
-    lo = max(float(lam[0]) for lam in everything)
-    hi = min(float(lam[-1]) for lam in everything)
-    inside = grid[(grid >= lo) & (grid <= hi)]
-    if inside.size == 0:
-        raise ValueError(
-            f"the runs have no common progress range on the grid: [max λ_1, min λ_T] = "
-            f"[{lo:.6g}, {hi:.6g}] contains no grid point"
-        )
+    keep = _common_range(
+        grid, max(float(lam[0]) for lam in everything), min(float(lam[-1]) for lam in everything)
+    )
+    inside = grid[keep]
     means = []
     for name, runs in groups.items():
         # Accumulate run by run: memory of one re-parameterised run, whatever the number of runs.
@@ -375,13 +383,9 @@ class ReparameterizedRuns:
             If no grid point lies in the picked runs' common progress range.
         """
         picked = [*a, *b]
-        lo, hi = float(self._first[picked].max()), float(self._last[picked].min())
-        keep = (self.grid >= lo) & (self.grid <= hi)
-        if not keep.any():
-            raise ValueError(
-                f"the runs have no common progress range on the grid: [max λ_1, min λ_T] = "
-                f"[{lo:.6g}, {hi:.6g}] contains no grid point"
-            )
+        keep = _common_range(
+            self.grid, float(self._first[picked].max()), float(self._last[picked].min())
+        )
         means = []
         for pick in (a, b):
             terms = [self._points[i][keep] for i in pick]
